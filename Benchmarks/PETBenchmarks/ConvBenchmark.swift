@@ -1,0 +1,95 @@
+import COpenBLAS
+import Foundation
+import PETTensor
+
+/// The compute-core benchmark: the 64³ 3D DCGAN layer set (generator G1–G5, discriminator D1–D5),
+/// stride-1 conv3d C32→32 on 64³ with k3/k5/k7 (K3/K5/K7), and the machine's sgemm ceiling.
+/// Rows are named and shaped like ../shared/bench/torch_peer.py's, so the two can be put side by side.
+public enum ConvBenchmark {
+    public struct Layer {
+        public var name: String
+        public var transposed: Bool
+        public var cin, cout, k, s, p: Int
+        public var inSize: Int
+        public var batch: Int
+    }
+
+    public static func dcganLayers(batch: Int = 4) -> [Layer] {
+        [
+            Layer(name: "G1", transposed: true, cin: 100, cout: 512, k: 4, s: 1, p: 0, inSize: 1, batch: batch),
+            Layer(name: "G2", transposed: true, cin: 512, cout: 256, k: 4, s: 2, p: 1, inSize: 4, batch: batch),
+            Layer(name: "G3", transposed: true, cin: 256, cout: 128, k: 4, s: 2, p: 1, inSize: 8, batch: batch),
+            Layer(name: "G4", transposed: true, cin: 128, cout: 64, k: 4, s: 2, p: 1, inSize: 16, batch: batch),
+            Layer(name: "G5", transposed: true, cin: 64, cout: 1, k: 4, s: 2, p: 1, inSize: 32, batch: batch),
+            Layer(name: "D1", transposed: false, cin: 1, cout: 64, k: 4, s: 2, p: 1, inSize: 64, batch: batch),
+            Layer(name: "D2", transposed: false, cin: 64, cout: 128, k: 4, s: 2, p: 1, inSize: 32, batch: batch),
+            Layer(name: "D3", transposed: false, cin: 128, cout: 256, k: 4, s: 2, p: 1, inSize: 16, batch: batch),
+            Layer(name: "D4", transposed: false, cin: 256, cout: 512, k: 4, s: 2, p: 1, inSize: 8, batch: batch),
+            Layer(name: "D5", transposed: false, cin: 512, cout: 1, k: 4, s: 1, p: 0, inSize: 4, batch: batch),
+        ]
+    }
+
+    public static func bigKernelLayers() -> [Layer] {
+        [3, 5, 7].map { k in Layer(name: "K\(k)", transposed: false, cin: 32, cout: 32, k: k, s: 1, p: k / 2, inSize: 64, batch: 1) }
+    }
+
+    /// Times one layer on one path: forward, and forward + input gradient + weight gradient.
+    public static func run(_ l: Layer, path: ConvPath?, timing: Timing) throws -> BenchRow {
+        var rng = PETRandom(seed: 1234)
+        let params = ConvParams(k: l.k, s: l.s, p: l.p)
+        let opts = ConvOptions(path: path)
+        let x = Tensor.uniform([l.batch, l.cin, l.inSize, l.inSize, l.inSize], low: -1, high: 1, rng: &rng)
+        let wShape = l.transposed ? [l.cin, l.cout, l.k, l.k, l.k] : [l.cout, l.cin, l.k, l.k, l.k]
+        let w = Tensor.normal(wShape, std: 0.02, rng: &rng)
+        resetPeakResident()
+        let forward: () throws -> Tensor = {
+            l.transposed ? try ConvTranspose3d.forward(x, weight: w, params: params, options: opts)
+                         : try Conv3d.forward(x, weight: w, params: params, options: opts)
+        }
+        let yProbe = try forward()
+        let gy = Tensor.uniform(yProbe.shape, low: -1, high: 1, rng: &rng)
+        let g = l.transposed ? try ConvGeometry.transposed(x: x.shape, w: w.shape, params: params, op: "bench")
+                             : try ConvGeometry.conv(x: x.shape, w: w.shape, params: params, op: "bench")
+        let msF = try timing.medianMs { _ = try forward() }
+        let msFB = try timing.medianMs {
+            _ = try forward()
+            if l.transposed {
+                _ = try ConvTranspose3d.backwardInput(gy, weight: w, params: params, options: opts)
+                _ = try ConvTranspose3d.backwardWeight(gy, input: x, params: params, options: opts)
+            } else {
+                _ = try Conv3d.backwardInput(gy, weight: w, inputShape: x.shape, params: params, options: opts)
+                _ = try Conv3d.backwardWeight(gy, input: x, params: params, options: opts)
+            }
+        }
+        let flops = 2.0 * Double(g.macs)
+        let usedPath: String
+        if let p = path { usedPath = p.rawValue } else {
+            let role: ConvDispatch.Role = l.transposed ? .adjoint : .correlate
+            usedPath = "auto(" + ConvDispatch.choose(g, role: role, options: opts).rawValue + ")"
+        }
+        return [
+            "name": l.name, "op": l.transposed ? "conv_transpose3d" : "conv3d", "path": usedPath, "batch": l.batch,
+            "in": [l.cin, l.inSize, l.inSize, l.inSize], "out": Array(yProbe.shape.dropFirst()),
+            "ms_forward": round3(msF), "ms_forward_backward": round3(msFB),
+            "gflops_forward": round3(flops / msF / 1e6), "gflops_forward_backward": round3(3 * flops / msFB / 1e6),
+            "peak_rss_mb": round3(Double(peakResidentBytes()) / 1_048_576),
+        ]
+    }
+
+    /// sgemm 2048² on the configured threads: the machine's ceiling for our GEMM-based kernels.
+    public static func sgemmCeiling(size: Int = 2048, timing: Timing) -> BenchRow {
+        var rng = PETRandom(seed: 7)
+        let a = Tensor.uniform([size, size], rng: &rng), b = Tensor.uniform([size, size], rng: &rng)
+        let c = Tensor(shape: [size, size])
+        let ms = timing.medianMs {
+            BLAS.sgemm(m: size, n: size, k: size, a: a.data, lda: size, b: b.data, ldb: size, c: c.data, ldc: size)
+        }
+        let flops = 2.0 * Double(size * size * size)
+        return ["name": "SGEMM", "op": "sgemm", "path": "openblas-\(BLAS.coreName)", "batch": 1,
+                "in": [size, size], "out": [size, size], "ms_forward": round3(ms),
+                "gflops_forward": round3(flops / ms / 1e6), "threads": BLAS.threads,
+                "peak_rss_mb": round3(Double(peakResidentBytes()) / 1_048_576)]
+    }
+
+    static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+}

@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+// PETGAN: generative adversarial networks for brain PET volumes on a CPU.
+//
+// Layers (each module depends only on those below it):
+//   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG)
+//   → PETTensor   (tensors, RNG, parallel loops, memory accounting, convolution kernels)
+//   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
+//   → PETVolumes  (NIfTI, HDF5 volume store, preprocessing, PNG, checkpoints files)
+//   → PETModels / PETMetrics
+//   → petgan (the command-line tool)
+import PackageDescription
+
+// libnifti's headers include each other with angle brackets from /usr/include/nifti.
+let niftiInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]
+// Numeric loops: no bounds checks or exclusivity checks in release builds (tests compare every fast
+// path with a plain reference, which is what catches indexing bugs).
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "PETGAN",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "petgan", targets: ["petgan"]),
+        .library(name: "PETTensor", targets: ["PETTensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        .target(name: "PETTensor", dependencies: ["COpenBLAS", "CFFTW"],
+                swiftSettings: fast + [.swiftLanguageMode(.v5)]),
+
+        .target(name: "PETAutograd", dependencies: ["PETTensor"],
+                swiftSettings: fast + [.swiftLanguageMode(.v5)]),
+
+        .target(name: "PETVolumes", dependencies: ["PETTensor", "CNIfTI", "CHDF5", "CPNG"],
+                swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        .target(name: "PETBenchmarks", dependencies: ["PETTensor", "PETAutograd", "PETVolumes"],
+                path: "Benchmarks/PETBenchmarks",
+                swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        .executableTarget(
+            name: "petgan",
+            dependencies: [
+                "PETTensor", "PETAutograd", "PETVolumes", "PETBenchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        .testTarget(name: "PETTensorTests", dependencies: ["PETTensor"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PETAutogradTests", dependencies: ["PETAutograd", "PETTensor"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+    ]
+)

@@ -1,0 +1,2 @@
+// Single-precision FFTW (fftw3f).
+#include <fftw3.h>

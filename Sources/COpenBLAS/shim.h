@@ -1,0 +1,2 @@
+// OpenBLAS's cblas.h (pkg-config openblas adds its include directory).
+#include <cblas.h>

@@ -1,0 +1,1 @@
+// PETAutograd: reverse-mode autograd, layers, optimizers (issue 3).

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Chooses the kernel for one convolution call: the caller's forced path, else PETGAN_CONV, else the
+/// cost model (cached per geometry and role).
+public enum ConvDispatch {
+    public enum Role: String, Sendable { case correlate, adjoint, weight }
+
+    nonisolated(unsafe) private static var cache: [Key: ConvPath] = [:]
+    private static let lock = NSLock()
+    private struct Key: Hashable { let g: ConvGeometry; let role: Role }
+
+    public static func kernel(for g: ConvGeometry, role: Role, options: ConvOptions) -> any ConvKernel.Type {
+        kernelType(choose(g, role: role, options: options))
+    }
+
+    public static func kernelType(_ p: ConvPath) -> any ConvKernel.Type {
+        switch p {
+        case .reference: return Conv3dReference.self
+        case .im2col: return Conv3dIm2col.self
+        case .fft: return Conv3dFFT.self
+        }
+    }
+
+    /// The path a call with these options would take.
+    public static func choose(_ g: ConvGeometry, role: Role, options: ConvOptions) -> ConvPath {
+        if let p = options.path ?? ConvOptions.environmentPath {
+            // FFT computes stride-1 convolutions only; other shapes fall back to im2col.
+            return (p == .fft && !Conv3dFFT.applies(g)) ? .im2col : p
+        }
+        let key = Key(g: g, role: role)
+        lock.lock(); defer { lock.unlock() }
+        if let p = cache[key] { return p }
+        let p: ConvPath = Conv3dFFT.applies(g) && Conv3dFFT.estimatedSeconds(g, role: role) < Conv3dIm2col.estimatedSeconds(g, role: role) ? .fft : .im2col
+        cache[key] = p
+        return p
+    }
+}
+
+extension Conv3dIm2col {
+    /// Cost model: GEMM time at the measured sustained rate for its shape, plus memory traffic of
+    /// vol2col/col2vol. Rates were measured with `petgan bench conv` on the reference machine.
+    static func estimatedSeconds(_ g: ConvGeometry, role: ConvDispatch.Role) -> Double {
+        let flops = 2.0 * Double(g.macs)
+        // Thin GEMMs (few output channels or a short reduction) run far below the sgemm ceiling.
+        let m = Double(min(g.co, g.columnRows))
+        let rate = 180e9 * min(1.0, m / 128.0 + 0.15)
+        let traffic = Double(g.n * g.columnRows * g.outSpatial) * 8.0 / 10e9
+        return flops / rate + traffic
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+
+/// A dense, contiguous Float32 tensor. Convolution tensors use the layout N×C×D×H×W (a 2D image is
+/// D = 1); other ops accept any rank. Storage is 64-byte aligned (AVX-512 lines) and counted by the
+/// `MemoryAccountant`. A tensor is a reference type: ops return new tensors and never alias inputs,
+/// except the explicit in-place helpers (`addInPlace`, optimizer steps) that say so in their name.
+public final class Tensor: @unchecked Sendable, CustomStringConvertible {
+    public let shape: [Int]
+    public let count: Int
+    public let data: UnsafeMutablePointer<Float>
+    private let accountant: MemoryAccountant
+
+    /// Allocates a tensor, zero-filled unless `zeroed` is false (then the contents are undefined and
+    /// the caller must write every element).
+    public init(shape: [Int], zeroed: Bool = true, accountant: MemoryAccountant = .shared) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative size in shape \(shapeString(shape))")
+        self.shape = shape
+        let n = shape.reduce(1, *)
+        self.count = n
+        self.accountant = accountant
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(n, 1) * MemoryLayout<Float>.stride
+        let rc = posix_memalign(&raw, 64, bytes)
+        precondition(rc == 0 && raw != nil, "Tensor: out of memory allocating \(formatBytes(bytes))")
+        data = raw!.bindMemory(to: Float.self, capacity: max(n, 1))
+        if zeroed { memset(data, 0, bytes) }
+        accountant.reserveUnchecked(bytes)
+    }
+
+    /// Validating initializer: throws on negative sizes or when the allocation passes the budget.
+    public static func checked(shape: [Int], op: String, accountant: MemoryAccountant = .shared) throws -> Tensor {
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw TensorError.invalidArgument(op: op, detail: "negative size in shape \(shapeString(shape))")
+        }
+        var n = 1
+        for s in shape {
+            let (m, o) = n.multipliedReportingOverflow(by: s)
+            guard !o, m <= Int.max / 8 else {
+                throw TensorError.invalidArgument(op: op, detail: "shape \(shapeString(shape)) is too large")
+            }
+            n = m
+        }
+        if let budget = accountant.budgetBytes, accountant.bytesInUse + n * 4 > budget {
+            throw TensorError.overBudget(what: "\(op) tensor \(shapeString(shape))", requestedBytes: n * 4,
+                                         inUseBytes: accountant.bytesInUse, budgetBytes: budget)
+        }
+        return Tensor(shape: shape, accountant: accountant)
+    }
+
+    public convenience init(shape: [Int], values: [Float]) {
+        precondition(values.count == shape.reduce(1, *),
+                     "Tensor: \(values.count) values for shape \(shapeString(shape))")
+        self.init(shape: shape, zeroed: false)
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    public convenience init(shape: [Int], repeating v: Float) {
+        self.init(shape: shape, zeroed: false)
+        data.update(repeating: v, count: count)
+    }
+
+    public static func scalar(_ v: Float) -> Tensor { Tensor(shape: [], values: [v]) }
+
+    deinit {
+        free(data)
+        accountant.release(max(count, 1) * MemoryLayout<Float>.stride)
+    }
+
+    public var rank: Int { shape.count }
+    public var byteCount: Int { count * MemoryLayout<Float>.stride }
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
+    public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+
+    public subscript(i: Int) -> Float {
+        get { data[i] }
+        set { data[i] = newValue }
+    }
+
+    /// A new tensor with the same values.
+    public func copy() -> Tensor {
+        let t = Tensor(shape: shape, zeroed: false)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    /// The same values with another shape of equal element count (a copy: tensors never alias).
+    public func reshaped(_ newShape: [Int]) throws -> Tensor {
+        var s = newShape
+        if let i = s.firstIndex(of: -1) {
+            let known = s.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
+            guard known > 0, count % known == 0 else {
+                throw TensorError.shapeMismatch(op: "reshape", detail: "cannot reshape \(shapeString(shape)) to \(shapeString(newShape))")
+            }
+            s[i] = count / known
+        }
+        guard s.reduce(1, *) == count else {
+            throw TensorError.shapeMismatch(op: "reshape", detail: "cannot reshape \(shapeString(shape)) (\(count) elements) to \(shapeString(newShape))")
+        }
+        let t = Tensor(shape: s, zeroed: false)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    public var description: String {
+        let preview = (0..<min(count, 6)).map { String(format: "%.4g", data[$0]) }.joined(separator: ", ")
+        return "Tensor\(shapeString(shape))[\(preview)\(count > 6 ? ", …" : "")]"
+    }
+
+    // MARK: random initialisation
+
+    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, rng: inout PETRandom) -> Tensor {
+        let t = Tensor(shape: shape, zeroed: false)
+        for i in 0..<t.count { t.data[i] = rng.uniform(low, high) }
+        return t
+    }
+
+    public static func normal(_ shape: [Int], mean: Float = 0, std: Float = 1, rng: inout PETRandom) -> Tensor {
+        let t = Tensor(shape: shape, zeroed: false)
+        for i in 0..<t.count { t.data[i] = rng.normal(mean: mean, std: std) }
+        return t
+    }
+
+    // MARK: comparisons used by tests and benchmarks
+
+    /// max |a - b| / max(max |b|, tiny): the relative error used to compare kernels with the reference.
+    public func relativeError(to other: Tensor) -> Float {
+        precondition(shape == other.shape, "relativeError: \(shapeString(shape)) vs \(shapeString(other.shape))")
+        var maxDiff: Float = 0, maxRef: Float = 0
+        for i in 0..<count {
+            maxDiff = max(maxDiff, abs(data[i] - other.data[i]))
+            maxRef = max(maxRef, abs(other.data[i]))
+        }
+        return maxDiff / max(maxRef, 1e-30)
+    }
+
+    public func maxAbsDifference(to other: Tensor) -> Float {
+        precondition(shape == other.shape)
+        var m: Float = 0
+        for i in 0..<count { m = max(m, abs(data[i] - other.data[i])) }
+        return m
+    }
+
+    public func bitwiseEqual(_ other: Tensor) -> Bool {
+        shape == other.shape && memcmp(data, other.data, count * 4) == 0
+    }
+}
+
+/// Shape of a 5-D convolution tensor, named.
+public struct Shape5: Equatable, CustomStringConvertible, Sendable {
+    public var n, c, d, h, w: Int
+    public init(_ n: Int, _ c: Int, _ d: Int, _ h: Int, _ w: Int) { self.n = n; self.c = c; self.d = d; self.h = h; self.w = w }
+    public init(_ s: [Int]) { self.init(s[0], s[1], s[2], s[3], s[4]) }
+    public var array: [Int] { [n, c, d, h, w] }
+    public var spatial: Int { d * h * w }
+    public var description: String { shapeString(array) }
+}

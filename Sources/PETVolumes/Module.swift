@@ -1,0 +1,1 @@
+// PETVolumes: NIfTI, HDF5 volume store, preprocessing, PNG (issue 4).
