@@ -5,7 +5,8 @@
 //   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG)
 //   → PETTensor   (tensors, RNG, parallel loops, memory accounting, convolution kernels)
 //   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
-//   → PETVolumes  (NIfTI, HDF5 volume store, preprocessing, PNG, checkpoints files)
+//   → PETVolumes  (NIfTI, HDF5 volume store, preprocessing, PNG, checkpoint files)
+//   → PETCohort   (the built-in FDG-PET phantom cohort)
 //   → PETModels / PETMetrics
 //   → petgan (the command-line tool)
 import PackageDescription
@@ -48,14 +49,17 @@ let package = Package(
         .target(name: "PETVolumes", dependencies: ["PETTensor", "CNIfTI", "CHDF5", "CPNG"],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
-        .target(name: "PETBenchmarks", dependencies: ["PETTensor", "PETAutograd", "PETVolumes"],
+        .target(name: "PETCohort", dependencies: ["PETTensor", "PETVolumes"],
+                swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        .target(name: "PETBenchmarks", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort"],
                 path: "Benchmarks/PETBenchmarks",
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
             name: "petgan",
             dependencies: [
-                "PETTensor", "PETAutograd", "PETVolumes", "PETBenchmarks",
+                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
@@ -64,6 +68,8 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETAutogradTests", dependencies: ["PETAutograd", "PETTensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PETCohortTests", dependencies: ["PETCohort", "PETVolumes", "PETTensor"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
     ]
