@@ -16,7 +16,7 @@ let niftiInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"
 // Numeric loops: no bounds checks or exclusivity checks in release builds (tests compare every fast
 // path with a plain reference, which is what catches indexing bugs).
 let fast: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(
