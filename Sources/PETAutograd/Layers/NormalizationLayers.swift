@@ -1,0 +1,74 @@
+import Foundation
+import PETTensor
+
+// x: (N, C, D, H, W) (BatchNorm3d) or (N, C, H, W) (BatchNorm2d); weight, bias, running stats: (C)
+/// Batch normalization, PyTorch defaults: momentum 0.1, eps 1e-5, γ = 1, β = 0, running mean 0 and
+/// variance 1. Training mode uses batch statistics and updates the running ones; eval mode uses them.
+public class BatchNorm: Module {
+    public let weight: Variable?
+    public let bias: Variable?
+    public let runningMean: Buffer
+    public let runningVar: Buffer
+    public let momentum: Float, eps: Float
+    let expectedRank: Int
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, affine: Bool = true, rank: Int) {
+        weight = affine ? Variable(Tensor(shape: [channels], repeating: 1), requiresGrad: true) : nil
+        bias = affine ? Variable(Tensor(shape: [channels]), requiresGrad: true) : nil
+        runningMean = Buffer(Tensor(shape: [channels]))
+        runningVar = Buffer(Tensor(shape: [channels], repeating: 1))
+        self.momentum = momentum; self.eps = eps; self.expectedRank = rank
+    }
+    public override func forward(_ x: Variable) throws -> Variable {
+        guard x.rank == expectedRank else {
+            throw TensorError.shapeMismatch(op: "\(type(of: self))", detail: "input \(shapeString(x.shape)) is not \(expectedRank)-D")
+        }
+        return try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean.value, runningVar: runningVar.value,
+                             training: isTraining, momentum: momentum, eps: eps)
+    }
+}
+
+public final class BatchNorm3d: BatchNorm {
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, affine: Bool = true) {
+        super.init(channels, momentum: momentum, eps: eps, affine: affine, rank: 5)
+    }
+}
+
+public final class BatchNorm2d: BatchNorm {
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, affine: Bool = true) {
+        super.init(channels, momentum: momentum, eps: eps, affine: affine, rank: 4)
+    }
+}
+
+// x: (N, ..., normalizedShape)   weight, bias: normalizedShape
+/// Layer normalization over the trailing axes (PyTorch LayerNorm: γ = 1, β = 0, eps 1e-5).
+public final class LayerNorm: Module {
+    public let weight: Variable?
+    public let bias: Variable?
+    public let normalizedShape: [Int]
+    public let eps: Float
+    public init(_ normalizedShape: [Int], eps: Float = 1e-5, affine: Bool = true) {
+        self.normalizedShape = normalizedShape; self.eps = eps
+        weight = affine ? Variable(Tensor(shape: normalizedShape, repeating: 1), requiresGrad: true) : nil
+        bias = affine ? Variable(Tensor(shape: normalizedShape), requiresGrad: true) : nil
+    }
+    public override func forward(_ x: Variable) throws -> Variable {
+        try layerNorm(x, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+// x: (N, C, D, H, W)   weight, bias: (C) when affine
+/// Instance normalization (PyTorch InstanceNorm3d: no running statistics; affine off by default).
+public final class InstanceNorm3d: Module {
+    public let weight: Variable?
+    public let bias: Variable?
+    public let eps: Float
+    public init(_ channels: Int, eps: Float = 1e-5, affine: Bool = false) {
+        self.eps = eps
+        weight = affine ? Variable(Tensor(shape: [channels], repeating: 1), requiresGrad: true) : nil
+        bias = affine ? Variable(Tensor(shape: [channels]), requiresGrad: true) : nil
+    }
+    public override func forward(_ x: Variable) throws -> Variable {
+        guard x.rank == 5 else { throw TensorError.shapeMismatch(op: "InstanceNorm3d", detail: "input \(shapeString(x.shape)) is not 5-D") }
+        return try instanceNorm(x, weight: weight, bias: bias, eps: eps)
+    }
+}

@@ -1,1 +1,0 @@
-// PETAutograd: reverse-mode autograd, layers, optimizers (issue 3).
