@@ -28,6 +28,8 @@ struct BenchConv: ParsableCommand {
     var warmup: Int = 1
     @Option(help: "Worker threads for our loops and OpenBLAS (default: all cores).")
     var threads: Int?
+    @Flag(help: "Print the time spent per kernel phase (sgemm, vol2col, col2vol, fft …) for each row.")
+    var profile = false
 
     func validate() throws {
         guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
@@ -54,7 +56,12 @@ struct BenchConv: ParsableCommand {
                 if let w = wanted, !w.contains(layer.name) { continue }
                 for path in pathList {
                     if path == .fft && (layer.s != 1) { continue }   // FFT computes stride-1 convolutions only
+                    KernelProfile.enabled = profile
+                    KernelProfile.reset()
                     let row = try ConvBenchmark.run(layer, path: path, timing: timing)
+                    if profile {
+                        print("   phases (ms, all runs): " + KernelProfile.snapshot().sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", "))
+                    }
                     rows.append(row)
                     let inStr = "\(layer.batch)x\(layer.cin)x\(layer.inSize)³"
                     print(String(format: "%-6@ %-17@ %-12@ %-18@ %10.1f %10.1f %9.1f %9.1f %8.0f", layer.name, row["op"] as! String, row["path"] as! String, inStr,

@@ -39,6 +39,11 @@ public enum Conv3dIm2col: ConvKernel {
     /// Fills rows of `col` (leading dimension `ld`) for output planes od0..<od1 of one sample `xs` (Ci, I).
     static func vol2col(_ g: ConvGeometry, xs: UnsafePointer<Float>, od0: Int, od1: Int,
                         col: UnsafeMutablePointer<Float>, ld: Int) {
+        KernelProfile.measure("vol2col") { vol2colBody(g, xs: xs, od0: od0, od1: od1, col: col, ld: ld) }
+    }
+
+    static func vol2colBody(_ g: ConvGeometry, xs: UnsafePointer<Float>, od0: Int, od1: Int,
+                        col: UnsafeMutablePointer<Float>, ld: Int) {
         let K = g.kernelVolume, plane = g.oh * g.ow
         let rows = g.ci * K
         let total = rows * (od1 - od0)
@@ -77,6 +82,11 @@ public enum Conv3dIm2col: ConvKernel {
     /// Adds the column matrix back into one sample `xs` (Ci, I) (the adjoint of vol2col). Work is
     /// split by (channel, block of input planes), so no two workers write the same voxel.
     static func col2vol(_ g: ConvGeometry, col: UnsafePointer<Float>, ld: Int, od0: Int, od1: Int,
+                        xs: UnsafeMutablePointer<Float>) {
+        KernelProfile.measure("col2vol") { col2volBody(g, col: col, ld: ld, od0: od0, od1: od1, xs: xs) }
+    }
+
+    static func col2volBody(_ g: ConvGeometry, col: UnsafePointer<Float>, ld: Int, od0: Int, od1: Int,
                         xs: UnsafeMutablePointer<Float>) {
         let K = g.kernelVolume, plane = g.oh * g.ow
         let wantUnits = 4 * Parallel.threads
@@ -242,17 +252,65 @@ public enum Conv3dIm2col: ConvKernel {
 @inline(__always) func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
 @inline(__always) func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
 
-/// A counted, 64-byte aligned scratch buffer freed when it goes out of scope.
+/// A counted, 64-byte aligned scratch buffer, taken from `ScratchPool` and given back when it goes
+/// out of scope. Reusing buffers matters: a fresh 64 MB column matrix costs ~16k page faults and a
+/// kernel zero-fill on every call, as much as the vol2col itself.
 final class ScratchBuffer {
     let pointer: UnsafeMutablePointer<Float>
-    let count: Int
+    let capacity: Int
     init(count: Int) {
-        self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * 4
-        precondition(posix_memalign(&raw, 64, bytes) == 0, "out of memory allocating scratch \(formatBytes(bytes))")
-        pointer = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
-        MemoryAccountant.shared.reserveUnchecked(bytes)
+        (pointer, capacity) = ScratchPool.shared.take(max(count, 1))
     }
-    deinit { free(pointer); MemoryAccountant.shared.release(max(count, 1) * 4) }
+    deinit { ScratchPool.shared.give(pointer, capacity: capacity) }
+}
+
+/// Keeps recently freed scratch buffers for reuse, up to `cacheLimitBytes` in total. Every buffer,
+/// cached or in use, is counted by the MemoryAccountant (it is resident memory).
+public final class ScratchPool: @unchecked Sendable {
+    public static let shared = ScratchPool()
+    private let lock = NSLock()
+    private var free: [(UnsafeMutablePointer<Float>, Int)] = []
+    private var cachedBytes = 0
+    /// Upper bound on cached (idle) bytes; 0 disables caching.
+    public var cacheLimitBytes = 600 << 20
+
+    func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        lock.lock()
+        // Smallest cached buffer that fits.
+        var best = -1
+        for (i, b) in free.enumerated() where b.1 >= count && (best < 0 || b.1 < free[best].1) { best = i }
+        if best >= 0 {
+            let b = free.remove(at: best)
+            cachedBytes -= b.1 * 4
+            lock.unlock()
+            return b
+        }
+        lock.unlock()
+        var raw: UnsafeMutableRawPointer?
+        precondition(posix_memalign(&raw, 64, count * 4) == 0, "out of memory allocating scratch \(formatBytes(count * 4))")
+        MemoryAccountant.shared.reserveUnchecked(count * 4)
+        return (raw!.bindMemory(to: Float.self, capacity: count), count)
+    }
+
+    func give(_ p: UnsafeMutablePointer<Float>, capacity: Int) {
+        lock.lock()
+        free.append((p, capacity))
+        cachedBytes += capacity * 4
+        // Over the limit: drop the largest idle buffers first.
+        while cachedBytes > cacheLimitBytes, let i = free.indices.max(by: { free[$0].1 < free[$1].1 }) {
+            let b = free.remove(at: i)
+            cachedBytes -= b.1 * 4
+            Foundation.free(b.0)
+            MemoryAccountant.shared.release(b.1 * 4)
+        }
+        lock.unlock()
+    }
+
+    /// Frees every idle buffer (e.g. before a phase with a tight memory budget).
+    public func trim() {
+        lock.lock()
+        for b in free { Foundation.free(b.0); MemoryAccountant.shared.release(b.1 * 4) }
+        free.removeAll(); cachedBytes = 0
+        lock.unlock()
+    }
 }
