@@ -1,0 +1,460 @@
+// NIfTI-1 / NIfTI-2 reading and writing through libnifti (nifti2_io), .nii and .nii.gz.
+//
+// Public API:
+//   let v = try NIfTIFile.read("sub-01_pet.nii.gz")                 // -> Volume (Float, (D,H,W))
+//   let v = try NIfTIFile.read(path, options: NIfTIReadOptions(nonFinite: .refuse, maxVoxels: 1 << 28))
+//   let h = try NIfTIFile.readHeader(path)                          // validated header, no voxels
+//   try NIfTIFile.write(v, to: "out.nii.gz", provenance: ["command": "prepare", "seed": 1])
+//   try NIfTIFile.write(v, to: "out.nii", provenance: [:], options: NIfTIWriteOptions(format: .nifti2))
+//
+// Reading: uint8, int8, int16, uint16, int32, uint32, float32, float64, with scl_slope/scl_inter
+// applied (slope 0 or non-finite means "no scaling"). The affine is the sform when its code is set,
+// else the qform, else libnifti's pixdim diagonal (NIfTI "method 1"). The header is read and checked
+// first (magic, dims, datatype, size cap, truncation), before any voxel memory is allocated.
+// Writing: float32; the same affine in qform and sform (code 4 for MNI space, else 1); xyz_units mm;
+// cal_min/cal_max = the finite data range; `descrip` a short provenance string; the full provenance
+// as JSON in a NIfTI extension (ecode 6) and in a sidecar `<name>.json`. The file is written under a
+// temporary name in the same folder and renamed when complete.
+// Axis mapping: see Volume.swift (our (D,H,W) array is NIfTI's x-fastest storage, i = W).
+
+import CNIfTI
+import Foundation
+import PETTensor
+
+/// Why a NIfTI file could not be read or written. Every case names the file.
+public enum NIfTIError: Error, CustomStringConvertible, Equatable {
+    case fileNotFound(path: String)
+    case truncated(path: String, detail: String)
+    case badMagic(path: String, detail: String)
+    case invalidDimensions(path: String, detail: String)
+    case tooLarge(path: String, detail: String)
+    case unsupportedDatatype(path: String, code: Int, name: String)
+    case nonFiniteVoxels(path: String, count: Int)
+    case invalidPath(path: String, reason: String)
+    case libraryFailure(path: String, operation: String)
+    case writeFailed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .fileNotFound(let p): return "\(p): no such file"
+        case let .truncated(p, d): return "\(p): truncated NIfTI file: \(d)"
+        case let .badMagic(p, d): return "\(p): not a NIfTI-1/NIfTI-2 file: \(d)"
+        case let .invalidDimensions(p, d): return "\(p): invalid dimensions: \(d)"
+        case let .tooLarge(p, d): return "\(p): volume too large: \(d)"
+        case let .unsupportedDatatype(p, c, n): return "\(p): unsupported NIfTI datatype \(c) (\(n)); PETGAN reads uint8, int8, int16, uint16, int32, uint32, float32, float64"
+        case let .nonFiniteVoxels(p, n): return "\(p): \(n) voxel(s) are NaN or infinite (use --non-finite zero|warn to accept)"
+        case let .invalidPath(p, r): return "\(p): \(r)"
+        case let .libraryFailure(p, op): return "\(p): libnifti failed to \(op) (the file is corrupt or truncated)"
+        case let .writeFailed(p, r): return "\(p): could not write: \(r)"
+        }
+    }
+}
+
+/// What to do with NaN / infinite voxels on read.
+public enum NonFinitePolicy: String, CaseIterable {
+    /// Throw NIfTIError.nonFiniteVoxels.
+    case refuse
+    /// Replace them with 0 and print a warning on stderr.
+    case warn
+    /// Replace them with 0 silently.
+    case zero
+    /// Keep them as they are.
+    case keep
+}
+
+public struct NIfTIReadOptions {
+    public var nonFinite: NonFinitePolicy
+    /// Refuse volumes with more voxels than this (checked from the header, before allocating).
+    public var maxVoxels: Int
+    public init(nonFinite: NonFinitePolicy = .refuse, maxVoxels: Int = 1 << 29) {
+        self.nonFinite = nonFinite; self.maxVoxels = maxVoxels
+    }
+}
+
+public struct NIfTIWriteOptions {
+    public enum Format { case nifti1, nifti2 }
+    public var format: Format
+    /// Also write `<name>.json` with the provenance.
+    public var sidecar: Bool
+    public init(format: Format = .nifti1, sidecar: Bool = true) { self.format = format; self.sidecar = sidecar }
+}
+
+/// The header facts PETGAN checks before reading voxels.
+public struct NIfTIHeaderInfo: Equatable {
+    /// 1 or 2.
+    public var version: Int
+    /// dim[0...7].
+    public var dims: [Int]
+    public var datatype: Int
+    public var datatypeName: String
+    public var bitsPerVoxel: Int
+    public var voxOffset: Int
+    public var byteSwapped: Bool
+    /// Number of voxels (product of dim[1...dim[0]]).
+    public var voxelCount: Int
+    /// Array shape [D, H, W].
+    public var arrayShape: [Int] { VolumeAxes.arrayShape(nx: dims[1], ny: max(1, dims[0] >= 2 ? dims[2] : 1), nz: max(1, dims[0] >= 3 ? dims[3] : 1)) }
+}
+
+public enum NIfTIFile {
+    /// libnifti keeps global options; keep calls one at a time.
+    static let lock = NSLock()
+
+    static let supportedDatatypes: [Int: (String, Int)] = [
+        2: ("uint8", 1), 256: ("int8", 1), 4: ("int16", 2), 512: ("uint16", 2),
+        8: ("int32", 4), 768: ("uint32", 4), 16: ("float32", 4), 64: ("float64", 8),
+    ]
+
+    /// Whether `path` has a NIfTI file name (.nii or .nii.gz, any case).
+    public static func isNIfTIPath(_ path: String) -> Bool {
+        let l = path.lowercased()
+        return l.hasSuffix(".nii") || l.hasSuffix(".nii.gz")
+    }
+
+    /// The path without .nii / .nii.gz.
+    public static func stem(_ path: String) -> String {
+        let l = path.lowercased()
+        if l.hasSuffix(".nii.gz") { return String(path.dropLast(7)) }
+        if l.hasSuffix(".nii") { return String(path.dropLast(4)) }
+        return path
+    }
+
+    /// Reads and validates the header (magic, dims, datatype, size cap, truncation) without voxels.
+    public static func readHeader(_ path: String, maxVoxels: Int = NIfTIReadOptions().maxVoxels) throws -> NIfTIHeaderInfo {
+        guard FileManager.default.fileExists(atPath: path) else { throw NIfTIError.fileNotFound(path: path) }
+        var bytes = [UInt8](repeating: 0, count: 540)
+        let got: Int = lock.withLock {
+            guard let fp = znzopen(path, "rb", 1) else { return -1 }
+            var f: znzFile? = fp
+            let n = znzread(&bytes, 1, 540, fp)
+            Xznzclose(&f)
+            return n
+        }
+        if got < 0 { throw NIfTIError.writeFailed(path: path, reason: "cannot open for reading") }
+        if got < 348 { throw NIfTIError.truncated(path: path, detail: "only \(got) header bytes (a NIfTI-1 header has 348)") }
+
+        func i32(_ o: Int, _ swap: Bool) -> Int32 { let v = bytes[o..<(o + 4)].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }; return swap ? v.byteSwapped : v }
+        func i16(_ o: Int, _ swap: Bool) -> Int16 { let v = bytes[o..<(o + 2)].withUnsafeBytes { $0.loadUnaligned(as: Int16.self) }; return swap ? v.byteSwapped : v }
+        func i64(_ o: Int, _ swap: Bool) -> Int64 { let v = bytes[o..<(o + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }; return swap ? v.byteSwapped : v }
+        func f32(_ o: Int, _ swap: Bool) -> Float { Float(bitPattern: UInt32(bitPattern: i32(o, swap))) }
+
+        let raw = i32(0, false)
+        var version = 0, swap = false
+        if raw == 348 { version = 1 } else if raw.byteSwapped == 348 { version = 1; swap = true }
+        else if raw == 540 { version = 2 } else if raw.byteSwapped == 540 { version = 2; swap = true }
+        else { throw NIfTIError.badMagic(path: path, detail: "sizeof_hdr is \(raw), expected 348 (NIfTI-1) or 540 (NIfTI-2)") }
+
+        var dims = [Int](repeating: 0, count: 8), datatype = 0, bitpix = 0, voxOffset = 0
+        if version == 1 {
+            let magic = Array(bytes[344..<348])
+            guard magic == Array("n+1".utf8) + [0] || magic == Array("ni1".utf8) + [0] else {
+                throw NIfTIError.badMagic(path: path, detail: "magic bytes \(magic) are not \"n+1\" or \"ni1\" (an Analyze 7.5 file?)")
+            }
+            if magic[1] == UInt8(ascii: "i") { throw NIfTIError.badMagic(path: path, detail: "a two-file (.hdr/.img) NIfTI; PETGAN reads single-file .nii/.nii.gz") }
+            for d in 0..<8 { dims[d] = Int(i16(40 + 2 * d, swap)) }
+            datatype = Int(i16(70, swap)); bitpix = Int(i16(72, swap))
+            voxOffset = Int(f32(108, swap))
+        } else {
+            if got < 540 { throw NIfTIError.truncated(path: path, detail: "only \(got) header bytes (a NIfTI-2 header has 540)") }
+            let magic = Array(bytes[4..<12])
+            guard magic == Array("n+2".utf8) + [0, 0x0D, 0x0A, 0x1A, 0x0A] else {
+                throw NIfTIError.badMagic(path: path, detail: "NIfTI-2 magic bytes \(magic) are not \"n+2\\0\\r\\n\\032\\n\"")
+            }
+            datatype = Int(i16(12, swap)); bitpix = Int(i16(14, swap))
+            for d in 0..<8 { let v = i64(16 + 8 * d, swap); dims[d] = v > Int64(Int.max) ? Int.max : Int(v) }
+            voxOffset = Int(clamping: i64(168, swap))
+        }
+        let nd = dims[0]
+        guard (1...7).contains(nd) else { throw NIfTIError.invalidDimensions(path: path, detail: "dim[0] = \(nd), must be 1...7") }
+        for d in 1...nd where dims[d] <= 0 {
+            throw NIfTIError.invalidDimensions(path: path, detail: "dim[\(d)] = \(dims[d]) (dims \(Array(dims[1...nd]))) must be positive")
+        }
+        if nd > 3, dims[4...nd].contains(where: { $0 != 1 }) {
+            throw NIfTIError.invalidDimensions(path: path, detail: "a \(nd)-D image with dims \(Array(dims[1...nd])); PETGAN reads single 3-D volumes")
+        }
+        var total = 1
+        for d in 1...nd {
+            let (p, overflow) = total.multipliedReportingOverflow(by: dims[d])
+            if overflow { throw NIfTIError.tooLarge(path: path, detail: "dims \(Array(dims[1...nd])) overflow a 64-bit voxel count") }
+            total = p
+        }
+        if total > maxVoxels { throw NIfTIError.tooLarge(path: path, detail: "\(total) voxels (dims \(Array(dims[1...nd]))) exceed the cap of \(maxVoxels)") }
+        guard let (name, size) = supportedDatatypes[datatype] else {
+            let n = String(cString: nifti_datatype_string(Int32(datatype)))
+            throw NIfTIError.unsupportedDatatype(path: path, code: datatype, name: n)
+        }
+        if bitpix != size * 8 && bitpix != 0 {
+            throw NIfTIError.badMagic(path: path, detail: "bitpix \(bitpix) does not match datatype \(name)")
+        }
+        // Uncompressed files: the voxels must all be there (a gzipped file is checked by libnifti's read).
+        if !path.lowercased().hasSuffix(".gz") {
+            let attrs = try? FileManager.default.attributesOfItem(atPath: path)
+            let fileSize = (attrs?[.size] as? NSNumber)?.intValue ?? 0
+            let need = max(voxOffset, version == 1 ? 352 : 544) + total * size
+            if fileSize < need {
+                throw NIfTIError.truncated(path: path, detail: "file has \(fileSize) bytes, header promises \(need) (\(total) \(name) voxels from offset \(voxOffset))")
+            }
+        }
+        return NIfTIHeaderInfo(version: version, dims: dims, datatype: datatype, datatypeName: name, bitsPerVoxel: size * 8,
+                               voxOffset: voxOffset, byteSwapped: swap, voxelCount: total)
+    }
+
+    /// Reads a 3-D NIfTI volume. See the file comment for what is applied and checked.
+    public static func read(_ path: String, options: NIfTIReadOptions = NIfTIReadOptions()) throws -> Volume {
+        let header = try readHeader(path, maxVoxels: options.maxVoxels)
+        return try lock.withLock { () throws -> Volume in
+            nifti_set_debug_level(0)   // we report errors ourselves
+            // Header and extensions through libnifti; voxels read by us, because libnifti's loader
+            // silently replaces NaN/Inf with 0 and the user must get to choose (NonFinitePolicy).
+            guard let nim = nifti_image_read(path, 0) else {
+                throw NIfTIError.libraryFailure(path: path, operation: "read the header")
+            }
+            defer { nifti_image_free(nim) }
+            let im = nim.pointee
+            let nvox = Int(im.nvox)
+            guard nvox == header.voxelCount else {
+                throw NIfTIError.invalidDimensions(path: path, detail: "libnifti reports \(nvox) voxels, header \(header.voxelCount)")
+            }
+            let nbyper = Int(im.nbyper)
+            let byteCount = nvox * nbyper
+            let rawBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, byteCount), alignment: 16)
+            defer { rawBuffer.deallocate() }
+            guard let fp = znzopen(im.iname ?? im.fname, "rb", 1) else {
+                throw NIfTIError.libraryFailure(path: path, operation: "open the voxel data")
+            }
+            var fpVar: znzFile? = fp
+            defer { Xznzclose(&fpVar) }
+            if znzseek(fp, numericCast(im.iname_offset), SEEK_SET) < 0 {
+                throw NIfTIError.truncated(path: path, detail: "cannot seek to the voxel data at offset \(im.iname_offset)")
+            }
+            let got = znzread(rawBuffer, 1, byteCount, fp)
+            if got != byteCount {
+                throw NIfTIError.truncated(path: path, detail: "read \(got) of \(byteCount) voxel bytes (\(nvox) \(header.datatypeName) voxels)")
+            }
+            if im.byteorder != nifti_short_order() && im.swapsize > 1 {
+                nifti_swap_Nbytes(Int64(nvox), im.swapsize, rawBuffer)
+            }
+            let raw = rawBuffer
+            var data = [Float](repeating: 0, count: nvox)
+            data.withUnsafeMutableBufferPointer { out in
+                func convert<T>(_ t: T.Type, _ f: (T) -> Float) {
+                    let p = raw.assumingMemoryBound(to: T.self)
+                    for n in 0..<nvox { out[n] = f(p[n]) }
+                }
+                switch Int(im.datatype) {
+                case 2: convert(UInt8.self) { Float($0) }
+                case 256: convert(Int8.self) { Float($0) }
+                case 4: convert(Int16.self) { Float($0) }
+                case 512: convert(UInt16.self) { Float($0) }
+                case 8: convert(Int32.self) { Float($0) }
+                case 768: convert(UInt32.self) { Float($0) }
+                case 16: convert(Float.self) { $0 }
+                default: convert(Double.self) { Float($0) }
+                }
+                let slope = im.scl_slope, inter = im.scl_inter
+                if slope != 0 && slope.isFinite && inter.isFinite && !(slope == 1 && inter == 0) {
+                    for n in 0..<nvox { out[n] = Float(Double(out[n]) * slope + inter) }
+                }
+            }
+            // Geometry: sform, else qform, else pixdim diagonal (libnifti fills qto_xyz with it).
+            let useS = im.sform_code > 0
+            let mat = useS ? im.sto_xyz : im.qto_xyz
+            var m = [Double](repeating: 0, count: 16)
+            withUnsafeBytes(of: mat.m) { b in for n in 0..<16 { m[n] = b.load(fromByteOffset: n * 8, as: Double.self) } }
+            let code = Int(useS ? im.sform_code : im.qform_code)
+            let affine = Affine(m)
+            var meta: [String: String] = ["source_file": path, "nifti_version": String(header.version),
+                                          "datatype": header.datatypeName]
+            let descrip = withUnsafeBytes(of: im.descrip) { b in String(decoding: b.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if !descrip.isEmpty { meta["descrip"] = descrip }
+            if im.num_ext > 0, let list = im.ext_list {
+                for e in 0..<Int(im.num_ext) where list[e].ecode == 6 {
+                    let size = Int(list[e].esize) - 8
+                    if let d = list[e].edata, size > 0 {
+                        let text = String(decoding: UnsafeRawBufferPointer(start: d, count: size).prefix(while: { $0 != 0 }), as: UTF8.self)
+                        if text.hasPrefix("{") { meta["provenance"] = text }
+                    }
+                }
+            }
+            var v = Volume(shape: header.arrayShape, data: data, affine: affine,
+                           space: WorldSpace(rawValue: code) ?? .scanner, metadata: meta)
+            let bad = v.nonFiniteCount
+            if bad > 0 {
+                switch options.nonFinite {
+                case .refuse: throw NIfTIError.nonFiniteVoxels(path: path, count: bad)
+                case .warn, .zero:
+                    if options.nonFinite == .warn {
+                        FileHandle.standardError.write("petgan: warning: \(path): \(bad) NaN/infinite voxel(s) set to 0\n".data(using: .utf8)!)
+                    }
+                    for n in 0..<v.data.count where !v.data[n].isFinite { v.data[n] = 0 }
+                case .keep: break
+                }
+            }
+            return v
+        }
+    }
+
+    /// A short provenance string for the 80-byte `descrip` field.
+    static func shortDescription(_ provenance: [String: Any]) -> String {
+        var s = "PETGAN \(PETGANVersion.string)"
+        for key in ["command", "kind", "class", "label", "seed"] {
+            if let v = provenance[key] { s += " \(key)=\(v)" }
+        }
+        return String(s.utf8.prefix(79)).map { $0 } ?? String(s.prefix(79))
+    }
+
+    /// Provenance as compact JSON (keys sorted), with PETGAN's version added.
+    public static func provenanceJSON(_ provenance: [String: Any]) throws -> Data {
+        var p = provenance
+        if p["petgan_version"] == nil { p["petgan_version"] = PETGANVersion.string }
+        let clean = p.mapValues(jsonSafe)
+        return try JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys])
+    }
+
+    static func jsonSafe(_ v: Any) -> Any {
+        switch v {
+        case let s as String: return s
+        case let b as Bool: return b
+        case let i as Int: return i
+        case let d as Double: return d.isFinite ? d : String(d)
+        case let f as Float: return f.isFinite ? Double(f) : String(f)
+        case let a as [Any]: return a.map(jsonSafe)
+        case let d as [String: Any]: return d.mapValues(jsonSafe)
+        case let u as UInt64: return String(u)
+        default: return String(describing: v)
+        }
+    }
+
+    /// Sidecar JSON path for a NIfTI path: "x.nii.gz" → "x.json".
+    public static func sidecarPath(_ path: String) -> String { stem(path) + ".json" }
+
+    /// Writes a NIfTI-2 single file from a filled nifti_image (header from libnifti's converter).
+    static func writeNIfTI2(_ nim: UnsafeMutablePointer<nifti_image>, to tmp: String, finalPath: String) throws {
+        var hdr = nifti_2_header()
+        guard nifti_convert_nim2n2hdr(nim, &hdr) == 0 else {
+            throw NIfTIError.writeFailed(path: finalPath, reason: "libnifti could not build the NIfTI-2 header")
+        }
+        let im = nim.pointee
+        var extBytes: [UInt8] = []
+        for e in 0..<Int(im.num_ext) {
+            let ext = im.ext_list[e]
+            let esize = Int(ext.esize), payload = esize - 8
+            withUnsafeBytes(of: Int32(esize).littleEndian) { extBytes += $0 }
+            withUnsafeBytes(of: Int32(ext.ecode).littleEndian) { extBytes += $0 }
+            var data = [UInt8](repeating: 0, count: payload)
+            if let d = ext.edata { for n in 0..<payload { data[n] = UInt8(bitPattern: d[n]) } }
+            extBytes += data
+        }
+        hdr.vox_offset = Int64(540 + 4 + extBytes.count)
+        let magic: [UInt8] = [0x6E, 0x2B, 0x32, 0, 0x0D, 0x0A, 0x1A, 0x0A]   // "n+2\0\r\n\032\n": single file
+        withUnsafeMutableBytes(of: &hdr.magic) { b in for n in 0..<8 { b[n] = magic[n] } }
+        let gz = tmp.lowercased().hasSuffix(".gz")
+        guard let fp = znzopen(tmp, gz ? "wb6" : "wb", gz ? 1 : 0) else {
+            throw NIfTIError.writeFailed(path: finalPath, reason: "cannot create \(tmp)")
+        }
+        var fpVar: znzFile? = fp
+        defer { Xznzclose(&fpVar) }
+        var ok = withUnsafeBytes(of: &hdr) { znzwrite($0.baseAddress, 1, 540, fp) == 540 }
+        var extender: [UInt8] = [extBytes.isEmpty ? 0 : 1, 0, 0, 0]
+        ok = ok && znzwrite(&extender, 1, 4, fp) == 4
+        if !extBytes.isEmpty { ok = ok && znzwrite(&extBytes, 1, extBytes.count, fp) == extBytes.count }
+        let dataBytes = Int(im.nvox) * Int(im.nbyper)
+        ok = ok && znzwrite(im.data, 1, dataBytes, fp) == dataBytes
+        if !ok { throw NIfTIError.writeFailed(path: finalPath, reason: "short write (disk full?)") }
+    }
+
+    /// Writes `volume` as float32 NIfTI (see the file comment). The path must end in .nii or .nii.gz.
+    public static func write(_ volume: Volume, to path: String, provenance: [String: Any] = [:],
+                             options: NIfTIWriteOptions = NIfTIWriteOptions()) throws {
+        guard isNIfTIPath(path) else { throw NIfTIError.invalidPath(path: path, reason: "a NIfTI output must end in .nii or .nii.gz") }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw NIfTIError.invalidPath(path: path, reason: "folder \(dir) does not exist")
+            }
+        }
+        guard volume.shape.count == 3, volume.shape.allSatisfy({ $0 > 0 }), volume.data.count == volume.shape.reduce(1, *) else {
+            throw NIfTIError.invalidDimensions(path: path, detail: "volume shape \(volume.shape) with \(volume.data.count) values")
+        }
+        guard volume.affine.inverse != nil else { throw NIfTIError.writeFailed(path: path, reason: "the affine is singular:\n\(volume.affine)") }
+        let gz = path.lowercased().hasSuffix(".gz")
+        let json = try provenanceJSON(provenance)
+        let tmpBase = temporaryName(for: stem(path))
+        let tmp = tmpBase + (gz ? ".nii.gz" : ".nii")
+        defer { unlink(tmp) }
+
+        try lock.withLock { () throws -> Void in
+            nifti_set_debug_level(0)
+            let g = volume.gridShape
+            var dims: [Int64] = [3, Int64(g.nx), Int64(g.ny), Int64(g.nz), 1, 1, 1, 1]
+            guard let nim = nifti_make_new_nim(&dims, 16 /* DT_FLOAT32 */, 1) else {
+                throw NIfTIError.writeFailed(path: path, reason: "libnifti could not allocate the image")
+            }
+            defer { nifti_image_free(nim) }
+            guard nifti_set_filenames(nim, tmp, 0, 1) == 0 else {
+                throw NIfTIError.writeFailed(path: path, reason: "libnifti rejected the file name \(tmp)")
+            }
+            nim.pointee.nifti_type = 1   // NIfTI-1 single file (NIfTI-2 is written below by us)
+            volume.data.withUnsafeBytes { src in nim.pointee.data.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+
+            // Geometry: sform = affine; qform = the same affine as quaternion + pixdim + qfac.
+            var dm = nifti_dmat44()
+            withUnsafeMutableBytes(of: &dm.m) { b in for n in 0..<16 { b.storeBytes(of: volume.affine.m[n], toByteOffset: n * 8, as: Double.self) } }
+            let code: Int32 = volume.space == .mni ? 4 : 1
+            nim.pointee.sto_xyz = dm
+            nim.pointee.sto_ijk = nifti_dmat44_inverse(dm)
+            nim.pointee.sform_code = code
+            var qb = 0.0, qc = 0.0, qd = 0.0, qx = 0.0, qy = 0.0, qz = 0.0, dx = 0.0, dy = 0.0, dz = 0.0, qfac = 0.0
+            nifti_dmat44_to_quatern(dm, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac)
+            nim.pointee.quatern_b = qb; nim.pointee.quatern_c = qc; nim.pointee.quatern_d = qd
+            nim.pointee.qoffset_x = qx; nim.pointee.qoffset_y = qy; nim.pointee.qoffset_z = qz
+            nim.pointee.qfac = qfac
+            nim.pointee.qto_xyz = nifti_quatern_to_dmat44(qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac)
+            nim.pointee.qto_ijk = nifti_dmat44_inverse(nim.pointee.qto_xyz)
+            nim.pointee.qform_code = code
+            nim.pointee.dx = dx; nim.pointee.dy = dy; nim.pointee.dz = dz
+            nim.pointee.pixdim.1 = dx; nim.pointee.pixdim.2 = dy; nim.pointee.pixdim.3 = dz
+            nim.pointee.xyz_units = 2   // NIFTI_UNITS_MM
+            nim.pointee.time_units = 0
+            let r = volume.finiteRange
+            nim.pointee.cal_min = Double(r.min); nim.pointee.cal_max = Double(r.max)
+            nim.pointee.scl_slope = 1; nim.pointee.scl_inter = 0
+            let desc = Array(shortDescription(provenance).utf8.prefix(79))
+            withUnsafeMutableBytes(of: &nim.pointee.descrip) { b in
+                for n in 0..<b.count { b[n] = 0 }
+                for (n, c) in desc.enumerated() { b[n] = c }
+            }
+            let status = json.withUnsafeBytes { b in
+                nifti_add_extension(nim, b.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(b.count), 6)
+            }
+            guard status == 0 else { throw NIfTIError.writeFailed(path: path, reason: "libnifti could not add the provenance extension") }
+            if options.format == .nifti1 {
+                nifti_image_write(nim)
+            } else {
+                // libnifti 3.0's writer emits no header for NIfTI-2 single files; it still builds
+                // the header struct, and we write header + extensions + voxels ourselves.
+                try writeNIfTI2(nim, to: tmp, finalPath: path)
+            }
+        }
+        // libnifti's write returns nothing: check that a complete file appeared.
+        guard FileManager.default.fileExists(atPath: tmp) else {
+            throw NIfTIError.writeFailed(path: path, reason: "libnifti did not create the file (disk full or no permission?)")
+        }
+        if !gz {
+            let size = ((try? FileManager.default.attributesOfItem(atPath: tmp))?[.size] as? NSNumber)?.intValue ?? 0
+            let need = volume.count * 4 + (options.format == .nifti1 ? 352 : 544)
+            guard size >= need else { throw NIfTIError.writeFailed(path: path, reason: "only \(size) of at least \(need) bytes were written (disk full?)") }
+        }
+        if options.sidecar {
+            let sidecar = sidecarPath(path)
+            let pretty = (try? JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: json), options: [.prettyPrinted, .sortedKeys])) ?? json
+            do { try pretty.write(to: URL(fileURLWithPath: sidecar), options: .atomic) } catch {
+                throw NIfTIError.writeFailed(path: sidecar, reason: error.localizedDescription)
+            }
+        }
+        if rename(tmp, path) != 0 {
+            throw NIfTIError.writeFailed(path: path, reason: "renaming the temporary file: \(String(cString: strerror(errno)))")
+        }
+    }
+}
