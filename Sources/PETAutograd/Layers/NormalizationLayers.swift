@@ -18,6 +18,9 @@ public class BatchNorm: Module {
         runningVar = Buffer(Tensor(shape: [channels], repeating: 1))
         self.momentum = momentum; self.eps = eps; self.expectedRank = rank
     }
+    /// PyTorch's buffer names.
+    public override var ownBuffers: [(String, Buffer)] { [("running_mean", runningMean), ("running_var", runningVar)] }
+
     public override func forward(_ x: Variable) throws -> Variable {
         guard x.rank == expectedRank else {
             throw TensorError.shapeMismatch(op: "\(type(of: self))", detail: "input \(shapeString(x.shape)) is not \(expectedRank)-D")

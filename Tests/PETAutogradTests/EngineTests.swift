@@ -1,0 +1,106 @@
+import XCTest
+import PETTensor
+@testable import PETAutograd
+
+/// Graph building, accumulation, freeing and the errors of the engine.
+final class EngineTests: XCTestCase {
+    func v(_ values: [Float], _ shape: [Int]? = nil, grad: Bool = false) -> Variable {
+        Variable(Tensor(shape: shape ?? [values.count], values: values), requiresGrad: grad)
+    }
+
+    func testNoGraphWithoutGradients() throws {
+        let a = v([1, 2, 3]), b = v([4, 5, 6])
+        let c = try a * b + a
+        XCTAssertFalse(c.requiresGrad)
+        XCTAssertTrue(c.isLeaf, "no node is recorded when no input requires a gradient")
+        let w = v([1, 2, 3], grad: true)
+        let d = try withNoGrad { try w * w }
+        XCTAssertFalse(d.requiresGrad)
+        XCTAssertTrue(d.isLeaf, "withNoGrad records nothing")
+        let e = try w * w
+        XCTAssertTrue(e.requiresGrad)
+        XCTAssertEqual(e.op, "mul")
+        XCTAssertTrue(GradMode.isEnabled)
+    }
+
+    func testAccumulationOverSharedInputs() throws {
+        let x = v([1, -2, 3], grad: true)
+        let y = try (x * x + x * 3).sum()   // dy/dx = 2x + 3
+        try y.backward()
+        XCTAssertEqual(x.grad?.array, [5, -1, 9])
+        // A second backward of a new graph accumulates into .grad.
+        try (x * 2).sum().backward()
+        XCTAssertEqual(x.grad?.array, [7, 1, 11])
+    }
+
+    func testGradWithSeedAndUnusedInput() throws {
+        let x = v([1, 2], grad: true), unused = v([5], grad: true)
+        let y = try x * x
+        let g = try grad([y], [x, unused], gradOutputs: [Tensor(shape: [2], values: [1, 10])])
+        XCTAssertEqual(g[0].value.array, [2, 40])
+        XCTAssertEqual(g[1].value.array, [0])
+    }
+
+    func testBackwardTwiceOnFreedGraphThrows() throws {
+        let x = v([1, 2], grad: true)
+        let y = try (x.exp() * x).sum()
+        try y.backward()
+        XCTAssertThrowsError(try y.backward()) { e in
+            guard case AutogradError.graphFreed = e else { return XCTFail("expected graphFreed, got \(e)") }
+            XCTAssertTrue("\(e)".contains("retainGraph"))
+        }
+        x.grad = nil
+        let z = try (x.exp() * x).sum()
+        try z.backward(retainGraph: true)
+        let once = x.grad!.copy()
+        try z.backward()
+        for i in 0..<2 { XCTAssertEqual(x.grad![i], 2 * once[i], accuracy: 1e-5) }
+        XCTAssertThrowsError(try z.backward())
+    }
+
+    func testNonScalarWithoutSeedThrows() throws {
+        let x = v([1, 2], grad: true)
+        XCTAssertThrowsError(try (x * x).backward()) { e in
+            XCTAssertEqual(e as? AutogradError, .nonScalarWithoutSeed(shape: [2]))
+        }
+        XCTAssertThrowsError(try (x * x).backward(seed: Tensor(shape: [3]))) { e in
+            XCTAssertEqual(e as? AutogradError, .seedShapeMismatch(output: [2], seed: [3]))
+        }
+        XCTAssertThrowsError(try v([1]).sum().backward()) { e in
+            guard case AutogradError.noGradient = e else { return XCTFail("expected noGradient, got \(e)") }
+        }
+    }
+
+    func testShapeErrorsNameOpAndShapes() throws {
+        let a = v([1, 2, 3], [3]), b = v([1, 2], [2])
+        XCTAssertThrowsError(try a + b) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("add") && s.contains("[3]") && s.contains("[2]"), s)
+        }
+        let x = Variable(Tensor(shape: [1, 2, 4, 4, 4])), w = Variable(Tensor(shape: [3, 5, 3, 3, 3]))
+        XCTAssertThrowsError(try conv3d(x, weight: w, params: ConvParams(k: 3))) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("conv3d") && s.contains("[1, 2, 4, 4, 4]") && s.contains("[3, 5, 3, 3, 3]"), s)
+        }
+        XCTAssertThrowsError(try matmul(Variable(Tensor(shape: [2, 3])), Variable(Tensor(shape: [4, 2])))) { e in
+            XCTAssertTrue("\(e)".contains("matmul") && "\(e)".contains("[2, 3]") && "\(e)".contains("[4, 2]"))
+        }
+    }
+
+    /// d/dx of (d/dx x³) = 6x, through createGraph.
+    func testSecondDerivativeOfCube() throws {
+        let x = v([0.5, -2], grad: true)
+        let g = try grad(try x.pow(3).sum(), x, createGraph: true)
+        XCTAssertTrue(g.requiresGrad)
+        XCTAssertEqual(g.value.array, [0.75, 12])
+        let h = try grad(try g.sum(), x)
+        XCTAssertEqual(h.value.array, [3, -12])
+    }
+
+    /// The first-order pass without createGraph records nothing new.
+    func testPlainGradIsNotDifferentiable() throws {
+        let x = v([1, 2], grad: true)
+        let g = try grad(try (x * x).sum(), x)
+        XCTAssertFalse(g.requiresGrad)
+    }
+}

@@ -1,0 +1,145 @@
+import XCTest
+import PETTensor
+@testable import PETAutograd
+
+/// First- and second-order finite-difference checks of every primitive and composite op.
+final class PrimitiveGradientTests: XCTestCase {
+    var rng = PETRandom(seed: 2024)
+
+    func u(_ shape: [Int], _ lo: Float = -1, _ hi: Float = 1) -> Tensor { Tensor.uniform(shape, low: lo, high: hi, rng: &rng) }
+
+    func testArithmeticWithBroadcasting() throws {
+        try checkGradients("add", [u([2, 3]), u([2, 3])]) { try $0[0] + $0[1] }
+        try checkGradients("add broadcast", [u([2, 3, 4]), u([3, 1])]) { try $0[0] + $0[1] }
+        try checkGradients("sub broadcast", [u([4]), u([2, 3, 4])]) { try $0[0] - $0[1] }
+        try checkGradients("mul", [u([2, 3]), u([2, 3])]) { try $0[0] * $0[1] }
+        try checkGradients("mul broadcast (per-sample ε)", [u([3, 1, 1, 1]), u([3, 2, 2, 2])]) { try $0[0] * $0[1] }
+        try checkGradients("div", [u([2, 3]), u([2, 3], 0.5, 2)]) { try $0[0] / $0[1] }
+        try checkGradients("div broadcast", [u([2, 3]), u([1, 3], 0.5, 2)]) { try $0[0] / $0[1] }
+        try checkGradients("scalar ops", [u([5])]) { (2 - ($0[0] * 3 + 1)) / 4 }
+        try checkGradients("neg", [u([5])]) { -$0[0] }
+        try checkGradients("square product", [u([2, 3])]) { try $0[0] * $0[0] * $0[0] }
+    }
+
+    func testPowSqrtExpLog() throws {
+        try checkGradients("pow 2", [u([6])]) { $0[0].pow(2) }
+        try checkGradients("pow 3", [u([6])]) { $0[0].pow(3) }
+        try checkGradients("pow -0.5", [u([6], 0.5, 2)]) { $0[0].pow(-0.5) }
+        try checkGradients("sqrt", [u([6], 0.5, 2)]) { $0[0].sqrt() }
+        try checkGradients("exp", [u([6])]) { $0[0].exp() }
+        try checkGradients("log", [u([6], 0.5, 2)]) { $0[0].log() }
+    }
+
+    func testActivations() throws {
+        try checkGradients("tanh", [u([7], -2, 2)]) { $0[0].tanh() }
+        try checkGradients("sigmoid", [u([7], -3, 3)]) { $0[0].sigmoid() }
+        try checkGradients("softplus", [u([7], -3, 3)]) { $0[0].softplus() }
+        try checkGradients("relu", [awayFromZero([8], rng: &rng)]) { $0[0].relu() }
+        try checkGradients("leaky relu", [awayFromZero([8], rng: &rng)]) { $0[0].leakyReLU(0.2) }
+        try checkGradients("abs", [awayFromZero([8], rng: &rng)]) { $0[0].abs() }
+        // Composite whose second derivative flows through a piecewise-linear op.
+        try checkGradients("leaky relu of product", [awayFromZero([6], rng: &rng), u([6], 0.5, 1)]) { try ($0[0] * $0[1]).leakyReLU(0.2) * $0[1] }
+    }
+
+    func testReductionsAndShapes() throws {
+        try checkGradients("sum", [u([2, 3, 4])]) { try $0[0].sum() }
+        try checkGradients("mean", [u([2, 3, 4])]) { try $0[0].mean() }
+        try checkGradients("sum axes", [u([2, 3, 4])]) { try $0[0].sum(axes: [0, 2]) }
+        try checkGradients("mean axes keepDims", [u([2, 3, 4])]) { try $0[0].mean(axes: [1], keepDims: true) }
+        try checkGradients("reshape", [u([2, 3, 4])]) { try $0[0].reshaped([4, -1]) }
+        try checkGradients("flatten", [u([2, 3, 2])]) { try $0[0].flattened() }
+        try checkGradients("broadcast", [u([3, 1])]) { try $0[0].broadcast(to: [2, 3, 4]) }
+        try checkGradients("concat channels", [u([2, 1, 3]), u([2, 2, 3])]) { try concat([$0[0], $0[1]], axis: 1) }
+        try checkGradients("slice", [u([2, 4, 3])]) { try $0[0].slice(axis: 1, start: 1, length: 2) }
+        try checkGradients("sum of squares per sample", [u([3, 2, 2])]) { try ($0[0] * $0[0]).reshaped([3, -1]).sum(axes: [1]).sqrt() }
+    }
+
+    func testMatmulAndLinear() throws {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = ta ? u([4, 3]) : u([3, 4]), b = tb ? u([2, 4]) : u([4, 2])
+            try checkGradients("matmul ta=\(ta) tb=\(tb)", [a, b]) { try matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+        }
+        // A product of matmuls: second derivatives flow through the matmul rules themselves.
+        try checkGradients("matmul chain", [u([3, 4]), u([4, 4])]) { try matmul(matmul($0[0], $0[1]).tanh(), $0[1], transposeB: true) }
+        try checkGradients("linear", [u([3, 4]), u([2, 4]), u([2])]) { try linear($0[0], weight: $0[1], bias: $0[2]) }
+    }
+
+    func testConv3d() throws {
+        let p = ConvParams(k: 3, s: 2, p: 1)
+        try checkGradients("conv3d s2 p1 with bias", [u([2, 2, 5, 4, 4]), u([3, 2, 3, 3, 3], -0.5, 0.5), u([3])]) {
+            try conv3d($0[0], weight: $0[1], bias: $0[2], params: p)
+        }
+        let p2 = ConvParams(kernel: [2, 3, 2], stride: [1, 2, 1], padding: [0, 1, 1])
+        try checkGradients("conv3d anisotropic", [u([1, 2, 3, 4, 3]), u([2, 2, 2, 3, 2], -0.5, 0.5)]) {
+            try conv3d($0[0], weight: $0[1], params: p2)
+        }
+    }
+
+    func testConvTranspose3d() throws {
+        let p = ConvParams(k: 3, s: 2, p: 1, op: 1)
+        try checkGradients("conv_transpose3d s2 p1 op1 with bias", [u([2, 3, 2, 2, 3]), u([3, 2, 3, 3, 3], -0.5, 0.5), u([2])]) {
+            try convTranspose3d($0[0], weight: $0[1], bias: $0[2], params: p)
+        }
+    }
+
+    func testConv2dAndTranspose2d() throws {
+        try checkGradients("conv2d", [u([2, 2, 5, 5]), u([3, 2, 3, 3], -0.5, 0.5), u([3])]) {
+            try conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+        }
+        try checkGradients("conv_transpose2d", [u([2, 3, 3, 3]), u([3, 2, 4, 4], -0.5, 0.5), u([2])]) {
+            try convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+        }
+    }
+
+    /// Chains where the gradient flowing into a conv depends on the inputs, so the second-order check
+    /// exercises every branch of the conv gradient rules (including their gradient w.r.t. the
+    /// upstream gradient).
+    func testConvChainsSecondOrder() throws {
+        let p = ConvParams(k: 3, s: 1, p: 1)
+        try checkGradients("conv → tanh → conv", [u([1, 2, 3, 3, 3]), u([2, 2, 3, 3, 3], -0.4, 0.4), u([1, 2, 3, 3, 3], -0.4, 0.4)]) {
+            try conv3d(conv3d($0[0], weight: $0[1], params: p).tanh(), weight: $0[2], params: p)
+        }
+        let pt = ConvParams(k: 2, s: 2, p: 0)
+        try checkGradients("conv_transpose → sigmoid → conv", [u([1, 2, 2, 2, 2]), u([2, 2, 2, 2, 2], -0.5, 0.5), u([1, 2, 2, 2, 2], -0.5, 0.5)]) {
+            try conv3d(convTranspose3d($0[0], weight: $0[1], params: pt).sigmoid(), weight: $0[2], params: pt)
+        }
+    }
+
+    func testNormalizations() throws {
+        let x = u([3, 2, 2, 2, 2], -2, 2)
+        try checkGradients("batch norm (train)", [x, u([2], 0.5, 1.5), u([2])]) {
+            try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true)
+        }
+        let rm = u([2]), rv = u([2], 0.5, 1.5)
+        try checkGradients("batch norm (eval)", [x, u([2], 0.5, 1.5), u([2])]) {
+            try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: rm, runningVar: rv, training: false)
+        }
+        try checkGradients("layer norm", [u([2, 2, 2, 3], -2, 2), u([2, 2, 3], 0.5, 1.5), u([2, 2, 3])]) {
+            try layerNorm($0[0], normalizedShape: [2, 2, 3], weight: $0[1], bias: $0[2])
+        }
+        try checkGradients("instance norm", [u([2, 2, 2, 2, 2], -2, 2), u([2], 0.5, 1.5), u([2])]) {
+            try instanceNorm($0[0], weight: $0[1], bias: $0[2])
+        }
+    }
+
+    func testLosses() throws {
+        try checkGradients("bce with logits", [u([6], -4, 4)]) { try Loss.bceWithLogits($0[0], target: 0.9) }
+        let t = Tensor(shape: [6], values: [1, 0, 1, 1, 0, 0])
+        try checkGradients("bce with logits (targets)", [u([6], -4, 4)]) { try Loss.bceWithLogits($0[0], targets: t) }
+        try checkGradients("mse", [u([2, 3]), u([2, 3])]) { try Loss.mse($0[0], $0[1]) }
+        var r = PETRandom(seed: 5)
+        let a = awayFromZero([2, 3], lo: 0.2, hi: 1, rng: &r)
+        try checkGradients("l1", [a, Tensor(shape: [2, 3])]) { try Loss.l1($0[0], $0[1]) }
+        try checkGradients("wasserstein", [u([4]), u([4])]) { try Loss.wassersteinCritic(real: $0[0], fake: $0[1]) + Loss.wassersteinGenerator(fake: $0[1]) }
+        try checkGradients("hinge", [u([4], -0.8, 0.8), u([4], -0.8, 0.8)]) { try Loss.hingeCritic(real: $0[0], fake: $0[1]) + Loss.hingeGenerator(fake: $0[1]) }
+    }
+
+    /// The BCE formula stays finite for huge logits and equals the naive formula for moderate ones.
+    func testBCEIsStable() throws {
+        let big = try Loss.bceWithLogits(Variable(Tensor(shape: [2], values: [200, -200])), target: 1).scalar
+        XCTAssertEqual(big, 100, accuracy: 1e-3)   // (0 + 200) / 2
+        let x: Float = 0.7
+        let naive = -Foundation.log(1 / (1 + Foundation.exp(-x)))
+        XCTAssertEqual(try Loss.bceWithLogits(Variable(Tensor(shape: [1], values: [x])), target: 1).scalar, naive, accuracy: 1e-6)
+    }
+}
