@@ -1,0 +1,62 @@
+import Foundation
+import PETTensor
+
+/// Region measurements on the output grid with the unwarped MNI atlas and tissue maps, the way an
+/// analysis of spatially normalised PET would measure them (used by tests, reports and the bench).
+public struct GridAtlas: Sendable {
+    public let grid: VoxelGrid
+    /// AAL2 code per output voxel (nearest neighbour; 0 background).
+    public let codes: [Int32]
+    /// Template GM and WM probability per output voxel (trilinear).
+    public let gm: [Float], wm: [Float]
+
+    public init(anatomy: PhantomAnatomy, grid: VoxelGrid) {
+        self.grid = grid
+        gm = Resampling.trilinear(anatomy.gm, from: anatomy.tissueGrid, to: grid)
+        wm = Resampling.trilinear(anatomy.wm, from: anatomy.tissueGrid, to: grid)
+        let m = Affine3.multiply(anatomy.atlasGrid.inverseAffine, grid.affine)
+        let s = anatomy.atlasGrid.shape
+        var c = [Int32](repeating: 0, count: grid.count)
+        for k in 0..<grid.shape[0] { for j in 0..<grid.shape[1] { for i in 0..<grid.shape[2] {
+            let (x, y, z) = (Double(i), Double(j), Double(k))
+            let ax = Int((m[0] * x + m[1] * y + m[2] * z + m[3]).rounded())
+            let ay = Int((m[4] * x + m[5] * y + m[6] * z + m[7]).rounded())
+            let az = Int((m[8] * x + m[9] * y + m[10] * z + m[11]).rounded())
+            guard ax >= 0, ay >= 0, az >= 0, ax < s[2], ay < s[1], az < s[0] else { continue }
+            let d = Int(anatomy.atlas[(az * s[1] + ay) * s[2] + ax])
+            if d > 0 { c[(k * grid.shape[1] + j) * grid.shape[2] + i] = Int32(anatomy.regions.codes[d - 1]) }
+        } } }
+        codes = c
+    }
+
+    /// Output voxels whose code is in `codes` and whose template GM probability is at least `gmMin`.
+    public func voxels(codes wanted: [Int], gmMin: Float = 0.5) -> [Int] {
+        let set = Set(wanted.map(Int32.init))
+        return codes.indices.filter { set.contains(codes[$0]) && gm[$0] >= gmMin }
+    }
+
+    /// Mean of `values` over voxel indices.
+    public static func mean(_ values: [Float], _ idx: [Int]) -> Double {
+        guard !idx.isEmpty else { return .nan }
+        var s = 0.0
+        for i in idx { s += Double(values[i]) }
+        return s / Double(idx.count)
+    }
+
+    /// Cortical grey matter (AAL2 cerebral cortex labels, codes below 7000) with GM ≥ gmMin.
+    public func corticalVoxels(gmMin: Float = 0.5) -> [Int] {
+        codes.indices.filter { codes[$0] > 0 && codes[$0] < 7000 && gm[$0] >= gmMin }
+    }
+
+    /// Deep white matter (template WM ≥ wmMin).
+    public func deepWhiteMatterVoxels(wmMin: Float = 0.95) -> [Int] { wm.indices.filter { wm[$0] >= wmMin } }
+
+    /// GM:WM contrast as measured on a blurred image: 95th percentile over cortical GM divided by the
+    /// median over deep WM.
+    public func greyWhiteContrast(_ values: [Float]) -> Double {
+        let c = corticalVoxels().map { values[$0] }.sorted()
+        let w = deepWhiteMatterVoxels().map { values[$0] }.sorted()
+        guard !c.isEmpty, !w.isEmpty else { return .nan }
+        return Double(c[Int(0.95 * Double(c.count - 1))]) / Double(w[w.count / 2])
+    }
+}

@@ -1,1 +1,0 @@
-// PETCohort: built-in FDG-PET-like NC/MCI/AD cohort from the MNI ICBM152 templates (issue 5).

@@ -1,0 +1,319 @@
+import Foundation
+
+/// A closed interval [lo, hi] of a parameter drawn uniformly per subject (lo == hi: a fixed value).
+/// Written in JSON as a two-element array `[lo, hi]`.
+public struct ParameterRange: Codable, Equatable, Sendable, CustomStringConvertible {
+    public var lo: Double
+    public var hi: Double
+    public init(_ lo: Double, _ hi: Double) { self.lo = lo; self.hi = hi }
+    public static func fixed(_ v: Double) -> ParameterRange { ParameterRange(v, v) }
+    public var mid: Double { (lo + hi) / 2 }
+    public var description: String { lo == hi ? "\(lo)" : "\(lo)–\(hi)" }
+
+    public init(from decoder: Decoder) throws {
+        var c = try decoder.unkeyedContainer()
+        if c.count == 1 { let v = try c.decode(Double.self); lo = v; hi = v; return }
+        lo = try c.decode(Double.self)
+        hi = try c.decode(Double.self)
+        guard c.isAtEnd else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "a range is [lo, hi]")
+        }
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.unkeyedContainer()
+        try c.encode(lo); try c.encode(hi)
+    }
+}
+
+/// A named set of AAL2 labels (atlas-AAL2_dseg.tsv codes; odd last digit = left, even = right,
+/// 0 = midline vermis).
+public struct RegionGroup: Codable, Equatable, Sendable {
+    public var name: String
+    public var codes: [Int]
+    public init(_ name: String, _ codes: [Int]) { self.name = name; self.codes = codes }
+}
+
+/// Grey-matter uptake of a set of AAL2 regions relative to the cortical mean (1).
+public struct RegionUptake: Codable, Equatable, Sendable {
+    public var name: String
+    public var codes: [Int]
+    public var multiplier: Double
+    public init(_ name: String, _ codes: [Int], _ multiplier: Double) {
+        self.name = name; self.codes = codes; self.multiplier = multiplier
+    }
+}
+
+/// One diagnostic class: its disease pattern and how severe it is across subjects.
+public struct ClassModel: Codable, Equatable, Sendable {
+    /// Class name as written in cohorts ("NC", "MCI", "AD").
+    public var name: String
+    /// Beta(α, β) of the subject's latent severity s ∈ [0, 1]; one s drives every region of a subject.
+    public var severityBeta: [Double]
+    /// Fractional reduction of GM uptake per region group (group name → [lo, hi]). With
+    /// `PhantomParameters.severityTail` τ, a subject's reduction is lo + (hi − lo)·((1 + 2τ)s − τ),
+    /// so the class's configured range holds the central part of the Beta and its tails overlap the
+    /// neighbouring classes.
+    public var reductions: [String: ParameterRange]
+    /// Fraction of grey matter turned into CSF inside `PhantomParameters.atrophyGroup` (same mapping
+    /// from s as the reductions).
+    public var atrophy: ParameterRange
+
+    public init(name: String, severityBeta: [Double], reductions: [String: ParameterRange], atrophy: ParameterRange) {
+        self.name = name; self.severityBeta = severityBeta; self.reductions = reductions; self.atrophy = atrophy
+    }
+}
+
+/// Every parameter of the FDG-PET phantom, with literature defaults. Decoding a JSON object fills
+/// absent keys from the defaults, so a config file names only what it changes; unknown keys are an
+/// error (a typo must not silently fall back to a default). See docs/phantom.md for the sources.
+public struct PhantomParameters: Codable, Equatable, Sendable {
+    // MARK: tissue uptake — activity = g · (r_GM · GM · R(region) + 1 · WM + csfUptake · CSF)
+
+    /// GM:WM uptake ratio r_GM, drawn per subject (Hoffman 3D brain phantom: 5:1; FDG in vivo ~4:1
+    /// before blurring, ~2.1–2.5:1 measured after an 8 mm PSF).
+    public var gmToWMRatio = ParameterRange(3.5, 5.0)
+    /// CSF uptake relative to white matter.
+    public var csfUptake = 0.05
+    /// Regional GM multipliers R relative to the cortical mean (unlisted AAL2 regions: 1).
+    public var regionalUptake: [RegionUptake] = PhantomParameters.defaultRegionalUptake
+    /// GM uptake of unlabelled grey matter in the brainstem box (brainstem nuclei: lower than cortex;
+    /// calibrated so that NC cortical SUVR relative to the pons is ≈ 1.3).
+    public var brainstemUptake = 0.72
+    /// Brainstem box in template (MNI) millimetres: unlabelled voxels with |x| < brainstemMaxAbsX and
+    /// z < brainstemMaxZ take `brainstemUptake`.
+    public var brainstemMaxAbsX = 25.0
+    public var brainstemMaxZ = -10.0
+
+    // MARK: subject variability
+
+    /// σ (mm) of the Gaussian filter turning white noise into a smooth displacement field.
+    public var displacementSigmaMM = ParameterRange(15, 20)
+    /// Largest displacement (mm) of that field (it is scaled so its maximum norm is this).
+    public var displacementMaxMM = ParameterRange(2, 4)
+    /// Per-axis scaling: 1 + U(−scale, scale) (±5%).
+    public var scale = 0.05
+    /// Rotation about each axis: U(−rotationDegrees, rotationDegrees) (±3°).
+    public var rotationDegrees = 3.0
+    /// Translation along each axis: U(−translationMM, translationMM).
+    public var translationMM = 2.0
+    /// Global uptake scale g: log-normal with mean 1 and this coefficient of variation (8–10%).
+    public var globalScaleCV = 0.09
+    /// Regional GM uptake noise: SD of the per-region factor (4–5%).
+    public var regionalSD = 0.045
+    /// Correlation between regions of that factor (one common factor; ≈ 0.6).
+    public var regionalCorrelation = 0.6
+
+    // MARK: disease
+
+    /// Named region groups used by `ClassModel.reductions`, `atrophyGroup` and the tests' spared set.
+    public var regionGroups: [RegionGroup] = PhantomParameters.defaultRegionGroups
+    /// Diagnostic classes (default NC, MCI, AD).
+    public var classes: [ClassModel] = PhantomParameters.defaultClasses
+    /// Region group whose GM partly turns into CSF with disease (medial temporal lobe).
+    public var atrophyGroup = "medialTemporalAtrophy"
+    /// τ: how far the Beta's tails reach beyond a class's configured range (0: not at all; 0.5: half
+    /// the range's width on each side).
+    public var severityTail = 0.5
+    /// Left/right asymmetry of the disease: per group, left reduction d(1 + a), right d(1 − a) with
+    /// a ~ U(−asymmetry, asymmetry). 0.25 gives ±5% uptake between hemispheres at AD severity (d ≈ 20%).
+    public var asymmetry = 0.25
+    /// σ (mm) smoothing the regional multiplier and atrophy maps (soft region edges; 0: sharp).
+    public var diseaseEdgeSigmaMM = 3.0
+
+    // MARK: scanner
+
+    /// Final Gaussian PSF FWHM (mm); ADNI's "uniform resolution" is 8 mm.
+    public var psfFWHMmm = ParameterRange.fixed(8)
+    /// Signal-dependent noise: coefficient of variation it leaves after the PSF at the white-matter
+    /// level (SD ∝ √activity before the PSF, like counts).
+    public var noiseCoV = ParameterRange(0.02, 0.04)
+
+    public init() {}
+
+    // MARK: defaults (AAL2 codes)
+
+    public static let frontalCodes = [2101, 2102, 2201, 2202, 2301, 2302, 2311, 2312, 2321, 2322,
+                                      2601, 2602, 2611, 2612, 2701, 2702, 2801, 2802, 2811, 2812, 2821, 2822, 2831, 2832]
+    public static let cerebellumCodes = [9001, 9002, 9011, 9012, 9021, 9022, 9031, 9032, 9041, 9042, 9051, 9052,
+                                         9061, 9062, 9071, 9072, 9081, 9082, 9100, 9110, 9120, 9130, 9140, 9150, 9160, 9170]
+
+    public static let defaultRegionGroups: [RegionGroup] = [
+        RegionGroup("posteriorCingulatePrecuneus", [4021, 4022, 6301, 6302]),
+        RegionGroup("inferiorParietalAngular", [6201, 6202, 6221, 6222]),
+        RegionGroup("hippocampusParahippocampal", [4101, 4102, 4111, 4112]),
+        RegionGroup("lateralInferiorTemporal", [8201, 8202, 8301, 8302]),
+        RegionGroup("frontal", frontalCodes),
+        RegionGroup("medialTemporalAtrophy", [4101, 4102, 4111, 4112, 4201, 4202]),
+        // Spared by the disease model (used by tests and reports).
+        RegionGroup("sensorimotor", [2001, 2002, 6001, 6002, 6401, 6402]),
+        RegionGroup("occipital", [5001, 5002, 5011, 5012, 5021, 5022, 5101, 5102, 5201, 5202, 5301, 5302]),
+        RegionGroup("cerebellum", cerebellumCodes),
+        RegionGroup("thalamus", [7101, 7102]),
+        RegionGroup("striatum", [7001, 7002, 7011, 7012]),
+    ]
+
+    /// Affected groups (reductions in MCI/AD) and spared groups, by name.
+    public static let affectedGroupNames = ["posteriorCingulatePrecuneus", "inferiorParietalAngular",
+                                            "hippocampusParahippocampal", "lateralInferiorTemporal", "frontal"]
+    public static let sparedGroupNames = ["sensorimotor", "occipital", "cerebellum", "thalamus", "striatum"]
+
+    public static let defaultRegionalUptake: [RegionUptake] = [
+        RegionUptake("putamen", [7011, 7012], 1.14),
+        RegionUptake("caudate", [7001, 7002], 1.05),
+        RegionUptake("pallidum", [7021, 7022], 0.85),
+        RegionUptake("thalamus", [7101, 7102], 1.05),
+        RegionUptake("hippocampus", [4101, 4102], 0.73),
+        RegionUptake("parahippocampal", [4111, 4112], 0.80),
+        RegionUptake("amygdala", [4201, 4202], 0.75),
+        RegionUptake("cerebellum", cerebellumCodes, 0.75),
+        RegionUptake("primaryVisual", [5001, 5002, 5011, 5012, 5021, 5022], 1.08),
+        RegionUptake("posteriorCingulatePrecuneus", [4021, 4022, 6301, 6302], 1.05),
+        RegionUptake("temporalPoles", [8121, 8122, 8211, 8212], 0.85),
+        RegionUptake("olfactory", [2501, 2502], 0.80),
+        RegionUptake("insula", [3001, 3002], 0.95),
+        RegionUptake("anteriorCingulate", [4001, 4002], 0.95),
+    ]
+
+    public static let defaultClasses: [ClassModel] = [
+        ClassModel(name: "NC", severityBeta: [3, 3], reductions: [:], atrophy: .fixed(0)),
+        ClassModel(name: "MCI", severityBeta: [3, 3], reductions: [
+            "posteriorCingulatePrecuneus": ParameterRange(0.08, 0.12),
+            "inferiorParietalAngular": ParameterRange(0.08, 0.10),
+            "hippocampusParahippocampal": ParameterRange(0.10, 0.18),
+            "lateralInferiorTemporal": ParameterRange(0.05, 0.08),
+            "frontal": ParameterRange(0.00, 0.03),
+        ], atrophy: ParameterRange(0.05, 0.15)),
+        ClassModel(name: "AD", severityBeta: [3, 3], reductions: [
+            "posteriorCingulatePrecuneus": ParameterRange(0.17, 0.22),
+            "inferiorParietalAngular": ParameterRange(0.15, 0.25),
+            "hippocampusParahippocampal": ParameterRange(0.20, 0.30),
+            "lateralInferiorTemporal": ParameterRange(0.12, 0.20),
+            "frontal": ParameterRange(0.08, 0.12),
+        ], atrophy: ParameterRange(0.10, 0.25)),
+    ]
+
+    // MARK: lookup and checks
+
+    public func classModel(named name: String) -> ClassModel? { classes.first { $0.name == name } }
+    public func group(named name: String) -> RegionGroup? { regionGroups.first { $0.name == name } }
+
+    /// Checks ranges and cross-references; `source` names the config file in messages.
+    public func validate(source: String = "phantom parameters") throws {
+        func bad(_ what: String) -> PhantomError { .invalidParameters(source: source, reason: what) }
+        func range(_ r: ParameterRange, _ name: String, min: Double, max: Double) throws {
+            guard r.lo <= r.hi else { throw bad("\(name): lo \(r.lo) is above hi \(r.hi)") }
+            guard r.lo >= min, r.hi <= max else { throw bad("\(name): \(r) is outside \(min)…\(max)") }
+        }
+        try range(gmToWMRatio, "gmToWMRatio", min: 0, max: 100)
+        try range(displacementSigmaMM, "displacementSigmaMM", min: 1, max: 100)
+        try range(displacementMaxMM, "displacementMaxMM", min: 0, max: 30)
+        try range(psfFWHMmm, "psfFWHMmm", min: 0, max: 30)
+        try range(noiseCoV, "noiseCoV", min: 0, max: 1)
+        for (v, n, lo, hi) in [(csfUptake, "csfUptake", 0.0, 10.0), (brainstemUptake, "brainstemUptake", 0, 10),
+                               (scale, "scale", 0, 0.5), (rotationDegrees, "rotationDegrees", 0, 45),
+                               (translationMM, "translationMM", 0, 50), (globalScaleCV, "globalScaleCV", 0, 2),
+                               (regionalSD, "regionalSD", 0, 0.5), (regionalCorrelation, "regionalCorrelation", 0, 1),
+                               (severityTail, "severityTail", 0, 5), (asymmetry, "asymmetry", 0, 1),
+                               (diseaseEdgeSigmaMM, "diseaseEdgeSigmaMM", 0, 30)] {
+            guard v >= lo, v <= hi else { throw bad("\(n) = \(v) is outside \(lo)…\(hi)") }
+        }
+        guard !classes.isEmpty else { throw bad("no classes") }
+        guard Set(classes.map(\.name)).count == classes.count else { throw bad("class names repeat") }
+        guard group(named: atrophyGroup) != nil else { throw bad("atrophyGroup '\(atrophyGroup)' is not in regionGroups") }
+        for c in classes {
+            guard c.severityBeta.count == 2, c.severityBeta.allSatisfy({ $0 > 0 }) else {
+                throw bad("class \(c.name): severityBeta must be two positive numbers [α, β]")
+            }
+            try range(c.atrophy, "class \(c.name) atrophy", min: 0, max: 0.95)
+            for (g, r) in c.reductions {
+                guard group(named: g) != nil else { throw bad("class \(c.name): unknown region group '\(g)'") }
+                try range(r, "class \(c.name) reduction of \(g)", min: 0, max: 0.95)
+            }
+        }
+        for u in regionalUptake where u.multiplier < 0 { throw bad("regionalUptake \(u.name) is negative") }
+    }
+
+    // MARK: Codable with defaults for absent keys
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case gmToWMRatio, csfUptake, regionalUptake, brainstemUptake, brainstemMaxAbsX, brainstemMaxZ
+        case displacementSigmaMM, displacementMaxMM, scale, rotationDegrees, translationMM, globalScaleCV
+        case regionalSD, regionalCorrelation, regionGroups, classes, atrophyGroup, severityTail, asymmetry
+        case diseaseEdgeSigmaMM, psfFWHMmm, noiseCoV
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { return nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        for k in all.allKeys where !known.contains(k.stringValue) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [k], debugDescription:
+                "unknown phantom parameter '\(k.stringValue)' (known: \(known.sorted().joined(separator: ", ")))"))
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = PhantomParameters()
+        func get<T: Decodable>(_ k: CodingKeys, _ def: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? def }
+        gmToWMRatio = try get(.gmToWMRatio, d.gmToWMRatio)
+        csfUptake = try get(.csfUptake, d.csfUptake)
+        regionalUptake = try get(.regionalUptake, d.regionalUptake)
+        brainstemUptake = try get(.brainstemUptake, d.brainstemUptake)
+        brainstemMaxAbsX = try get(.brainstemMaxAbsX, d.brainstemMaxAbsX)
+        brainstemMaxZ = try get(.brainstemMaxZ, d.brainstemMaxZ)
+        displacementSigmaMM = try get(.displacementSigmaMM, d.displacementSigmaMM)
+        displacementMaxMM = try get(.displacementMaxMM, d.displacementMaxMM)
+        scale = try get(.scale, d.scale)
+        rotationDegrees = try get(.rotationDegrees, d.rotationDegrees)
+        translationMM = try get(.translationMM, d.translationMM)
+        globalScaleCV = try get(.globalScaleCV, d.globalScaleCV)
+        regionalSD = try get(.regionalSD, d.regionalSD)
+        regionalCorrelation = try get(.regionalCorrelation, d.regionalCorrelation)
+        regionGroups = try get(.regionGroups, d.regionGroups)
+        classes = try get(.classes, d.classes)
+        atrophyGroup = try get(.atrophyGroup, d.atrophyGroup)
+        severityTail = try get(.severityTail, d.severityTail)
+        asymmetry = try get(.asymmetry, d.asymmetry)
+        diseaseEdgeSigmaMM = try get(.diseaseEdgeSigmaMM, d.diseaseEdgeSigmaMM)
+        psfFWHMmm = try get(.psfFWHMmm, d.psfFWHMmm)
+        noiseCoV = try get(.noiseCoV, d.noiseCoV)
+    }
+
+    /// Reads a JSON config (absent keys keep their defaults) and validates it.
+    public static func load(path: String) throws -> PhantomParameters {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw PhantomError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        let p: PhantomParameters
+        do { p = try JSONDecoder().decode(PhantomParameters.self, from: data) } catch {
+            throw PhantomError.invalidParameters(source: path, reason: describe(error))
+        }
+        try p.validate(source: path)
+        return p
+    }
+
+    /// Pretty, key-sorted JSON of every parameter (what a run used).
+    public func jsonData() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try e.encode(self)
+    }
+}
+
+/// A decoding error in one line: what is wrong and where.
+func describe(_ error: Error) -> String {
+    guard let e = error as? DecodingError else { return "\(error)" }
+    func path(_ p: [CodingKey]) -> String { p.isEmpty ? "top level" : p.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+    switch e {
+    case let .typeMismatch(_, c): return "\(path(c.codingPath)): \(c.debugDescription)"
+    case let .valueNotFound(_, c): return "\(path(c.codingPath)): \(c.debugDescription)"
+    case let .keyNotFound(k, c): return "\(path(c.codingPath + [k])): missing"
+    case let .dataCorrupted(c): return "\(path(c.codingPath)): \(c.debugDescription)"
+    @unknown default: return "\(error)"
+    }
+}
