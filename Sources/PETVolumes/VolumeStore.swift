@@ -1,0 +1,376 @@
+// The HDF5 volume store: a training set of same-grid volumes, read a chunk at a time.
+//
+// Layout (h5py-readable):
+//   /volumes    float32 (N, D, H, W), chunked (default (1, 32, 32, 32)), deflate + shuffle
+//   /labels     int32 (N), attribute "class_names" (string array)
+//   /affines    float64 (N, 4, 4) voxel → world mm (RAS+)
+//   /intensity  float64 (N, 2) per-volume (scale, offset) of the raw → [-1, 1] map (inverse: (y - offset) / scale)
+//   root attributes: voxel_size (dx, dy, dz), units "mm", shape_xyz (nx, ny, nz), normalization,
+//                    source_files (string array), petgan_version, axis_order "D,H,W (NIfTI z,y,x)"
+//
+// Public API:
+//   let w = try VolumeStoreWriter.create("data.h5", volumeShape: [D, H, W], classNames: ["AD", "CN"],
+//                                        voxelSize: (2, 2, 2), normalization: "percentile(99.5)")
+//   try w.append(volume, label: 1, intensity: map, sourceFile: "sub-01.nii.gz") ;  try w.commit()
+//   let s = try VolumeStore.open("data.h5", memoryBudget: 256 << 20)   // chunk cache from the budget
+//   s.count, s.volumeShape, s.labels, s.classNames, s.voxelSize, s.affine(i), s.intensity(i)
+//   try s.readVolume(i) -> Volume ; try s.readSlice(i, axis: .axial, index: k) -> [Float]
+//   try s.readPatch(i, origin: [d, h, w], size: [pd, ph, pw], into: ptr)   // only the chunks needed
+//   let it = try VolumeBatchIterator(store: s, kind: .patches([32,32,32]), batchSize: 4, seed: 1)
+//   while let b = try it.next() { b.data /* Tensor (B, 1, ...) */; b.labels }   // next batch prefetched
+
+import Foundation
+import PETTensor
+
+/// Volume-store content that is missing or inconsistent.
+public enum VolumeStoreError: Error, CustomStringConvertible, Equatable {
+    case missingDataset(file: String, name: String)
+    case shapeMismatch(file: String, detail: String)
+    case invalidArgument(file: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .missingDataset(f, n): return "\(f): not a PETGAN volume store: dataset '\(n)' is missing"
+        case let .shapeMismatch(f, d): return "\(f): inconsistent volume store: \(d)"
+        case let .invalidArgument(f, d): return "\(f): \(d)"
+        }
+    }
+}
+
+/// Options of a new store.
+public struct VolumeStoreOptions {
+    /// Chunk shape of /volumes (N, D, H, W); clamped to the volume shape.
+    public var chunks: [Int]
+    /// Deflate level 0...9, nil for no compression.
+    public var deflate: Int?
+    public var shuffle: Bool
+    public init(chunks: [Int] = [1, 32, 32, 32], deflate: Int? = 4, shuffle: Bool = true) {
+        self.chunks = chunks; self.deflate = deflate; self.shuffle = shuffle
+    }
+}
+
+/// Writes a store one volume at a time (never holding more than one volume in memory).
+public final class VolumeStoreWriter {
+    public let path: String
+    public let volumeShape: [Int]
+    private let file: HDF5File
+    private let volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset
+    private var sources: [String] = []
+    public private(set) var count = 0
+
+    private init(path: String, volumeShape: [Int], file: HDF5File, volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset) {
+        self.path = path; self.volumeShape = volumeShape; self.file = file
+        self.volumes = volumes; self.labels = labels; self.affines = affines; self.intensity = intensity
+    }
+
+    /// Creates the store under a temporary name (renamed by `commit()`).
+    public static func create(_ path: String, volumeShape: [Int], classNames: [String], voxelSize: (Double, Double, Double),
+                              normalization: String, options: VolumeStoreOptions = VolumeStoreOptions(),
+                              extraAttributes: [String: String] = [:]) throws -> VolumeStoreWriter {
+        guard volumeShape.count == 3, volumeShape.allSatisfy({ $0 > 0 }) else {
+            throw VolumeStoreError.invalidArgument(file: path, detail: "volume shape \(volumeShape) must be three positive sizes (D, H, W)")
+        }
+        guard options.chunks.count == 4, options.chunks.allSatisfy({ $0 > 0 }) else {
+            throw VolumeStoreError.invalidArgument(file: path, detail: "chunk shape \(options.chunks) must be four positive sizes (N, D, H, W)")
+        }
+        let f = try HDF5File.create(path)
+        let chunk = [options.chunks[0]] + (0..<3).map { min(options.chunks[$0 + 1], volumeShape[$0]) }
+        let v = try f.createDataset("volumes", type: Float.self, shape: [0] + volumeShape, maxShape: [nil] + volumeShape.map { $0 },
+                                    chunks: chunk, deflate: options.deflate, shuffle: options.shuffle)
+        let l = try f.createDataset("labels", type: Int32.self, shape: [0], maxShape: [nil], chunks: [256])
+        let a = try f.createDataset("affines", type: Double.self, shape: [0, 4, 4], maxShape: [nil, 4, 4], chunks: [16, 4, 4])
+        let n = try f.createDataset("intensity", type: Double.self, shape: [0, 2], maxShape: [nil, 2], chunks: [256, 2])
+        try l.setAttribute("class_names", classNames)
+        try f.setAttribute("voxel_size", [voxelSize.0, voxelSize.1, voxelSize.2])
+        try f.setAttribute("units", "mm")
+        let g = GridShape(arrayShape: volumeShape)
+        try f.setAttribute("shape_xyz", [g.nx, g.ny, g.nz])
+        try f.setAttribute("axis_order", "volumes are (N, D, H, W) = (N, z, y, x): W fastest, NIfTI x-fastest order")
+        try f.setAttribute("normalization", normalization)
+        try f.setAttribute("intensity_inverse", "raw = (value - intensity[i, 1]) / intensity[i, 0]")
+        try f.setAttribute("petgan_version", PETGANVersion.string)
+        for (k, val) in extraAttributes { try f.setAttribute(k, val) }
+        return VolumeStoreWriter(path: path, volumeShape: volumeShape, file: f, volumes: v, labels: l, affines: a, intensity: n)
+    }
+
+    /// Appends one volume (already on the store's grid) with its label and intensity map.
+    public func append(_ volume: Volume, label: Int, intensity: IntensityMap = IntensityMap(scale: 1, offset: 0), sourceFile: String = "") throws {
+        guard volume.shape == volumeShape else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "volume \(sourceFile.isEmpty ? "#\(count)" : sourceFile) has shape \(volume.gridShape), the store holds \(GridShape(arrayShape: volumeShape))")
+        }
+        let i = count
+        try volumes.extend(to: [i + 1] + volumeShape)
+        try volumes.writeHyperslab(start: [i, 0, 0, 0], count: [1] + volumeShape, volume.data)
+        try labels.extend(to: [i + 1]); try labels.writeHyperslab(start: [i], count: [1], [Int32(label)])
+        try affines.extend(to: [i + 1, 4, 4]); try affines.writeHyperslab(start: [i, 0, 0], count: [1, 4, 4], volume.affine.m)
+        try self.intensity.extend(to: [i + 1, 2]); try self.intensity.writeHyperslab(start: [i, 0], count: [1, 2], [intensity.scale, intensity.offset])
+        sources.append(sourceFile)
+        count += 1
+    }
+
+    /// Writes the source-file list, flushes and renames the file into place.
+    public func commit() throws {
+        try file.setAttribute("source_files", sources)
+        try file.commit()
+    }
+}
+
+/// Which plane a 2-D slice lies in (named as radiologists do, for RAS-aligned grids).
+public enum SliceAxis: String, CaseIterable {
+    /// Constant z (k, the D axis): an (H, W) image.
+    case axial
+    /// Constant y (j, the H axis): a (D, W) image.
+    case coronal
+    /// Constant x (i, the W axis): a (D, H) image.
+    case sagittal
+
+    /// The array axis (0 = D, 1 = H, 2 = W) held constant.
+    public var arrayAxis: Int { self == .axial ? 0 : self == .coronal ? 1 : 2 }
+}
+
+/// A read-only view of a store; reads go through HDF5 hyperslabs (only the chunks touched are read).
+public final class VolumeStore {
+    public let path: String
+    public let count: Int
+    /// [D, H, W].
+    public let volumeShape: [Int]
+    public let chunks: [Int]?
+    public let labels: [Int]
+    public let classNames: [String]
+    public let voxelSize: [Double]
+    public let normalization: String
+    public let sourceFiles: [String]
+    public let chunkCacheBytes: Int
+    let file: HDF5File
+    let volumes: HDF5Dataset
+    private let affineValues: [Double]
+    private let intensityValues: [Double]
+
+    /// Opens and validates a store. The chunk cache is sized from `memoryBudget` (default 64 MB):
+    /// at most half the budget, at least one chunk.
+    public static func open(_ path: String, memoryBudget: Int? = nil) throws -> VolumeStore {
+        try VolumeStore(path: path, memoryBudget: memoryBudget)
+    }
+
+    private init(path: String, memoryBudget: Int?) throws {
+        self.path = path
+        let f = try HDF5File.open(path)
+        for name in ["volumes", "labels", "affines"] where !(try f.exists(name)) {
+            throw VolumeStoreError.missingDataset(file: path, name: name)
+        }
+        let probe = try f.dataset("volumes")
+        guard probe.shape.count == 4 else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes has shape \(probe.shape), expected (N, D, H, W)")
+        }
+        guard probe.kind == .float32 || probe.kind == .float64 else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes holds \(probe.kind.rawValue), expected float32")
+        }
+        let chunkBytes = (probe.chunks ?? probe.shape).reduce(4, *)
+        let budget = memoryBudget ?? (64 << 20)
+        chunkCacheBytes = max(chunkBytes, budget / 2)
+        let v = try f.dataset("volumes", chunkCacheBytes: chunkCacheBytes)
+        let n = v.shape[0]
+        let l = try f.dataset("labels"), a = try f.dataset("affines")
+        guard l.shape == [n] else { throw VolumeStoreError.shapeMismatch(file: path, detail: "/labels has shape \(l.shape), expected [\(n)] to match /volumes \(v.shape)") }
+        guard a.shape == [n, 4, 4] else { throw VolumeStoreError.shapeMismatch(file: path, detail: "/affines has shape \(a.shape), expected [\(n), 4, 4]") }
+        file = f; volumes = v; count = n
+        volumeShape = Array(v.shape.dropFirst()); chunks = v.chunks
+        let labelValues = try l.read(Int64.self).map { Int($0) }
+        let names = (try? l.stringsAttribute("class_names")) ?? []
+        labels = labelValues; classNames = names
+        if let bad = labelValues.first(where: { $0 < 0 || (!names.isEmpty && $0 >= names.count) }) {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "label \(bad) has no class name (classes: \(classNames))")
+        }
+        affineValues = try a.read(Double.self)
+        if try f.exists("intensity") {
+            let t = try f.dataset("intensity")
+            guard t.shape == [n, 2] else { throw VolumeStoreError.shapeMismatch(file: path, detail: "/intensity has shape \(t.shape), expected [\(n), 2]") }
+            intensityValues = try t.read(Double.self)
+        } else {
+            intensityValues = (0..<n).flatMap { _ in [1.0, 0.0] }
+        }
+        voxelSize = (try? f.doublesAttribute("voxel_size")) ?? []
+        normalization = (try? f.stringAttribute("normalization")) ?? ""
+        sourceFiles = (try? f.stringsAttribute("source_files")) ?? []
+    }
+
+    private func checkIndex(_ i: Int) throws {
+        guard (0..<count).contains(i) else { throw VolumeStoreError.invalidArgument(file: path, detail: "volume index \(i) is outside 0..<\(count)") }
+    }
+
+    public func affine(_ i: Int) -> Affine { Affine(Array(affineValues[(i * 16)..<(i * 16 + 16)])) }
+    public func intensity(_ i: Int) -> IntensityMap { IntensityMap(scale: intensityValues[2 * i], offset: intensityValues[2 * i + 1]) }
+
+    /// Bytes of one volume.
+    public var volumeBytes: Int { volumeShape.reduce(4, *) }
+
+    /// Reads volume i with its affine; metadata carries label, class and source file.
+    public func readVolume(_ i: Int) throws -> Volume {
+        try checkIndex(i)
+        let data: [Float] = try volumes.readHyperslab(start: [i, 0, 0, 0], count: [1] + volumeShape)
+        var meta = ["store": path, "index": String(i), "label": String(labels[i])]
+        if labels[i] < classNames.count { meta["class"] = classNames[labels[i]] }
+        if i < sourceFiles.count, !sourceFiles[i].isEmpty { meta["source_file"] = sourceFiles[i] }
+        return Volume(shape: volumeShape, data: data, affine: affine(i), space: .scanner, metadata: meta)
+    }
+
+    /// Shape of a slice in the given plane.
+    public func sliceShape(_ axis: SliceAxis) -> [Int] {
+        var s = volumeShape; s.remove(at: axis.arrayAxis); return s
+    }
+
+    /// Reads one 2-D slice of volume i (row-major in the remaining array axes).
+    public func readSlice(_ i: Int, axis: SliceAxis, index: Int) throws -> [Float] {
+        try checkIndex(i)
+        let ax = axis.arrayAxis
+        guard (0..<volumeShape[ax]).contains(index) else {
+            throw VolumeStoreError.invalidArgument(file: path, detail: "\(axis.rawValue) slice \(index) is outside 0..<\(volumeShape[ax])")
+        }
+        var start = [i, 0, 0, 0], cnt = [1] + volumeShape
+        start[ax + 1] = index; cnt[ax + 1] = 1
+        return try volumes.readHyperslab(start: start, count: cnt)
+    }
+
+    /// Reads the box origin..<origin+size (array order D, H, W) of volume i into `into`.
+    public func readPatch(_ i: Int, origin: [Int], size: [Int], into: UnsafeMutablePointer<Float>) throws {
+        try checkIndex(i)
+        guard origin.count == 3, size.count == 3, (0..<3).allSatisfy({ origin[$0] >= 0 && size[$0] > 0 && origin[$0] + size[$0] <= volumeShape[$0] }) else {
+            throw VolumeStoreError.invalidArgument(file: path, detail: "patch at \(origin) of size \(size) does not fit the volume shape \(volumeShape)")
+        }
+        try volumes.readHyperslab(start: [i] + origin, count: [1] + size, into: into)
+    }
+
+    /// Reads a patch into a new array.
+    public func readPatch(_ i: Int, origin: [Int], size: [Int]) throws -> [Float] {
+        var out = [Float](repeating: 0, count: size.reduce(1, *))
+        try out.withUnsafeMutableBufferPointer { try readPatch(i, origin: origin, size: size, into: $0.baseAddress!) }
+        return out
+    }
+}
+
+/// One minibatch: data (B, 1, ...) and the labels and provenance of each item.
+public struct VolumeBatch {
+    public var data: Tensor
+    public var labels: [Int]
+    /// Volume index of each item.
+    public var indices: [Int]
+    /// Patch origin (D, H, W) or slice index of each item (empty for whole volumes).
+    public var origins: [[Int]]
+}
+
+/// Shuffled, seeded minibatches of volumes, 2-D slices or 3-D patches, with the next batch read
+/// on a background thread while the caller works on the current one.
+public final class VolumeBatchIterator {
+    public enum Kind: Equatable {
+        case volumes
+        /// Random slices in a plane (any index in the slice range, default the middle 80%).
+        case slices(SliceAxis)
+        /// Random patches of this size (D, H, W).
+        case patches([Int])
+    }
+
+    public let store: VolumeStore
+    public let kind: Kind
+    public let batchSize: Int
+    public let dropLast: Bool
+    private var rng: PETRandom
+    private var order: [Int] = []
+    private var position = 0
+    public private(set) var epoch = 0
+    private let queue = DispatchQueue(label: "petgan.volumes.prefetch")
+    private var pending: DispatchWorkItem?
+    private var pendingResult: Result<VolumeBatch, Error>?
+    private let resultLock = NSLock()
+
+    /// - seed: seeds the shuffle and the random patch/slice positions (record it in outputs).
+    public init(store: VolumeStore, kind: Kind, batchSize: Int, seed: UInt64, dropLast: Bool = false) throws {
+        guard batchSize > 0 else { throw VolumeStoreError.invalidArgument(file: store.path, detail: "batch size must be positive") }
+        guard store.count > 0 else { throw VolumeStoreError.invalidArgument(file: store.path, detail: "the store holds no volumes") }
+        if case .patches(let p) = kind {
+            guard p.count == 3, (0..<3).allSatisfy({ p[$0] > 0 && p[$0] <= store.volumeShape[$0] }) else {
+                throw VolumeStoreError.invalidArgument(file: store.path, detail: "patch size \(p) must fit the volume shape \(store.volumeShape)")
+            }
+        }
+        self.store = store; self.kind = kind; self.batchSize = batchSize; self.dropLast = dropLast
+        rng = PETRandom(seed: seed)
+        reshuffle()
+        schedulePrefetch()
+    }
+
+    private func reshuffle() {
+        order = Array(0..<store.count)
+        rng.shuffle(&order)
+        position = 0
+    }
+
+    /// Item shape without batch and channel.
+    public var itemShape: [Int] {
+        switch kind {
+        case .volumes: return store.volumeShape
+        case .slices(let a): return store.sliceShape(a)
+        case .patches(let p): return p
+        }
+    }
+
+    /// Picks the next batch's indices and positions (on the caller's thread, so the RNG sequence is
+    /// deterministic), then reads it on the prefetch queue.
+    private func schedulePrefetch() {
+        if position >= order.count || (dropLast && order.count - position < batchSize) {
+            epoch += 1
+            reshuffle()
+        }
+        let n = min(batchSize, order.count - position)
+        let idx = Array(order[position..<(position + n)])
+        position += n
+        var origins: [[Int]] = []
+        for _ in idx {
+            switch kind {
+            case .volumes: break
+            case .slices(let a):
+                let len = store.volumeShape[a.arrayAxis]
+                let lo = len / 10, hi = max(lo + 1, len - len / 10)
+                origins.append([lo + rng.int(below: hi - lo)])
+            case .patches(let p):
+                let vs = self.store.volumeShape
+                origins.append((0..<3).map { vs[$0] - p[$0] + 1 }.map { rng.int(below: $0) })
+            }
+        }
+        let store = self.store, kind = self.kind, shape = itemShape
+        resultLock.lock(); pendingResult = nil; resultLock.unlock()
+        let item = DispatchWorkItem { [weak self] in
+            let result = Result<VolumeBatch, Error> {
+                let per = shape.reduce(1, *)
+                let t = Tensor(shape: [idx.count, 1] + shape, zeroed: false)
+                for (b, i) in idx.enumerated() {
+                    let dst = t.data + b * per
+                    switch kind {
+                    case .volumes:
+                        try store.readPatch(i, origin: [0, 0, 0], size: store.volumeShape, into: dst)
+                    case .slices(let a):
+                        var o = [0, 0, 0], s = store.volumeShape
+                        o[a.arrayAxis] = origins[b][0]; s[a.arrayAxis] = 1
+                        try store.readPatch(i, origin: o, size: s, into: dst)
+                    case .patches(let p):
+                        try store.readPatch(i, origin: origins[b], size: p, into: dst)
+                    }
+                }
+                return VolumeBatch(data: t, labels: idx.map { store.labels[$0] }, indices: idx, origins: origins)
+            }
+            self?.resultLock.lock(); self?.pendingResult = result; self?.resultLock.unlock()
+        }
+        pending = item
+        queue.async(execute: item)
+    }
+
+    /// The next batch (waits for the prefetch if it is still reading), and starts reading the one
+    /// after. Batches never end: the iterator reshuffles at each epoch boundary (see `epoch`).
+    public func next() throws -> VolumeBatch {
+        pending?.wait()
+        resultLock.lock(); let r = pendingResult; resultLock.unlock()
+        schedulePrefetch()
+        guard let result = r else { throw VolumeStoreError.invalidArgument(file: store.path, detail: "prefetch produced no batch") }
+        return try result.get()
+    }
+
+    deinit { pending?.wait() }
+}
