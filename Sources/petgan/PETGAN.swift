@@ -11,6 +11,7 @@ struct PETGAN: ParsableCommand {
         subcommands: [
             // One line per command; each command lives in its own file.
             BenchCommand.self,
+            PhantomCommand.self,
         ])
 }
 

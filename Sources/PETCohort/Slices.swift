@@ -1,0 +1,71 @@
+import Foundation
+
+/// 2D slice sets for the 2D mode (the reference paper's 128×128×3 inputs): for each chosen axial
+/// position, `channels` adjacent axial slices centred on it, resampled (bilinear) onto a square
+/// field of view that holds the whole axial plane. Images follow the neurological display
+/// convention of PETVolumes' montages: row 0 is anterior, the subject's right is on the right.
+public struct SliceOptions: Codable, Equatable, Sendable {
+    public var channels: Int = 3
+    /// (height, width) in pixels.
+    public var size: [Int] = [128, 128]
+    /// Centre slices from zRangeMM[0] to zRangeMM[1] (MNI mm), every stepMM.
+    public var zRangeMM: [Double] = [-24, 56]
+    public var stepMM: Double = 8
+    public init() {}
+
+    public func validate() throws {
+        guard channels >= 1, channels % 2 == 1 else { throw PhantomError.invalidRequest("--channels must be odd and positive (adjacent slices centred on one), got \(channels)") }
+        guard size.count == 2, size.allSatisfy({ $0 >= 8 && $0 <= 4096 }) else { throw PhantomError.invalidRequest("--slice-shape must be HxW with sizes 8…4096, got \(size)") }
+        guard zRangeMM.count == 2, zRangeMM[0] <= zRangeMM[1] else { throw PhantomError.invalidRequest("--slice-range must be lo:hi in mm with lo <= hi") }
+        guard stepMM > 0 else { throw PhantomError.invalidRequest("--slice-step must be positive (mm)") }
+    }
+}
+
+public enum AxialSlices {
+    /// Axial indices k of the centre slices for `grid` (only those whose neighbours are inside).
+    public static func centres(grid: VoxelGrid, options o: SliceOptions) -> [Int] {
+        let half = o.channels / 2
+        let dz = grid.affine[10], z0 = grid.affine[11]
+        var ks: [Int] = []
+        var z = o.zRangeMM[0]
+        while z <= o.zRangeMM[1] + 1e-9 {
+            let k = Int(((z - z0) / dz).rounded())
+            if k - half >= 0, k + half < grid.depth, ks.last != k { ks.append(k) }
+            z += o.stepMM
+        }
+        return ks
+    }
+
+    /// One sample: (channels, H, W) values around axial index `k`.
+    public static func extract(_ values: [Float], grid: VoxelGrid, centre k: Int, options o: SliceOptions) -> [Float] {
+        let (nh, nw) = (grid.height, grid.width)
+        let vs = grid.voxelSizes
+        let (oh, ow) = (o.size[0], o.size[1])
+        let fov = max(Double(nh) * vs[1], Double(nw) * vs[0])
+        let px = fov / Double(max(oh, ow))
+        var out = [Float](repeating: 0, count: o.channels * oh * ow)
+        for c in 0..<o.channels {
+            let kk = k + c - o.channels / 2
+            let base = kk * nh * nw
+            for r in 0..<oh {
+                // Row 0 is anterior: the largest y (j) at the top.
+                let yMM = (Double(oh) / 2 - (Double(r) + 0.5)) * px
+                let fj = (Double(nh) - 1) / 2 + yMM / vs[1]
+                for col in 0..<ow {
+                    let xMM = ((Double(col) + 0.5) - Double(ow) / 2) * px
+                    let fi = (Double(nw) - 1) / 2 + xMM / vs[0]
+                    guard fi > -1, fj > -1, fi < Double(nw), fj < Double(nh) else { continue }
+                    let i0 = Int(fi.rounded(.down)), j0 = Int(fj.rounded(.down))
+                    let ax = Float(fi - Double(i0)), ay = Float(fj - Double(j0))
+                    @inline(__always) func v(_ i: Int, _ j: Int) -> Float {
+                        (i < 0 || j < 0 || i >= nw || j >= nh) ? 0 : values[base + j * nw + i]
+                    }
+                    let top = v(i0, j0) + ax * (v(i0 + 1, j0) - v(i0, j0))
+                    let bottom = v(i0, j0 + 1) + ax * (v(i0 + 1, j0 + 1) - v(i0, j0 + 1))
+                    out[(c * oh + r) * ow + col] = top + ay * (bottom - top)
+                }
+            }
+        }
+        return out
+    }
+}
