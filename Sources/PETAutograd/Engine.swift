@@ -30,12 +30,20 @@ extension Variable {
             throw AutogradError.noGradient(detail: "backward of a value that does not require a gradient (computed by '\(op)' from inputs without requiresGrad, or under withNoGrad)")
         }
         let result = try Engine.run(outputs: [self], seeds: [seed], targets: nil, createGraph: false, retainGraph: retainGraph)
-        // Leaves get their gradients accumulated; `result` holds only leaves in this mode.
+        // Leaves get their gradients accumulated; `result` holds only leaves in this mode. A gradient
+        // tensor is adopted without a copy unless it is the caller's seed or was already handed to
+        // another leaf (pass-through rules such as add give several inputs the same tensor), since
+        // later backward passes accumulate into `.grad` in place.
+        var handedOut = Set<ObjectIdentifier>()
+        if let s = seed { handedOut.insert(ObjectIdentifier(s)) }
         for (leaf, g) in result.leaves {
             if let existing = leaf.grad {
                 addInPlace(existing, g.value)
-            } else {
+            } else if handedOut.contains(ObjectIdentifier(g.value)) {
                 leaf.grad = g.value.copy()
+            } else {
+                leaf.grad = g.value
+                handedOut.insert(ObjectIdentifier(g.value))
             }
         }
     }
