@@ -12,6 +12,7 @@ struct PETGAN: ParsableCommand {
             // One line per command; each command lives in its own file.
             BenchCommand.self,
             PhantomCommand.self,
+            PrepareCommand.self, InspectCommand.self, MontageCommand.self,
         ])
 }
 

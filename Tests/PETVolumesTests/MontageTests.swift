@@ -29,15 +29,6 @@ final class MontageTests: XCTestCase {
         XCTAssertThrowsError(try PNGFile.read(dir + "/absent.png"))
     }
 
-    /// Same world content with the x axis stored reversed.
-    func flipX(_ v: Volume) -> Volume {
-        var r = v
-        let g = v.gridShape
-        for k in 0..<g.nz { for j in 0..<g.ny { for i in 0..<g.nx { r[i, j, k] = v[g.nx - 1 - i, j, k] } } }
-        r.affine = v.affine * Affine([-1, 0, 0, Double(g.nx - 1), 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1])
-        return r
-    }
-
     func testColorMapsAndAnisotropicVoxels() {
         XCTAssertTrue(ColorMap.gray.rgb(0) == (0, 0, 0) && ColorMap.gray.rgb(1) == (255, 255, 255))
         XCTAssertTrue(ColorMap.hot.rgb(1) == (255, 255, 255) && ColorMap.hot.rgb(1.0 / 3).1 == 0)

@@ -1,0 +1,155 @@
+// `petgan prepare`, `petgan inspect`, `petgan montage`: the volume commands (PETVolumes).
+import ArgumentParser
+import Foundation
+import PETTensor
+import PETVolumes
+
+/// Parses "2" or "2x2x2.5" (x×y×z mm).
+func parseVoxelSize(_ text: String) -> (Double, Double, Double)? {
+    let p = text.lowercased().split(whereSeparator: { $0 == "x" || $0 == "," }).map { Double($0) }
+    if p.count == 1, let a = p[0], a > 0 { return (a, a, a) }
+    guard p.count == 3, let a = p[0], let b = p[1], let c = p[2], a > 0, b > 0, c > 0 else { return nil }
+    return (a, b, c)
+}
+
+struct PrepareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare",
+        abstract: "Build an HDF5 volume store from a folder of NIfTI files and a labels CSV (file,label).",
+        discussion: """
+        Every volume is resampled through world coordinates onto one RAS+ grid (trilinear), normalized \
+        to [-1, 1] (the inverse map is stored per volume) and appended; the store appears under its \
+        final name only when complete. Shapes are NIfTI order x×y×z, as viewers show them.
+        """)
+
+    @Option(help: "Folder with the NIfTI files (.nii / .nii.gz) named in the CSV.")
+    var input: String
+    @Option(help: "CSV of file,label rows (an optional 'file,label' header row is skipped).")
+    var labels: String
+    @Option(help: "Output HDF5 store.")
+    var out: String
+    @Option(help: "Target grid x×y×z in voxels, e.g. 96x112x96 (or one number for a cube).")
+    var shape: String = "96x112x96"
+    @Option(help: "Target voxel size in mm: one number, or x×y×z like 2x2x2.")
+    var voxelSize: String = "2"
+    @Option(help: "Grid centre: 'volume' (each volume's field of view) or 'origin' (world 0,0,0: registered data).")
+    var center: String = "volume"
+    @Option(help: "Intensity normalization: max, percentile[:P] (default P 99.5), zscore[:SD], suvr[:MAX] (needs --reference-mask).")
+    var normalize: String = "percentile:99.5"
+    @Option(help: "Reference-region mask (NIfTI, same world space as the inputs) for SUVR normalization.")
+    var referenceMask: String?
+    @Option(help: "Chunk shape x×y×z of /volumes (one volume per chunk along N).")
+    var chunk: String = "32x32x32"
+    @Option(help: "Deflate level 0-9, or 'none' for no compression.")
+    var deflate: String = "4"
+    @Flag(help: "Turn off the byte-shuffle filter.")
+    var noShuffle = false
+    @Option(help: "NaN/Inf voxels in inputs: refuse, warn (set to 0 with a warning) or zero.")
+    var nonFinite: String = "refuse"
+    @Option(help: "Memory budget, e.g. 512MB (refuses grids that would not fit).")
+    var memoryBudget: String?
+
+    func validate() throws {
+        guard GridShape.parse(shape) != nil else { throw ValidationError("--shape '\(shape)' must be x×y×z positive voxels, e.g. 96x112x96") }
+        guard parseVoxelSize(voxelSize) != nil else { throw ValidationError("--voxel-size '\(voxelSize)' must be a positive number or x×y×z mm") }
+        guard GridCenter(rawValue: center) != nil else { throw ValidationError("--center must be volume or origin") }
+        guard NormalizationMethod.parse(normalize) != nil else { throw ValidationError("--normalize '\(normalize)' must be max, percentile[:P], zscore[:SD] or suvr[:MAX]") }
+        guard GridShape.parse(chunk) != nil else { throw ValidationError("--chunk '\(chunk)' must be x×y×z positive voxels") }
+        guard deflate == "none" || (Int(deflate).map { (0...9).contains($0) } ?? false) else { throw ValidationError("--deflate must be 0-9 or none") }
+        guard ["refuse", "warn", "zero"].contains(nonFinite) else { throw ValidationError("--non-finite must be refuse, warn or zero") }
+        if let m = memoryBudget, parseByteSize(m) == nil { throw ValidationError("--memory-budget '\(m)' is not a size like 512MB") }
+        if case .suvr = NormalizationMethod.parse(normalize)!, referenceMask == nil { throw ValidationError("--normalize suvr needs --reference-mask") }
+        guard out.lowercased().hasSuffix(".h5") || out.lowercased().hasSuffix(".hdf5") else { throw ValidationError("--out must end in .h5 or .hdf5") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            var cfg = PrepareConfig(inputDirectory: input, labelsCSV: labels, output: out, shape: GridShape.parse(shape)!, voxelSize: parseVoxelSize(voxelSize)!)
+            cfg.center = GridCenter(rawValue: center)!
+            cfg.normalization = NormalizationMethod.parse(normalize)!
+            cfg.referenceMask = referenceMask
+            let c = GridShape.parse(chunk)!
+            cfg.storeOptions = VolumeStoreOptions(chunks: [1] + c.arrayShape, deflate: deflate == "none" ? nil : Int(deflate)!, shuffle: !noShuffle)
+            cfg.nonFinite = NonFinitePolicy(rawValue: nonFinite)!
+            cfg.memoryBudget = memoryBudget.flatMap(parseByteSize)
+            let s = try DatasetPreparer.run(cfg) { print($0) }
+            let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
+            print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
+                         voxelSize, formatBytes(s.bytesWritten), s.seconds))
+        }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show what is in a NIfTI file or HDF5 store: shape (x×y×z), voxel size, affine, orientation, value range, labels.")
+
+    @Argument(help: "A .nii / .nii.gz file or an HDF5 file.")
+    var file: String
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            let r = try FileInspector.inspect(file)
+            if json {
+                let d = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: d, as: UTF8.self))
+            } else {
+                print(FileInspector.text(r))
+            }
+        }
+    }
+}
+
+struct MontageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "montage",
+        abstract: "PNG of axial, coronal and sagittal mid-slices (one row per volume) of a NIfTI file or HDF5 store.")
+
+    @Argument(help: "A .nii / .nii.gz file or an HDF5 volume store.")
+    var file: String
+    @Option(help: "Output PNG.")
+    var out: String
+    @Option(help: "First volume of the store to show.")
+    var index: Int = 0
+    @Option(help: "Number of store volumes to show (one row each).")
+    var count: Int = 1
+    @Option(help: "Colour map: gray, hot, viridis or inferno.")
+    var colormap: String = "gray"
+    @Option(help: "Pixels per smallest voxel edge.")
+    var zoom: Int = 2
+    @Option(help: "Display window low,high (default: [-1,1] for stores, 0.5-99.5 percentiles for NIfTI).")
+    var window: String?
+
+    func validate() throws {
+        guard ColorMap(rawValue: colormap) != nil else { throw ValidationError("--colormap must be one of \(ColorMap.allCases.map(\.rawValue).joined(separator: ", "))") }
+        guard zoom >= 1 && zoom <= 16 else { throw ValidationError("--zoom must be 1-16") }
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard index >= 0 else { throw ValidationError("--index must not be negative") }
+        guard out.lowercased().hasSuffix(".png") else { throw ValidationError("--out must end in .png") }
+        if let w = window {
+            let p = w.split(separator: ",").compactMap { Float($0) }
+            guard p.count == 2, p[1] > p[0] else { throw ValidationError("--window must be low,high with high > low") }
+        }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            var win = window.map { w -> (Float, Float) in let p = w.split(separator: ",").compactMap { Float($0) }; return (p[0], p[1]) }
+            var volumes: [Volume] = []
+            if NIfTIFile.isNIfTIPath(file) {
+                volumes = [try NIfTIFile.read(file, options: NIfTIReadOptions(nonFinite: .zero))]
+            } else {
+                let s = try VolumeStore.open(file)
+                guard index < s.count else { throw VolumeStoreError.invalidArgument(file: file, detail: "--index \(index) but the store holds \(s.count) volumes") }
+                for i in index..<min(s.count, index + count) { volumes.append(try s.readVolume(i)) }
+                if win == nil { win = (-1, 1) }
+            }
+            let img = Montage.render(volumes, options: MontageOptions(colorMap: ColorMap(rawValue: colormap)!, zoom: zoom, window: win))
+            try PNGFile.write(img, to: out)
+            print("wrote \(out): \(img.width)x\(img.height), \(volumes.count) volume(s), axial | coronal | sagittal")
+        }
+    }
+}

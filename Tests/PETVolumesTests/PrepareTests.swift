@@ -1,0 +1,86 @@
+import XCTest
+@testable import PETVolumes
+
+final class PrepareTests: XCTestCase {
+    /// Writes n small NIfTI volumes (alternating RAS / LAS storage of the same blob) and a CSV.
+    func makeInputs(_ dir: String, n: Int) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/nii", withIntermediateDirectories: true)
+        var csv = "file,label\n"
+        for s in 0..<n {
+            var v = Volume(shape: [10, 12, 10], affine: .scaling(3, 3, 3, origin: (-13.5, -16.5, -13.5)))
+            let g = v.gridShape
+            for k in 0..<g.nz { for j in 0..<g.ny { for i in 0..<g.nx {
+                let (x, y, z) = v.affine.apply(Double(i), Double(j), Double(k))
+                v[i, j, k] = Float(10 + s) * Float(exp(-(x * x + y * y + z * z) / 200))
+            } } }
+            if s % 2 == 1 { v = flipX(v) }
+            try NIfTIFile.write(v, to: dir + "/nii/s\(s).nii.gz", options: NIfTIWriteOptions(sidecar: false))
+            csv += "s\(s).nii.gz,\(s % 2 == 0 ? "CN" : "AD")\n"
+        }
+        try csv.write(toFile: dir + "/labels.csv", atomically: true, encoding: .utf8)
+    }
+
+    func testPrepareBuildsStoreOnCommonGrid() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try makeInputs(dir, n: 4)
+        var cfg = PrepareConfig(inputDirectory: dir + "/nii", labelsCSV: dir + "/labels.csv", output: dir + "/d.h5",
+                                shape: GridShape(nx: 12, ny: 14, nz: 12), voxelSize: (2.5, 2.5, 2.5))
+        cfg.normalization = .max
+        cfg.storeOptions = VolumeStoreOptions(chunks: [1, 8, 8, 8], deflate: 1)
+        var lines: [String] = []
+        let summary = try DatasetPreparer.run(cfg) { lines.append($0) }
+        XCTAssertEqual(lines.count, 4); XCTAssertTrue(lines[0].contains("ETA"))
+        XCTAssertEqual(summary.classNames, ["AD", "CN"]); XCTAssertEqual(summary.classCounts, [2, 2])
+        let s = try VolumeStore.open(dir + "/d.h5")
+        XCTAssertEqual(s.volumeShape, [12, 14, 12]); XCTAssertEqual(s.labels, [1, 0, 1, 0])
+        XCTAssertEqual(s.sourceFiles, ["s0.nii.gz", "s1.nii.gz", "s2.nii.gz", "s3.nii.gz"])
+        // RAS and LAS inputs of the same content give the same resampled volume (up to the scale).
+        let v0 = try s.readVolume(0), v1 = try s.readVolume(1)
+        XCTAssertEqual(v0.affine.orientationCodes, "RAS")
+        XCTAssertEqual(v0.data.max(), 1); XCTAssertGreaterThanOrEqual(v0.data.min()!, -1)
+        XCTAssertLessThan(zip(v0.data, v1.data).map { abs($0 - $1) }.max()!, 1e-5)
+        // The stored inverse map brings values back to the original units (peak ≈ 10 + s).
+        let raw = Normalize.invert(s.intensity(1), v1)
+        XCTAssertEqual(raw.data.max()!, 11, accuracy: 0.5)
+        let report = try FileInspector.inspect(dir + "/d.h5")
+        XCTAssertEqual(report["count"] as? Int, 4); XCTAssertEqual(report["shape_xyz"] as? [Int], [12, 14, 12])
+        XCTAssertEqual(report["label_counts"] as? [String: Int], ["AD": 2, "CN": 2])
+        XCTAssertTrue(FileInspector.text(report).contains("PETGAN volume store"))
+        let n = try FileInspector.inspect(dir + "/nii/s1.nii.gz")
+        XCTAssertEqual(n["orientation"] as? String, "LAS"); XCTAssertEqual(n["shape_xyz"] as? [Int], [10, 12, 10])
+        XCTAssertNotNil(try JSONSerialization.data(withJSONObject: report))
+    }
+
+    func testBadLabelsAndInputsLeaveNothingBehind() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try makeInputs(dir, n: 2)
+        let out = dir + "/d.h5"
+        var cfg = PrepareConfig(inputDirectory: dir + "/nii", labelsCSV: dir + "/labels.csv", output: out,
+                                shape: GridShape(nx: 8, ny: 8, nz: 8), voxelSize: (3, 3, 3))
+        // CSV naming missing files: listed, before any work.
+        try "file,label\ns0.nii.gz,CN\nnope.nii.gz,AD\ngone.nii,AD\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
+        cfg.labelsCSV = dir + "/bad.csv"
+        XCTAssertThrowsError(try DatasetPreparer.run(cfg)) {
+            XCTAssertEqual($0 as? PrepareError, .missingFiles(csv: dir + "/bad.csv", files: ["nope.nii.gz", "gone.nii"]))
+        }
+        try "s0.nii.gz\n".write(toFile: dir + "/short.csv", atomically: true, encoding: .utf8)
+        cfg.labelsCSV = dir + "/short.csv"
+        XCTAssertThrowsError(try DatasetPreparer.run(cfg)) { e in XCTAssertTrue("\(e)".contains("line 1"), "\(e)") }
+        cfg.labelsCSV = dir + "/absent.csv"
+        XCTAssertThrowsError(try DatasetPreparer.run(cfg)) { e in XCTAssertTrue("\(e)".contains("absent.csv"), "\(e)") }
+        // A corrupt volume midway: typed NIfTI error naming it, and no store (not even a temp file).
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir + "/nii/bad.nii"))
+        try "file,label\ns0.nii.gz,CN\nbad.nii,AD\n".write(toFile: dir + "/mid.csv", atomically: true, encoding: .utf8)
+        cfg.labelsCSV = dir + "/mid.csv"
+        XCTAssertThrowsError(try DatasetPreparer.run(cfg)) { e in
+            guard let ne = e as? NIfTIError else { return XCTFail("\(e)") }
+            XCTAssertTrue(ne.description.contains("bad.nii"))
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".h5") }, [])
+        // SUVR without a mask is refused.
+        cfg.labelsCSV = dir + "/labels.csv"; cfg.normalization = .suvr(suvrMax: 3)
+        XCTAssertThrowsError(try DatasetPreparer.run(cfg))
+    }
+}
