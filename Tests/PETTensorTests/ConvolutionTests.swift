@@ -293,6 +293,20 @@ final class FFTConvolutionTests: XCTestCase {
         try ConvolutionTests.compare(path: .fft, cases: cases, columnLimit: limit)
     }
 
+    func testWeightSpectraCacheSeesInPlaceWeightUpdates() throws {
+        // An optimizer updates weights in place; the cached spectra must not be reused after that.
+        var rng = PETRandom(seed: 41)
+        let x = Tensor.uniform([2, 3, 9, 8, 7], low: -1, high: 1, rng: &rng)
+        let w = Tensor.uniform([4, 3, 3, 3, 3], low: -1, high: 1, rng: &rng)
+        let p = ConvParams(k: 3, p: 1)
+        let first = try Conv3d.forward(x, weight: w, params: p, options: ConvOptions(path: .fft))
+        for i in 0..<w.count { w[i] -= 0.01 * Float(i % 7) }
+        let second = try Conv3d.forward(x, weight: w, params: p, options: ConvOptions(path: .fft))
+        let ref = try Conv3d.forward(x, weight: w, params: p, options: ConvOptions(path: .reference))
+        XCTAssertLessThanOrEqual(second.relativeError(to: ref), 1e-4)
+        XCTAssertGreaterThan(second.maxAbsDifference(to: first), 1e-3)
+    }
+
     func testAutomaticChoiceNeverPicksFFTForStridedConvolutions() throws {
         let g = try ConvGeometry.conv(x: [1, 4, 16, 16, 16], w: [4, 4, 4, 4, 4], params: ConvParams(k: 4, s: 2, p: 1), op: "t")
         XCTAssertFalse(Conv3dFFT.applies(g))

@@ -206,87 +206,125 @@ public enum Conv3dFFT: ConvKernel {
             }
             c0 += nc
         }
-        // w[co,ci] = IFFT(conj(H))[0..<k]  (conj: the correlation needs conj(GY)·X = conj(GY·Xᴴ))
-        let K = g.kernelVolume
+        // w[co,ci] = IFFT(conj(H))[0..<k]  (conj: the correlation needs conj(GY)·X = conj(GY·Xᴴ));
+        // only the k-corner of each inverse is needed, so the pruned kernel transform does it.
+        let K = g.kernelVolume, pairs = g.co * g.ci
+        let kfft = KernelFFT.plan(F: p.F, k: [g.kd, g.kh, g.kw])
+        let scale = 1 / Float(fft.realCount)
         KernelProfile.measure("fft-inverse") {
-            Parallel.forEach(g.co * g.ci) { pair in
-                let spec = ScratchBuffer(count: 2 * fc), real = ScratchBuffer(count: fft.realCount)
-                let stride = g.co * g.ci
+            let chunk = 16
+            Parallel.forEach((pairs + chunk - 1) / chunk) { blk in
+                let p0 = blk * chunk, nb = min(chunk, pairs - p0)
+                let spec = ScratchBuffer(count: 2 * fc * nb), rows = ScratchBuffer(count: g.kh * p.F[2])
                 for f in 0..<fc {
-                    spec.pointer[2 * f] = hSpec.pointer[2 * (f * stride + pair)]
-                    spec.pointer[2 * f + 1] = -hSpec.pointer[2 * (f * stride + pair) + 1]
+                    let src = hSpec.pointer + 2 * (f * pairs + p0)
+                    for j in 0..<nb { spec.pointer[2 * (fc * j + f)] = src[2 * j]; spec.pointer[2 * (fc * j + f) + 1] = -src[2 * j + 1] }
                 }
-                fft.inverse(spec.pointer, real.pointer)
-                let scale = 1 / Float(fft.realCount)
-                let dst = w + pair * K
-                for a in 0..<g.kd { for b in 0..<g.kh { for e in 0..<g.kw {
-                    dst[(a * g.kh + b) * g.kw + e] = real.pointer[(a * p.F[1] + b) * p.F[2] + e] * scale
-                }}}
+                for j in 0..<nb {
+                    let dst = w + (p0 + j) * K
+                    kfft.inverseCorner(spectrum: spec.pointer + 2 * fc * j, kernel: dst, rows: rows.pointer)
+                    for i in 0..<K { dst[i] *= scale }
+                }
             }
         }
     }
 
     // MARK: pieces
 
-    /// Conjugated weight spectra, frequency-major: [f][co][ci].
+    /// Conjugated weight spectra, frequency-major: [f][co][ci]. Forward and adjoint of one training
+    /// step use the same weights, so the last spectra are kept, keyed by the FFT size and a hash of
+    /// the weight values (a changed weight, e.g. after an optimizer step, gives a new hash).
     static func weightSpectra(_ g: ConvGeometry, w: UnsafePointer<Float>, fft: FFT3D) -> ScratchBuffer {
         let fc = fft.complexCount, pairs = g.co * g.ci, K = g.kernelVolume
+        let key = SpectraKey(dims: fft.dims, kernel: [g.kd, g.kh, g.kw], pairs: pairs, hash: contentHash(w, count: pairs * K))
+        spectraLock.lock()
+        if let c = cachedSpectra, c.key == key { spectraLock.unlock(); return c.buffer }
+        spectraLock.unlock()
         let ws = ScratchBuffer(count: 2 * fc * pairs)
+        let kfft = KernelFFT.plan(F: fft.dims, k: [g.kd, g.kh, g.kw])
         KernelProfile.measure("fft-weights") {
-            Parallel.forEach(pairs) { pair in
-                let real = ScratchBuffer(count: fft.realCount), spec = ScratchBuffer(count: 2 * fc)
-                real.pointer.update(repeating: 0, count: fft.realCount)
-                let src = w + pair * K
-                for a in 0..<g.kd { for b in 0..<g.kh { for e in 0..<g.kw {
-                    real.pointer[(a * fft.dims[1] + b) * fft.dims[2] + e] = src[(a * g.kh + b) * g.kw + e]
-                }}}
-                fft.forward(real.pointer, spec.pointer)
+            let chunk = 16
+            Parallel.forEach((pairs + chunk - 1) / chunk) { blk in
+                let p0 = blk * chunk, p1 = min(pairs, p0 + chunk), nb = p1 - p0
+                let spec = ScratchBuffer(count: 2 * fc * nb), rows = ScratchBuffer(count: g.kh * fft.dims[2])
+                for j in 0..<nb { kfft.forward(kernel: w + (p0 + j) * K, spectrum: spec.pointer + 2 * fc * j, rows: rows.pointer) }
+                // interleave nb spectra into the frequency-major layout, conjugated
                 for f in 0..<fc {
-                    ws.pointer[2 * (f * pairs + pair)] = spec.pointer[2 * f]
-                    ws.pointer[2 * (f * pairs + pair) + 1] = -spec.pointer[2 * f + 1]
+                    let dst = ws.pointer + 2 * (f * pairs + p0)
+                    for j in 0..<nb {
+                        dst[2 * j] = spec.pointer[2 * (fc * j + f)]
+                        dst[2 * j + 1] = -spec.pointer[2 * (fc * j + f) + 1]
+                    }
                 }
             }
         }
+        spectraLock.lock(); cachedSpectra = (key, ws); spectraLock.unlock()
         return ws
     }
 
+    struct SpectraKey: Equatable { var dims: [Int]; var kernel: [Int]; var pairs: Int; var hash: UInt64 }
+    nonisolated(unsafe) static var cachedSpectra: (key: SpectraKey, buffer: ScratchBuffer)?
+    static let spectraLock = NSLock()
+
+    /// Drops the cached weight spectra (frees their memory).
+    public static func clearCache() { spectraLock.lock(); cachedSpectra = nil; spectraLock.unlock() }
+
+    /// 64-bit FNV-1a over the bit patterns, 4 lanes at a time.
+    static func contentHash(_ p: UnsafePointer<Float>, count: Int) -> UInt64 {
+        var h: (UInt64, UInt64, UInt64, UInt64) = (0xcbf29ce484222325, 0x84222325cbf29ce4, 0x9e3779b97f4a7c15, 0x7f4a7c159e3779b9)
+        let prime: UInt64 = 0x100000001b3
+        let u = UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self)
+        var i = 0
+        while i + 4 <= count {
+            h.0 = (h.0 ^ UInt64(u[i])) &* prime; h.1 = (h.1 ^ UInt64(u[i + 1])) &* prime
+            h.2 = (h.2 ^ UInt64(u[i + 2])) &* prime; h.3 = (h.3 ^ UInt64(u[i + 3])) &* prime
+            i += 4
+        }
+        while i < count { h.0 = (h.0 ^ UInt64(u[i])) &* prime; i += 1 }
+        return (h.0 ^ (h.1 &* 31) ^ (h.2 &* 961) ^ (h.3 &* 29791)) ^ UInt64(count)
+    }
+
     /// Fills `fill(channel, column, real)` blocks, transforms them, and stores the spectra
-    /// frequency-major: spectra[f][channel][column] (columns per group `columns`).
+    /// frequency-major: spectra[f][channel·columns + column]. Workers take runs of 16 rows so the
+    /// frequency-major writes are contiguous runs rather than single scattered elements.
     static func transformBlocks(_ fft: FFT3D, channels: Int, columns: Int, into spectra: UnsafeMutablePointer<Float>,
                                 fill: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let fc = fft.complexCount, rows = channels * columns
+        let fc = fft.complexCount, rows = channels * columns, run = 16
         KernelProfile.measure("fft-forward") {
-            Parallel.forEach(rows) { r in
-                let c = r / columns, j = r % columns
-                let real = ScratchBuffer(count: fft.realCount), spec = ScratchBuffer(count: 2 * fc)
-                fill(c, j, real.pointer)
-                fft.forward(real.pointer, spec.pointer)
-                let dst = spectra + 2 * r
+            Parallel.forEach((rows + run - 1) / run) { blk in
+                let r0 = blk * run, nr = min(run, rows - r0)
+                let real = ScratchBuffer(count: fft.realCount), spec = ScratchBuffer(count: 2 * fc * nr)
+                for j in 0..<nr {
+                    fill((r0 + j) / columns, (r0 + j) % columns, real.pointer)
+                    fft.forward(real.pointer, spec.pointer + 2 * fc * j)
+                }
                 let s = spec.pointer
                 for f in 0..<fc {
-                    dst[2 * f * rows] = s[2 * f]
-                    dst[2 * f * rows + 1] = s[2 * f + 1]
+                    let dst = spectra + 2 * (f * rows + r0)
+                    for j in 0..<nr { dst[2 * j] = s[2 * (fc * j + f)]; dst[2 * j + 1] = s[2 * (fc * j + f) + 1] }
                 }
             }
         }
     }
 
-    /// Gathers each (channel, column) spectrum, inverse-transforms it and hands the real block to `store`.
+    /// Gathers runs of (channel, column) spectra, inverse-transforms them and hands each real block
+    /// to `store`.
     static func invertBlocks(_ fft: FFT3D, channels: Int, columns: Int, from spectra: UnsafePointer<Float>,
                              store: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let fc = fft.complexCount, rows = channels * columns
+        let fc = fft.complexCount, rows = channels * columns, run = 16
         KernelProfile.measure("fft-inverse") {
-            Parallel.forEach(rows) { r in
-                let c = r / columns, j = r % columns
-                let real = ScratchBuffer(count: fft.realCount), spec = ScratchBuffer(count: 2 * fc)
-                let src = spectra + 2 * r
+            Parallel.forEach((rows + run - 1) / run) { blk in
+                let r0 = blk * run, nr = min(run, rows - r0)
+                let real = ScratchBuffer(count: fft.realCount), spec = ScratchBuffer(count: 2 * fc * nr)
                 let s = spec.pointer
                 for f in 0..<fc {
-                    s[2 * f] = src[2 * f * rows]
-                    s[2 * f + 1] = src[2 * f * rows + 1]
+                    let src = spectra + 2 * (f * rows + r0)
+                    for j in 0..<nr { s[2 * (fc * j + f)] = src[2 * j]; s[2 * (fc * j + f) + 1] = src[2 * j + 1] }
                 }
-                fft.inverse(s, real.pointer)
-                store(c, j, real.pointer)
+                for j in 0..<nr {
+                    fft.inverse(s + 2 * fc * j, real.pointer)
+                    store((r0 + j) / columns, (r0 + j) % columns, real.pointer)
+                }
             }
         }
     }
