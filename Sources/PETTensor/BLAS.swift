@@ -33,3 +33,29 @@ public enum BLAS {
         }
     }
 }
+
+extension BLAS {
+    /// Complex GEMM on interleaved (re, im) Float pairs, row-major: C = op(A)·op(B) (+ C if accumulate).
+    /// `conjTransA`/`conjTransB` apply the conjugate transpose. Dimensions count complex elements.
+    public static func cgemm(conjTransA: Bool = false, conjTransB: Bool = false, m: Int, n: Int, k: Int,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             accumulate: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        var one: (Float, Float) = (1, 0)
+        var beta: (Float, Float) = (accumulate ? 1 : 0, 0)
+        withUnsafePointer(to: &one) { alphaP in
+            withUnsafePointer(to: &beta) { betaP in
+                cblas_cgemm(CblasRowMajor, conjTransA ? CblasConjTrans : CblasNoTrans, conjTransB ? CblasConjTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), alphaP, a, Int32(lda), b, Int32(ldb), betaP, c, Int32(ldc))
+            }
+        }
+    }
+
+    /// Runs `body` with OpenBLAS limited to one thread, for GEMMs issued from inside our own parallel
+    /// workers (never 2 BLAS threads inside 2 workers).
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        let t = threads
+        setThreads(1)
+        defer { setThreads(t) }
+        return try body()
+    }
+}

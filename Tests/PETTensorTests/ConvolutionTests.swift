@@ -34,7 +34,7 @@ final class ConvolutionTests: XCTestCase {
         return cases
     }
 
-    func compare(path: ConvPath, cases: [Case], columnLimit: Int = 256 << 20, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func compare(path: ConvPath, cases: [Case], columnLimit: Int = 256 << 20, file: StaticString = #filePath, line: UInt = #line) throws {
         let ref = ConvOptions(path: .reference)
         let fast = ConvOptions(path: path, columnLimitBytes: columnLimit)
         var rng = PETRandom(seed: 99)
@@ -83,12 +83,12 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testIm2colMatchesReferenceOnRandomShapes() throws {
-        try compare(path: .im2col, cases: Self.randomCases(count: 60, seed: 1))
+        try Self.compare(path: .im2col, cases: Self.randomCases(count: 60, seed: 1))
     }
 
     func testIm2colDepthSlabsMatchReference() throws {
         // A tiny column limit forces one output plane per slab.
-        try compare(path: .im2col, cases: Self.randomCases(count: 20, seed: 2), columnLimit: 64)
+        try Self.compare(path: .im2col, cases: Self.randomCases(count: 20, seed: 2), columnLimit: 64)
     }
 
     func testIm2colBatchesSmallSamples() throws {
@@ -97,14 +97,14 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertFalse(cases.isEmpty)
         let g = try ConvGeometry.conv(x: [3, 2, 5, 5, 5], w: [2, 2, 3, 3, 3], params: ConvParams(k: 3, p: 1), op: "t")
         XCTAssertEqual(Conv3dIm2col.plan(g, .automatic).batch, 3)
-        try compare(path: .im2col, cases: cases)
+        try Self.compare(path: .im2col, cases: cases)
     }
 
     func testPointwiseKernelDirectPath() throws {
         let c = Case(n: 3, ci: 5, co: 4, size: [3, 4, 5], params: ConvParams(k: 1))
         let g = try ConvGeometry.conv(x: [3, 5, 3, 4, 5], w: [4, 5, 1, 1, 1], params: c.params, op: "t")
         XCTAssertTrue(Conv3dIm2col.plan(g, .automatic).direct)
-        try compare(path: .im2col, cases: [c])
+        try Self.compare(path: .im2col, cases: [c])
     }
 
     func testTwoDimensionalConvolutionMatches() throws {
@@ -116,7 +116,7 @@ final class ConvolutionTests: XCTestCase {
             let h = max(1, k - 2 * p) + rng.int(below: 8), w = max(1, k - 2 * p) + rng.int(below: 8)
             cases.append(Case(n: 3, ci: 2, co: 3, size: [1, h, w], params: .twoD(k: k, s: s, p: p)))
         }
-        try compare(path: .im2col, cases: cases)
+        try Self.compare(path: .im2col, cases: cases)
     }
 
     /// The reference kernels against central finite differences of L = Σ y·r (in Float; L is linear
@@ -272,5 +272,44 @@ final class MemoryTests: XCTestCase {
         acc.release(512 << 10)
         XCTAssertEqual(acc.bytesInUse, 0)
         XCTAssertEqual(acc.peakBytes, 512 << 10)
+    }
+}
+
+final class FFTConvolutionTests: XCTestCase {
+    func testFFTMatchesReferenceOnRandomStrideOneShapes() throws {
+        try ConvolutionTests.compare(path: .fft, cases: ConvolutionTests.randomCases(count: 40, seed: 31, stride1Only: true))
+    }
+
+    func testFFTTilesAndColumnGroupsMatchReference() throws {
+        // A small scratch limit forces small FFT sizes (many tiles, tiles not dividing the volume)
+        // and one tile column per spectra group.
+        var cases = ConvolutionTests.randomCases(count: 12, seed: 32, stride1Only: true)
+        cases.append(.init(n: 3, ci: 2, co: 3, size: [13, 11, 9], params: ConvParams(kernel: [5, 3, 7], padding: [2, 0, 3])))
+        let g = try ConvGeometry.conv(x: [3, 2, 13, 11, 9], w: [3, 2, 5, 3, 7], params: ConvParams(kernel: [5, 3, 7], padding: [2, 0, 3]), op: "t")
+        let limit = 40_000
+        let plan = try XCTUnwrap(Conv3dFFT.plan(g, role: .correlate, options: ConvOptions(columnLimitBytes: limit)))
+        XCTAssertGreaterThan(plan.tileCount, 1)
+        XCTAssertLessThan(plan.groupColumns, 3 * plan.tileCount)
+        try ConvolutionTests.compare(path: .fft, cases: cases, columnLimit: limit)
+    }
+
+    func testWeightSpectraCacheSeesInPlaceWeightUpdates() throws {
+        // An optimizer updates weights in place; the cached spectra must not be reused after that.
+        var rng = PETRandom(seed: 41)
+        let x = Tensor.uniform([2, 3, 9, 8, 7], low: -1, high: 1, rng: &rng)
+        let w = Tensor.uniform([4, 3, 3, 3, 3], low: -1, high: 1, rng: &rng)
+        let p = ConvParams(k: 3, p: 1)
+        let first = try Conv3d.forward(x, weight: w, params: p, options: ConvOptions(path: .fft))
+        for i in 0..<w.count { w[i] -= 0.01 * Float(i % 7) }
+        let second = try Conv3d.forward(x, weight: w, params: p, options: ConvOptions(path: .fft))
+        let ref = try Conv3d.forward(x, weight: w, params: p, options: ConvOptions(path: .reference))
+        XCTAssertLessThanOrEqual(second.relativeError(to: ref), 1e-4)
+        XCTAssertGreaterThan(second.maxAbsDifference(to: first), 1e-3)
+    }
+
+    func testAutomaticChoiceNeverPicksFFTForStridedConvolutions() throws {
+        let g = try ConvGeometry.conv(x: [1, 4, 16, 16, 16], w: [4, 4, 4, 4, 4], params: ConvParams(k: 4, s: 2, p: 1), op: "t")
+        XCTAssertFalse(Conv3dFFT.applies(g))
+        XCTAssertEqual(ConvDispatch.choose(g, role: .correlate, options: ConvOptions(path: .fft)), .im2col)
     }
 }
