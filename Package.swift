@@ -7,7 +7,9 @@
 //   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
 //   → PETVolumes  (NIfTI, HDF5 volume store, preprocessing, PNG, checkpoint files)
 //   → PETCohort   (the built-in FDG-PET phantom cohort)
-//   → PETModels / PETMetrics
+//   → PETTiling   (tiled execution of convolution stacks within a memory budget)
+//   → PETModels   (GAN models, trainer, generation)
+//   → PETMetrics  (evaluation)
 //   → petgan (the command-line tool)
 import PackageDescription
 
@@ -28,6 +30,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
@@ -52,14 +55,25 @@ let package = Package(
         .target(name: "PETCohort", dependencies: ["PETTensor", "PETVolumes"],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
-        .target(name: "PETBenchmarks", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort"],
+        .target(name: "PETTiling", dependencies: ["PETTensor", "PETAutograd", "PETVolumes"],
+                swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        .target(name: "PETModels",
+                dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        .target(name: "PETMetrics", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETModels"],
+                swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        .target(name: "PETBenchmarks", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics"],
                 path: "Benchmarks/PETBenchmarks",
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
             name: "petgan",
             dependencies: [
-                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETBenchmarks",
+                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics", "PETBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
@@ -69,6 +83,12 @@ let package = Package(
         .testTarget(name: "PETAutogradTests", dependencies: ["PETAutograd", "PETTensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETCohortTests", dependencies: ["PETCohort", "PETVolumes", "PETTensor"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PETTilingTests", dependencies: ["PETTiling", "PETAutograd", "PETVolumes", "PETTensor"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PETModelsTests", dependencies: ["PETModels", "PETAutograd", "PETVolumes", "PETCohort", "PETTensor"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
