@@ -29,6 +29,11 @@ public enum ConvBenchmark {
         ]
     }
 
+    /// The memory row: ConvTranspose3d 64→1 up to 128³, batch 4 (target: forward + backward under 1 GB peak RSS).
+    public static func memoryLayer() -> Layer {
+        Layer(name: "G5_128", transposed: true, cin: 64, cout: 1, k: 4, s: 2, p: 1, inSize: 64, batch: 4)
+    }
+
     public static func bigKernelLayers() -> [Layer] {
         [3, 5, 7].map { k in Layer(name: "K\(k)", transposed: false, cin: 32, cout: 32, k: k, s: 1, p: k / 2, inSize: 64, batch: 1) }
     }

@@ -30,6 +30,8 @@ struct BenchConv: ParsableCommand {
     var threads: Int?
     @Flag(help: "Print the time spent per kernel phase (sgemm, vol2col, col2vol, fft …) for each row.")
     var profile = false
+    @Option(help: "Rows JSON from ../shared/bench/torch_peer.py --rows (repeatable): print PyTorch's figures and the speed ratio beside ours.")
+    var peer: [String] = []
 
     func validate() throws {
         guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
@@ -46,13 +48,22 @@ struct BenchConv: ParsableCommand {
             let pathList: [ConvPath?] = quick ? [nil] : paths.split(separator: ",").map { $0 == "auto" ? nil : ConvPath(rawValue: String($0)) }
             let wanted = only.map { Set($0.split(separator: ",").map(String.init)) }
             var rows: [BenchRow] = []
+            var peerRows: [String: [String: Any]] = [:]
+            for p in peer {
+                guard let data = FileManager.default.contents(atPath: p),
+                      let arr = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+                    throw ValidationError("--peer \(p): not a JSON array of rows (make it with torch_peer.py --rows)")
+                }
+                for r in arr { if let n = r["name"] as? String { peerRows[n] = r } }
+            }
             print("PETGAN \(PETGANVersion.string) conv benchmark: OpenBLAS core \(BLAS.coreName), \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
-            print(String(format: "%-6@ %-17@ %-12@ %-18@ %10@ %10@ %9@ %9@ %8@", "name", "op", "path", "in", "ms fwd", "ms f+b", "GF/s f", "GF/s f+b", "RSS MB"))
+            print(pad("name", 7) + pad("op", 17) + pad("path", 14) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("RSS MB", 8))
             let sg = ConvBenchmark.sgemmCeiling(timing: timing)
             rows.append(sg)
-            print(String(format: "%-6@ %-17@ %-12@ %-18@ %10.1f %10@ %9.1f %9@ %8.0f", "SGEMM", "sgemm 2048²", sg["path"] as! String, "2048x2048",
-                         sg["ms_forward"] as! Double, "-", sg["gflops_forward"] as! Double, "-", sg["peak_rss_mb"] as! Double))
-            for layer in ConvBenchmark.dcganLayers() + ConvBenchmark.bigKernelLayers() {
+            print(pad("SGEMM", 7) + pad("sgemm", 17) + pad(sg["path"] as! String, 14) + pad("2048x2048", 16) + lpad(f1(sg["ms_forward"]), 10)
+                  + lpad("-", 10) + lpad(f1(sg["gflops_forward"]), 9) + lpad("-", 10) + lpad(f0(sg["peak_rss_mb"]), 8))
+            for layer in ConvBenchmark.dcganLayers() + ConvBenchmark.bigKernelLayers() + [ConvBenchmark.memoryLayer()] {
+                if quick && layer.name == ConvBenchmark.memoryLayer().name { continue }
                 if let w = wanted, !w.contains(layer.name) { continue }
                 for path in pathList {
                     if path == .fft && (layer.s != 1) { continue }   // FFT computes stride-1 convolutions only
@@ -64,12 +75,22 @@ struct BenchConv: ParsableCommand {
                     }
                     rows.append(row)
                     let inStr = "\(layer.batch)x\(layer.cin)x\(layer.inSize)³"
-                    print(String(format: "%-6@ %-17@ %-12@ %-18@ %10.1f %10.1f %9.1f %9.1f %8.0f", layer.name, row["op"] as! String, row["path"] as! String, inStr,
-                                 row["ms_forward"] as! Double, row["ms_forward_backward"] as! Double,
-                                 row["gflops_forward"] as! Double, row["gflops_forward_backward"] as! Double, row["peak_rss_mb"] as! Double))
+                    print(pad(layer.name, 7) + pad(row["op"] as! String, 17) + pad(row["path"] as! String, 14) + pad(inStr, 16)
+                          + lpad(f1(row["ms_forward"]), 10) + lpad(f1(row["ms_forward_backward"]), 10)
+                          + lpad(f1(row["gflops_forward"]), 9) + lpad(f1(row["gflops_forward_backward"]), 10) + lpad(f0(row["peak_rss_mb"]), 8))
+                    if let pr = peerRows[layer.name], let tf = pr["ms_forward"] as? Double, let tfb = pr["ms_forward_backward"] as? Double,
+                       let of = row["ms_forward"] as? Double, let ofb = row["ms_forward_backward"] as? Double {
+                        print(pad("", 7) + pad("  PyTorch", 17) + pad((pr["path"] as? String) ?? "torch", 14) + pad("", 16) + lpad(f1(tf), 10) + lpad(f1(tfb), 10)
+                              + "   speed vs PyTorch: fwd \(String(format: "%.2f", tf / of))x, f+b \(String(format: "%.2f", tfb / ofb))x")
+                    }
                 }
             }
             if let j = json { try writeJSONRows(rows, to: j); print("wrote \(j)") }
         }
     }
 }
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? " " + s : String(repeating: " ", count: n - s.count) + s }
+func f1(_ v: Any?) -> String { String(format: "%.1f", (v as? Double) ?? .nan) }
+func f0(_ v: Any?) -> String { String(format: "%.0f", (v as? Double) ?? .nan) }

@@ -272,7 +272,7 @@ public final class ScratchPool: @unchecked Sendable {
     private var free: [(UnsafeMutablePointer<Float>, Int)] = []
     private var cachedBytes = 0
     /// Upper bound on cached (idle) bytes; 0 disables caching.
-    public var cacheLimitBytes = 600 << 20
+    public var cacheLimitBytes = 320 << 20
 
     func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
         lock.lock()
