@@ -140,4 +140,35 @@ final class VolumeStoreTests: XCTestCase {
         XCTAssertThrowsError(try w.append(Volume(shape: [4, 4, 5]), label: 0))
         XCTAssertThrowsError(try VolumeStoreWriter.create(dir + "/x.h5", volumeShape: [4, 4], classNames: [], voxelSize: (1, 1, 1), normalization: ""))
     }
+
+    /// Bytes this process has read through read(2)/pread(2) (Linux rchar).
+    func bytesReadSoFar() -> Int {
+        let s = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
+        for line in s.split(separator: "\n") where line.hasPrefix("rchar:") { return Int(line.split(separator: " ").last ?? "0") ?? 0 }
+        return 0
+    }
+
+    func testPatchReadsOnlyTouchedChunks() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/big.h5"
+        // 6 volumes of 48³ floats (432 KB each), 16³ chunks (16 KB), no compression: 2.6 MB in all.
+        let w = try VolumeStoreWriter.create(path, volumeShape: [48, 48, 48], classNames: ["A"], voxelSize: (1, 1, 1),
+                                             normalization: "none", options: VolumeStoreOptions(chunks: [1, 16, 16, 16], deflate: nil, shuffle: false))
+        for i in 0..<6 { try w.append(Volume(shape: [48, 48, 48], data: [Float](repeating: Float(i), count: 48 * 48 * 48)), label: 0) }
+        try w.commit()
+        let s = try VolumeStore.open(path, memoryBudget: 1 << 20)
+        _ = try s.readPatch(0, origin: [0, 0, 0], size: [1, 1, 1])   // index B-tree now cached
+        let before = bytesReadSoFar()
+        let p = try s.readPatch(4, origin: [16, 16, 16], size: [16, 16, 16])   // exactly one chunk
+        let oneChunk = bytesReadSoFar() - before
+        XCTAssertEqual(p, [Float](repeating: 4, count: 4096))
+        XCTAssertGreaterThanOrEqual(oneChunk, 16 * 1024, "the chunk itself must be read")
+        XCTAssertLessThan(oneChunk, 3 * 16 * 1024, "an aligned 16³ patch must read about one 16 KB chunk, read \(oneChunk) bytes")
+        let before2 = bytesReadSoFar()
+        _ = try s.readPatch(5, origin: [8, 8, 8], size: [16, 16, 16])          // straddles 2×2×2 chunks
+        let eight = bytesReadSoFar() - before2
+        XCTAssertGreaterThanOrEqual(eight, 8 * 16 * 1024)
+        XCTAssertLessThan(eight, 10 * 16 * 1024, "an unaligned patch reads its 8 chunks, not the volume (432 KB): read \(eight)")
+    }
 }
