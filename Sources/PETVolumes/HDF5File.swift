@@ -5,6 +5,7 @@
 //   let f = try HDF5File.create("out.h5")              // written to a temporary name …
 //   try f.commit()                                       // … flushed, closed and renamed at the end
 //   let f = try HDF5File.open("in.h5", mode: .readOnly)  // or .readWrite
+//   let f = try HDF5File.openForUpdate("in.h5")          // changes a copy; commit() replaces the file
 //   let g = try f.createGroup("model/layer1")            // intermediate groups are created too
 //   let d = try f.createDataset("volumes", type: Float.self, shape: [0, 64, 64, 64],
 //                               maxShape: [nil, 64, 64, 64], chunks: [1, 32, 32, 32],
@@ -550,6 +551,27 @@ public final class HDF5File: HDF5Group {
             let flags = mode == .readOnly ? petgan_h5f_acc_rdonly() : petgan_h5f_acc_rdwr()
             let id = try HDF5Library.checkID(H5Fopen(path, flags, fapl), file: path, "opening")
             return HDF5File(path: path, temporaryPath: nil, id: id)
+        }
+    }
+
+    /// Opens a copy of an existing file for changes: the copy lives under a temporary name and
+    /// replaces the original only when `commit()` succeeds (the original is untouched until then).
+    public static func openForUpdate(_ path: String) throws -> HDF5File {
+        _ = try open(path)   // same checks and errors as open()
+        let tmp = temporaryName(for: path)
+        do { try FileManager.default.copyItem(atPath: path, toPath: tmp) } catch {
+            throw HDF5Error.library(file: path, operation: "copying for update", reason: error.localizedDescription)
+        }
+        return try HDF5Library.locked {
+            let fapl = try HDF5Library.checkID(H5Pcreate(petgan_h5p_file_access()), file: path, "opening for update")
+            defer { H5Pclose(fapl) }
+            H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG)
+            let id = H5Fopen(tmp, petgan_h5f_acc_rdwr(), fapl)
+            if id < 0 {
+                let reason = HDF5Library.errorStackText(); unlink(tmp)
+                throw HDF5Error.library(file: path, operation: "opening for update", reason: reason)
+            }
+            return HDF5File(path: path, temporaryPath: tmp, id: id)
         }
     }
 

@@ -12,6 +12,7 @@
 //   let w = try VolumeStoreWriter.create("data.h5", volumeShape: [D, H, W], classNames: ["AD", "CN"],
 //                                        voxelSize: (2, 2, 2), normalization: "percentile(99.5)")
 //   try w.append(volume, label: 1, intensity: map, sourceFile: "sub-01.nii.gz") ;  try w.commit()
+//   let w = try VolumeStoreWriter.appending(to: "data.h5")   // more volumes; replaces the file at commit()
 //   let s = try VolumeStore.open("data.h5", memoryBudget: 256 << 20)   // chunk cache from the budget
 //   s.count, s.volumeShape, s.labels, s.classNames, s.voxelSize, s.affine(i), s.intensity(i)
 //   try s.readVolume(i) -> Volume ; try s.readSlice(i, axis: .axial, index: k) -> [Float]
@@ -56,6 +57,7 @@ public final class VolumeStoreWriter {
     private let file: HDF5File
     private let volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset
     private var sources: [String] = []
+    private var classNames: [String] = []
     public private(set) var count = 0
 
     private init(path: String, volumeShape: [Int], file: HDF5File, volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset) {
@@ -90,13 +92,36 @@ public final class VolumeStoreWriter {
         try f.setAttribute("intensity_inverse", "raw = (value - intensity[i, 1]) / intensity[i, 0]")
         try f.setAttribute("petgan_version", PETGANVersion.string)
         for (k, val) in extraAttributes { try f.setAttribute(k, val) }
-        return VolumeStoreWriter(path: path, volumeShape: volumeShape, file: f, volumes: v, labels: l, affines: a, intensity: n)
+        let w = VolumeStoreWriter(path: path, volumeShape: volumeShape, file: f, volumes: v, labels: l, affines: a, intensity: n)
+        w.classNames = classNames
+        return w
+    }
+
+    /// Opens an existing store to append more volumes. The store is changed in a temporary copy
+    /// that replaces it at `commit()`; the class names must include every label appended.
+    public static func appending(to path: String) throws -> VolumeStoreWriter {
+        let existing = try VolumeStore.open(path)   // validates the layout
+        let f = try HDF5File.openForUpdate(path)
+        let w = VolumeStoreWriter(path: path, volumeShape: existing.volumeShape, file: f, volumes: try f.dataset("volumes"),
+                                  labels: try f.dataset("labels"), affines: try f.dataset("affines"),
+                                  intensity: try f.exists("intensity") ? f.dataset("intensity") : f.createDataset("intensity", type: Double.self, shape: [0, 2], maxShape: [nil, 2], chunks: [256, 2]))
+        guard w.volumes.maxShape.first! == nil, w.labels.maxShape.first! == nil, w.affines.maxShape.first! == nil else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "the store's datasets are not extendable along N (not written by PETGAN?)")
+        }
+        w.count = existing.count
+        w.classNames = existing.classNames
+        w.sources = existing.sourceFiles.count == existing.count ? existing.sourceFiles : [String](repeating: "", count: existing.count)
+        if w.intensity.shape[0] != existing.count { try w.intensity.extend(to: [existing.count, 2]) }
+        return w
     }
 
     /// Appends one volume (already on the store's grid) with its label and intensity map.
     public func append(_ volume: Volume, label: Int, intensity: IntensityMap = IntensityMap(scale: 1, offset: 0), sourceFile: String = "") throws {
         guard volume.shape == volumeShape else {
             throw VolumeStoreError.shapeMismatch(file: path, detail: "volume \(sourceFile.isEmpty ? "#\(count)" : sourceFile) has shape \(volume.gridShape), the store holds \(GridShape(arrayShape: volumeShape))")
+        }
+        if !classNames.isEmpty && !(0..<classNames.count).contains(label) {
+            throw VolumeStoreError.invalidArgument(file: path, detail: "label \(label) has no class name (classes: \(classNames))")
         }
         let i = count
         try volumes.extend(to: [i + 1] + volumeShape)

@@ -51,6 +51,25 @@ final class VolumeStoreTests: XCTestCase {
         XCTAssertThrowsError(try s.readSlice(0, axis: .axial, index: 12))
     }
 
+    func testAppendToExistingStore() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/a.h5"
+        let vols = try makeStore(path, n: 2)
+        let w = try VolumeStoreWriter.appending(to: path)
+        XCTAssertEqual(w.count, 2)
+        var extra = sampleVolume(shape: [12, 10, 14]); extra.data = extra.data.map { -$0 }
+        try w.append(extra, label: 2, sourceFile: "extra.nii.gz")
+        XCTAssertThrowsError(try w.append(extra, label: 7), "label outside the class names")
+        XCTAssertEqual(try VolumeStore.open(path).count, 2, "the original is untouched until commit")
+        try w.commit()
+        let s = try VolumeStore.open(path)
+        XCTAssertEqual(s.count, 3); XCTAssertEqual(s.labels, [0, 1, 2])
+        XCTAssertEqual(try s.readVolume(0).data, vols[0].data); XCTAssertEqual(try s.readVolume(2).data, extra.data)
+        XCTAssertEqual(s.sourceFiles, ["sub-0.nii.gz", "sub-1.nii.gz", "extra.nii.gz"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["a.h5"])
+    }
+
     func testBatchIteratorIsSeededCoversEpochAndPrefetches() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
