@@ -48,6 +48,8 @@ struct PrepareCommand: ParsableCommand {
     var nonFinite: String = "refuse"
     @Option(help: "Memory budget, e.g. 512MB (refuses grids that would not fit).")
     var memoryBudget: String?
+    @Flag(help: "Append to the existing store --out (same --shape; labels must be among its classes).")
+    var append = false
 
     func validate() throws {
         guard GridShape.parse(shape) != nil else { throw ValidationError("--shape '\(shape)' must be x×y×z positive voxels, e.g. 96x112x96") }
@@ -72,6 +74,7 @@ struct PrepareCommand: ParsableCommand {
             cfg.storeOptions = VolumeStoreOptions(chunks: [1] + c.arrayShape, deflate: deflate == "none" ? nil : Int(deflate)!, shuffle: !noShuffle)
             cfg.nonFinite = NonFinitePolicy(rawValue: nonFinite)!
             cfg.memoryBudget = memoryBudget.flatMap(parseByteSize)
+            cfg.append = append
             let s = try DatasetPreparer.run(cfg) { print($0) }
             let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
             print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
