@@ -702,6 +702,17 @@ public final class HDF5Dataset: HDF5Object {
         }
     }
 
+    /// The chunk-cache size (bytes) this dataset is actually using.
+    public func chunkCacheBytes() throws -> Int {
+        try HDF5Library.locked {
+            let dapl = try HDF5Library.checkID(H5Dget_access_plist(id), file: filePath, "reading the access list of \(objectPath)")
+            defer { H5Pclose(dapl) }
+            var slots = 0, bytes = 0, w0 = 0.0
+            try HDF5Library.check(H5Pget_chunk_cache(dapl, &slots, &bytes, &w0), file: filePath, "reading the chunk cache of \(objectPath)")
+            return bytes
+        }
+    }
+
     /// Grows (or shrinks) the dataset; only dimensions declared unlimited or below maxShape may change.
     public func extend(to newShape: [Int]) throws {
         guard newShape.count == shape.count else {

@@ -183,14 +183,20 @@ public final class VolumeStore {
         for name in ["volumes", "labels", "affines"] where !(try f.exists(name)) {
             throw VolumeStoreError.missingDataset(file: path, name: name)
         }
-        let probe = try f.dataset("volumes")
-        guard probe.shape.count == 4 else {
-            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes has shape \(probe.shape), expected (N, D, H, W)")
+        // Inspect /volumes through a handle that is closed again before the real open: HDF5 shares
+        // one dataset object between open handles, and the chunk-cache setting of a dataset access
+        // list only applies when the dataset is first opened.
+        let (probeShape, probeChunks, probeKind): ([Int], [Int]?, HDF5ElementKind) = try {
+            let probe = try f.dataset("volumes")
+            return (probe.shape, probe.chunks, probe.kind)
+        }()
+        guard probeShape.count == 4 else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes has shape \(probeShape), expected (N, D, H, W)")
         }
-        guard probe.kind == .float32 || probe.kind == .float64 else {
-            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes holds \(probe.kind.rawValue), expected float32")
+        guard probeKind == .float32 || probeKind == .float64 else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes holds \(probeKind.rawValue), expected float32")
         }
-        let chunkBytes = (probe.chunks ?? probe.shape).reduce(4, *)
+        let chunkBytes = (probeChunks ?? probeShape).reduce(4, *)
         let budget = memoryBudget ?? (64 << 20)
         chunkCacheBytes = max(chunkBytes, budget / 2)
         let v = try f.dataset("volumes", chunkCacheBytes: chunkCacheBytes)

@@ -25,6 +25,7 @@ final class VolumeStoreTests: XCTestCase {
         let vols = try makeStore(path, n: 4)
         let s = try VolumeStore.open(path, memoryBudget: 1 << 20)
         XCTAssertEqual(s.chunkCacheBytes, 1 << 19, "chunk cache = half the memory budget")
+        XCTAssertEqual(try s.volumes.chunkCacheBytes(), 1 << 19, "HDF5 must actually use it (regression: a probe handle kept the default 1 MB)")
         XCTAssertEqual(s.count, 4); XCTAssertEqual(s.volumeShape, [12, 10, 14]); XCTAssertEqual(s.chunks, [1, 4, 4, 4])
         XCTAssertEqual(s.labels, [0, 1, 2, 0]); XCTAssertEqual(s.classNames, ["AD", "CN", "MCI"])
         XCTAssertEqual(s.voxelSize, [2, 2, 2]); XCTAssertEqual(s.normalization, "max")
