@@ -74,10 +74,9 @@ public func layerNorm(_ x: Variable, normalizedShape: [Int], weight: Variable?, 
         }
     }
     let features = normalizedShape.reduce(1, *)
-    var y = try standardizeFused(x, view: NormView(a: 1, b: x.count / max(features, 1), k: features), eps: eps).y
-    if let w = weight { y = try y * w }
-    if let b = bias { y = try y + b }
-    return y
+    let rows = x.count / max(features, 1)
+    let y = try standardizeFused(x, view: NormView(a: 1, b: rows, k: features), eps: eps).y
+    return try paramAffine(y, view: NormView(a: rows, b: features, k: 1), paramShape: normalizedShape, scale: weight, shift: bias)
 }
 
 // x: (N, C, ...)  weight, bias: (C)
