@@ -74,7 +74,7 @@ public enum Loss {
         }
         // x̂ = fake + ε (real − fake), a new leaf (no gradient flows to the generator through it).
         let e = try broadcastKernel(epsilon, to: real.shape)
-        let xhat = map2(map2(real, fake, -), e, *)
+        let xhat = binaryKernel(binaryKernel(real, fake, .sub), e, .mul)
         addInPlace(xhat, fake)
         let x = Variable(xhat, requiresGrad: true)
         let score = try critic(x)
