@@ -429,7 +429,10 @@ public class HDF5Group: HDF5Object {
                 dapl = try HDF5Library.checkID(H5Pcreate(petgan_h5p_dataset_access()), file: filePath, "opening \(childPath(path))")
                 // Slots: a prime well above the number of chunks that fit (HDF5's advice: ~100x).
                 let slots = max(521, min(1_000_003, bytes / 4096 * 10 + 1))
-                H5Pset_chunk_cache(dapl, slots, max(0, bytes), 1.0)
+                // w0 stays at HDF5's default 0.75: with 1.0 (evict fully read chunks first) libhdf5
+                // 1.10 let resident memory grow far past the cache size on random patch reads
+                // (279 MB with a 1 MB cache after 1000 64³ patches; see `petgan bench volumes`).
+                H5Pset_chunk_cache(dapl, slots, max(0, bytes), 0.75)
             }
             defer { if dapl != petgan_h5p_default() { H5Pclose(dapl) } }
             let d = try HDF5Library.checkID(H5Dopen2(id, path, dapl), file: filePath, "opening dataset \(childPath(path))")
@@ -546,7 +549,7 @@ public final class HDF5File: HDF5Group {
             let fapl = try HDF5Library.checkID(H5Pcreate(petgan_h5p_file_access()), file: path, "opening")
             defer { H5Pclose(fapl) }
             if let bytes = chunkCacheBytes {
-                H5Pset_cache(fapl, 0, max(521, min(1_000_003, bytes / 4096 * 10 + 1)), max(0, bytes), 1.0)
+                H5Pset_cache(fapl, 0, max(521, min(1_000_003, bytes / 4096 * 10 + 1)), max(0, bytes), 0.75)
             }
             let flags = mode == .readOnly ? petgan_h5f_acc_rdonly() : petgan_h5f_acc_rdwr()
             let id = try HDF5Library.checkID(H5Fopen(path, flags, fapl), file: path, "opening")
