@@ -324,6 +324,13 @@ public final class VolumeBatchIterator {
         }
         self.store = store; self.kind = kind; self.batchSize = batchSize; self.dropLast = dropLast
         rng = PETRandom(seed: seed)
+        // Two batches live at once (the current one and the one being prefetched).
+        let batchBytes = batchSize * itemShape.reduce(4, *)
+        let acct = MemoryAccountant.shared
+        if let budget = acct.budgetBytes, acct.bytesInUse + 2 * batchBytes > budget {
+            throw TensorError.overBudget(what: "\(store.path): two prefetched batches of \(batchSize) x \(itemShape)",
+                                         requestedBytes: 2 * batchBytes, inUseBytes: acct.bytesInUse, budgetBytes: budget)
+        }
         reshuffle()
         schedulePrefetch()
     }

@@ -107,6 +107,13 @@ final class VolumeStoreTests: XCTestCase {
         let k = b.origins[0][0], vi = b.indices[0], g = vols[vi].gridShape
         XCTAssertEqual(Array(b.data.array[0..<140]), (0..<g.ny).flatMap { j in (0..<g.nx).map { i in vols[vi][i, j, k] } })
         XCTAssertThrowsError(try VolumeBatchIterator(store: s, kind: .patches([13, 1, 1]), batchSize: 1, seed: 0))
+        // Two batches (current + prefetched) must fit the memory budget.
+        let acct = MemoryAccountant.shared, saved = acct.budgetBytes
+        acct.budgetBytes = acct.bytesInUse + 100_000
+        defer { acct.budgetBytes = saved }
+        XCTAssertThrowsError(try VolumeBatchIterator(store: s, kind: .volumes, batchSize: 8, seed: 0)) { e in
+            guard case TensorError.overBudget = e else { return XCTFail("\(e)") }
+        }
     }
 
     func testH5pyReadsStore() throws {
