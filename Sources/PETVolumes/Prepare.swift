@@ -88,6 +88,8 @@ public struct PrepareConfig {
     public var storeOptions = VolumeStoreOptions()
     public var nonFinite: NonFinitePolicy = .refuse
     public var memoryBudget: Int?
+    /// Append to an existing store at `output` (same grid; labels must be among its classes).
+    public var append = false
 
     public init(inputDirectory: String, labelsCSV: String, output: String, shape: GridShape, voxelSize: (Double, Double, Double)) {
         self.inputDirectory = inputDirectory; self.labelsCSV = labelsCSV; self.output = output
@@ -112,7 +114,20 @@ public enum DatasetPreparer {
             throw PrepareError.invalidOption("\(cfg.inputDirectory): input folder does not exist")
         }
         let rows = try LabelsCSV.read(cfg.labelsCSV, inputDirectory: cfg.inputDirectory)
-        let classNames = Array(Set(rows.map { $0.label })).sorted()
+        var classNames = Array(Set(rows.map { $0.label })).sorted()
+        var existingGrid: VolumeStore? = nil
+        if cfg.append {
+            let existing = try VolumeStore.open(cfg.output)
+            guard existing.volumeShape == cfg.shape.arrayShape else {
+                throw VolumeStoreError.shapeMismatch(file: cfg.output, detail: "--append: the store's grid is \(GridShape(arrayShape: existing.volumeShape)), not \(cfg.shape)")
+            }
+            let unknown = Set(classNames).subtracting(existing.classNames)
+            guard unknown.isEmpty else {
+                throw PrepareError.labelsFile(path: cfg.labelsCSV, reason: "--append: label(s) \(unknown.sorted()) are not classes of \(cfg.output) (\(existing.classNames))")
+            }
+            classNames = existing.classNames
+            existingGrid = existing
+        }
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
         let shape = cfg.shape.arrayShape
         // Refuse a grid that does not fit the budget before reading anything.
@@ -124,7 +139,7 @@ public enum DatasetPreparer {
         if case .suvr = cfg.normalization, mask == nil {
             throw PrepareError.invalidOption("SUVR normalization needs --reference-mask")
         }
-        let writer = try VolumeStoreWriter.create(cfg.output, volumeShape: shape, classNames: classNames, voxelSize: cfg.voxelSize,
+        let writer = existingGrid != nil ? try VolumeStoreWriter.appending(to: cfg.output) : try VolumeStoreWriter.create(cfg.output, volumeShape: shape, classNames: classNames, voxelSize: cfg.voxelSize,
                                                   normalization: cfg.normalization.description, options: cfg.storeOptions,
                                                   extraAttributes: ["grid_center": cfg.center.rawValue, "labels_csv": cfg.labelsCSV])
         let start = Date()

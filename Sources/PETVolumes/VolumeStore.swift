@@ -12,6 +12,7 @@
 //   let w = try VolumeStoreWriter.create("data.h5", volumeShape: [D, H, W], classNames: ["AD", "CN"],
 //                                        voxelSize: (2, 2, 2), normalization: "percentile(99.5)")
 //   try w.append(volume, label: 1, intensity: map, sourceFile: "sub-01.nii.gz") ;  try w.commit()
+//   let w = try VolumeStoreWriter.appending(to: "data.h5")   // more volumes; replaces the file at commit()
 //   let s = try VolumeStore.open("data.h5", memoryBudget: 256 << 20)   // chunk cache from the budget
 //   s.count, s.volumeShape, s.labels, s.classNames, s.voxelSize, s.affine(i), s.intensity(i)
 //   try s.readVolume(i) -> Volume ; try s.readSlice(i, axis: .axial, index: k) -> [Float]
@@ -56,6 +57,7 @@ public final class VolumeStoreWriter {
     private let file: HDF5File
     private let volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset
     private var sources: [String] = []
+    private var classNames: [String] = []
     public private(set) var count = 0
 
     private init(path: String, volumeShape: [Int], file: HDF5File, volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset) {
@@ -90,13 +92,36 @@ public final class VolumeStoreWriter {
         try f.setAttribute("intensity_inverse", "raw = (value - intensity[i, 1]) / intensity[i, 0]")
         try f.setAttribute("petgan_version", PETGANVersion.string)
         for (k, val) in extraAttributes { try f.setAttribute(k, val) }
-        return VolumeStoreWriter(path: path, volumeShape: volumeShape, file: f, volumes: v, labels: l, affines: a, intensity: n)
+        let w = VolumeStoreWriter(path: path, volumeShape: volumeShape, file: f, volumes: v, labels: l, affines: a, intensity: n)
+        w.classNames = classNames
+        return w
+    }
+
+    /// Opens an existing store to append more volumes. The store is changed in a temporary copy
+    /// that replaces it at `commit()`; the class names must include every label appended.
+    public static func appending(to path: String) throws -> VolumeStoreWriter {
+        let existing = try VolumeStore.open(path)   // validates the layout
+        let f = try HDF5File.openForUpdate(path)
+        let w = VolumeStoreWriter(path: path, volumeShape: existing.volumeShape, file: f, volumes: try f.dataset("volumes"),
+                                  labels: try f.dataset("labels"), affines: try f.dataset("affines"),
+                                  intensity: try f.exists("intensity") ? f.dataset("intensity") : f.createDataset("intensity", type: Double.self, shape: [0, 2], maxShape: [nil, 2], chunks: [256, 2]))
+        guard w.volumes.maxShape.first! == nil, w.labels.maxShape.first! == nil, w.affines.maxShape.first! == nil else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "the store's datasets are not extendable along N (not written by PETGAN?)")
+        }
+        w.count = existing.count
+        w.classNames = existing.classNames
+        w.sources = existing.sourceFiles.count == existing.count ? existing.sourceFiles : [String](repeating: "", count: existing.count)
+        if w.intensity.shape[0] != existing.count { try w.intensity.extend(to: [existing.count, 2]) }
+        return w
     }
 
     /// Appends one volume (already on the store's grid) with its label and intensity map.
     public func append(_ volume: Volume, label: Int, intensity: IntensityMap = IntensityMap(scale: 1, offset: 0), sourceFile: String = "") throws {
         guard volume.shape == volumeShape else {
             throw VolumeStoreError.shapeMismatch(file: path, detail: "volume \(sourceFile.isEmpty ? "#\(count)" : sourceFile) has shape \(volume.gridShape), the store holds \(GridShape(arrayShape: volumeShape))")
+        }
+        if !classNames.isEmpty && !(0..<classNames.count).contains(label) {
+            throw VolumeStoreError.invalidArgument(file: path, detail: "label \(label) has no class name (classes: \(classNames))")
         }
         let i = count
         try volumes.extend(to: [i + 1] + volumeShape)
@@ -158,14 +183,20 @@ public final class VolumeStore {
         for name in ["volumes", "labels", "affines"] where !(try f.exists(name)) {
             throw VolumeStoreError.missingDataset(file: path, name: name)
         }
-        let probe = try f.dataset("volumes")
-        guard probe.shape.count == 4 else {
-            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes has shape \(probe.shape), expected (N, D, H, W)")
+        // Inspect /volumes through a handle that is closed again before the real open: HDF5 shares
+        // one dataset object between open handles, and the chunk-cache setting of a dataset access
+        // list only applies when the dataset is first opened.
+        let (probeShape, probeChunks, probeKind): ([Int], [Int]?, HDF5ElementKind) = try {
+            let probe = try f.dataset("volumes")
+            return (probe.shape, probe.chunks, probe.kind)
+        }()
+        guard probeShape.count == 4 else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes has shape \(probeShape), expected (N, D, H, W)")
         }
-        guard probe.kind == .float32 || probe.kind == .float64 else {
-            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes holds \(probe.kind.rawValue), expected float32")
+        guard probeKind == .float32 || probeKind == .float64 else {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes holds \(probeKind.rawValue), expected float32")
         }
-        let chunkBytes = (probe.chunks ?? probe.shape).reduce(4, *)
+        let chunkBytes = (probeChunks ?? probeShape).reduce(4, *)
         let budget = memoryBudget ?? (64 << 20)
         chunkCacheBytes = max(chunkBytes, budget / 2)
         let v = try f.dataset("volumes", chunkCacheBytes: chunkCacheBytes)
@@ -293,6 +324,13 @@ public final class VolumeBatchIterator {
         }
         self.store = store; self.kind = kind; self.batchSize = batchSize; self.dropLast = dropLast
         rng = PETRandom(seed: seed)
+        // Two batches live at once (the current one and the one being prefetched).
+        let batchBytes = batchSize * itemShape.reduce(4, *)
+        let acct = MemoryAccountant.shared
+        if let budget = acct.budgetBytes, acct.bytesInUse + 2 * batchBytes > budget {
+            throw TensorError.overBudget(what: "\(store.path): two prefetched batches of \(batchSize) x \(itemShape)",
+                                         requestedBytes: 2 * batchBytes, inUseBytes: acct.bytesInUse, budgetBytes: budget)
+        }
         reshuffle()
         schedulePrefetch()
     }

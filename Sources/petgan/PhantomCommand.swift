@@ -26,8 +26,8 @@ struct PhantomCommand: ParsableCommand {
     var shape: String = "96x112x96"
     @Option(name: .customLong("voxel-size"), help: "Isotropic voxel size in mm of the output grid (MNI space, RAS+).")
     var voxelSize: Double = 2
-    @Option(help: "Output volume store (HDF5).")
-    var out: String
+    @Option(help: "Output volume store (HDF5); required unless --print-parameters.")
+    var out: String?
     @Option(name: .customLong("nifti-dir"), help: "Also write one NIfTI (.nii.gz + JSON sidecar) per subject into this folder.")
     var niftiDir: String?
     @Option(help: "Cohort seed (every subject's seed derives from it; recorded in the outputs).")
@@ -72,6 +72,8 @@ struct PhantomCommand: ParsableCommand {
         if let s = slices, s != "axial" { throw ValidationError("--slices supports 'axial' only (got '\(s)')") }
         guard suvrMax > 0 else { throw ValidationError("--suvr-max must be positive") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if printParameters { return }
+        guard let out else { throw ValidationError("--out is required (the HDF5 volume store to write, e.g. cohorts/phantom.h5)") }
         guard out.hasSuffix(".h5") || out.hasSuffix(".hdf5") else { throw ValidationError("--out must be an HDF5 file ending in .h5 (got '\(out)')") }
     }
 
@@ -83,7 +85,16 @@ struct PhantomCommand: ParsableCommand {
                 print(String(decoding: try params.jsonData(), as: UTF8.self))
                 return
             }
+            let out = self.out!
             let classNames = classes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? params.classes.map(\.name)
+            // Cheap checks before the templates are read.
+            for c in classNames where params.classModel(named: c) == nil {
+                throw PhantomError.invalidRequest("class '\(c)' in --classes is not defined (defined: \(params.classes.map(\.name).joined(separator: ", ")))")
+            }
+            let outDir = (out as NSString).deletingLastPathComponent
+            if !outDir.isEmpty, !FileManager.default.fileExists(atPath: outDir) {
+                throw PhantomError.writeFailed(path: out, reason: "folder \(outDir) does not exist")
+            }
             var weights: [Double]? = nil
             if let p = proportions {
                 let w = p.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

@@ -48,6 +48,8 @@ struct PrepareCommand: ParsableCommand {
     var nonFinite: String = "refuse"
     @Option(help: "Memory budget, e.g. 512MB (refuses grids that would not fit).")
     var memoryBudget: String?
+    @Flag(help: "Append to the existing store --out (same --shape; labels must be among its classes).")
+    var append = false
 
     func validate() throws {
         guard GridShape.parse(shape) != nil else { throw ValidationError("--shape '\(shape)' must be x×y×z positive voxels, e.g. 96x112x96") }
@@ -72,6 +74,7 @@ struct PrepareCommand: ParsableCommand {
             cfg.storeOptions = VolumeStoreOptions(chunks: [1] + c.arrayShape, deflate: deflate == "none" ? nil : Int(deflate)!, shuffle: !noShuffle)
             cfg.nonFinite = NonFinitePolicy(rawValue: nonFinite)!
             cfg.memoryBudget = memoryBudget.flatMap(parseByteSize)
+            cfg.append = append
             let s = try DatasetPreparer.run(cfg) { print($0) }
             let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
             print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
@@ -106,10 +109,10 @@ struct InspectCommand: ParsableCommand {
 struct MontageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "montage",
-        abstract: "PNG of axial, coronal and sagittal mid-slices (one row per volume) of a NIfTI file or HDF5 store.")
+        abstract: "PNG of axial, coronal and sagittal mid-slices (one row per volume) of NIfTI files or an HDF5 store.")
 
-    @Argument(help: "A .nii / .nii.gz file or an HDF5 volume store.")
-    var file: String
+    @Argument(help: "One or more .nii / .nii.gz files (one row each), or one HDF5 volume store.")
+    var files: [String]
     @Option(help: "Output PNG.")
     var out: String
     @Option(help: "First volume of the store to show.")
@@ -129,6 +132,8 @@ struct MontageCommand: ParsableCommand {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard index >= 0 else { throw ValidationError("--index must not be negative") }
         guard out.lowercased().hasSuffix(".png") else { throw ValidationError("--out must end in .png") }
+        guard !files.isEmpty else { throw ValidationError("give a NIfTI file or an HDF5 store") }
+        if files.count > 1 && !files.allSatisfy(NIfTIFile.isNIfTIPath) { throw ValidationError("several inputs must all be NIfTI files") }
         if let w = window {
             let p = w.split(separator: ",").compactMap { Float($0) }
             guard p.count == 2, p[1] > p[0] else { throw ValidationError("--window must be low,high with high > low") }
@@ -139,8 +144,9 @@ struct MontageCommand: ParsableCommand {
         try runReportingErrors {
             var win = window.map { w -> (Float, Float) in let p = w.split(separator: ",").compactMap { Float($0) }; return (p[0], p[1]) }
             var volumes: [Volume] = []
+            let file = files[0]
             if NIfTIFile.isNIfTIPath(file) {
-                volumes = [try NIfTIFile.read(file, options: NIfTIReadOptions(nonFinite: .zero))]
+                volumes = try files.map { try NIfTIFile.read($0, options: NIfTIReadOptions(nonFinite: .zero)) }
             } else {
                 let s = try VolumeStore.open(file)
                 guard index < s.count else { throw VolumeStoreError.invalidArgument(file: file, detail: "--index \(index) but the store holds \(s.count) volumes") }

@@ -33,6 +33,21 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(x.grad?.array, [7, 1, 11])
     }
 
+    /// add hands the same gradient tensor to both inputs; later accumulation into one leaf's .grad
+    /// must not change the other's.
+    func testLeafGradientsDoNotAlias() throws {
+        let a = v([1, 2], grad: true), b = v([3, 4], grad: true)
+        try (a + b).sum().backward()
+        try (a * 3).sum().backward()
+        XCTAssertEqual(a.grad?.array, [4, 4])
+        XCTAssertEqual(b.grad?.array, [1, 1])
+        let seed = Tensor(shape: [2], values: [1, 1])
+        let c = v([0, 0], grad: true)
+        try (c + 0).backward(seed: seed)
+        try (c * 2).sum().backward()
+        XCTAssertEqual(seed.array, [1, 1], "the caller's seed is never accumulated into")
+    }
+
     func testGradWithSeedAndUnusedInput() throws {
         let x = v([1, 2], grad: true), unused = v([5], grad: true)
         let y = try x * x

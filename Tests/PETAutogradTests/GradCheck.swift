@@ -74,7 +74,10 @@ func checkGradients(_ label: String, _ inputs: [Tensor], differentiable: [Bool]?
         XCTAssertLessThanOrEqual(e, tolerance, "\(label): first-order gradient of input \(k) differs from finite differences", file: file, line: line)
         j += 1
     }
-    guard secondOrder else { return GradCheckResult(firstOrderError: firstErr, secondOrderError: nil) }
+    guard secondOrder else {
+        if ProcessInfo.processInfo.environment["GRADCHECK_VERBOSE"] != nil { print(String(format: "gradcheck %-40@ first %.2e", label, firstErr)) }
+        return GradCheckResult(firstOrderError: firstErr, secondOrderError: nil)
+    }
 
     // S = Σ ⟨∂L/∂x_k, v_k⟩ over differentiable inputs
     let diffIdx = inputs.indices.filter { diff[$0] }

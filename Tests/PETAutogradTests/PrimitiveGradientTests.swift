@@ -122,6 +122,37 @@ final class PrimitiveGradientTests: XCTestCase {
         }
     }
 
+    func testFusedNormalizationPrimitives() throws {
+        try checkGradients("channel affine", [u([2, 3, 2, 2]), u([3], 0.5, 1.5), u([3])]) {
+            try channelAffine($0[0], scale: $0[1], shift: $0[2])
+        }
+        try checkGradients("channel dot", [u([2, 3, 2, 2]), u([2, 3, 2, 2])]) { try channelDot($0[0], $0[1]) }
+        let rows = NormView(a: 3, b: 4, k: 1)
+        try checkGradients("row affine (layer-norm parameters)", [u([3, 2, 2]), u([2, 2], 0.5, 1.5), u([2, 2])]) {
+            try paramAffine($0[0], view: rows, paramShape: [2, 2], scale: $0[1], shift: $0[2])
+        }
+        try checkGradients("parameter sum", [u([3, 2, 2])]) { try paramSum($0[0], view: rows, paramShape: [2, 2]) }
+        try checkGradients("parameter broadcast", [u([2, 2])]) { try paramBroadcast($0[0], view: rows, shape: [3, 2, 2]) }
+        // Long rows take the parallel-over-rows path.
+        try checkGradients("channel affine (long rows)", [u([1, 2, 130]), u([2], 0.5, 1.5), u([2])], secondOrder: false) {
+            try channelAffine($0[0], scale: $0[1], shift: $0[2])
+        }
+        let lnx = u([2, 3, 4])
+        let viaBroadcast = try (try standardize(Variable(lnx), axes: [1, 2], eps: 1e-5).y * Variable(Tensor(shape: [3, 4], repeating: 1.5))) + Variable(Tensor(shape: [3, 4], repeating: 0.25))
+        let fusedLN = try layerNorm(Variable(lnx), normalizedShape: [3, 4], weight: Variable(Tensor(shape: [3, 4], repeating: 1.5)), bias: Variable(Tensor(shape: [3, 4], repeating: 0.25)))
+        XCTAssertLessThan(fusedLN.value.relativeError(to: viaBroadcast.value), 1e-5)
+        try checkGradients("standardize (batch view)", [u([3, 2, 2, 3], -2, 2)]) {
+            try standardizeFused($0[0], view: NormView(a: 3, b: 2, k: 6), eps: 1e-5).y
+        }
+        // The fused kernel equals the composite definition, values and statistics.
+        let x = u([3, 4, 2, 2, 2], -2, 2)
+        let fused = try standardizeFused(Variable(x), view: NormView(a: 3, b: 4, k: 8), eps: 1e-5)
+        let composite = try standardize(Variable(x), axes: [0, 2, 3, 4], eps: 1e-5)
+        XCTAssertLessThan(fused.y.value.relativeError(to: composite.y.value), 1e-5)
+        XCTAssertLessThan(fused.mean.relativeError(to: try composite.mean.reshaped([4]).value), 1e-5)
+        XCTAssertLessThan(fused.variance.relativeError(to: try composite.variance.reshaped([4]).value), 1e-5)
+    }
+
     func testLosses() throws {
         try checkGradients("bce with logits", [u([6], -4, 4)]) { try Loss.bceWithLogits($0[0], target: 0.9) }
         let t = Tensor(shape: [6], values: [1, 0, 1, 1, 0, 0])

@@ -37,7 +37,7 @@ final class TrainingTests: XCTestCase {
         let fake = Tensor.uniform([2, 1, 4, 4, 4], low: -1, high: 1, rng: &rng)
         let eps = Tensor(shape: [2, 1, 1, 1, 1], values: [0.3, 0.8])
         let weights = critic.parameters.map { $0.value }
-        try checkGradients("gradient penalty w.r.t. critic weights", weights, secondOrder: false, step: 2e-3) { w in
+        try checkGradients("gradient penalty w.r.t. critic weights", weights, secondOrder: true, step: 2e-3) { w in
             let gp = try Loss.gradientPenalty(critic: { try criticFunction($0, w) }, real: real, fake: fake, epsilon: eps)
             return try gp.reshaped([1])
         }
@@ -53,6 +53,16 @@ final class TrainingTests: XCTestCase {
             let pg = p.grad ?? Tensor(shape: p.shape)
             if name == "fc.bias" { XCTAssertNil(p.grad); XCTAssertEqual(g.value.array, [0]); continue }
             XCTAssertLessThan(pg.relativeError(to: g.value), 1e-5, name)
+        }
+    }
+
+    /// The critic itself: first and second order with respect to its input and every weight.
+    func testSmallCriticFirstAndSecondOrder() throws {
+        var rng = PETRandom(seed: 78)
+        let critic = SmallCritic(rng: &rng)
+        let x = Tensor.uniform([2, 1, 4, 4, 4], low: -1, high: 1, rng: &rng)
+        try checkGradients("small critic (input and weights)", [x] + critic.parameters.map { $0.value }, step: 2e-3) { v in
+            try criticFunction(v[0], Array(v[1...]))
         }
     }
 

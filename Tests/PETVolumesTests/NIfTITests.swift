@@ -213,6 +213,26 @@ final class NIfTITests: XCTestCase {
         }
     }
 
+    func testNIfTI2DimsOverflowAreRefusedBeforeAllocating() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try NIfTIFile.write(sampleVolume(), to: dir + "/n2.nii", options: NIfTIWriteOptions(format: .nifti2, sidecar: false))
+        var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/n2.nii")))
+        func setI64(_ off: Int, _ v: Int64) { withUnsafeBytes(of: v.littleEndian) { for n in 0..<8 { b[off + n] = $0[n] } } }
+        setI64(16 + 8, 1 << 40); setI64(16 + 16, 1 << 40)   // nx · ny overflows nothing yet, · nz does
+        setI64(16 + 24, 1 << 40)
+        try Data(b).write(to: URL(fileURLWithPath: dir + "/over.nii"))
+        XCTAssertThrowsError(try NIfTIFile.read(dir + "/over.nii")) { e in
+            guard case NIfTIError.tooLarge(let p, let d) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, dir + "/over.nii"); XCTAssertTrue(d.contains("overflow"), d)
+        }
+        setI64(16 + 8, -3)
+        try Data(b).write(to: URL(fileURLWithPath: dir + "/negdim.nii"))
+        XCTAssertThrowsError(try NIfTIFile.read(dir + "/negdim.nii")) { e in
+            guard case NIfTIError.invalidDimensions = e else { return XCTFail("\(e)") }
+        }
+    }
+
     func testNonFinitePolicies() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

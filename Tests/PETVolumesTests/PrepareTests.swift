@@ -43,9 +43,22 @@ final class PrepareTests: XCTestCase {
         // The stored inverse map brings values back to the original units (peak ≈ 10 + s).
         let raw = Normalize.invert(s.intensity(1), v1)
         XCTAssertEqual(raw.data.max()!, 11, accuracy: 0.5)
+        // --append: two more volumes on the same grid.
+        try "s2.nii.gz,CN\ns3.nii.gz,AD\n".write(toFile: dir + "/more.csv", atomically: true, encoding: .utf8)
+        var more = cfg
+        more.labelsCSV = dir + "/more.csv"; more.append = true
+        try DatasetPreparer.run(more)
+        let s2 = try VolumeStore.open(dir + "/d.h5")
+        XCTAssertEqual(s2.count, 6); XCTAssertEqual(s2.labels, [1, 0, 1, 0, 1, 0])
+        XCTAssertEqual(try s2.readVolume(4).data, try s.readVolume(2).data)
+        try "s2.nii.gz,MCI\n".write(toFile: dir + "/new.csv", atomically: true, encoding: .utf8)
+        more.labelsCSV = dir + "/new.csv"
+        XCTAssertThrowsError(try DatasetPreparer.run(more)) { e in XCTAssertTrue("\(e)".contains("MCI"), "\(e)") }
+        more.labelsCSV = dir + "/more.csv"; more.shape = GridShape(nx: 10, ny: 10, nz: 10)
+        XCTAssertThrowsError(try DatasetPreparer.run(more)) { e in XCTAssertTrue(e is VolumeStoreError, "\(e)") }
         let report = try FileInspector.inspect(dir + "/d.h5")
-        XCTAssertEqual(report["count"] as? Int, 4); XCTAssertEqual(report["shape_xyz"] as? [Int], [12, 14, 12])
-        XCTAssertEqual(report["label_counts"] as? [String: Int], ["AD": 2, "CN": 2])
+        XCTAssertEqual(report["count"] as? Int, 6); XCTAssertEqual(report["shape_xyz"] as? [Int], [12, 14, 12])
+        XCTAssertEqual(report["label_counts"] as? [String: Int], ["AD": 3, "CN": 3])
         XCTAssertTrue(FileInspector.text(report).contains("PETGAN volume store"))
         let n = try FileInspector.inspect(dir + "/nii/s1.nii.gz")
         XCTAssertEqual(n["orientation"] as? String, "LAS"); XCTAssertEqual(n["shape_xyz"] as? [Int], [10, 12, 10])
@@ -82,5 +95,29 @@ final class PrepareTests: XCTestCase {
         // SUVR without a mask is refused.
         cfg.labelsCSV = dir + "/labels.csv"; cfg.normalization = .suvr(suvrMax: 3)
         XCTAssertThrowsError(try DatasetPreparer.run(cfg))
+    }
+
+    func testPrepareWithSUVRReferenceMask() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try makeInputs(dir, n: 2)
+        // Reference region: a 4×4×4 box around the world origin, in the inputs' world space.
+        var mask = Volume(shape: [10, 12, 10], affine: .scaling(3, 3, 3, origin: (-13.5, -16.5, -13.5)))
+        for k in 3..<7 { for j in 4..<8 { for i in 3..<7 { mask[i, j, k] = 1 } } }
+        try NIfTIFile.write(mask, to: dir + "/ref.nii.gz", options: NIfTIWriteOptions(sidecar: false))
+        var cfg = PrepareConfig(inputDirectory: dir + "/nii", labelsCSV: dir + "/labels.csv", output: dir + "/suvr.h5",
+                                shape: GridShape(nx: 12, ny: 14, nz: 12), voxelSize: (2.5, 2.5, 2.5))
+        cfg.normalization = .suvr(suvrMax: 3); cfg.referenceMask = dir + "/ref.nii.gz"
+        try DatasetPreparer.run(cfg)
+        let s = try VolumeStore.open(dir + "/suvr.h5")
+        XCTAssertTrue(s.normalization.hasPrefix("suvr"))
+        let grid = VolumeGrid(shape: s.volumeShape, affine: s.affine(0))
+        let m = try Resample.toGrid(mask, grid: grid, interpolation: .nearest)
+        let v = try s.readVolume(0)
+        var sum = 0.0, n = 0
+        for idx in 0..<v.count where m.data[idx] > 0.5 { sum += Double(v.data[idx]); n += 1 }
+        XCTAssertGreaterThan(n, 0)
+        // Mean SUVR in the reference region is 1 → normalized 1/3 · 2 − 1.
+        XCTAssertEqual(sum / Double(n), 2.0 / 3 - 1, accuracy: 1e-4)
     }
 }

@@ -24,6 +24,8 @@ final class VolumeStoreTests: XCTestCase {
         let path = dir + "/s.h5"
         let vols = try makeStore(path, n: 4)
         let s = try VolumeStore.open(path, memoryBudget: 1 << 20)
+        XCTAssertEqual(s.chunkCacheBytes, 1 << 19, "chunk cache = half the memory budget")
+        XCTAssertEqual(try s.volumes.chunkCacheBytes(), 1 << 19, "HDF5 must actually use it (regression: a probe handle kept the default 1 MB)")
         XCTAssertEqual(s.count, 4); XCTAssertEqual(s.volumeShape, [12, 10, 14]); XCTAssertEqual(s.chunks, [1, 4, 4, 4])
         XCTAssertEqual(s.labels, [0, 1, 2, 0]); XCTAssertEqual(s.classNames, ["AD", "CN", "MCI"])
         XCTAssertEqual(s.voxelSize, [2, 2, 2]); XCTAssertEqual(s.normalization, "max")
@@ -49,6 +51,25 @@ final class VolumeStoreTests: XCTestCase {
         XCTAssertThrowsError(try s.readPatch(0, origin: [10, 0, 0], size: [5, 1, 1]))
         XCTAssertThrowsError(try s.readVolume(4))
         XCTAssertThrowsError(try s.readSlice(0, axis: .axial, index: 12))
+    }
+
+    func testAppendToExistingStore() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/a.h5"
+        let vols = try makeStore(path, n: 2)
+        let w = try VolumeStoreWriter.appending(to: path)
+        XCTAssertEqual(w.count, 2)
+        var extra = sampleVolume(shape: [12, 10, 14]); extra.data = extra.data.map { -$0 }
+        try w.append(extra, label: 2, sourceFile: "extra.nii.gz")
+        XCTAssertThrowsError(try w.append(extra, label: 7), "label outside the class names")
+        XCTAssertEqual(try VolumeStore.open(path).count, 2, "the original is untouched until commit")
+        try w.commit()
+        let s = try VolumeStore.open(path)
+        XCTAssertEqual(s.count, 3); XCTAssertEqual(s.labels, [0, 1, 2])
+        XCTAssertEqual(try s.readVolume(0).data, vols[0].data); XCTAssertEqual(try s.readVolume(2).data, extra.data)
+        XCTAssertEqual(s.sourceFiles, ["sub-0.nii.gz", "sub-1.nii.gz", "extra.nii.gz"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["a.h5"])
     }
 
     func testBatchIteratorIsSeededCoversEpochAndPrefetches() throws {
@@ -86,6 +107,13 @@ final class VolumeStoreTests: XCTestCase {
         let k = b.origins[0][0], vi = b.indices[0], g = vols[vi].gridShape
         XCTAssertEqual(Array(b.data.array[0..<140]), (0..<g.ny).flatMap { j in (0..<g.nx).map { i in vols[vi][i, j, k] } })
         XCTAssertThrowsError(try VolumeBatchIterator(store: s, kind: .patches([13, 1, 1]), batchSize: 1, seed: 0))
+        // Two batches (current + prefetched) must fit the memory budget.
+        let acct = MemoryAccountant.shared, saved = acct.budgetBytes
+        acct.budgetBytes = acct.bytesInUse + 100_000
+        defer { acct.budgetBytes = saved }
+        XCTAssertThrowsError(try VolumeBatchIterator(store: s, kind: .volumes, batchSize: 8, seed: 0)) { e in
+            guard case TensorError.overBudget = e else { return XCTFail("\(e)") }
+        }
     }
 
     func testH5pyReadsStore() throws {
@@ -139,5 +167,36 @@ final class VolumeStoreTests: XCTestCase {
         let w = try VolumeStoreWriter.create(p3, volumeShape: [4, 4, 4], classNames: ["A"], voxelSize: (1, 1, 1), normalization: "none")
         XCTAssertThrowsError(try w.append(Volume(shape: [4, 4, 5]), label: 0))
         XCTAssertThrowsError(try VolumeStoreWriter.create(dir + "/x.h5", volumeShape: [4, 4], classNames: [], voxelSize: (1, 1, 1), normalization: ""))
+    }
+
+    /// Bytes this process has read through read(2)/pread(2) (Linux rchar).
+    func bytesReadSoFar() -> Int {
+        let s = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
+        for line in s.split(separator: "\n") where line.hasPrefix("rchar:") { return Int(line.split(separator: " ").last ?? "0") ?? 0 }
+        return 0
+    }
+
+    func testPatchReadsOnlyTouchedChunks() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/big.h5"
+        // 6 volumes of 48³ floats (432 KB each), 16³ chunks (16 KB), no compression: 2.6 MB in all.
+        let w = try VolumeStoreWriter.create(path, volumeShape: [48, 48, 48], classNames: ["A"], voxelSize: (1, 1, 1),
+                                             normalization: "none", options: VolumeStoreOptions(chunks: [1, 16, 16, 16], deflate: nil, shuffle: false))
+        for i in 0..<6 { try w.append(Volume(shape: [48, 48, 48], data: [Float](repeating: Float(i), count: 48 * 48 * 48)), label: 0) }
+        try w.commit()
+        let s = try VolumeStore.open(path, memoryBudget: 1 << 20)
+        _ = try s.readPatch(0, origin: [0, 0, 0], size: [1, 1, 1])   // index B-tree now cached
+        let before = bytesReadSoFar()
+        let p = try s.readPatch(4, origin: [16, 16, 16], size: [16, 16, 16])   // exactly one chunk
+        let oneChunk = bytesReadSoFar() - before
+        XCTAssertEqual(p, [Float](repeating: 4, count: 4096))
+        XCTAssertGreaterThanOrEqual(oneChunk, 16 * 1024, "the chunk itself must be read")
+        XCTAssertLessThan(oneChunk, 3 * 16 * 1024, "an aligned 16³ patch must read about one 16 KB chunk, read \(oneChunk) bytes")
+        let before2 = bytesReadSoFar()
+        _ = try s.readPatch(5, origin: [8, 8, 8], size: [16, 16, 16])          // straddles 2×2×2 chunks
+        let eight = bytesReadSoFar() - before2
+        XCTAssertGreaterThanOrEqual(eight, 8 * 16 * 1024)
+        XCTAssertLessThan(eight, 10 * 16 * 1024, "an unaligned patch reads its 8 chunks, not the volume (432 KB): read \(eight)")
     }
 }

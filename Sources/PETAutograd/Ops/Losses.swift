@@ -65,12 +65,16 @@ public enum Loss {
     /// The penalty with given interpolation weights ε of shape (N, 1, ...).
     public static func gradientPenalty(critic: (Variable) throws -> Variable, real: Tensor, fake: Tensor,
                                        epsilon: Tensor, lambda: Float = 10) throws -> Variable {
-        let n = real.shape[0]
-        // x̂ = fake + ε (real − fake), a new leaf (no gradient flows to the generator through it).
-        let xhat = withNoGrad { () -> Tensor in
-            let e = try! Variable(epsilon).broadcast(to: real.shape).value
-            return map2(map2(real, fake, -), e, *)
+        guard real.shape == fake.shape, real.rank >= 1 else {
+            throw TensorError.shapeMismatch(op: "gradient penalty", detail: "real \(shapeString(real.shape)) vs fake \(shapeString(fake.shape))")
         }
+        let n = real.shape[0]
+        guard epsilon.shape == [n] + [Int](repeating: 1, count: real.rank - 1) else {
+            throw TensorError.shapeMismatch(op: "gradient penalty", detail: "interpolation weights \(shapeString(epsilon.shape)) for a batch \(shapeString(real.shape)); expected one per sample")
+        }
+        // x̂ = fake + ε (real − fake), a new leaf (no gradient flows to the generator through it).
+        let e = try broadcastKernel(epsilon, to: real.shape)
+        let xhat = binaryKernel(binaryKernel(real, fake, .sub), e, .mul)
         addInPlace(xhat, fake)
         let x = Variable(xhat, requiresGrad: true)
         let score = try critic(x)

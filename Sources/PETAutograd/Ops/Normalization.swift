@@ -1,27 +1,18 @@
 import Foundation
 import PETTensor
 
-// Batch, layer and instance normalization, composed from differentiable primitives (so their double
-// backward is exact, which the gradient penalty needs for layer/instance norm in critics).
+// Batch, layer and instance normalization over the fused primitives of FusedNormalization.swift
+// (double backward exact, which the gradient penalty needs for layer/instance norm in critics).
 // PyTorch semantics: biased variance to normalize; batch norm's running variance is updated with the
 // unbiased estimate, running = (1 − momentum)·running + momentum·batch, momentum 0.1, eps 1e-5.
 
-/// (x − mean) / sqrt(var + eps) over `axes` (biased variance), with the batch mean and variance.
+/// (x − mean) / sqrt(var + eps) over `axes` (biased variance), with the batch mean and variance:
+/// the composite reference the fused `standardizeFused` is tested against.
 func standardize(_ x: Variable, axes: [Int], eps: Float) throws -> (y: Variable, mean: Variable, variance: Variable) {
     let mean = try x.mean(axes: axes, keepDims: true)
     let centered = try x - mean
     let variance = try (centered * centered).mean(axes: axes, keepDims: true)
     return (try centered * (variance + eps).pow(-0.5), mean, variance)
-}
-
-/// Per-channel affine: y·γ + β with γ, β of shape (C) on axis 1.
-func channelAffine(_ y: Variable, weight: Variable?, bias: Variable?) throws -> Variable {
-    var shape = [Int](repeating: 1, count: y.rank)
-    shape[1] = y.shape[1]
-    var out = y
-    if let w = weight { out = try out * w.reshaped(shape) }
-    if let b = bias { out = try out + b.reshaped(shape) }
-    return out
 }
 
 func checkChannels(_ p: Variable?, _ c: Int, _ what: String, op: String) throws {
@@ -42,35 +33,32 @@ public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, running
     for (t, what) in [(runningMean, "running mean"), (runningVar, "running variance")] {
         if let t, t.shape != [c] { throw TensorError.shapeMismatch(op: "batch norm", detail: "\(what) \(shapeString(t.shape)) but the input has \(c) channels") }
     }
-    let axes = [0] + Array(2..<x.rank)
     let n = x.count / max(c, 1)
     if training {
         guard n > 1 else {
             throw TensorError.invalidArgument(op: "batch norm", detail: "training needs more than one value per channel, got input \(shapeString(x.shape))")
         }
-        let (y, mean, variance) = try standardize(x, axes: axes, eps: eps)
+        let (y, mean, variance) = try standardizeFused(x, view: NormView(a: x.shape[0], b: c, k: n / x.shape[0]), eps: eps)
         if let rm = runningMean, let rv = runningVar {
             let unbiased = Float(n) / Float(n - 1)
             for i in 0..<c {
-                rm.data[i] = (1 - momentum) * rm.data[i] + momentum * mean.value.data[i]
-                rv.data[i] = (1 - momentum) * rv.data[i] + momentum * variance.value.data[i] * unbiased
+                rm.data[i] = (1 - momentum) * rm.data[i] + momentum * mean.data[i]
+                rv.data[i] = (1 - momentum) * rv.data[i] + momentum * variance.data[i] * unbiased
             }
         }
-        return try channelAffine(y, weight: weight, bias: bias)
+        return try channelAffine(y, scale: weight, shift: bias)
     }
     guard let rm = runningMean, let rv = runningVar else {
         throw TensorError.invalidArgument(op: "batch norm", detail: "evaluation mode needs running statistics")
     }
-    // Fold the running statistics into one scale and shift per channel (constants).
-    var shape = [Int](repeating: 1, count: x.rank)
-    shape[1] = c
-    let scale = Tensor(shape: shape), shift = Tensor(shape: shape)
+    // Running statistics as one constant scale and shift per channel, then the learnable affine.
+    let scale = Tensor(shape: [c]), shift = Tensor(shape: [c])
     for i in 0..<c {
         scale.data[i] = 1 / (rv.data[i] + eps).squareRoot()
         shift.data[i] = -rm.data[i] * scale.data[i]
     }
-    let y = try x * Variable(scale) + Variable(shift)
-    return try channelAffine(y, weight: weight, bias: bias)
+    let y = try channelAffine(x, scale: Variable(scale), shift: Variable(shift))
+    return try channelAffine(y, scale: weight, shift: bias)
 }
 
 // x: (N, ..., normalizedShape)  weight, bias: normalizedShape
@@ -85,10 +73,10 @@ public func layerNorm(_ x: Variable, normalizedShape: [Int], weight: Variable?, 
             throw TensorError.shapeMismatch(op: "layer norm", detail: "\(what) \(shapeString(p.shape)) but the normalized shape is \(shapeString(normalizedShape))")
         }
     }
-    var y = try standardize(x, axes: Array((x.rank - k)..<x.rank), eps: eps).y
-    if let w = weight { y = try y * w }
-    if let b = bias { y = try y + b }
-    return y
+    let features = normalizedShape.reduce(1, *)
+    let rows = x.count / max(features, 1)
+    let y = try standardizeFused(x, view: NormView(a: 1, b: rows, k: features), eps: eps).y
+    return try paramAffine(y, view: NormView(a: rows, b: features, k: 1), paramShape: normalizedShape, scale: weight, shift: bias)
 }
 
 // x: (N, C, ...)  weight, bias: (C)
@@ -98,6 +86,7 @@ public func instanceNorm(_ x: Variable, weight: Variable? = nil, bias: Variable?
     guard x.rank >= 3 else { throw TensorError.shapeMismatch(op: "instance norm", detail: "input \(shapeString(x.shape)) has no spatial axes") }
     try checkChannels(weight, x.shape[1], "weight", op: "instance norm")
     try checkChannels(bias, x.shape[1], "bias", op: "instance norm")
-    let y = try standardize(x, axes: Array(2..<x.rank), eps: eps).y
-    return try channelAffine(y, weight: weight, bias: bias)
+    let spatial = x.shape[2...].reduce(1, *)
+    let y = try standardizeFused(x, view: NormView(a: 1, b: x.shape[0] * x.shape[1], k: spatial), eps: eps).y
+    return try channelAffine(y, scale: weight, shift: bias)
 }

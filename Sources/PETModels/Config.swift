@@ -1,0 +1,348 @@
+import Foundation
+import PETTensor
+import Yams
+
+// The run configuration: every hyper-parameter of a training run in one Codable struct.
+// Resolution order (later wins): built-in defaults of the model → preset → YAML file → command line.
+// The resolved configuration is written into the run directory (config.yaml) and into every
+// checkpoint (JSON), so `generate` and `--resume` rebuild exactly the same model.
+
+/// A configuration that cannot be used; names the file or option and the reason.
+public enum ConfigError: Error, CustomStringConvertible, Equatable {
+    case unknownKey(source: String, key: String, known: [String])
+    case badValue(source: String, key: String, reason: String)
+    case unreadable(file: String, reason: String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownKey(s, k, known): return "\(s): unknown setting '\(k)' (known: \(known.joined(separator: ", ")))"
+        case let .badValue(s, k, r): return "\(s): setting '\(k)': \(r)"
+        case let .unreadable(f, r): return "\(f): cannot read the configuration: \(r)"
+        case let .invalid(r): return "invalid configuration: \(r)"
+        }
+    }
+}
+
+/// The model families of `petgan train --model`.
+public enum ModelKind: String, Codable, CaseIterable, Sendable {
+    /// 2D DCGAN (Islam & Zhang 2020 layout): FC + strided ConvTranspose2d k5, BCE losses.
+    case dcgan2d
+    /// 3D DCGAN: projection + ConvTranspose3d k4 s2 p1, batch norm, BCE losses.
+    case dcgan3d
+    /// 3D WGAN with weight clipping and RMSprop (Arjovsky et al. 2017; Han et al. 2018).
+    case wgan3d
+    /// 3D WGAN-GP (Gulrajani et al. 2017): gradient penalty with exact double backward.
+    case wgangp3d
+
+    public var isThreeD: Bool { self != .dcgan2d }
+    public var loss: LossKind { self == .wgan3d ? .wganClip : self == .wgangp3d ? .wganGP : .bce }
+}
+
+/// Adversarial objectives.
+public enum LossKind: String, Codable, Sendable {
+    /// Original GAN losses, non-saturating generator loss (BCE on logits).
+    case bce
+    /// Wasserstein critic with gradient penalty.
+    case wganGP = "wgan-gp"
+    /// Wasserstein critic with weight clipping.
+    case wganClip = "wgan-clip"
+}
+
+/// Every setting of a training run. YAML keys are the snake_case names in `CodingKeys`.
+public struct TrainConfig: Codable, Equatable, Sendable {
+    public var model: ModelKind = .wgangp3d
+    /// "paper2d" selects the exact Islam & Zhang (2020) 2D baseline.
+    public var preset: String = ""
+    /// The training data: a PETVolumes HDF5 store (3D volumes, or (C, H, W) slice samples for 2D).
+    public var data: String = ""
+    /// Parent folder of the numbered run directories.
+    public var out: String = "runs"
+    /// Train on one class only (the paper's one model per class), e.g. "AD"; empty for all.
+    public var classFilter: String = ""
+    /// One model for every class: one-hot class joined to z and given to the discriminator as
+    /// constant class channels.
+    public var conditional: Bool = false
+    public var epochs: Int = 10
+    public var batch: Int = 8
+    /// Stop after this many generator steps (0: run all epochs).
+    public var maxSteps: Int = 0
+    public var seed: UInt64 = 1
+    /// Worker threads (0: all cores).
+    public var threads: Int = 0
+
+    // Architecture
+    public var zDim: Int = 100
+    /// "uniform" (U[−1, 1], the paper) or "normal" (N(0, 1)).
+    public var zDistribution: String = "normal"
+    /// Generator widths: the projection's output channels first, then one per upsampling layer
+    /// (the last upsampling layer outputs the image channels). Length = number of upsamplings.
+    public var gChannels: [Int] = [64, 32, 16]
+    /// Discriminator widths, one per strided convolution.
+    public var dChannels: [Int] = [16, 32, 64]
+    /// Discriminator normalization after every strided convolution but the first:
+    /// batch | layer | instance | none.
+    public var criticNorm: String = "layer"
+
+    // Optimization
+    /// adam | rmsprop
+    public var optimizer: String = "adam"
+    public var lrG: Double = 1e-4
+    public var lrD: Double = 1e-4
+    public var beta1: Double = 0.5
+    public var beta2: Double = 0.9
+    /// RMSprop smoothing constant (torch's alpha).
+    public var rmsAlpha: Double = 0.99
+    /// Discriminator (critic) updates per generator update.
+    public var nCritic: Int = 5
+    public var gpLambda: Double = 10
+    /// WGAN weight clipping bound c (parameters clamped to [−c, c]).
+    public var clip: Double = 0.01
+    /// Weight initialization std of N(0, std) (DCGAN: 0.02).
+    public var initStd: Double = 0.02
+
+    // Outputs
+    /// Save checkpoints/latest.h5 every this many generator steps (and at every epoch end).
+    public var checkpointEvery: Int = 200
+    /// Fixed-noise samples in the per-epoch montage.
+    public var sampleCount: Int = 6
+    /// Also write the montage / loss curve every this many steps (0: only at epoch ends).
+    public var plotEvery: Int = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, preset, data, out
+        case classFilter = "class"
+        case conditional, epochs, batch
+        case maxSteps = "max_steps"
+        case seed, threads
+        case zDim = "z_dim", zDistribution = "z_distribution"
+        case gChannels = "g_channels", dChannels = "d_channels"
+        case criticNorm = "critic_norm"
+        case optimizer
+        case lrG = "lr_g", lrD = "lr_d", beta1, beta2
+        case rmsAlpha = "rms_alpha"
+        case nCritic = "n_critic", gpLambda = "gp_lambda", clip
+        case initStd = "init_std"
+        case checkpointEvery = "checkpoint_every", sampleCount = "sample_count", plotEvery = "plot_every"
+    }
+
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    public var loss: LossKind { model.loss }
+
+    /// The built-in defaults of a model family.
+    public static func defaults(for model: ModelKind) -> TrainConfig {
+        var c = TrainConfig()
+        c.model = model
+        switch model {
+        case .dcgan2d:
+            // A reduced 2D DCGAN for 32×32 slices; --preset paper2d gives the paper's full size.
+            c.gChannels = [128, 64, 32]; c.dChannels = [32, 64, 128]
+            c.criticNorm = "batch"; c.optimizer = "adam"; c.lrG = 2e-4; c.lrD = 2e-4; c.beta1 = 0.5; c.beta2 = 0.999
+            c.nCritic = 1; c.batch = 64; c.zDistribution = "uniform"
+        case .dcgan3d:
+            c.criticNorm = "batch"; c.optimizer = "adam"; c.lrG = 2e-4; c.lrD = 2e-4; c.beta1 = 0.5; c.beta2 = 0.999
+            c.nCritic = 1
+        case .wgangp3d:
+            c.criticNorm = "layer"; c.optimizer = "adam"; c.lrG = 1e-4; c.lrD = 1e-4; c.beta1 = 0.5; c.beta2 = 0.9
+            c.nCritic = 5; c.gpLambda = 10
+        case .wgan3d:
+            c.criticNorm = "none"; c.optimizer = "rmsprop"; c.lrG = 5e-5; c.lrD = 5e-5; c.nCritic = 5; c.clip = 0.01
+        }
+        return c
+    }
+
+    /// Settings of a named preset (applied over the model defaults).
+    public static func preset(_ name: String) throws -> [String: Any] {
+        switch name {
+        case "", "none": return [:]
+        case "paper2d":
+            // Islam & Zhang, Brain Informatics 2020: z = 100 ~ U[−1, 1]; G = FC → 4×4×1024 + 5
+            // ConvTranspose2d (k5, s2) to 128×128×3, BN + ReLU but the last, tanh; D = 5 Conv2d (k5,
+            // s2), BN + LeakyReLU(0.2) except on the input layer, FC + sigmoid; N(0, 0.02) weights;
+            // Adam lr 1e-4, β = (0.5, 0.999); batch 64; original losses; one model per class.
+            return ["model": "dcgan2d", "z_dim": 100, "z_distribution": "uniform",
+                    "g_channels": [1024, 512, 256, 128, 64], "d_channels": [64, 128, 256, 512, 1024],
+                    "critic_norm": "batch", "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
+                    "beta1": 0.5, "beta2": 0.999, "batch": 64, "n_critic": 1, "init_std": 0.02]
+        default:
+            throw ConfigError.badValue(source: "--preset", key: "preset", reason: "unknown preset '\(name)' (known: paper2d)")
+        }
+    }
+
+    /// Resolves defaults → preset → YAML file → overrides (e.g. from the command line).
+    /// `overrides` uses the YAML key names; values may be strings (converted to the key's type).
+    public static func resolve(model: ModelKind?, preset: String?, yamlFile: String?, overrides: [String: Any]) throws -> TrainConfig {
+        var yaml: [String: Any] = [:]
+        if let f = yamlFile {
+            let text: String
+            do { text = try String(contentsOfFile: f, encoding: .utf8) } catch {
+                throw ConfigError.unreadable(file: f, reason: error.localizedDescription)
+            }
+            let loaded: Any?
+            do { loaded = try Yams.load(yaml: text) } catch { throw ConfigError.unreadable(file: f, reason: "not valid YAML: \(error)") }
+            if let l = loaded {
+                guard let d = l as? [String: Any] else { throw ConfigError.unreadable(file: f, reason: "the top level must be a mapping of settings") }
+                yaml = d
+            }
+        }
+        let presetName = (overrides["preset"] as? String) ?? preset ?? (yaml["preset"] as? String) ?? ""
+        let presetValues = try TrainConfig.preset(presetName)
+        let modelName = (overrides["model"] as? String) ?? model?.rawValue ?? (yaml["model"] as? String) ?? (presetValues["model"] as? String) ?? ModelKind.wgangp3d.rawValue
+        guard let kind = ModelKind(rawValue: modelName) else {
+            throw ConfigError.badValue(source: "model", key: "model", reason: "unknown model '\(modelName)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if let pm = presetValues["model"] as? String, pm != kind.rawValue {
+            throw ConfigError.invalid("preset '\(presetName)' is a \(pm) model, but model \(kind.rawValue) was asked for")
+        }
+        var dict = try defaults(for: kind).dictionary()
+        try merge(&dict, presetValues, source: "preset \(presetName)")
+        try merge(&dict, yaml, source: yamlFile ?? "config")
+        var over = overrides
+        if let m = model { over["model"] = m.rawValue }
+        if let p = preset { over["preset"] = p }
+        try merge(&dict, over, source: "command line")
+        dict["model"] = kind.rawValue
+        dict["preset"] = presetName
+        let data = try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys])
+        let c = try JSONDecoder().decode(TrainConfig.self, from: data)
+        try c.validate()
+        return c
+    }
+
+    /// Key → JSON-compatible value.
+    public func dictionary() throws -> [String: Any] {
+        let data = try JSONEncoder().encode(self)
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    static func merge(_ dict: inout [String: Any], _ over: [String: Any], source: String) throws {
+        for (k, v) in over {
+            guard dict[k] != nil, let kind = valueKinds[k] else { throw ConfigError.unknownKey(source: source, key: k, known: keys) }
+            dict[k] = try coerce(v, to: kind, key: k, source: source)
+        }
+    }
+
+    enum ValueKind { case string, int, uint, double, bool, intList }
+    static let valueKinds: [String: ValueKind] = [
+        "model": .string, "preset": .string, "data": .string, "out": .string, "class": .string, "conditional": .bool,
+        "epochs": .int, "batch": .int, "max_steps": .int, "seed": .uint, "threads": .int, "z_dim": .int,
+        "z_distribution": .string, "g_channels": .intList, "d_channels": .intList, "critic_norm": .string,
+        "optimizer": .string, "lr_g": .double, "lr_d": .double, "beta1": .double, "beta2": .double, "rms_alpha": .double,
+        "n_critic": .int, "gp_lambda": .double, "clip": .double, "init_std": .double, "checkpoint_every": .int,
+        "sample_count": .int, "plot_every": .int,
+    ]
+
+    /// Converts a YAML / command-line value to the setting's type (YAML 1.1 reads 1e-4 as a string).
+    static func coerce(_ v: Any, to kind: ValueKind, key: String, source: String) throws -> Any {
+        func bad(_ why: String) -> ConfigError { .badValue(source: source, key: key, reason: why) }
+        let text = (v as? String)?.trimmingCharacters(in: .whitespaces)
+        switch kind {
+        case .string:
+            if v is NSNull { return "" }
+            return text ?? "\(v)"
+        case .bool:
+            if let b = v as? Bool { return b }
+            switch text?.lowercased() { case "true", "yes", "on": return true; case "false", "no", "off": return false; default: throw bad("expected true or false, got '\(v)'") }
+        case .int:
+            if v is Bool { throw bad("expected an integer, got \(v)") }
+            if let i = v as? Int { return i }
+            if let d = v as? Double, d == d.rounded() { return Int(d) }
+            if let t = text, let i = Int(t) { return i }
+            throw bad("expected an integer, got '\(v)'")
+        case .uint:
+            if let i = v as? Int, i >= 0 { return i }
+            if let u = v as? UInt64 { return u }
+            if let t = text, let u = UInt64(t) { return u }
+            throw bad("expected a non-negative integer, got '\(v)'")
+        case .double:
+            if v is Bool { throw bad("expected a number, got \(v)") }
+            if let i = v as? Int { return Double(i) }
+            if let d = v as? Double { return d }
+            if let t = text, let d = Double(t) { return d }
+            throw bad("expected a number, got '\(v)'")
+        case .intList:
+            if let a = v as? [Any] {
+                return try a.map { x -> Int in
+                    if let i = x as? Int { return i }
+                    if let s = x as? String, let i = Int(s.trimmingCharacters(in: .whitespaces)) { return i }
+                    throw bad("expected a list of integers, got \(a)")
+                }
+            }
+            if let t = text {
+                let parts = t.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" }).map { Int($0) }
+                guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw bad("expected comma-separated integers, got '\(t)'") }
+                return parts.map { $0! }
+            }
+            throw bad("expected a list of integers, got '\(v)'")
+        }
+    }
+
+    /// Checks ranges and combinations; the error names the setting.
+    public func validate() throws {
+        func bad(_ k: String, _ r: String) -> ConfigError { .badValue(source: "config", key: k, reason: r) }
+        guard epochs >= 1 else { throw bad("epochs", "must be at least 1") }
+        guard batch >= 1 else { throw bad("batch", "must be at least 1") }
+        guard maxSteps >= 0 else { throw bad("max_steps", "must not be negative") }
+        guard threads >= 0 else { throw bad("threads", "must not be negative") }
+        guard zDim >= 1 else { throw bad("z_dim", "must be at least 1") }
+        guard ["uniform", "normal"].contains(zDistribution) else { throw bad("z_distribution", "must be uniform or normal, got '\(zDistribution)'") }
+        guard !gChannels.isEmpty, gChannels.allSatisfy({ $0 > 0 }) else { throw bad("g_channels", "needs one or more positive widths") }
+        guard dChannels.count == gChannels.count, dChannels.allSatisfy({ $0 > 0 }) else {
+            throw bad("d_channels", "needs \(gChannels.count) positive widths (one per strided layer, as many as g_channels), got \(dChannels)")
+        }
+        guard ["batch", "layer", "instance", "none"].contains(criticNorm) else { throw bad("critic_norm", "must be batch, layer, instance or none, got '\(criticNorm)'") }
+        if loss != .bce && criticNorm == "batch" {
+            throw bad("critic_norm", "a Wasserstein critic must not use batch norm (the penalty is per sample); use layer, instance or none")
+        }
+        guard ["adam", "rmsprop"].contains(optimizer) else { throw bad("optimizer", "must be adam or rmsprop, got '\(optimizer)'") }
+        guard lrG > 0, lrD > 0 else { throw bad("lr_g/lr_d", "learning rates must be positive") }
+        guard (0..<1).contains(beta1), (0..<1).contains(beta2) else { throw bad("beta1/beta2", "must be in [0, 1)") }
+        guard nCritic >= 1 else { throw bad("n_critic", "must be at least 1") }
+        guard gpLambda >= 0 else { throw bad("gp_lambda", "must not be negative") }
+        guard clip > 0 else { throw bad("clip", "must be positive") }
+        guard initStd > 0 else { throw bad("init_std", "must be positive") }
+        guard checkpointEvery >= 1 else { throw bad("checkpoint_every", "must be at least 1") }
+        guard sampleCount >= 1, sampleCount <= 64 else { throw bad("sample_count", "must be 1…64") }
+        guard plotEvery >= 0 else { throw bad("plot_every", "must not be negative") }
+        if conditional && !classFilter.isEmpty { throw bad("class", "a conditional model trains on every class; drop --class or --conditional") }
+    }
+
+    /// The configuration as YAML (keys in declaration order; strings quoted, lists in flow style).
+    public func yaml() throws -> String {
+        let d = try dictionary()
+        var out = "# PETGAN \(PETGANVersion.string) resolved training configuration\n"
+        for k in TrainConfig.keys {
+            guard let v = d[k], let kind = TrainConfig.valueKinds[k] else { continue }
+            let text: String
+            switch kind {
+            case .string:
+                let s = "\(v)"
+                text = "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            case .bool: text = (v as? Bool ?? ((v as? NSNumber)?.boolValue ?? false)) ? "true" : "false"
+            case .int, .uint: text = "\((v as? NSNumber)?.int64Value ?? 0)"
+            case .double:
+                let x = (v as? NSNumber)?.doubleValue ?? 0
+                text = x == x.rounded() && Swift.abs(x) < 1e6 ? String(format: "%.1f", x) : "\(x)"
+            case .intList: text = "[" + ((v as? [Any]) ?? []).map { "\(($0 as? NSNumber)?.intValue ?? 0)" }.joined(separator: ", ") + "]"
+            }
+            out += "\(k): \(text)\n"
+        }
+        return out
+    }
+
+    public func json() throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try enc.encode(self), as: UTF8.self)
+    }
+
+    /// Short tag for run directory names: model, then class or "cond".
+    public var runTag: String {
+        var t = preset.isEmpty ? model.rawValue : preset
+        if conditional { t += "-cond" } else if !classFilter.isEmpty { t += "-" + classFilter }
+        return t
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import PETAutograd
+import PETTensor
+import PETVolumes
+
+/// What one generator step measured (averaged over its critic iterations where it applies).
+public struct StepMetrics: Codable, Equatable, Sendable {
+    public var lossD: Double = 0
+    public var lossG: Double = 0
+    /// BCE models: mean sigmoid(D(x)) on real and fake; Wasserstein models: mean critic scores.
+    public var dReal: Double = 0
+    public var dFake: Double = 0
+    /// mean D(real) − mean D(fake) of the critic (Wasserstein estimate; for BCE models the logit gap).
+    public var wasserstein: Double = 0
+    public var gradientPenalty: Double = 0
+    /// L2 norms of the discriminator's (last critic iteration) and generator's parameter gradients.
+    public var gradNormD: Double = 0
+    public var gradNormG: Double = 0
+    /// Fraction of real and fake samples the discriminator puts on the right side (BCE: logit sign;
+    /// Wasserstein: of the midpoint between the mean scores).
+    public var accuracyD: Double = 0
+
+    public var isFinite: Bool { [lossD, lossG, dReal, dFake, wasserstein, gradientPenalty, gradNormD, gradNormG].allSatisfy(\.isFinite) }
+}
+
+/// A GAN: generator, discriminator, their optimizers, and one training step.
+public final class GANModel {
+    public let config: TrainConfig
+    public let geometry: NetworkGeometry
+    public let generator: Generator
+    public let discriminator: Discriminator
+    public let optG: Optimizer
+    public let optD: Optimizer
+
+    /// Builds and initializes the networks from `config` (initialization drawn from `rng`).
+    public init(config: TrainConfig, geometry: NetworkGeometry, rng: inout PETRandom) throws {
+        try config.validate()
+        try geometry.validate()
+        guard geometry.layers == config.gChannels.count else {
+            throw ConfigError.invalid("geometry has \(geometry.layers) layers but g_channels has \(config.gChannels.count)")
+        }
+        self.config = config
+        self.geometry = geometry
+        generator = Generator(geometry: geometry, zDim: config.zDim, channels: config.gChannels, rng: &rng)
+        discriminator = Discriminator(geometry: geometry, channels: config.dChannels, norm: config.criticNorm, rng: &rng)
+        initializeWeights(generator, std: Float(config.initStd), rng: &rng)
+        initializeWeights(discriminator, std: Float(config.initStd), rng: &rng)
+        let gp = generator.namedParameters(prefix: "G"), dp = discriminator.namedParameters(prefix: "D")
+        if config.optimizer == "rmsprop" {
+            optG = RMSprop(gp, learningRate: config.lrG, alpha: config.rmsAlpha)
+            optD = RMSprop(dp, learningRate: config.lrD, alpha: config.rmsAlpha)
+        } else {
+            optG = Adam(gp, learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2)
+            optD = Adam(dp, learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2)
+        }
+    }
+
+    // MARK: noise and conditioning
+
+    /// (n, zDim) latent vectors: U[−1, 1] or N(0, 1) per the configuration.
+    public func sampleNoise(_ n: Int, rng: inout PETRandom) -> Tensor {
+        config.zDistribution == "uniform" ? Tensor.uniform([n, config.zDim], low: -1, high: 1, rng: &rng)
+            : Tensor.normal([n, config.zDim], rng: &rng)
+    }
+
+    /// The generator input: z joined with the one-hot class (conditional models).
+    func generatorInput(_ z: Tensor, labels: [Int]) -> Variable {
+        let k = geometry.conditionalClasses
+        guard k > 0 else { return Variable(z) }
+        let n = z.shape[0], zd = z.shape[1]
+        let t = Tensor(shape: [n, zd + k])
+        for i in 0..<n {
+            (t.data + i * (zd + k)).update(from: z.data + i * zd, count: zd)
+            t.data[i * (zd + k) + zd + labels[i]] = 1
+        }
+        return Variable(t)
+    }
+
+    /// The discriminator input: images joined with constant one-hot class channels (conditional models).
+    func discriminatorInput(_ x: Variable, labels: [Int]) throws -> Variable {
+        let k = geometry.conditionalClasses
+        guard k > 0 else { return x }
+        let n = x.shape[0], spatial = x.shape.dropFirst(2).reduce(1, *)
+        let maps = Tensor(shape: [n, k] + Array(x.shape.dropFirst(2)))
+        for i in 0..<n { (maps.data + (i * k + labels[i]) * spatial).update(repeating: 1, count: spatial) }
+        return try concat([x, Variable(maps)], axis: 1)
+    }
+
+    public func generate(_ z: Tensor, labels: [Int]) throws -> Variable { try generator(generatorInput(z, labels: labels)) }
+
+    public func discriminate(_ x: Variable, labels: [Int]) throws -> Variable { try discriminator(discriminatorInput(x, labels: labels)) }
+
+    /// Samples in evaluation mode (batch-norm running statistics), without a graph.
+    public func sample(_ z: Tensor, labels: [Int]) throws -> Tensor {
+        generator.eval()
+        defer { generator.train() }
+        return try withNoGrad { try generate(z, labels: labels).value }
+    }
+
+    // MARK: training
+
+    /// One generator update, preceded by `nCritic` discriminator updates, one real batch each.
+    /// `real[i]` is (N, C, image...) with its labels. Random numbers (noise, penalty interpolation)
+    /// come from `rng`.
+    public func trainStep(real: [(Tensor, [Int])], rng: inout PETRandom) throws -> StepMetrics {
+        precondition(!real.isEmpty)
+        var m = StepMetrics()
+        let dParams = discriminator.parameters
+        generator.train(); discriminator.train()
+        var lastFake: (Variable, [Int])? = nil
+        for (x, labels) in real {
+            let n = x.shape[0]
+            optD.zeroGrad()
+            let realV = Variable(x)
+            let z = sampleNoise(n, rng: &rng)
+            var lossD: Variable
+            var dr: Variable, df: Variable
+            switch config.loss {
+            case .bce:
+                // Fake from a recorded generator pass, reused (detached) for D and then for G.
+                let fake = try generate(z, labels: labels)
+                lastFake = (fake, labels)
+                dr = try discriminate(realV, labels: labels)
+                df = try discriminate(fake.detached(), labels: labels)
+                lossD = try Loss.bceWithLogits(dr, target: 1) + Loss.bceWithLogits(df, target: 0)
+                m.dReal += Double(mean(sigmoid: dr.value)); m.dFake += Double(mean(sigmoid: df.value))
+            case .wganGP, .wganClip:
+                let fake = try withNoGrad { try generate(z, labels: labels) }
+                dr = try discriminate(realV, labels: labels)
+                df = try discriminate(fake, labels: labels)
+                lossD = try Loss.wassersteinCritic(real: dr, fake: df)
+                if config.loss == .wganGP {
+                    let gp = try Loss.gradientPenalty(critic: { try self.discriminate($0, labels: labels) }, real: x, fake: fake.value,
+                                                      lambda: Float(config.gpLambda), rng: &rng)
+                    m.gradientPenalty += Double(gp.scalar)
+                    lossD = try lossD + gp
+                }
+                m.dReal += Double(mean(dr.value)); m.dFake += Double(mean(df.value))
+            }
+            try lossD.backward()
+            m.lossD += Double(lossD.scalar)
+            m.wasserstein += Double(mean(dr.value) - mean(df.value))
+            m.accuracyD += accuracy(real: dr.value, fake: df.value, threshold: config.loss == .bce ? 0 : nil)
+            m.gradNormD = gradNorm(dParams)
+            try optD.step()
+            if config.loss == .wganClip { Init.clipWeights(discriminator, to: Float(config.clip)) }
+        }
+        let k = Double(real.count)
+        m.lossD /= k; m.dReal /= k; m.dFake /= k; m.wasserstein /= k; m.gradientPenalty /= k; m.accuracyD /= k
+
+        // Generator: the discriminator's parameters are frozen so no weight gradients are computed for them.
+        optG.zeroGrad()
+        for p in dParams { p.requiringGrad(false) }
+        defer { for p in dParams { p.requiringGrad(true) } }
+        let fake: Variable, labels: [Int]
+        if let (f, l) = lastFake { fake = f; labels = l } else {
+            let (x, l) = real[real.count - 1]
+            labels = l
+            fake = try generate(sampleNoise(x.shape[0], rng: &rng), labels: l)
+        }
+        let dg = try discriminate(fake, labels: labels)
+        let lossG = config.loss == .bce ? try Loss.bceWithLogits(dg, target: 1) : try Loss.wassersteinGenerator(fake: dg)
+        try lossG.backward()
+        m.lossG = Double(lossG.scalar)
+        m.gradNormG = gradNorm(generator.parameters)
+        try optG.step()
+        return m
+    }
+
+    // MARK: state
+
+    /// Model parameters and buffers ("G.…", "D.…").
+    public func tensors() -> [String: Tensor] {
+        generator.stateDict(prefix: "G").merging(discriminator.stateDict(prefix: "D")) { a, _ in a }
+    }
+
+    public func load(tensors: [String: Tensor]) throws {
+        try generator.loadStateDict(tensors, prefix: "G")
+        try discriminator.loadStateDict(tensors, prefix: "D")
+    }
+
+    /// The names and shapes a checkpoint of this model must hold (optimizer state included when
+    /// `optimizers` is true).
+    public func manifest(optimizers: Bool, rngs: Set<String>) -> Checkpoint.Manifest {
+        var m = Checkpoint.Manifest()
+        for (k, t) in tensors() { m.tensors[k] = t.shape }
+        m.rngs = rngs
+        _ = optimizers
+        return m
+    }
+
+    /// A readable table of the layers: name, output shape and parameter shapes.
+    public func layerTable() throws -> [(String, [Int])] {
+        var gTrace: [(String, [Int])] = [], dTrace: [(String, [Int])] = []
+        let n = 2
+        var rng = PETRandom(seed: 0)
+        generator.eval(); discriminator.eval()
+        defer { generator.train(); discriminator.train() }
+        try withNoGrad {
+            let z = generatorInput(sampleNoise(n, rng: &rng), labels: [Int](repeating: 0, count: n))
+            let x = try generator.forwardTrace(z, trace: &gTrace)
+            _ = try discriminator.forwardTrace(try discriminatorInput(x, labels: [Int](repeating: 0, count: n)), trace: &dTrace)
+        }
+        return gTrace.map { ("G." + $0.0, $0.1) } + dTrace.map { ("D." + $0.0, $0.1) }
+    }
+}
+
+func mean(_ t: Tensor) -> Float {
+    var s: Double = 0
+    for i in 0..<t.count { s += Double(t.data[i]) }
+    return Float(s / Double(max(1, t.count)))
+}
+
+func mean(sigmoid t: Tensor) -> Float {
+    var s: Double = 0
+    for i in 0..<t.count { s += 1 / (1 + Foundation.exp(-Double(t.data[i]))) }
+    return Float(s / Double(max(1, t.count)))
+}
+
+/// Fraction classified correctly: BCE logits by sign (threshold 0); Wasserstein scores have no fixed
+/// zero, so there the threshold is the midpoint of the two mean scores.
+func accuracy(real: Tensor, fake: Tensor, threshold: Float?) -> Double {
+    let t = threshold ?? (mean(real) + mean(fake)) / 2
+    var ok = 0
+    for i in 0..<real.count where real.data[i] > t { ok += 1 }
+    for i in 0..<fake.count where fake.data[i] < t { ok += 1 }
+    return Double(ok) / Double(max(1, real.count + fake.count))
+}
+
+func gradNorm(_ params: [Variable]) -> Double {
+    var s: Double = 0
+    for p in params { if let g = p.grad { for i in 0..<g.count { s += Double(g.data[i]) * Double(g.data[i]) } } }
+    return s.squareRoot()
+}

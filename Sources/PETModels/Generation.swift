@@ -1,0 +1,242 @@
+import Foundation
+import PETAutograd
+import PETTensor
+import PETVolumes
+
+/// Output formats of `petgan generate`.
+public enum GenerationFormat: String, CaseIterable, Codable {
+    /// One .nii.gz per sample (+ JSON sidecar) in the training data's geometry and units.
+    case nifti
+    /// One HDF5 volume store holding every sample (PETVolumes layout, labels = classes).
+    case h5
+    /// One PNG per sample (three mid-slice views for 3D, the centre channel for 2D).
+    case png
+}
+
+public struct GenerationRequest {
+    /// A run directory (uses checkpoints/final.h5, else latest.h5) or a checkpoint file.
+    public var checkpoint: String
+    /// Classes to generate; empty: the run's class (unconditional) or every class (conditional).
+    public var classes: [String] = []
+    /// Seeds, one sample per seed per class.
+    public var seeds: [UInt64]
+    public var out: String
+    public var format: GenerationFormat = .nifti
+    public init(checkpoint: String, seeds: [UInt64], out: String) { self.checkpoint = checkpoint; self.seeds = seeds; self.out = out }
+}
+
+public struct GenerationSummary {
+    public var files: [String]
+    public var montage: String
+    public var checkpoint: String
+    public var checkpointSHA256: String
+    public var classes: [String]
+    public var samples: Int
+}
+
+public enum Generation {
+    /// The checkpoint file of a run directory: final.h5 when the run finished, else latest.h5.
+    public static func checkpointFile(_ path: String) throws -> String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw CheckpointError.notACheckpoint(file: path, reason: "no such file or run directory")
+        }
+        guard isDir.boolValue else { return path }
+        let final = ((path as NSString).appendingPathComponent("checkpoints") as NSString).appendingPathComponent("final.h5")
+        if FileManager.default.fileExists(atPath: final) { return final }
+        let latest = Trainer.latestCheckpoint(in: path)
+        guard FileManager.default.fileExists(atPath: latest) else {
+            throw CheckpointError.notACheckpoint(file: path, reason: "the run directory has no checkpoints/final.h5 or checkpoints/latest.h5")
+        }
+        return latest
+    }
+
+    /// Loads a trained model (weights and buffers) with its run record.
+    public static func loadModel(_ file: String) throws -> (GANModel, RunRecord, Checkpoint) {
+        let c = try Checkpoint.load(from: file)
+        let rec = try RunRecord.parse(c.configJSON, file: file)
+        var rng = PETRandom(seed: 0)
+        let model = try GANModel(config: rec.config, geometry: rec.geometry, rng: &rng)
+        var m = model.manifest(optimizers: false, rngs: [])
+        m.rngs = Set(c.rngs.keys)
+        var check = c
+        check.optimizers = [:]
+        try check.check(against: m, file: file)
+        try model.load(tensors: c.tensors)
+        return (model, rec, c)
+    }
+
+    /// Generator outputs (N, C, image...) in [−1, 1] → volumes in the data's units and geometry.
+    /// 3D: (D, H, W) volumes; 2D: (C, H, W) stacks of adjacent slices.
+    public static func volumes(from t: Tensor, record: RunRecord) -> [Volume] {
+        let n = t.shape[0]
+        let per = t.count / max(1, n)
+        let map = record.data.intensity
+        let shape = record.geometry.dims == 3 ? Array(t.shape.dropFirst(2)) : Array(t.shape.dropFirst())
+        return (0..<n).map { i in
+            var values = [Float](repeating: 0, count: per)
+            for j in 0..<per { values[j] = map.inverse(t.data[i * per + j]) }
+            return Volume(shape: shape, data: values, affine: Affine(record.data.affine), space: record.data.mni ? .mni : .scanner)
+        }
+    }
+
+    /// Display window shared by all samples: from the value −1 maps to, up to the 99.5th percentile.
+    static func window(_ vols: [Volume], record: RunRecord) -> (Float, Float) {
+        var sample: [Float] = []
+        for v in vols { let s = max(1, v.count / 20_000); for i in stride(from: 0, to: v.count, by: s) { sample.append(v.data[i]) } }
+        let lo = record.data.intensity.inverse(-1)
+        var hi = Float(Normalize.percentile(sample, 99.5))
+        if !(hi > lo) { hi = lo + 1 }
+        return (lo, hi)
+    }
+
+    /// A montage: 3D: one row per sample (axial | coronal | sagittal); 2D: a grid of centre channels.
+    public static func montage(_ vols: [Volume], record: RunRecord, labels: [Int]) -> RGBImage {
+        let w = window(vols, record: record)
+        if record.geometry.dims == 3 {
+            let side = vols.first?.shape.max() ?? 64
+            let zoom = max(2, Int((160.0 / Double(side)).rounded(.up)))
+            return Montage.render(vols, options: MontageOptions(colorMap: .inferno, zoom: zoom, window: w, gap: 2))
+        }
+        return tiles(vols, window: w)
+    }
+
+    /// 2D samples as a grid (up to 8 per row) of their centre channel, nearest-neighbour zoomed to ≥ 96 px.
+    static func tiles(_ vols: [Volume], window: (Float, Float)) -> RGBImage {
+        guard let first = vols.first else { return RGBImage(width: 1, height: 1) }
+        let h = first.shape[1], w = first.shape[2]
+        let zoom = max(1, Int((96.0 / Double(max(h, w))).rounded(.up)))
+        let cols = min(8, vols.count), rows = (vols.count + cols - 1) / cols
+        let gap = 2
+        var img = RGBImage(width: cols * (w * zoom + gap) + gap, height: rows * (h * zoom + gap) + gap)
+        let span = Double(window.1 - window.0)
+        for (n, v) in vols.enumerated() {
+            let c = v.shape[0] / 2
+            let x0 = gap + (n % cols) * (w * zoom + gap), y0 = gap + (n / cols) * (h * zoom + gap)
+            for y in 0..<(h * zoom) {
+                for x in 0..<(w * zoom) {
+                    let val = v.data[(c * h + y / zoom) * w + x / zoom]
+                    img[x0 + x, y0 + y] = ColorMap.inferno.rgb((Double(val) - Double(window.0)) / span)
+                }
+            }
+        }
+        return img
+    }
+
+    /// `petgan generate`: samples from a checkpoint, written in the training data's geometry and units.
+    public static func run(_ req: GenerationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationSummary {
+        let file = try checkpointFile(req.checkpoint)
+        let (model, rec, ck) = try loadModel(file)
+        let hash = try SHA256.hex(file: file)
+        let names = rec.data.classNames
+        let conditional = rec.geometry.conditionalClasses > 0
+        var classes = req.classes
+        if classes.isEmpty {
+            classes = conditional ? names : [rec.config.classFilter.isEmpty ? "" : rec.config.classFilter]
+        }
+        var labels: [Int] = []
+        for c in classes {
+            if conditional {
+                guard let i = names.firstIndex(of: c) else {
+                    throw ConfigError.badValue(source: "--class", key: "class", reason: "the model knows the classes \(names.joined(separator: ", ")), not '\(c)'")
+                }
+                labels.append(i)
+            } else {
+                guard c == rec.config.classFilter || (c.isEmpty) else {
+                    throw ConfigError.badValue(source: "--class", key: "class", reason: rec.config.classFilter.isEmpty
+                        ? "this model is unconditional and was trained on every class; it cannot generate one class (train with --conditional or --class)"
+                        : "this model was trained on \(rec.config.classFilter) only; it cannot generate \(c)")
+                }
+                labels.append(rec.config.classFilter.isEmpty ? 0 : names.firstIndex(of: c) ?? 0)
+            }
+        }
+        do { try FileManager.default.createDirectory(atPath: req.out, withIntermediateDirectories: true) } catch {
+            throw ConfigError.badValue(source: "--out", key: "out", reason: "cannot create \(req.out): \(error.localizedDescription)")
+        }
+        var jobs: [(cls: String, label: Int, seed: UInt64)] = []
+        for (c, l) in zip(classes, labels) { for s in req.seeds { jobs.append((c, l, s)) } }
+        var files: [String] = []
+        var montageVols: [Volume] = [], montageLabels: [Int] = []
+        var writer: VolumeStoreWriter? = nil
+        let storePath = (req.out as NSString).appendingPathComponent("generated.h5")
+        if req.format == .h5 {
+            let shape = rec.geometry.dims == 3 ? rec.geometry.imageShape : rec.data.itemShape
+            let vs = Affine(rec.data.affine).voxelSizes
+            writer = try VolumeStoreWriter.create(storePath, volumeShape: shape, classNames: names, voxelSize: vs,
+                                                  normalization: rec.data.normalization,
+                                                  extraAttributes: ["kind": "petgan generated", "units": rec.data.units, "checkpoint_sha256": hash])
+        }
+        let chunk = 8
+        var done = 0
+        for start in stride(from: 0, to: jobs.count, by: chunk) {
+            let part = Array(jobs[start..<min(jobs.count, start + chunk)])
+            // Each sample's z comes from its own seed, and the generator runs in evaluation mode, so a
+            // sample depends only on (checkpoint, class, seed), never on the batch it was made in.
+            let z = Tensor(shape: [part.count, rec.config.zDim])
+            for (i, j) in part.enumerated() {
+                var r = PETRandom(seed: j.seed)
+                let zi = model.sampleNoise(1, rng: &r)
+                (z.data + i * rec.config.zDim).update(from: zi.data, count: rec.config.zDim)
+            }
+            let out = try model.sample(z, labels: part.map(\.label))
+            let vols = volumes(from: out, record: rec)
+            for (v, j) in zip(vols, part) {
+                let stem = (j.cls.isEmpty ? "sample" : j.cls) + String(format: "_seed%05llu", j.seed)
+                let provenance: [String: Any] = [
+                    "command": "petgan generate", "kind": "generated", "model": rec.config.model.rawValue,
+                    "preset": rec.config.preset, "class": j.cls, "label": j.label, "seed": Int(j.seed),
+                    "checkpoint": file, "checkpoint_sha256": hash, "checkpoint_step": ck.step,
+                    "training_data": rec.data.path, "units": rec.data.units, "normalization": rec.data.normalization,
+                    "z_dim": rec.config.zDim, "z_distribution": rec.config.zDistribution,
+                    "layout": rec.geometry.dims == 3 ? "volume (D, H, W)" : "2D sample: (channels, H, W) = adjacent axial slices",
+                ]
+                switch req.format {
+                case .nifti:
+                    let p = (req.out as NSString).appendingPathComponent(stem + ".nii.gz")
+                    try NIfTIFile.write(v, to: p, provenance: provenance)
+                    files.append(p)
+                    if rec.geometry.dims == 2 {
+                        let png = (req.out as NSString).appendingPathComponent(stem + ".png")
+                        try PNGFile.write(montage([v], record: rec, labels: [j.label]), to: png)
+                        files.append(png)
+                    }
+                case .png:
+                    let p = (req.out as NSString).appendingPathComponent(stem + ".png")
+                    try PNGFile.write(montage([v], record: rec, labels: [j.label]), to: p)
+                    let sidecar = (req.out as NSString).appendingPathComponent(stem + ".json")
+                    try NIfTIFile.provenanceJSON(provenance).write(to: URL(fileURLWithPath: sidecar), options: .atomic)
+                    files.append(p)
+                case .h5:
+                    try writer!.append(v, label: j.label, intensity: rec.data.intensity, sourceFile: stem)
+                }
+                if montageVols.count < 24 { montageVols.append(v); montageLabels.append(j.label) }
+            }
+            done += part.count
+            progress?(done, jobs.count)
+        }
+        if let w = writer { try w.commit(); files.append(storePath) }
+        let montagePath = (req.out as NSString).appendingPathComponent("montage.png")
+        if !montageVols.isEmpty { try PNGFile.write(montage(montageVols, record: rec, labels: montageLabels), to: montagePath) }
+        return GenerationSummary(files: files, montage: montagePath, checkpoint: file, checkpointSHA256: hash,
+                                 classes: classes, samples: jobs.count)
+    }
+
+    /// Parses "0-99", "3,5,8" or "7" into seeds.
+    public static func parseSeeds(_ s: String) throws -> [UInt64] {
+        var out: [UInt64] = []
+        for part in s.split(separator: ",") {
+            let p = part.trimmingCharacters(in: .whitespaces)
+            if let dash = p.firstIndex(of: "-"), dash != p.startIndex {
+                guard let a = UInt64(p[..<dash]), let b = UInt64(p[p.index(after: dash)...]), a <= b, b - a < 1_000_000 else {
+                    throw ConfigError.badValue(source: "--seeds", key: "seeds", reason: "'\(p)' is not a range like 0-99")
+                }
+                out += Array(a...b)
+            } else {
+                guard let v = UInt64(p) else { throw ConfigError.badValue(source: "--seeds", key: "seeds", reason: "'\(p)' is not a seed") }
+                out.append(v)
+            }
+        }
+        guard !out.isEmpty else { throw ConfigError.badValue(source: "--seeds", key: "seeds", reason: "no seeds given") }
+        return out
+    }
+}

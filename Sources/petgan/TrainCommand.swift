@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import PETModels
+import PETTensor
+
+/// `petgan train`: trains a GAN on a volume store (3D) or slice store (2D) into a numbered run directory.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a GAN (2D paper baseline, 3D DCGAN, 3D WGAN, 3D WGAN-GP; per class or class-conditional).",
+        discussion: """
+        Settings are resolved as: the model's defaults, then --preset, then the YAML --config file, then \
+        the options given here (and --set key=value for any other setting). The resolved configuration is \
+        written to <run>/config.yaml; --dry-run prints it (with the layer shapes) and exits. A run writes \
+        metrics.jsonl, loss_curve.png, samples/epoch-NNNN.png (fixed noise), checkpoints/latest.h5 and \
+        final.h5 and train.log. Ctrl-C saves a checkpoint and stops; --resume RUN_DIR continues exactly \
+        (bitwise with one thread). YAML keys: \(TrainConfig.keys.joined(separator: ", ")).
+        """)
+
+    @Option(help: "Training data: a PETVolumes HDF5 store (3D volumes; for dcgan2d a slice store from `petgan phantom --slices axial`).")
+    var data: String?
+    @Option(help: "Model: dcgan2d, dcgan3d, wgan3d (weight clipping, RMSprop) or wgangp3d (gradient penalty).")
+    var model: String?
+    @Option(help: "Preset: paper2d (Islam & Zhang 2020, exact layer shapes and hyper-parameters).")
+    var preset: String?
+    @Flag(help: "One model for every class: one-hot class joined to z and given to the discriminator as class channels.")
+    var conditional = false
+    @Option(name: .customLong("class"), help: "Train on one class only (the paper's one model per class), e.g. AD.")
+    var classFilter: String?
+    @Option(help: "Epochs (passes over the training items by the discriminator).")
+    var epochs: Int?
+    @Option(help: "Batch size.")
+    var batch: Int?
+    @Option(name: .customLong("max-steps"), help: "Stop after this many generator steps (0: all epochs).")
+    var maxSteps: Int?
+    @Option(help: "Folder for the numbered run directories.")
+    var out: String?
+    @Option(help: "YAML file with any settings (see the key list above).")
+    var config: String?
+    @Option(help: "Continue the run in this directory from its checkpoints/latest.h5 (its own configuration; --epochs / --max-steps may extend it).")
+    var resume: String?
+    @Option(help: "Seed of the run's random streams (initialization, noise, data order).")
+    var seed: UInt64?
+    @Option(help: "Worker threads (default: all cores; 1 makes runs bitwise reproducible).")
+    var threads: Int?
+    @Option(name: .customLong("set"), help: "Override any setting, key=value (repeatable), e.g. --set lr_g=2e-4 --set g_channels=64,32,16.")
+    var settings: [String] = []
+    @Flag(name: .customLong("dry-run"), help: "Print the resolved configuration and the layer shapes, then exit.")
+    var dryRun = false
+
+    func validate() throws {
+        if let m = model, ModelKind(rawValue: m) == nil { throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(m)')") }
+        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let b = batch, b < 1 { throw ValidationError("--batch must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if conditional && classFilter != nil { throw ValidationError("--conditional trains one model for every class; --class trains one class: choose one") }
+        if resume == nil && data == nil && config == nil { throw ValidationError("--data is required (or --config with a data setting, or --resume RUN_DIR)") }
+        for s in settings where !s.contains("=") { throw ValidationError("--set expects key=value (got '\(s)')") }
+    }
+
+    func overrides() -> [String: Any] {
+        var o: [String: Any] = [:]
+        if let d = data { o["data"] = d }
+        if conditional { o["conditional"] = true }
+        if let c = classFilter { o["class"] = c }
+        if let e = epochs { o["epochs"] = e }
+        if let b = batch { o["batch"] = b }
+        if let m = maxSteps { o["max_steps"] = m }
+        if let p = out { o["out"] = p }
+        if let s = seed { o["seed"] = Int(s) }
+        if let t = threads { o["threads"] = t }
+        for s in settings {
+            let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
+            o[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? parts[1] : ""
+        }
+        return o
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let cfg: TrainConfig
+            if resume != nil {
+                var c = TrainConfig()
+                c.epochs = epochs ?? 0
+                c.maxSteps = maxSteps ?? 0
+                c.threads = threads ?? 0
+                cfg = c
+            } else {
+                cfg = try TrainConfig.resolve(model: model.flatMap(ModelKind.init(rawValue:)), preset: preset, yamlFile: config, overrides: overrides())
+            }
+            if dryRun {
+                print(try cfg.yaml(), terminator: "")
+                if FileManager.default.fileExists(atPath: cfg.data) {
+                    let d = try TrainingData(path: cfg.data, model: cfg.model, classFilter: cfg.classFilter)
+                    try printLayers(cfg, data: d)
+                } else if !cfg.data.isEmpty {
+                    print("# (data \(cfg.data) not found: layer shapes need the data's grid)")
+                }
+                return
+            }
+            try TrainCommand.train(cfg, resume: resume)
+        }
+    }
+
+    func printLayers(_ cfg: TrainConfig, data d: TrainingData) throws {
+        let g = NetworkGeometry(dims: cfg.model.isThreeD ? 3 : 2, channels: d.itemShape[0], imageShape: Array(d.itemShape.dropFirst()),
+                                layers: cfg.gChannels.count, conditionalClasses: cfg.conditional ? d.info.classNames.count : 0)
+        var rng = PETRandom(seed: cfg.seed)
+        let m = try GANModel(config: cfg, geometry: g, rng: &rng)
+        print("# data: \(d.count) items of shape \(d.itemShape), classes \(d.info.classNames.joined(separator: ", "))")
+        print("# steps per epoch: \(max(1, d.count / (cfg.batch * cfg.nCritic)))")
+        print("# layer outputs (batch 2):")
+        for (name, shape) in try m.layerTable() { print("#   \(name): \(shape.map(String.init).joined(separator: "×"))") }
+        print("# parameters: G \(m.generator.parameterCount), D \(m.discriminator.parameterCount)")
+    }
+
+    /// Runs a training job with the progress bar; shared with `petgan demo`.
+    @discardableResult
+    static func train(_ cfg: TrainConfig, resume: String? = nil, label: String = "train") throws -> TrainSummary {
+        InterruptFlag.reset()
+        InterruptFlag.install()
+        let trainer = try Trainer(config: cfg, resumeDirectory: resume)
+        var bar = TrainProgress(total: trainer.totalSteps, stepsPerEpoch: trainer.stepsPerEpoch)
+        let first = trainer.step
+        trainer.onStep = { step, _, m, rate in bar.update(step: step, metrics: m, itPerSecond: rate, firstStep: first) }
+        trainer.onMessage = { msg in
+            bar.breakLine()
+            print("\(label): \(msg)")
+            fflush(stdout)
+        }
+        print("\(label): run directory \(trainer.runDirectory)")
+        let s = try trainer.run()
+        print(String(format: "\(label): %d/%d steps in %.1f s (%.3f s per step)%@", s.steps, s.totalSteps, s.seconds, s.secondsPerStep,
+                     s.interrupted ? " — interrupted, resume with --resume \(s.runDirectory)" : ""))
+        print("\(label): checkpoint \(s.finalCheckpoint)")
+        print("\(label): metrics \(s.runDirectory)/metrics.jsonl, loss curve \(s.runDirectory)/loss_curve.png, samples \(s.runDirectory)/samples/")
+        return s
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import XCTest
+@testable import PETCohort
+import PETTensor
+import PETVolumes
+
+/// Cohort files: the HDF5 store with the recorded subjects, NIfTI outputs readable by nibabel in MNI
+/// orientation, 2D slice sets, atomic writes and clear errors.
+final class CohortTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("petcohort-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func testSmallCohortStoreNIfTIAndSlicesRoundTrip() throws {
+        let anatomy = try Fixtures.anatomy(voxel: 4)
+        let out = dir.appendingPathComponent("cohort.h5").path
+        let plan = try CohortPlan(count: 6, classNames: ["NC", "MCI", "AD"], proportions: nil, seed: 9)
+        var req = CohortRequest(grid: Fixtures.grid(voxel: 4), plan: plan, outputPath: out)
+        req.niftiDirectory = dir.appendingPathComponent("nifti").path
+        var so = SliceOptions(); so.stepMM = 16
+        req.slices = so
+        var reported: [Int] = []
+        let summary = try PhantomCohort.build(req, anatomy: anatomy) { done, total, _ in reported.append(done); XCTAssertEqual(total, 6) }
+        XCTAssertEqual(reported, [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(summary.classCounts, ["NC": 2, "MCI": 2, "AD": 2])
+
+        // The store: PETVolumes can read it; labels follow the plan; values are SUVR.
+        let store = try VolumeStore.open(out)
+        XCTAssertEqual(store.count, 6)
+        XCTAssertEqual(store.volumeShape, [48, 56, 48])
+        XCTAssertEqual(store.classNames, ["NC", "MCI", "AD"])
+        XCTAssertEqual(store.labels, plan.subjects.map { ["NC", "MCI", "AD"].firstIndex(of: $0.className)! })
+        XCTAssertEqual(store.affine(0).m, Fixtures.grid(voxel: 4).affine)
+
+        // Recorded subjects regenerate the stored volumes bitwise.
+        let subjects = try PhantomCohort.readSubjects(out)
+        XCTAssertEqual(subjects.map(\.seed), plan.subjects.map(\.seed))
+        XCTAssertEqual(try PhantomCohort.readParameters(out), PhantomParameters())
+        let gen = try PhantomGenerator(anatomy: anatomy, parameters: PhantomParameters(), grid: Fixtures.grid(voxel: 4))
+        for i in [0, 5] {
+            XCTAssertEqual(try gen.drawSubject(index: i, className: plan.subjects[i].className, seed: plan.subjects[i].seed), subjects[i])
+            XCTAssertEqual(gen.synthesize(subjects[i]).values, try store.readVolume(i).data, "subject \(i)")
+        }
+
+        // NIfTI: our reader gets the same voxels back.
+        let niftiPath = req.niftiDirectory! + "/\(subjects[2].id)_\(subjects[2].className)_pet.nii.gz"
+        let nv = try NIfTIFile.read(niftiPath)
+        XCTAssertEqual(nv.data, try store.readVolume(2).data)
+        XCTAssertEqual(nv.affine.m, Fixtures.grid(voxel: 4).affine)
+
+        // Slices: (N·k, 3, 128, 128), the middle channel is the centre axial slice resampled.
+        let slices = try VolumeStore.open(summary.slicePath!)
+        let ks = AxialSlices.centres(grid: Fixtures.grid(voxel: 4), options: so)
+        XCTAssertEqual(slices.count, 6 * ks.count)
+        XCTAssertEqual(slices.volumeShape, [3, 128, 128])
+        XCTAssertEqual(try slices.readVolume(ks.count + 1).data,
+                       AxialSlices.extract(try store.readVolume(1).data, grid: Fixtures.grid(voxel: 4), centre: ks[1], options: so))
+
+        // Nothing but the finished files in the folder (temporary names are renamed or removed).
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        XCTAssertEqual(names, ["cohort.h5", "cohort_slices-axial.h5", "nifti"])
+    }
+
+    func testNIfTIOpensInNibabelInMNIOrientation() throws {
+        let anatomy = try Fixtures.anatomy(voxel: 4)
+        let gen = try PhantomGenerator(anatomy: anatomy, parameters: PhantomParameters(), grid: Fixtures.grid(voxel: 4))
+        let v = try gen.generate(index: 0, className: "NC", seed: 4)
+        let path = dir.appendingPathComponent("nc.nii.gz").path
+        try NIfTIFile.write(GridVolume(grid: gen.grid, values: v.values).volume(), to: path)
+        // A voxel to check by position: the hottest voxel, as (i, j, k) = (x, y, z index).
+        let hot = v.values.indices.max { v.values[$0] < v.values[$1] }!
+        let (k, j, i) = (hot / (56 * 48), hot / 48 % 56, hot % 48)
+        let script = """
+        import nibabel as nib, numpy as np
+        im = nib.load("\(path)")
+        d = np.asanyarray(im.dataobj)
+        print("".join(nib.aff2axcodes(im.affine)), int(im.header["sform_code"]), d.shape)
+        print(repr(float(d[\(i), \(j), \(k)])))
+        # Where is the left hemisphere? x < 0 mm in MNI: the pons mask-normalised SUVR is symmetric-ish,
+        # so check world coordinates of the first voxel instead.
+        print(im.affine[0, 3], im.affine[1, 3], im.affine[2, 3], im.affine[0, 0])
+        """
+        let (outText, _) = try runPython(script)
+        let lines = outText.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "RAS 4 (48, 56, 48)")
+        XCTAssertEqual(Float(lines[1])!, v.values[hot], accuracy: 1e-6)
+        let o = lines[2].split(separator: " ").compactMap { Double($0) }
+        XCTAssertEqual(o, [gen.grid.affine[3], gen.grid.affine[7], gen.grid.affine[11], 4])
+    }
+
+    func testSliceOrientationAnteriorUpRightOnTheRight() {
+        let grid = VoxelGrid.mni(niftiShape: [20, 24, 9], voxelSize: 2)
+        // value = y index + 100·x index
+        var a = [Float](repeating: 0, count: grid.count)
+        for k in 0..<9 { for j in 0..<24 { for i in 0..<20 { a[(k * 24 + j) * 20 + i] = Float(j) + 100 * Float(i) } } }
+        var o = SliceOptions(); o.size = [32, 32]; o.zRangeMM = [-1000, 1000]; o.stepMM = 2
+        let ks = AxialSlices.centres(grid: grid, options: o)
+        XCTAssertEqual(ks, Array(1...7))
+        let s = AxialSlices.extract(a, grid: grid, centre: 4, options: o)
+        XCTAssertEqual(s.count, 3 * 32 * 32)
+        // Column 16 (centre), rows: y decreases downwards (anterior at the top).
+        XCTAssertGreaterThan(s[2 * 32 + 16], s[29 * 32 + 16])
+        // Row 16: x increases to the right (subject's right on the image's right).
+        XCTAssertLessThan(s[16 * 32 + 8], s[16 * 32 + 24])
+        // The plane is 48 mm tall and 40 mm wide: the field of view is 48 mm, 1.5 mm pixels, so the
+        // outermost columns fall outside the 40 mm width and stay 0.
+        XCTAssertEqual(s[16 * 32 + 0], 0)
+        XCTAssertGreaterThan(s[16 * 32 + 4], 0)
+    }
+
+    func testBadRequestsAreClearErrors() throws {
+        let anatomy = try Fixtures.anatomy(voxel: 4)
+        let plan = try CohortPlan(count: 2, classNames: ["NC", "XX"], proportions: nil, seed: 1)
+        var req = CohortRequest(grid: Fixtures.grid(voxel: 4), plan: plan, outputPath: dir.appendingPathComponent("a.h5").path)
+        XCTAssertThrowsError(try PhantomCohort.build(req, anatomy: anatomy)) { e in XCTAssertTrue("\(e)".contains("'XX'"), "\(e)") }
+        req.plan = try CohortPlan(count: 2, classNames: ["NC"], proportions: nil, seed: 1)
+        req.outputPath = "/nonexistent-folder/cohort.h5"
+        XCTAssertThrowsError(try PhantomCohort.build(req, anatomy: anatomy)) { e in
+            XCTAssertTrue("\(e)".contains("/nonexistent-folder/cohort.h5"), "\(e)")
+        }
+        // A grid that misses the pons cannot be SUVR-normalised.
+        let tiny = VoxelGrid(shape: [4, 4, 4], affine: [2, 0, 0, 40, 0, 2, 0, 40, 0, 0, 2, 60, 0, 0, 0, 1])
+        XCTAssertThrowsError(try PhantomGenerator(anatomy: anatomy, parameters: PhantomParameters(), grid: tiny)) { e in
+            XCTAssertTrue("\(e)".contains("pons"), "\(e)")
+        }
+    }
+}
+
+/// Runs a python3 script (interop checks); fails loudly when python3 or nibabel is missing.
+func runPython(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws -> (String, String) {
+    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
+    guard let python = dirs.map({ $0 + "/python3" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        XCTFail("python3 is required by the interop tests (run scripts/setup-python.sh)", file: file, line: line)
+        throw PhantomError.invalidRequest("python3 missing")
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = ["-c", script]
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    try p.run()
+    let so = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let se = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    if p.terminationStatus != 0 {
+        XCTFail("python failed (status \(p.terminationStatus); missing nibabel? run scripts/setup-python.sh):\n\(se)", file: file, line: line)
+        throw PhantomError.invalidRequest("python failed")
+    }
+    return (so, se)
+}
