@@ -130,7 +130,7 @@ public enum NIfTIFile {
             Xznzclose(&f)
             return n
         }
-        if got < 0 { throw NIfTIError.writeFailed(path: path, reason: "cannot open for reading") }
+        if got < 0 { throw NIfTIError.libraryFailure(path: path, operation: "open the file for reading") }
         if got < 348 { throw NIfTIError.truncated(path: path, detail: "only \(got) header bytes (a NIfTI-1 header has 348)") }
 
         func i32(_ o: Int, _ swap: Bool) -> Int32 { let v = bytes[o..<(o + 4)].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }; return swap ? v.byteSwapped : v }
@@ -300,7 +300,7 @@ public enum NIfTIFile {
         for key in ["command", "kind", "class", "label", "seed"] {
             if let v = provenance[key] { s += " \(key)=\(v)" }
         }
-        return String(s.utf8.prefix(79)).map { $0 } ?? String(s.prefix(79))
+        return String(decoding: s.utf8.prefix(79), as: UTF8.self)
     }
 
     /// Provenance as compact JSON (keys sorted), with PETGAN's version added.
