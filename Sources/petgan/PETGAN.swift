@@ -13,6 +13,7 @@ struct PETGAN: ParsableCommand {
             BenchCommand.self,
             PhantomCommand.self,
             PrepareCommand.self, InspectCommand.self, MontageCommand.self,
+            EvaluateCommand.self, TuringKitCommand.self, TuringScoreCommand.self,
             TrainCommand.self, GenerateCommand.self, DemoCommand.self,
         ])
 }

@@ -1,0 +1,364 @@
+// `petgan evaluate`: every metric of the evaluation on a real and a synthetic set, streamed one volume
+// at a time (only block-averaged copies, ~24×28×24 voxels each, and per-class moment maps stay in
+// memory), written to REPORT_DIR/metrics.json and REPORT_DIR/report.html with figures.
+//
+// Public API:
+//   var o = EvaluationOptions(real: "data.h5", synthetic: "gen/", out: "report")
+//   let metrics = try Evaluation.run(o)          // [String: Any], also written as metrics.json
+
+import Foundation
+import PETTensor
+import PETVolumes
+
+public struct EvaluationOptions {
+    public var real: String, synthetic: String, out: String
+    public var classes: [String] = []
+    public var seed: UInt64 = 1
+    public var memoryBudget: Int? = nil
+    public var templatesDirectory: String? = nil
+    /// Synthetic samples paired with their nearest real sample (nil: all).
+    public var maxPairs: Int? = nil
+    /// Random pairs per class for MS-SSIM diversity.
+    public var diversityPairs = 20
+    public var classifierEpochs = 25
+    public var augmentationSeeds: [UInt64] = [1, 2, 3]
+    public var mmdPermutations = 200
+    public var skipClassifiers = false
+    public var log: ((String) -> Void)? = nil
+    public init(real: String, synthetic: String, out: String) { self.real = real; self.synthetic = synthetic; self.out = out }
+}
+
+/// Progress lines with an ETA.
+struct ProgressLog {
+    let log: ((String) -> Void)?
+    let label: String, total: Int
+    let start = Date()
+    var last = Date.distantPast
+    mutating func step(_ done: Int) {
+        guard let log = log else { return }
+        let now = Date()
+        guard done == total || now.timeIntervalSince(last) > 2 else { return }
+        last = now
+        let el = now.timeIntervalSince(start)
+        let eta = done > 0 ? el / Double(done) * Double(total - done) : 0
+        log(String(format: "%@ %d/%d  %.0fs elapsed, ETA %.0fs", label, done, total, el, eta))
+    }
+}
+
+public enum Evaluation {
+    /// Block-averaging factor that brings the largest axis to at most 32 voxels.
+    static func smallFactor(_ shape: [Int]) -> Int { max(1, Int((Double(shape.max()!) / 32).rounded(.up))) }
+
+    /// Scales of MS-SSIM that fit: the coarsest scale must still hold an 11-voxel window.
+    static func msssimScales(_ shape: [Int]) -> Int {
+        var s = 1, m = shape.filter { $0 > 1 }.min()!
+        while s < 5 && m / 2 >= 11 { s += 1; m /= 2 }
+        return s
+    }
+
+    struct PairResult { var synth: Int, real: Int, psnr3D: Double, ssim3D: Double, psnr2D: Double, ssim2D: Double, slices: Int }
+
+    public static func run(_ o: EvaluationOptions) throws -> [String: Any] {
+        let t0 = Date()
+        let log = o.log ?? { _ in }
+        let real = try VolumeSet.open(o.real, memoryBudget: o.memoryBudget)
+        let synthAll = try VolumeSet.open(o.synthetic, memoryBudget: o.memoryBudget)
+        guard real.shape == synthAll.shape else {
+            throw MetricsError.mismatch(detail: "\(o.real) has volumes of shape \(real.shape) (D,H,W) but \(o.synthetic) has \(synthAll.shape); resample one onto the other's grid (petgan prepare)")
+        }
+        synthAll.alignClasses(to: real.classNames)
+        let realSet = try real.restricted(toClasses: o.classes)
+        let synth = try synthAll.restricted(toClasses: o.classes)
+        guard realSet.count >= 2, synth.count >= 2 else {
+            throw MetricsError.tooSmall(detail: "evaluation needs at least 2 real and 2 synthetic volumes (have \(realSet.count) and \(synth.count))")
+        }
+        try FileManager.default.createDirectory(atPath: o.out, withIntermediateDirectories: true)
+        let figures = (o.out as NSString).appendingPathComponent("figures")
+        try FileManager.default.createDirectory(atPath: figures, withIntermediateDirectories: true)
+        let shape = real.shape
+        let classNames = real.classNames
+        let nClasses = max(1, classNames.count)
+        let unknownSynth = synth.labels.filter { $0 < 0 }.count
+
+        // Atlas.
+        var atlas = try RegionAtlas.aal2(shape: shape, affine: real.affine, templatesDirectory: o.templatesDirectory)
+        if atlas == nil { atlas = RegionAtlas.fallback(shape: shape, affine: real.affine, referenceMean: try realSet.values(0)) }
+        let regional = RegionalAccumulator(atlas: atlas!, classes: nClasses)
+        log("atlas: \(atlas!.source), \(atlas!.brain.count) brain voxels, \(atlas!.regionNames.count) regions")
+
+        // Pass 1: stream every volume once.
+        let factor = smallFactor(shape)
+        var smallShape: [Int] = []
+        func stream(_ set: VolumeSet, synthetic: Bool) throws -> (small: [[Float]], lo: Float, hi: Float) {
+            var small: [[Float]] = [], lo = Float.infinity, hi = -Float.infinity
+            var p = ProgressLog(log: o.log, label: synthetic ? "reading synthetic" : "reading real", total: set.count)
+            for i in 0..<set.count {
+                let v = try set.values(i)
+                for x in v { lo = min(lo, x); hi = max(hi, x) }
+                let (s, ss) = ImageMetrics.downsample(v, shape: shape, factor: factor)
+                small.append(s); smallShape = ss
+                regional.add(v, label: set.labels[i], synthetic: synthetic)
+                p.step(i + 1)
+            }
+            return (small, lo, hi)
+        }
+        let r = try stream(realSet, synthetic: false)
+        let s = try stream(synth, synthetic: true)
+        let dataRange = Double(r.hi - min(0, r.lo))
+        guard dataRange > 0 else { throw MetricsError.badInput(path: o.real, reason: "every real volume is constant (\(r.hi))") }
+
+        // Pairs: each synthetic sample against its nearest real sample (same class when known).
+        let pairCount = min(synth.count, o.maxPairs ?? synth.count)
+        var pairOrder = Array(0..<synth.count)
+        var prng = PETRandom(seed: o.seed)
+        if pairCount < synth.count { prng.shuffle(&pairOrder) }
+        let bins = 96
+        var joint = [Double](repeating: 0, count: bins * bins)
+        var pairs: [PairResult] = []
+        var pp = ProgressLog(log: o.log, label: "nearest-real pairs", total: pairCount)
+        for (n, si) in pairOrder.prefix(pairCount).enumerated() {
+            let c = synth.labels[si]
+            var cand = (0..<realSet.count).filter { c < 0 || realSet.labels[$0] == c }
+            if cand.isEmpty { cand = Array(0..<realSet.count) }
+            let coarse = Dictionary(uniqueKeysWithValues: cand.map { ($0, ImageMetrics.mse(r.small[$0], s.small[si])) })
+            cand.sort { coarse[$0]! < coarse[$1]! }
+            let sv = try synth.values(si)
+            var best = -1, bestMSE = Double.infinity, bestValues: [Float] = []
+            for ri in cand.prefix(3) {
+                let rv = try realSet.values(ri)
+                let m = ImageMetrics.mse(rv, sv)
+                if m < bestMSE { best = ri; bestMSE = m; bestValues = rv }
+            }
+            let p3 = ImageMetrics.psnr(real: bestValues, synthetic: sv)
+            let s3 = try ImageMetrics.ssim(bestValues, sv, shape: shape, dataRange: dataRange)
+            // 2D protocol (the paper's): axial slices whose real slice reaches 10% of the volume maximum.
+            let plane = shape[1] * shape[2]
+            let vmax = bestValues.max() ?? 0
+            var p2: [Double] = [], s2: [Double] = []
+            for k in 0..<shape[0] {
+                let rs = Array(bestValues[(k * plane)..<((k + 1) * plane)])
+                guard (rs.max() ?? 0) >= 0.1 * vmax else { continue }
+                let ss = Array(sv[(k * plane)..<((k + 1) * plane)])
+                let pv = ImageMetrics.psnr(real: rs, synthetic: ss)
+                if pv.isFinite { p2.append(pv) }
+                s2.append(try ImageMetrics.ssim(rs, ss, shape: [shape[1], shape[2]], dataRange: dataRange))
+            }
+            // Joint histogram over voxels where either value is above 5% of the range.
+            let lo = Double(min(0, r.lo)), span = dataRange
+            for i in 0..<sv.count {
+                let a = Double(bestValues[i]), b = Double(sv[i])
+                guard a - lo > 0.05 * span || b - lo > 0.05 * span else { continue }
+                let ia = min(bins - 1, max(0, Int((a - lo) / span * Double(bins))))
+                let ib = min(bins - 1, max(0, Int((b - lo) / span * Double(bins))))
+                joint[ib * bins + ia] += 1
+            }
+            pairs.append(PairResult(synth: si, real: best, psnr3D: p3, ssim3D: s3, psnr2D: Statistics.mean(p2), ssim2D: Statistics.mean(s2), slices: s2.count))
+            pp.step(n + 1)
+        }
+
+        // Diversity: MS-SSIM between random pairs of the same class, synthetic and (reference) real.
+        let scales = msssimScales(shape)
+        func diversity(_ set: VolumeSet, seed: UInt64) throws -> [String: Any] {
+            var rng = PETRandom(seed: seed)
+            var values: [Double] = [], perClass: [String: Any] = [:]
+            let groups: [(String, [Int])] = set.labels.contains(where: { $0 < 0 }) || nClasses == 1
+                ? [("all", Array(0..<set.count))]
+                : (0..<nClasses).map { c in (classNames[c], (0..<set.count).filter { set.labels[$0] == c }) }
+            for (name, members) in groups where members.count >= 2 {
+                var vals: [Double] = []
+                var seen = Set<[Int]>()
+                let maxPairs = min(o.diversityPairs, members.count * (members.count - 1) / 2)
+                var tries = 0
+                while vals.count < maxPairs && tries < maxPairs * 20 {
+                    tries += 1
+                    let a = members[rng.int(below: members.count)], b = members[rng.int(below: members.count)]
+                    guard a != b, !seen.contains([min(a, b), max(a, b)]) else { continue }
+                    seen.insert([min(a, b), max(a, b)])
+                    vals.append(try ImageMetrics.msssim(try set.values(a), try set.values(b), shape: shape, dataRange: dataRange, scales: scales))
+                }
+                perClass[name] = ["mean": Statistics.mean(vals), "sd": Summary(vals).sd, "pairs": vals.count]
+                values += vals
+            }
+            return ["mean": Statistics.mean(values), "sd": Summary(values).sd, "pairs": values.count, "per_class": perClass]
+        }
+        log("MS-SSIM diversity (\(scales) scales)")
+        let divSynth = try diversity(synth, seed: o.seed &+ 11)
+        let divReal = try diversity(realSet, seed: o.seed &+ 12)
+
+        // Distribution metrics on block-averaged voxels.
+        log("MMD on voxels")
+        let mmdVox = DistributionMetrics.mmd(r.small, s.small, permutations: o.mmdPermutations, seed: o.seed &+ 21)
+
+        // Classifiers: feature network (real classes), Fréchet, MMD on features, C2ST, augmentation.
+        var metricsFeatures: [String: Any] = [:]
+        var c2st: C2STResult? = nil
+        var augmentation: [AugmentationResult] = []
+        var notes: [String] = []
+        if !o.skipClassifiers {
+            let realClasses = Set(realSet.labels.filter { $0 >= 0 })
+            let featureNet = SmallCNN(classes: max(2, nClasses), seed: o.seed &+ 31)
+            var featureNote = ""
+            if realClasses.count >= 2 {
+                log("training the feature network on the real classes")
+                try featureNet.fit(r.small, labels: realSet.labels.map { max(0, $0) }, shape: smallShape,
+                                   options: .init(epochs: o.classifierEpochs, seed: o.seed &+ 32))
+                featureNote = "SmallCNN trained on the real set's classes (\(classNames.joined(separator: ", "))), 32 pooled features"
+            } else {
+                featureNote = "SmallCNN with fixed random weights (seed \(o.seed &+ 31)): the real set has one class, so no class network could be trained"
+                notes.append("Fréchet distance uses a random fixed network (one real class).")
+            }
+            let fr = try featureNet.features(r.small, shape: smallShape), fs = try featureNet.features(s.small, shape: smallShape)
+            let fd = DistributionMetrics.frechet(fr, fs)
+            let fdRealHalves = DistributionMetrics.frechet(Array(fr.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)),
+                                                           Array(fr.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
+            let mmdFeat = DistributionMetrics.mmd(fr, fs, permutations: o.mmdPermutations, seed: o.seed &+ 22)
+            metricsFeatures = ["network": featureNote, "frechet_distance": fd, "frechet_real_half_vs_half": fdRealHalves,
+                               "mmd_features": jsonObject(mmdFeat)]
+            log("classifier two-sample test")
+            do { c2st = try TwoSampleTests.c2st(real: r.small, synthetic: s.small, shape: smallShape, epochs: o.classifierEpochs, seed: o.seed &+ 41) }
+            catch { notes.append("C2ST skipped: \(error)") }
+            // Augmentation: NC vs AD (or the first and last class) and all classes, when synthetic labels are known.
+            let labelled = synth.labels.filter { $0 >= 0 }.count
+            if realClasses.count >= 2 && labelled >= 2 {
+                var tasks: [[Int]] = []
+                let nc = classNames.firstIndex(of: "NC") ?? classNames.firstIndex(of: "CN") ?? 0
+                let ad = classNames.firstIndex(of: "AD") ?? (nClasses - 1)
+                if realClasses.contains(nc) && realClasses.contains(ad) && nc != ad { tasks.append([nc, ad]) }
+                if realClasses.count >= 3 { tasks.append(realClasses.sorted()) }
+                for t in tasks {
+                    log("augmentation benefit: \(t.map { classNames[$0] }.joined(separator: " vs "))")
+                    do {
+                        augmentation.append(try TwoSampleTests.augmentation(real: r.small, realLabels: realSet.labels, synthetic: s.small,
+                                                                            syntheticLabels: synth.labels, classes: t, classNames: classNames,
+                                                                            shape: smallShape, seeds: o.augmentationSeeds, epochs: o.classifierEpochs,
+                                                                            splitSeed: o.seed &+ 51))
+                    } catch { notes.append("augmentation \(t.map { classNames[$0] }.joined(separator: " vs ")) skipped: \(error)") }
+                }
+            } else {
+                notes.append("Augmentation benefit needs ≥ 2 real classes and class-labelled synthetic samples.")
+            }
+        } else {
+            notes.append("Classifier-based metrics skipped (--skip-classifiers).")
+        }
+        if unknownSynth > 0 { notes.append("\(unknownSynth) synthetic sample(s) have no class (no sidecar 'class'): paired against every real sample and left out of per-class statistics.") }
+
+        // Figures.
+        log("figures")
+        var figs: [String: String] = [:]
+        func save(_ img: RGBImage, _ name: String) throws {
+            let p = (figures as NSString).appendingPathComponent(name)
+            try PNGFile.write(img, to: p)
+            figs[name] = p
+        }
+        let realMax = Float(r.hi)
+        var examples: [Volume] = [], exampleCaptions: [String] = []
+        for (set, tag) in [(realSet, "real"), (synth, "synthetic")] {
+            var picked: [Int] = []
+            for c in (set.labels.contains(where: { $0 < 0 }) ? [-1] : Array(0..<nClasses)) {
+                if let i = (0..<set.count).first(where: { c < 0 || set.labels[$0] == c }) { picked.append(i) }
+            }
+            for i in picked.prefix(3) {
+                examples.append(try set.volume(i))
+                exampleCaptions.append("\(tag) \(set.labels[i] >= 0 ? classNames[set.labels[i]] : "") (\(set.names[i]))")
+            }
+        }
+        try save(Montage.render(examples, options: MontageOptions(colorMap: .gray, zoom: 2, window: (0, realMax))), "examples.png")
+        var mapCaptions: [String: String] = [:]
+        for c in 0..<nClasses {
+            guard let mr = regional.moments[0][c], let ms = regional.moments[1][c] else { continue }
+            let name = c < classNames.count ? classNames[c] : "all"
+            let vols = [mr.meanMap, ms.meanMap].map { Volume(shape: shape, data: $0, affine: real.affine) }
+            try save(Montage.render(vols, options: MontageOptions(colorMap: .hot, zoom: 2, window: (0, realMax))), "mean_\(name).png")
+            let sds = [mr.sdMap, ms.sdMap]
+            let sdMax = max(Float(Normalize.percentile(sds[0], 99.5)), Float(Normalize.percentile(sds[1], 99.5)), 1e-6)
+            try save(Montage.render(sds.map { Volume(shape: shape, data: $0, affine: real.affine) },
+                                    options: MontageOptions(colorMap: .viridis, zoom: 2, window: (0, sdMax))), "sd_\(name).png")
+            mapCaptions[name] = "real n=\(mr.n) (top row), synthetic n=\(ms.n) (bottom row); mean window 0–\(String(format: "%.3g", realMax)), SD window 0–\(String(format: "%.3g", sdMax))"
+        }
+        try save(Figures.heatmap(joint, bins: bins, scale: 4), "joint_histogram.png")
+
+        // Metrics.
+        func pairSummary(_ f: (PairResult) -> Double) -> [String: Any] {
+            let v = pairs.map(f).filter { $0.isFinite }
+            return ["mean": Statistics.mean(v), "sd": Summary(v).sd, "n": v.count]
+        }
+        var perClassPaper: [String: Any] = [:]
+        for c in 0..<nClasses {
+            let ps = pairs.filter { synth.labels[$0.synth] == c }
+            guard !ps.isEmpty else { continue }
+            perClassPaper[classNames.isEmpty ? "all" : classNames[c]] = [
+                "psnr_2d": Statistics.mean(ps.map(\.psnr2D).filter(\.isFinite)), "ssim_2d": Statistics.mean(ps.map(\.ssim2D)),
+                "psnr_3d": Statistics.mean(ps.map(\.psnr3D).filter(\.isFinite)), "ssim_3d": Statistics.mean(ps.map(\.ssim3D)), "pairs": ps.count]
+        }
+        let paper: [String: Any] = [
+            "protocol": "Each synthetic sample is paired with its nearest real sample of the same class (smallest MSE; candidates ranked on \(factor)x block-averaged volumes, best of the top 3 at full resolution). PSNR = 10·log10(max(real)^2 / MSE). SSIM: Gaussian window 11 (sigma 1.5), K1 0.01, K2 0.03, L = dynamic range of the real set (\(String(format: "%.4g", dataRange)) \(real.units)), mean over voxels whose window lies inside the image (= skimage structural_similarity(gaussian_weights=True, use_sample_covariance=False)). 2D: axial slices whose real slice reaches 10% of the volume maximum, averaged per pair; 3D: whole volume. Averages are over pairs. Reference (Islam & Zhang 2020, 2D slices, 8-bit): PSNR 32.83, SSIM 77.48 (%).",
+            "data_range": dataRange,
+            "psnr_2d": pairSummary(\.psnr2D), "ssim_2d": pairSummary(\.ssim2D),
+            "psnr_3d": pairSummary(\.psnr3D), "ssim_3d": pairSummary(\.ssim3D),
+            "pairs": pairs.count, "per_class": perClassPaper,
+            "pair_list": pairs.map { ["synthetic": synth.names[$0.synth], "real": realSet.names[$0.real], "psnr_3d": $0.psnr3D, "ssim_3d": $0.ssim3D,
+                                      "psnr_2d": $0.psnr2D, "ssim_2d": $0.ssim2D, "slices": $0.slices] as [String: Any] },
+        ]
+        let regionalJSON: [String: Any] = [
+            "atlas": atlas!.source, "units": real.units, "brain_voxels": atlas!.brain.count,
+            "global": regional.globalMeasures(classNames: classNames).map { jsonObject($0) },
+            "regions": regional.regionMeasures(classNames: classNames).map { jsonObject($0) },
+        ]
+        var metrics: [String: Any] = [
+            "petgan_version": PETGANVersion.string,
+            "inputs": ["real": ["path": o.real, "kind": real.kind.rawValue, "count": realSet.count, "units": real.units],
+                       "synthetic": ["path": o.synthetic, "kind": synth.kind.rawValue, "count": synth.count, "unlabelled": unknownSynth],
+                       "shape_dhw": shape, "classes": classNames, "class_filter": o.classes],
+            "seed": o.seed,
+            "paper_protocol": paper,
+            "regional": regionalJSON,
+            "distribution": ["block_average_factor": factor, "block_shape_dhw": smallShape,
+                             "mmd_voxels": jsonObject(mmdVox),
+                             "msssim_synthetic": divSynth, "msssim_real": divReal, "msssim_scales": scales,
+                             "features": metricsFeatures,
+                             "joint_histogram": ["bins": bins, "range": [Double(min(0, r.lo)), Double(min(0, r.lo)) + dataRange],
+                                                 "x": "real (nearest)", "y": "synthetic", "figure": "figures/joint_histogram.png"]],
+            "notes": notes,
+        ]
+        if let c = c2st { metrics["c2st"] = jsonObject(c) }
+        metrics["augmentation"] = augmentation.map { jsonObject($0) }
+        metrics["seconds"] = Date().timeIntervalSince(t0)
+        metrics["peak_rss_mb"] = Figures.peakRSSMegabytes()
+        let sanitized = sanitize(metrics)
+        let json = try JSONSerialization.data(withJSONObject: sanitized, options: [.prettyPrinted, .sortedKeys])
+        try writeAtomically(json, to: (o.out as NSString).appendingPathComponent("metrics.json"))
+        let html = Report.html(metrics: sanitized as! [String: Any], figures: figs, exampleCaptions: exampleCaptions, mapCaptions: mapCaptions,
+                               c2st: c2st, augmentation: augmentation)
+        try writeAtomically(Data(html.utf8), to: (o.out as NSString).appendingPathComponent("report.html"))
+        log(String(format: "evaluation done in %.1f s", Date().timeIntervalSince(t0)))
+        return sanitized as! [String: Any]
+    }
+
+    /// Writes to a temporary name and renames (never a half-written file).
+    static func writeAtomically(_ data: Data, to path: String) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        do { try data.write(to: URL(fileURLWithPath: tmp)) } catch { throw MetricsError.writeFailed(path: path, reason: "\(error)") }
+        if rename(tmp, path) != 0 { throw MetricsError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+    }
+}
+
+/// A Codable value as a JSON object tree (non-finite numbers become null).
+func jsonObject<T: Encodable>(_ v: T) -> Any {
+    let e = JSONEncoder()
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "__inf__", negativeInfinity: "__-inf__", nan: "__nan__")
+    guard let d = try? e.encode(v), let o = try? JSONSerialization.jsonObject(with: d) else { return NSNull() }
+    return sanitize(o)
+}
+
+/// Replaces non-finite numbers (and their encoder placeholders) with null.
+func sanitize(_ v: Any) -> Any {
+    switch v {
+    case let d as [String: Any]: return d.mapValues(sanitize)
+    case let a as [Any]: return a.map(sanitize)
+    case let s as String: return s.hasPrefix("__") && s.hasSuffix("__") && ["__inf__", "__-inf__", "__nan__"].contains(s) ? NSNull() : s
+    case let x as Double: return x.isFinite ? x : NSNull()
+    case let x as Float: return x.isFinite ? Double(x) : NSNull()
+    case let x as UInt64: return x <= UInt64(Int.max) ? Int(x) : String(x)
+    default: return v
+    }
+}

@@ -1,0 +1,155 @@
+// report.html: one self-contained page (images inlined as data URIs, charts as inline SVG, no scripts
+// or external resources) laying out metrics.json for a reader.
+
+import Foundation
+
+enum Report {
+    static func esc(_ s: String) -> String { Figures.esc(s) }
+
+    static func num(_ v: Any?, _ digits: Int = 3) -> String {
+        switch v {
+        case let d as Double: return String(format: "%.\(digits)f", d)
+        case let i as Int: return String(i)
+        case let n as NSNumber: return String(format: "%.\(digits)f", n.doubleValue)
+        default: return "–"
+        }
+    }
+
+    static func int(_ v: Any?) -> String {
+        if let i = v as? Int { return String(i) }
+        if let n = v as? NSNumber { return String(n.intValue) }
+        return "–"
+    }
+
+    static func pval(_ v: Any?) -> String {
+        guard let p = (v as? Double) ?? (v as? NSNumber)?.doubleValue else { return "–" }
+        return p < 1e-4 ? String(format: "%.1e", p) : String(format: "%.4f", p)
+    }
+
+    static func dict(_ v: Any?) -> [String: Any] { v as? [String: Any] ?? [:] }
+
+    static func meanSD(_ v: Any?, _ digits: Int = 3) -> String {
+        let d = dict(v)
+        return "\(num(d["mean"], digits)) ± \(num(d["sd"], digits))"
+    }
+
+    static func img(_ figures: [String: String], _ name: String, alt: String) -> String {
+        guard let p = figures[name] else { return "" }
+        return "<img src=\"\(Figures.dataURI(p))\" alt=\"\(esc(alt))\">"
+    }
+
+    static func measureTable(_ measures: [[String: Any]], title: String) -> String {
+        var h = "<table><thead><tr><th>\(esc(title))</th><th>class</th><th>real mean ± SD (n)</th><th>synthetic mean ± SD (n)</th><th>Welch t</th><th>df</th><th>p</th><th>ANOVA F (all groups)</th><th>ANOVA p</th></tr></thead><tbody>"
+        for m in measures {
+            let stats = m["classStats"] as? [[String: Any]] ?? []
+            let an = dict(m["anova"])
+            for (k, c) in stats.enumerated() {
+                let r = dict(c["real"]), s = dict(c["synthetic"]), w = dict(c["welch"])
+                h += "<tr>"
+                if k == 0 { h += "<td rowspan=\"\(stats.count)\">\(esc(m["name"] as? String ?? ""))</td>" }
+                h += "<td>\(esc(c["className"] as? String ?? ""))</td><td>\(num(r["mean"])) ± \(num(r["sd"])) (\(int(r["n"])))</td>"
+                h += "<td>\(num(s["mean"])) ± \(num(s["sd"])) (\(int(s["n"])))</td><td>\(num(w["t"], 2))</td><td>\(num(w["df"], 1))</td><td>\(pval(w["p"]))</td>"
+                if k == 0 { h += "<td rowspan=\"\(stats.count)\">\(num(an["f"], 2)) (\(int(an["dfBetween"])), \(int(an["dfWithin"])))</td><td rowspan=\"\(stats.count)\">\(pval(an["p"]))</td>" }
+                h += "</tr>"
+            }
+        }
+        return h + "</tbody></table>"
+    }
+
+    static func html(metrics m: [String: Any], figures: [String: String], exampleCaptions: [String], mapCaptions: [String: String],
+                     c2st: C2STResult?, augmentation: [AugmentationResult]) -> String {
+        let inputs = dict(m["inputs"]), realIn = dict(inputs["real"]), synIn = dict(inputs["synthetic"])
+        let paper = dict(m["paper_protocol"]), regional = dict(m["regional"]), dist = dict(m["distribution"])
+        var h = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>PETGAN evaluation report</title>
+        <style>
+        body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+        table{border-collapse:collapse;margin:0.6em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}
+        th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}figure{margin:0.8em 0}
+        figcaption{font-size:12px;color:#555}.note{background:#fff8e1;padding:0.5em 0.8em;border-left:4px solid #f0c000}
+        .protocol{font-size:13px;color:#333}code{background:#f4f4f4;padding:0 3px}
+        </style></head><body>
+        <h1>PETGAN evaluation report</h1>
+        <p>Real: <code>\(esc(realIn["path"] as? String ?? ""))</code> (\(esc(realIn["kind"] as? String ?? "")), \(int(realIn["count"])) volumes, \(esc(realIn["units"] as? String ?? ""))).
+        Synthetic: <code>\(esc(synIn["path"] as? String ?? ""))</code> (\(esc(synIn["kind"] as? String ?? "")), \(int(synIn["count"])) volumes).
+        Grid (D, H, W): \((inputs["shape_dhw"] as? [Int] ?? []).map(String.init).joined(separator: " × ")). Classes: \(esc((inputs["classes"] as? [String] ?? []).joined(separator: ", "))).
+        Seed \(int(m["seed"])); PETGAN \(esc(m["petgan_version"] as? String ?? "")); \(num(m["seconds"], 1)) s, peak RSS \(num(m["peak_rss_mb"], 0)) MiB. All numbers are in <code>metrics.json</code>.</p>
+
+        """
+        if let notes = m["notes"] as? [String], !notes.isEmpty {
+            h += "<div class=\"note\"><b>Notes</b><ul>" + notes.map { "<li>\(esc($0))</li>" }.joined() + "</ul></div>"
+        }
+        h += "<h2>1. Paper protocol: PSNR and SSIM against the nearest real sample</h2>"
+        h += "<p class=\"protocol\">\(esc(paper["protocol"] as? String ?? ""))</p>"
+        h += "<table><thead><tr><th></th><th>PSNR (dB)</th><th>SSIM</th><th>pairs</th></tr></thead><tbody>"
+        h += "<tr><td>2D (axial slices)</td><td>\(meanSD(paper["psnr_2d"], 2))</td><td>\(meanSD(paper["ssim_2d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>"
+        h += "<tr><td>3D (volume)</td><td>\(meanSD(paper["psnr_3d"], 2))</td><td>\(meanSD(paper["ssim_3d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>"
+        h += "<tr><td>Islam &amp; Zhang 2020 (2D DCGAN)</td><td>32.83</td><td>0.7748</td><td></td></tr></tbody></table>"
+        let perClass = dict(paper["per_class"])
+        if !perClass.isEmpty {
+            h += "<table><thead><tr><th>class</th><th>PSNR 2D</th><th>SSIM 2D</th><th>PSNR 3D</th><th>SSIM 3D</th><th>pairs</th></tr></thead><tbody>"
+            for k in perClass.keys.sorted() {
+                let c = dict(perClass[k])
+                h += "<tr><td>\(esc(k))</td><td>\(num(c["psnr_2d"], 2))</td><td>\(num(c["ssim_2d"], 4))</td><td>\(num(c["psnr_3d"], 2))</td><td>\(num(c["ssim_3d"], 4))</td><td>\(int(c["pairs"]))</td></tr>"
+            }
+            h += "</tbody></table>"
+        }
+        h += "<figure>\(img(figures, "examples.png", alt: "example volumes"))<figcaption>Mid-slice views (axial | coronal | sagittal), one row per volume, common window: "
+        h += exampleCaptions.enumerated().map { "row \($0.offset + 1): \(esc($0.element))" }.joined(separator: "; ") + "</figcaption></figure>"
+
+        h += "<h2>2. Regional statistics (Werner et al.)</h2>"
+        h += "<p class=\"protocol\">Per volume: mean over the brain, left/right hemisphere ratio (world x &lt; 0 is left, RAS+) and mean per atlas region, in \(esc(regional["units"] as? String ?? "")). Regions: \(esc(regional["atlas"] as? String ?? "")), \(int(regional["brain_voxels"])) brain voxels. Welch's t-test compares real and synthetic within each class; one-way ANOVA runs over all (source, class) groups.</p>"
+        h += measureTable(regional["global"] as? [[String: Any]] ?? [], title: "measure")
+        for name in mapCaptions.keys.sorted() {
+            h += "<h3>Class \(esc(name)): voxelwise mean and SD</h3>"
+            h += "<figure>\(img(figures, "mean_\(name).png", alt: "mean maps \(name)"))<figcaption>Mean: \(esc(mapCaptions[name]!)) (hot colour map)</figcaption></figure>"
+            h += "<figure>\(img(figures, "sd_\(name).png", alt: "SD maps \(name)"))<figcaption>SD (viridis), same rows.</figcaption></figure>"
+        }
+        let regions = regional["regions"] as? [[String: Any]] ?? []
+        if !regions.isEmpty {
+            h += "<details><summary>Regional table (\(regions.count) regions)</summary>"
+            h += measureTable(regions, title: "region")
+            h += "</details>"
+        }
+
+        h += "<h2>3. Distribution metrics</h2>"
+        let mv = dict(dist["mmd_voxels"]), feats = dict(dist["features"]), mf = dict(feats["mmd_features"])
+        let dsyn = dict(dist["msssim_synthetic"]), dreal = dict(dist["msssim_real"])
+        h += "<table><thead><tr><th>metric</th><th>value</th><th>reading</th></tr></thead><tbody>"
+        h += "<tr><td>MMD² on voxels (\(int(dist["block_average_factor"]))× block averages, Gaussian kernel σ = \(num(mv["sigma"], 3)))</td><td>\(num(mv["mmd2"], 5)) (permutation p = \(pval(mv["pValue"])))</td><td>0 when the distributions agree</td></tr>"
+        if !mf.isEmpty { h += "<tr><td>MMD² on network features (σ = \(num(mf["sigma"], 3)))</td><td>\(num(mf["mmd2"], 5)) (p = \(pval(mf["pValue"])))</td><td>0 when the distributions agree</td></tr>" }
+        h += "<tr><td>MS-SSIM among synthetic pairs (\(int(dist["msssim_scales"])) scales)</td><td>\(num(dsyn["mean"], 4)) ± \(num(dsyn["sd"], 4)) (\(int(dsyn["pairs"])) pairs)</td><td>diversity: compare with real; values near 1 mean mode collapse</td></tr>"
+        h += "<tr><td>MS-SSIM among real pairs (reference)</td><td>\(num(dreal["mean"], 4)) ± \(num(dreal["sd"], 4)) (\(int(dreal["pairs"])) pairs)</td><td></td></tr>"
+        if !feats.isEmpty {
+            h += "<tr><td>Fréchet distance (features: \(esc(feats["network"] as? String ?? "")))</td><td>\(num(feats["frechet_distance"], 4))</td><td>real half vs half: \(num(feats["frechet_real_half_vs_half"], 4)). Not comparable to ImageNet FID: a different, small network trained here.</td></tr>"
+        }
+        h += "</tbody></table>"
+        h += "<figure>\(img(figures, "joint_histogram.png", alt: "joint intensity histogram"))<figcaption>Joint intensity histogram over all pairs (cf. the paper's Fig. 9): x = nearest real voxel value, y = synthetic voxel value, both over \(esc((dict(dist["joint_histogram"])["range"] as? [Double] ?? []).map { String(format: "%.3g", $0) }.joined(separator: " to "))); log counts (inferno), identity diagonal grey. Mass on the diagonal = matching intensities.</figcaption></figure>"
+
+        h += "<h2>4. Classifier two-sample test</h2>"
+        if let c = c2st {
+            h += "<p>A small 3D CNN trained on \(c.nTrain) volumes (half real, half synthetic) tells them apart on \(c.nTest) held-out volumes with accuracy <b>\(String(format: "%.1f%%", 100 * c.accuracy))</b> (\(c.correct)/\(c.nTest); \(c.ciMethod) interval \(String(format: "%.1f–%.1f%%", 100 * c.ciLow, 100 * c.ciHigh))), AUC \(String(format: "%.3f", c.auc)). 50% is ideal: the classifier cannot tell synthetic from real; 100% means they are trivially separable.</p>"
+            h += Figures.lineChart([("training loss", c.lossCurve)], title: "C2ST training loss (cross-entropy)", xLabel: "epoch", yLabel: "loss")
+        } else { h += "<p>Not run (see notes).</p>" }
+
+        h += "<h2>5. Augmentation benefit</h2>"
+        if augmentation.isEmpty { h += "<p>Not run (see notes).</p>" }
+        for a in augmentation {
+            h += "<h3>\(esc(a.task))</h3><p>Trained on \(a.nTrainReal) real volumes, or on those plus \(a.nTrainSynthetic) synthetic; tested on the same \(a.nTest) held-out real volumes; \(a.runs.count) seeds. Mean accuracy gain: <b>\(String(format: "%+.1f", a.accuracyGainPoints)) points</b> (Islam &amp; Zhang report +10).</p>"
+            h += "<table><thead><tr><th></th><th>accuracy</th><th>balanced accuracy</th><th>AUC</th></tr></thead><tbody>"
+            for (name, s) in [("real only", a.realOnly), ("real + synthetic", a.augmented)] {
+                func ms(_ k: String) -> String { guard let v = s[k] else { return "–" }; return String(format: "%.3f ± %.3f", v.mean, v.sd) }
+                h += "<tr><td>\(name)</td><td>\(ms("accuracy"))</td><td>\(ms("balanced_accuracy"))</td><td>\(ms("auc"))</td></tr>"
+            }
+            h += "</tbody></table>"
+            let groups = ["accuracy", "balanced_accuracy", "auc"].map { k in
+                (k.replacingOccurrences(of: "_", with: " "), [("real only", a.realOnly[k]?.mean ?? .nan, a.realOnly[k]?.sd ?? .nan),
+                                                              ("real + synthetic", a.augmented[k]?.mean ?? .nan, a.augmented[k]?.sd ?? .nan)])
+            }
+            h += Figures.barChart(groups, title: "\(a.task): held-out real test set (mean ± SD over seeds)", yLabel: "score")
+        }
+        h += "<hr><p style=\"font-size:12px;color:#777\">Generated by <code>petgan evaluate</code>. Visual Turing test: <code>petgan turing-kit</code> / <code>petgan turing-score</code>.</p></body></html>\n"
+        return h
+    }
+}

@@ -1,0 +1,267 @@
+// Visual Turing test (Han et al. 2018): a blinded, shuffled set of three-view PNGs of real and
+// synthetic volumes, a sealed answer key (its SHA-256 is recorded in kit.json, so a changed key is
+// detected at scoring), and a self-contained HTML form that saves a reader's answers as JSON; scoring
+// prints accuracy and the real/synthetic confusion in the layout of Han et al.'s Table 1.
+//
+// KIT layout:
+//   form.html                       give this to readers (images inlined; no answers inside)
+//   items/item_001.png …            the same images as files
+//   kit.json                        kit id, item list, seed, sources, key_sha256
+//   sealed/answer-key.json          truth per item: keep it away from readers
+//
+// Public API:
+//   try TuringKit.make(TuringKitOptions(...)) -> TuringKitSummary
+//   try TuringKit.score(kit: "KIT", answers: ["a.json"]) -> [TuringScore] ; TuringKit.table(scores)
+
+import Foundation
+import PETTensor
+import PETVolumes
+
+public struct TuringKitOptions {
+    public var real: String, synthetic: String, out: String
+    public var count = 50
+    public var seed: UInt64 = 1
+    public var classes: [String] = []
+    public var zoom = 2
+    public init(real: String, synthetic: String, out: String) { self.real = real; self.synthetic = synthetic; self.out = out }
+}
+
+public struct TuringKitSummary: Codable {
+    public var kitID: String, items: Int, real: Int, synthetic: Int, form: String, key: String, keySHA256: String
+}
+
+public struct TuringKeyItem: Codable, Equatable {
+    public var item: String, truth: String, source: String, name: String, className: String
+}
+
+public struct TuringScore: Codable, Equatable {
+    public var reader: String, file: String
+    public var answered: Int, unanswered: Int
+    public var realAsReal: Int, realAsSynthetic: Int, syntheticAsReal: Int, syntheticAsSynthetic: Int
+    public var accuracy: Double
+    public var ciLow: Double, ciHigh: Double
+}
+
+public enum TuringKit {
+    static let keyName = "sealed/answer-key.json"
+
+    public static func make(_ o: TuringKitOptions) throws -> TuringKitSummary {
+        guard o.count >= 2 else { throw MetricsError.badInput(path: o.out, reason: "--count must be at least 2") }
+        let real = try VolumeSet.open(o.real)
+        let synthAll = try VolumeSet.open(o.synthetic)
+        guard real.shape == synthAll.shape else {
+            throw MetricsError.mismatch(detail: "\(o.real) has shape \(real.shape) but \(o.synthetic) has \(synthAll.shape)")
+        }
+        synthAll.alignClasses(to: real.classNames)
+        let r = try real.restricted(toClasses: o.classes), s = try synthAll.restricted(toClasses: o.classes)
+        let nReal = o.count / 2, nSynth = o.count - nReal
+        guard r.count >= nReal else { throw MetricsError.tooSmall(detail: "\(o.real): \(r.count) real volumes, the kit needs \(nReal)") }
+        guard s.count >= nSynth else { throw MetricsError.tooSmall(detail: "\(o.synthetic): \(s.count) synthetic volumes, the kit needs \(nSynth)") }
+        var rng = PETRandom(seed: o.seed)
+        var ri = Array(0..<r.count), si = Array(0..<s.count)
+        rng.shuffle(&ri); rng.shuffle(&si)
+        var picks: [(VolumeSet, Int, String)] = ri.prefix(nReal).map { (r, $0, "real") } + si.prefix(nSynth).map { (s, $0, "synthetic") }
+        rng.shuffle(&picks)
+        let fm = FileManager.default
+        let tmp = o.out + ".tmp-\(getpid())"
+        try? fm.removeItem(atPath: tmp)
+        try fm.createDirectory(atPath: tmp + "/items", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: tmp + "/sealed", withIntermediateDirectories: true)
+        // One display window for every item (from the real picks), so brightness gives nothing away.
+        var highs: [Float] = []
+        for (set, i, truth) in picks where truth == "real" { highs.append(Montage.autoWindow(try set.volume(i)).1) }
+        let window: (Float, Float) = (0, highs.isEmpty ? 1 : highs.reduce(0, +) / Float(highs.count))
+        var key: [TuringKeyItem] = [], images: [(String, String)] = []
+        for (n, (set, i, truth)) in picks.enumerated() {
+            let item = String(format: "item_%03d", n + 1)
+            let png = "\(tmp)/items/\(item).png"
+            try PNGFile.write(Montage.render([try set.volume(i)], options: MontageOptions(colorMap: .gray, zoom: o.zoom, window: window)), to: png)
+            key.append(TuringKeyItem(item: item, truth: truth, source: set.path, name: set.names[i],
+                                     className: set.labels[i] >= 0 && set.labels[i] < set.classNames.count ? set.classNames[set.labels[i]] : ""))
+            images.append((item, Figures.dataURI(png)))
+        }
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let keyData = try enc.encode(key)
+        let keyHash = SHA256Digest.hex(keyData)
+        let kitID = String(keyHash.prefix(12))
+        try keyData.write(to: URL(fileURLWithPath: "\(tmp)/\(keyName)"))
+        let kit: [String: Any] = ["kit_id": kitID, "items": key.map(\.item), "count": key.count, "real": nReal, "synthetic": nSynth,
+                                  "seed": Int(o.seed), "real_source": o.real, "synthetic_source": o.synthetic, "classes": o.classes,
+                                  "key_file": keyName, "key_sha256": keyHash, "display_window": [Double(window.0), Double(window.1)],
+                                  "petgan_version": PETGANVersion.string,
+                                  "instructions": "Give readers form.html only. Score with: petgan turing-score KIT answers.json"]
+        try JSONSerialization.data(withJSONObject: kit, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: "\(tmp)/kit.json"))
+        try Data(formHTML(kitID: kitID, images: images, realCount: nReal, synthCount: nSynth).utf8).write(to: URL(fileURLWithPath: "\(tmp)/form.html"))
+        if fm.fileExists(atPath: o.out) {
+            let old = o.out + ".old-\(getpid())"
+            try fm.moveItem(atPath: o.out, toPath: old)
+            try fm.moveItem(atPath: tmp, toPath: o.out)
+            try? fm.removeItem(atPath: old)
+        } else {
+            try fm.moveItem(atPath: tmp, toPath: o.out)
+        }
+        return TuringKitSummary(kitID: kitID, items: key.count, real: nReal, synthetic: nSynth, form: o.out + "/form.html",
+                                key: o.out + "/" + keyName, keySHA256: keyHash)
+    }
+
+    static func formHTML(kitID: String, images: [(String, String)], realCount: Int, synthCount: Int) -> String {
+        var h = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>PETGAN visual Turing test \(kitID)</title>
+        <style>body{font-family:Helvetica,Arial,sans-serif;max-width:900px;margin:2em auto;padding:0 1em}
+        .item{border:1px solid #ccc;margin:1em 0;padding:0.6em}.item img{max-width:100%;image-rendering:pixelated;display:block;margin-bottom:0.4em}
+        label{margin-right:1.5em}#status{font-weight:bold}</style></head><body>
+        <h1>Visual Turing test</h1>
+        <p>Kit <code>\(kitID)</code>: \(images.count) brain PET volumes (axial | coronal | sagittal mid-slices, one common grey window).
+        Some are real scans, some are synthetic. For each, choose <b>real</b> or <b>synthetic</b>, then press <b>Save answers</b>:
+        your browser downloads <code>answers-\(kitID).json</code>; return that file.</p>
+        <p><label>Reader name or ID: <input id="reader" type="text" size="30"></label></p>
+        <form id="form">
+
+        """
+        for (item, uri) in images {
+            h += "<div class=\"item\" id=\"\(item)\"><b>\(item)</b><img src=\"\(uri)\" alt=\"\(item)\">"
+            h += "<label><input type=\"radio\" name=\"\(item)\" value=\"real\"> real</label>"
+            h += "<label><input type=\"radio\" name=\"\(item)\" value=\"synthetic\"> synthetic</label></div>\n"
+        }
+        h += """
+        </form>
+        <p><button id="save" type="button">Save answers</button> <span id="status"></span></p>
+        <textarea id="out" rows="6" cols="90" readonly placeholder="The answers JSON also appears here (copy it if the download is blocked)."></textarea>
+        <script>
+        const KIT = "\(kitID)";
+        const ITEMS = [\(images.map { "\"\($0.0)\"" }.joined(separator: ","))];
+        function collect() {
+          const answers = {};
+          for (const it of ITEMS) {
+            const c = document.querySelector('input[name="' + it + '"]:checked');
+            if (c) answers[it] = c.value;
+          }
+          return {kit_id: KIT, reader: document.getElementById("reader").value, saved_at: new Date().toISOString(), answers: answers};
+        }
+        document.getElementById("save").addEventListener("click", function () {
+          const a = collect();
+          const text = JSON.stringify(a, null, 2);
+          document.getElementById("out").value = text;
+          const n = Object.keys(a.answers).length;
+          document.getElementById("status").textContent = n + " of " + ITEMS.length + " answered" + (n < ITEMS.length ? " (unanswered items are not scored)" : "");
+          const blob = new Blob([text], {type: "application/json"});
+          const link = document.createElement("a");
+          link.href = URL.createObjectURL(blob);
+          link.download = "answers-" + KIT + ".json";
+          document.body.appendChild(link); link.click(); link.remove();
+        });
+        </script></body></html>
+
+        """
+        return h
+    }
+
+    /// Scores answer files against the kit's key (checking the seal and the kit id).
+    public static func score(kit: String, answers: [String]) throws -> [TuringScore] {
+        let kitPath = kit + "/kit.json", keyPath = kit + "/" + keyName
+        guard let kd = FileManager.default.contents(atPath: kitPath),
+              let k = (try? JSONSerialization.jsonObject(with: kd)) as? [String: Any] else {
+            throw MetricsError.badInput(path: kitPath, reason: "missing or not a JSON object (is \(kit) a kit made by petgan turing-kit?)")
+        }
+        guard let keyData = FileManager.default.contents(atPath: keyPath) else {
+            throw MetricsError.badInput(path: keyPath, reason: "the sealed answer key is missing")
+        }
+        guard SHA256Digest.hex(keyData) == (k["key_sha256"] as? String) else {
+            throw MetricsError.badInput(path: keyPath, reason: "the answer key does not match the SHA-256 sealed in kit.json (the key was changed)")
+        }
+        let key = try JSONDecoder().decode([TuringKeyItem].self, from: keyData)
+        let truth = Dictionary(uniqueKeysWithValues: key.map { ($0.item, $0.truth) })
+        let kitID = k["kit_id"] as? String ?? ""
+        var out: [TuringScore] = []
+        for f in answers {
+            guard let d = FileManager.default.contents(atPath: f),
+                  let a = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],
+                  let ans = a["answers"] as? [String: Any] else {
+                throw MetricsError.badInput(path: f, reason: "not an answers file (expected JSON with an \"answers\" object from form.html)")
+            }
+            if let id = a["kit_id"] as? String, id != kitID {
+                throw MetricsError.badInput(path: f, reason: "answers are for kit \(id), not \(kitID)")
+            }
+            var rr = 0, rs = 0, sr = 0, ss = 0
+            for (item, v) in ans {
+                guard let t = truth[item] else { throw MetricsError.badInput(path: f, reason: "unknown item '\(item)'") }
+                guard let v = v as? String, v == "real" || v == "synthetic" else {
+                    throw MetricsError.badInput(path: f, reason: "answer for \(item) must be \"real\" or \"synthetic\"")
+                }
+                switch (t, v) {
+                case ("real", "real"): rr += 1
+                case ("real", _): rs += 1
+                case (_, "real"): sr += 1
+                default: ss += 1
+                }
+            }
+            let n = rr + rs + sr + ss
+            let ci = Statistics.clopperPearson(rr + ss, n)
+            out.append(TuringScore(reader: (a["reader"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? (f as NSString).lastPathComponent,
+                                   file: f, answered: n, unanswered: key.count - n,
+                                   realAsReal: rr, realAsSynthetic: rs, syntheticAsReal: sr, syntheticAsSynthetic: ss,
+                                   accuracy: n > 0 ? Double(rr + ss) / Double(n) : .nan, ciLow: ci.low, ciHigh: ci.high))
+        }
+        return out
+    }
+
+    /// Han et al. 2018, Table 1 layout: accuracy, then real selected as real / as synthetic, synthetic as real / as synthetic.
+    public static func table(_ scores: [TuringScore]) -> String {
+        func pct(_ k: Int, _ n: Int) -> String { n > 0 ? String(format: "%d (%.1f%%)", k, 100 * Double(k) / Double(n)) : "\(k)" }
+        var lines = [String(format: "%-16@ %-22@ %-14@ %-14@ %-14@ %-14@", "Reader" as NSString, "Accuracy (95% CI)" as NSString,
+                            "Real as Real" as NSString, "Real as Synt" as NSString, "Synt as Real" as NSString, "Synt as Synt" as NSString)]
+        for s in scores {
+            let nr = s.realAsReal + s.realAsSynthetic, ns = s.syntheticAsReal + s.syntheticAsSynthetic
+            let acc = String(format: "%.1f%% (%.1f–%.1f)", 100 * s.accuracy, 100 * s.ciLow, 100 * s.ciHigh)
+            lines.append(String(format: "%-16@ %-22@ %-14@ %-14@ %-14@ %-14@", String(s.reader.prefix(16)) as NSString, acc as NSString,
+                                pct(s.realAsReal, nr) as NSString, pct(s.realAsSynthetic, nr) as NSString,
+                                pct(s.syntheticAsReal, ns) as NSString, pct(s.syntheticAsSynthetic, ns) as NSString))
+            if s.unanswered > 0 { lines.append("  (\(s.unanswered) item(s) unanswered, not scored)") }
+        }
+        lines.append("Accuracy 50% = readers cannot tell synthetic from real (Han et al. 2018, Table 1 layout).")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// SHA-256 (FIPS 180-4), for sealing the answer key.
+public enum SHA256Digest {
+    static let k: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+        0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+        0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+        0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]
+
+    public static func hex(_ data: Data) -> String {
+        var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+        var msg = [UInt8](data)
+        let bitLength = UInt64(msg.count) * 8
+        msg.append(0x80)
+        while msg.count % 64 != 56 { msg.append(0) }
+        for i in (0..<8).reversed() { msg.append(UInt8((bitLength >> (UInt64(i) * 8)) & 0xff)) }
+        func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+        var w = [UInt32](repeating: 0, count: 64)
+        for chunk in stride(from: 0, to: msg.count, by: 64) {
+            for t in 0..<16 {
+                let b = chunk + 4 * t
+                w[t] = UInt32(msg[b]) << 24 | UInt32(msg[b + 1]) << 16 | UInt32(msg[b + 2]) << 8 | UInt32(msg[b + 3])
+            }
+            for t in 16..<64 {
+                let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
+                let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
+                w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+            }
+            var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
+            for t in 0..<64 {
+                let t1 = hh &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ k[t] &+ w[t]
+                let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
+                hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+            }
+            h[0] = h[0] &+ a; h[1] = h[1] &+ b; h[2] = h[2] &+ c; h[3] = h[3] &+ d
+            h[4] = h[4] &+ e; h[5] = h[5] &+ f; h[6] = h[6] &+ g; h[7] = h[7] &+ hh
+        }
+        return h.map { String(format: "%08x", $0) }.joined()
+    }
+}

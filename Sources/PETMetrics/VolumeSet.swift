@@ -1,0 +1,143 @@
+// A set of volumes to evaluate, read one at a time: a PETGAN HDF5 volume store (real data, or
+// `petgan generate --format h5`) or a folder of NIfTI files (`petgan generate`, with JSON sidecars
+// naming each sample's class). Values are returned in the data's physical units: a store's values are
+// mapped back through its per-volume intensity map, NIfTI values are taken as they are.
+//
+// Public API:
+//   let s = try VolumeSet.open("data.h5" | "generated/", memoryBudget: 256 << 20)
+//   s.count, s.shape, s.classNames, s.labels (index into classNames, −1 unknown), s.names, s.affine
+//   try s.values(i) -> [Float] ; try s.volume(i) -> Volume ; s.restricted(toClasses: ["AD"])
+
+import Foundation
+import PETTensor
+import PETVolumes
+
+public final class VolumeSet {
+    public enum Kind: String, Codable { case store = "HDF5 volume store", niftiFolder = "NIfTI folder" }
+    public let path: String
+    public let kind: Kind
+    public let shape: [Int]
+    public let affine: Affine
+    public let units: String
+    public private(set) var classNames: [String]
+    /// Per selected item: class index into `classNames`, −1 when unknown (an unconditional sample).
+    public private(set) var labels: [Int]
+    public let names: [String]
+    /// Selected underlying indices (store index or file index).
+    let indices: [Int]
+    let store: VolumeStore?
+    let files: [String]
+    /// Whether the store's values are normalized (mapped back to raw units on reading).
+    public internal(set) var storeHoldsNormalized = true
+
+    public var count: Int { indices.count }
+    public var voxelCount: Int { shape.reduce(1, *) }
+
+    private init(path: String, kind: Kind, shape: [Int], affine: Affine, units: String, classNames: [String], labels: [Int],
+                 names: [String], indices: [Int], store: VolumeStore?, files: [String]) {
+        self.path = path; self.kind = kind; self.shape = shape; self.affine = affine; self.units = units
+        self.classNames = classNames; self.labels = labels; self.names = names; self.indices = indices
+        self.store = store; self.files = files
+    }
+
+    /// Opens a store (.h5) or a folder of .nii/.nii.gz files.
+    public static func open(_ path: String, memoryBudget: Int? = nil) throws -> VolumeSet {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw MetricsError.badInput(path: path, reason: "no such file or folder")
+        }
+        if isDir.boolValue { return try openFolder(path) }
+        let s = try VolumeStore.open(path, memoryBudget: memoryBudget)
+        guard s.count > 0 else { throw MetricsError.badInput(path: path, reason: "the store holds no volumes") }
+        guard s.volumeShape.count == 3 else {
+            throw MetricsError.badInput(path: path, reason: "items have shape \(s.volumeShape); evaluation needs 3-D volumes (D, H, W)")
+        }
+        let names = (0..<s.count).map { i in i < s.sourceFiles.count && !s.sourceFiles[i].isEmpty ? s.sourceFiles[i] : "volume \(i)" }
+        // Normalized stores (petgan prepare, generate) hold values in [-1, 1] and the map back to raw
+        // units; a store whose values leave [-1, 1] already holds raw units (the phantom cohort writes
+        // SUVR and records the map for training), so its values are used as they are.
+        let first = try s.readVolume(0).data
+        let normalized = first.allSatisfy { $0 >= -1.0001 && $0 <= 1.0001 }
+        let units = s.normalization.isEmpty ? "stored units"
+            : normalized ? "raw units (store values mapped back from \(s.normalization))" : "raw units as stored (\(s.normalization))"
+        let set = VolumeSet(path: path, kind: .store, shape: s.volumeShape, affine: s.affine(0), units: units,
+                            classNames: s.classNames.isEmpty ? Array(Set(s.labels)).sorted().map { "class \($0)" } : s.classNames,
+                            labels: s.labels, names: names, indices: Array(0..<s.count), store: s, files: [])
+        set.storeHoldsNormalized = normalized
+        return set
+    }
+
+    private static func openFolder(_ path: String) throws -> VolumeSet {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        let files = entries.filter { NIfTIFile.isNIfTIPath($0) }.sorted().map { (path as NSString).appendingPathComponent($0) }
+        guard !files.isEmpty else { throw MetricsError.badInput(path: path, reason: "the folder holds no .nii or .nii.gz files") }
+        var shape: [Int] = []
+        var classes: [String] = [], rawClass: [String] = []
+        for f in files {
+            let h = try NIfTIFile.readHeader(f)
+            let s = h.arrayShape
+            if shape.isEmpty { shape = s } else if s != shape {
+                throw MetricsError.badInput(path: f, reason: "shape \(s) differs from the folder's first volume \(shape) (\(files[0]))")
+            }
+            var cls = ""
+            let side = NIfTIFile.sidecarPath(f)
+            if let d = FileManager.default.contents(atPath: side) {
+                guard let obj = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else {
+                    throw MetricsError.badInput(path: side, reason: "sidecar is not a JSON object")
+                }
+                cls = (obj["class"] as? String) ?? (obj["label"].map { "class \($0)" } ?? "")
+            }
+            rawClass.append(cls)
+            if !cls.isEmpty && !classes.contains(cls) { classes.append(cls) }
+        }
+        guard shape.count == 3 && shape.allSatisfy({ $0 > 1 }) else {
+            throw MetricsError.badInput(path: files[0], reason: "shape \(shape) is not a 3-D volume")
+        }
+        classes.sort()
+        let first = try NIfTIFile.read(files[0])
+        return VolumeSet(path: path, kind: .niftiFolder, shape: shape, affine: first.affine, units: "NIfTI values",
+                         classNames: classes, labels: rawClass.map { classes.firstIndex(of: $0) ?? -1 },
+                         names: files.map { ($0 as NSString).lastPathComponent }, indices: Array(0..<files.count),
+                         store: nil, files: files)
+    }
+
+    /// Volume i (of the selection) in physical units.
+    public func volume(_ i: Int) throws -> Volume {
+        let j = indices[i]
+        if let s = store {
+            var v = try s.readVolume(j)
+            let map = s.intensity(j)
+            if storeHoldsNormalized && !(map.scale == 1 && map.offset == 0) {
+                guard map.scale != 0 else { throw MetricsError.badInput(path: path, reason: "volume \(j) has intensity scale 0") }
+                for k in 0..<v.data.count { v.data[k] = map.inverse(v.data[k]) }
+            }
+            return v
+        }
+        var v = try NIfTIFile.read(files[j], options: NIfTIReadOptions(nonFinite: .zero))
+        guard v.shape == shape else { throw MetricsError.badInput(path: files[j], reason: "shape \(v.shape) differs from \(shape)") }
+        v.metadata["source_file"] = files[j]
+        return v
+    }
+
+    public func values(_ i: Int) throws -> [Float] { try volume(i).data }
+
+    /// Renames classes to follow `reference` (same names keep their meaning; unknown names → −1).
+    public func alignClasses(to reference: [String]) {
+        labels = labels.map { $0 >= 0 && $0 < classNames.count ? (reference.firstIndex(of: classNames[$0]) ?? -1) : -1 }
+        classNames = reference
+    }
+
+    /// The subset whose class is one of `classes` (all when empty).
+    public func restricted(toClasses classes: [String]) throws -> VolumeSet {
+        guard !classes.isEmpty else { return self }
+        for c in classes where !classNames.contains(c) {
+            throw MetricsError.badInput(path: path, reason: "no class '\(c)' (classes: \(classNames.joined(separator: ", ")))")
+        }
+        let keep = (0..<count).filter { labels[$0] >= 0 && classes.contains(classNames[labels[$0]]) }
+        let sub = VolumeSet(path: path, kind: kind, shape: shape, affine: affine, units: units, classNames: classNames,
+                            labels: keep.map { labels[$0] }, names: keep.map { names[$0] }, indices: keep.map { indices[$0] },
+                            store: store, files: files)
+        sub.storeHoldsNormalized = storeHoldsNormalized
+        return sub
+    }
+}

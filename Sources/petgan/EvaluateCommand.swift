@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import PETMetrics
+import PETTensor
+
+/// `petgan evaluate`: the evaluation report of synthetic volumes against real ones.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Evaluate synthetic volumes against real ones: PSNR/SSIM (paper protocol), regional statistics, MMD, MS-SSIM, Fréchet distance, classifier two-sample test, augmentation benefit; writes report.html and metrics.json.",
+        discussion: """
+        Inputs are an HDF5 volume store (petgan phantom / prepare / generate --format h5) or a folder of \
+        .nii/.nii.gz files (petgan generate; each sample's class is read from its JSON sidecar). Both sets \
+        must share one grid. Volumes are streamed one at a time; only block-averaged copies (about \
+        24x28x24 voxels) stay in memory. Store values are mapped back to raw units with each volume's \
+        intensity map.
+        """)
+
+    @Option(help: "Real volumes: an HDF5 volume store (.h5) or a folder of NIfTI files.")
+    var real: String
+    @Option(help: "Synthetic volumes: an HDF5 volume store (.h5) or a folder of NIfTI files with JSON sidecars.")
+    var synthetic: String
+    @Option(name: .customLong("class"), help: "Evaluate only these classes (comma-separated names, e.g. AD or NC,AD).")
+    var classes: String?
+    @Option(help: "Report folder (report.html, metrics.json, figures/).")
+    var out: String
+    @Option(help: "Seed of pair sampling, splits and classifiers (recorded in metrics.json).")
+    var seed: UInt64 = 1
+    @Option(name: .customLong("max-pairs"), help: "Pair at most this many synthetic samples with their nearest real sample (default: all).")
+    var maxPairs: Int?
+    @Option(name: .customLong("diversity-pairs"), help: "Random same-class pairs per class for MS-SSIM diversity.")
+    var diversityPairs: Int = 20
+    @Option(help: "Training epochs of each small classifier (C2ST, augmentation, feature network).")
+    var epochs: Int = 25
+    @Option(name: .customLong("augmentation-seeds"), help: "Seeds of the augmentation-benefit classifiers, comma-separated.")
+    var augmentationSeeds: String = "1,2,3"
+    @Option(name: .customLong("mmd-permutations"), help: "Label permutations of the MMD permutation test.")
+    var mmdPermutations: Int = 200
+    @Option(help: "Folder with the atlas templates (default: $PETGAN_TEMPLATES or Volumes/templates).")
+    var templates: String?
+    @Option(name: .customLong("memory-budget"), help: "HDF5 chunk-cache budget in MB.")
+    var memoryBudget: Int = 256
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+    @Flag(name: .customLong("skip-classifiers"), help: "Skip the CNN-based metrics (C2ST, augmentation, Fréchet distance, feature MMD).")
+    var skipClassifiers = false
+
+    func parsedSeeds() throws -> [UInt64] {
+        let s = augmentationSeeds.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+        guard !s.isEmpty, s.allSatisfy({ $0 != nil }) else { throw ValidationError("--augmentation-seeds must be comma-separated integers (got '\(augmentationSeeds)')") }
+        return s.map { $0! }
+    }
+
+    func validate() throws {
+        _ = try parsedSeeds()
+        if let m = maxPairs, m < 1 { throw ValidationError("--max-pairs must be at least 1") }
+        guard diversityPairs >= 1 else { throw ValidationError("--diversity-pairs must be at least 1") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard mmdPermutations >= 0 else { throw ValidationError("--mmd-permutations must be 0 or more") }
+        guard memoryBudget >= 8 else { throw ValidationError("--memory-budget must be at least 8 MB") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            if let t = threads { Parallel.setThreads(t) }
+            var o = EvaluationOptions(real: real, synthetic: synthetic, out: out)
+            o.classes = (classes ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            o.seed = seed
+            o.maxPairs = maxPairs
+            o.diversityPairs = diversityPairs
+            o.classifierEpochs = epochs
+            o.augmentationSeeds = try parsedSeeds()
+            o.mmdPermutations = mmdPermutations
+            o.templatesDirectory = templates
+            o.memoryBudget = memoryBudget << 20
+            o.skipClassifiers = skipClassifiers
+            o.log = { FileHandle.standardError.write(("evaluate: " + $0 + "\n").data(using: .utf8)!) }
+            let m = try Evaluation.run(o)
+            let paper = m["paper_protocol"] as? [String: Any] ?? [:]
+            func mean(_ k: String) -> String {
+                guard let d = paper[k] as? [String: Any], let v = d["mean"] as? Double else { return "–" }
+                return String(format: "%.4g", v)
+            }
+            print("PSNR 2D \(mean("psnr_2d")) dB, SSIM 2D \(mean("ssim_2d")); PSNR 3D \(mean("psnr_3d")) dB, SSIM 3D \(mean("ssim_3d"))")
+            if let c = m["c2st"] as? [String: Any], let a = c["accuracy"] as? Double {
+                print(String(format: "C2ST accuracy %.1f%% (%.1f–%.1f%%)", 100 * a, 100 * ((c["ciLow"] as? Double) ?? .nan), 100 * ((c["ciHigh"] as? Double) ?? .nan)))
+            }
+            print("report: \((out as NSString).appendingPathComponent("report.html"))")
+            print("metrics: \((out as NSString).appendingPathComponent("metrics.json"))")
+        }
+    }
+}

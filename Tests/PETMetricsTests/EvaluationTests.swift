@@ -1,0 +1,199 @@
+import XCTest
+@testable import PETMetrics
+import PETTensor
+import PETVolumes
+
+final class EvaluationTests: XCTestCase {
+    static let offset: Float = 0.05
+
+    func options(_ real: String, _ synthetic: String, _ out: String) -> EvaluationOptions {
+        var o = EvaluationOptions(real: real, synthetic: synthetic, out: out)
+        o.classifierEpochs = 5; o.diversityPairs = 3; o.mmdPermutations = 20; o.augmentationSeeds = [1]
+        o.templatesDirectory = Fixtures.templatesDirectory
+        return o
+    }
+
+    func testEvaluateNIfTIFolderAndStoreAgainstPhantomCohort() throws {
+        let real = try Fixtures.smallCohort()
+        let dir = Fixtures.tempDirectory("eval")
+        let synDir = dir + "/generated"
+        try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
+        let out = dir + "/report"
+        let m = try Evaluation.run(options(real, synDir, out))
+
+        // metrics.json is the returned dictionary.
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual((json["inputs"] as? [String: Any])?["classes"] as? [String], ["NC", "MCI", "AD"])
+        let paper = try XCTUnwrap(m["paper_protocol"] as? [String: Any])
+        XCTAssertEqual(paper["pairs"] as? Int, 12)
+
+        // Each perturbed copy pairs with its source, and PSNR is that of a known offset: MSE = δ².
+        let realSet = try VolumeSet.open(real)
+        let synSet = try VolumeSet.open(synDir)
+        let pairs = try XCTUnwrap(paper["pair_list"] as? [[String: Any]])
+        for p in pairs {
+            let sName = p["synthetic"] as! String
+            let si = synSet.names.firstIndex(of: sName)!
+            let idx = Int(sName.split(separator: "d").last!.prefix(5))!
+            XCTAssertEqual(p["real"] as? String, realSet.names[idx], "\(sName) paired with \(p["real"]!)")
+            let peak = Double(try realSet.values(idx).max()!)
+            XCTAssertEqual(p["psnr_3d"] as! Double, 10 * log10(peak * peak / Double(Self.offset * Self.offset)), accuracy: 2e-3)
+            XCTAssertGreaterThan(p["ssim_3d"] as! Double, 0.9); XCTAssertLessThan(p["ssim_3d"] as! Double, 1)
+            XCTAssertGreaterThan(p["slices"] as! Int, 10)
+            _ = si
+        }
+        // Regional: synthetic − real global mean = δ in every class; ratios and AAL2 regions present.
+        let regional = try XCTUnwrap(m["regional"] as? [String: Any])
+        XCTAssertTrue((regional["atlas"] as! String).hasPrefix("AAL2"))
+        let global = try XCTUnwrap(regional["global"] as? [[String: Any]])
+        XCTAssertEqual(global.count, 2)
+        let classStats = try XCTUnwrap(global[0]["classStats"] as? [[String: Any]])
+        XCTAssertEqual(classStats.count, 3)
+        for c in classStats {
+            let w = c["welch"] as! [String: Any]
+            XCTAssertEqual((w["meanB"] as! Double) - (w["meanA"] as! Double), Double(Self.offset), accuracy: 1e-4)
+        }
+        let lr = try XCTUnwrap((global[1]["classStats"] as? [[String: Any]])?.first?["real"] as? [String: Any])
+        XCTAssertEqual(lr["mean"] as! Double, 1, accuracy: 0.1)
+        XCTAssertGreaterThan((regional["regions"] as! [Any]).count, 60)
+
+        // Distribution: copies of the real set are close (voxel MMD small, high diversity agreement).
+        let dist = try XCTUnwrap(m["distribution"] as? [String: Any])
+        let syn = dist["msssim_synthetic"] as! [String: Any], rea = dist["msssim_real"] as! [String: Any]
+        XCTAssertEqual(syn["pairs"] as? Int, 9)
+        XCTAssertLessThan(syn["mean"] as! Double, 0.999)
+        XCTAssertNotNil((dist["features"] as? [String: Any])?["frechet_distance"] as? Double)
+        _ = rea
+        XCTAssertNotNil(m["c2st"] as? [String: Any])
+        XCTAssertEqual((m["augmentation"] as? [Any])?.count, 2)   // NC vs AD and NC/MCI/AD
+
+        // The report is one self-contained file.
+        let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("data:image/png;base64,"))
+        XCTAssertFalse(html.contains("src=\"http"), "external image")
+        XCTAssertFalse(html.contains("href=\"http"), "external link/resource")
+        XCTAssertFalse(html.contains("src=\"figures/"), "image by file reference")
+        for f in ["examples.png", "mean_NC.png", "sd_AD.png", "joint_histogram.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/figures/" + f), f)
+        }
+
+        // The same synthetic volumes in an HDF5 store give the same paper metrics.
+        let store = dir + "/generated.h5"
+        let w = try VolumeStoreWriter.create(store, volumeShape: synSet.shape, classNames: ["NC", "MCI", "AD"], voxelSize: (4, 4, 4),
+                                             normalization: "none")
+        for i in 0..<synSet.count { try w.append(try synSet.volume(i), label: synSet.labels[i], sourceFile: synSet.names[i]) }
+        try w.commit()
+        var o2 = options(real, store, dir + "/report-h5")
+        o2.skipClassifiers = true
+        let m2 = try Evaluation.run(o2)
+        let p2 = m2["paper_protocol"] as! [String: Any]
+        for k in ["psnr_3d", "ssim_3d", "psnr_2d", "ssim_2d"] {
+            XCTAssertEqual((p2[k] as! [String: Any])["mean"] as! Double, (paper[k] as! [String: Any])["mean"] as! Double, accuracy: 1e-9, k)
+        }
+
+        // Headless Chromium: the page loads without errors and every image renders.
+        let (chrome, why) = Fixtures.chromium()
+        guard let chrome else { print("SKIPPED browser check: \(why)"); return }
+        let (probe, stderr) = try Fixtures.probeInChromium(chrome, htmlPath: out + "/report.html")
+        XCTAssertFalse(probe.isEmpty, "no probe output from chromium; stderr: \(stderr.suffix(2000))")
+        XCTAssertEqual((probe["errors"] as? [Any])?.count, 0, "page errors: \(probe["errors"] ?? "")")
+        let images = try XCTUnwrap(probe["images"] as? [[String: Any]])
+        XCTAssertGreaterThanOrEqual(images.count, 8)
+        for i in images { XCTAssertGreaterThan(i["w"] as? Int ?? 0, 50); XCTAssertGreaterThan(i["h"] as? Int ?? 0, 20) }
+        XCTAssertGreaterThanOrEqual(probe["svgs"] as? Int ?? 0, 3)
+        XCTAssertFalse(stderr.contains("Uncaught"), String(stderr.suffix(2000)))
+        _ = try Fixtures.run(chrome, ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,4000",
+                                      "--screenshot=" + out + "/screenshot.png", "file://" + out + "/report.html"])
+        print("report screenshot: \(out)/screenshot.png")
+    }
+
+    func testClearErrorsForBadInputs() throws {
+        let real = try Fixtures.smallCohort()
+        let dir = Fixtures.tempDirectory("errors")
+        XCTAssertThrowsError(try Evaluation.run(options(real, dir + "/missing", dir + "/r"))) { e in
+            XCTAssertTrue("\(e)".contains("missing") && "\(e)".contains("no such file"), "\(e)")
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        XCTAssertThrowsError(try Evaluation.run(options(real, dir + "/empty", dir + "/r"))) { e in
+            XCTAssertTrue("\(e)".contains("no .nii"), "\(e)")
+        }
+        // A different grid is refused, naming both inputs.
+        let small = dir + "/small"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        for i in 0..<2 {
+            try NIfTIFile.write(Volume(shape: [20, 20, 20], data: blobVolume([20, 20, 20], seed: UInt64(i))), to: small + "/s\(i).nii.gz")
+        }
+        XCTAssertThrowsError(try Evaluation.run(options(real, small, dir + "/r"))) { e in
+            XCTAssertTrue("\(e)".contains("shape") && "\(e)".contains(small), "\(e)")
+        }
+        var o = options(real, real, dir + "/r")
+        o.classes = ["XYZ"]
+        XCTAssertThrowsError(try Evaluation.run(o)) { e in XCTAssertTrue("\(e)".contains("no class 'XYZ'"), "\(e)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/r/metrics.json"))
+    }
+
+    func testTuringKitAndScore() throws {
+        let real = try Fixtures.smallCohort()
+        let dir = Fixtures.tempDirectory("turing")
+        try Fixtures.writePerturbedNIfTI(from: real, to: dir + "/gen", offset: 0.2, indices: [0, 1, 4, 5, 8, 9])
+        var o = TuringKitOptions(real: real, synthetic: dir + "/gen", out: dir + "/kit")
+        o.count = 8; o.seed = 4
+        let s = try TuringKit.make(o)
+        XCTAssertEqual(s.items, 8); XCTAssertEqual(s.real, 4); XCTAssertEqual(s.synthetic, 4)
+        let keyData = try Data(contentsOf: URL(fileURLWithPath: s.key))
+        let key = try JSONDecoder().decode([TuringKeyItem].self, from: keyData)
+        XCTAssertEqual(key.filter { $0.truth == "real" }.count, 4)
+        XCTAssertEqual(Set(key.map(\.item)).count, 8)
+        for k in key { XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/kit/items/\(k.item).png")) }
+        // The form holds the images but not the answers.
+        let form = try String(contentsOfFile: s.form, encoding: .utf8)
+        XCTAssertEqual(form.components(separatedBy: "data:image/png;base64,").count - 1, 8)
+        for k in key { XCTAssertFalse(form.contains(k.name), "form leaks \(k.name)") }
+        XCTAssertFalse(form.contains("\"truth\""))
+        // Items are shuffled: not all real first.
+        XCTAssertNotEqual(key.map(\.truth), ["real", "real", "real", "real", "synthetic", "synthetic", "synthetic", "synthetic"])
+
+        // A reader who calls everything real: 50% accuracy, Han et al. layout.
+        var answers: [String: String] = [:]
+        for k in key { answers[k.item] = "real" }
+        let a1 = dir + "/a1.json"
+        try JSONSerialization.data(withJSONObject: ["kit_id": s.kitID, "reader": "r1", "answers": answers]).write(to: URL(fileURLWithPath: a1))
+        // A perfect reader who skipped one item.
+        var perfect: [String: String] = [:]
+        for k in key.dropFirst() { perfect[k.item] = k.truth }
+        let a2 = dir + "/a2.json"
+        try JSONSerialization.data(withJSONObject: ["kit_id": s.kitID, "reader": "r2", "answers": perfect]).write(to: URL(fileURLWithPath: a2))
+        let scores = try TuringKit.score(kit: dir + "/kit", answers: [a1, a2])
+        XCTAssertEqual(scores[0].accuracy, 0.5)
+        XCTAssertEqual([scores[0].realAsReal, scores[0].realAsSynthetic, scores[0].syntheticAsReal, scores[0].syntheticAsSynthetic], [4, 0, 4, 0])
+        XCTAssertEqual(scores[1].accuracy, 1); XCTAssertEqual(scores[1].unanswered, 1); XCTAssertEqual(scores[1].answered, 7)
+        let table = TuringKit.table(scores)
+        XCTAssertTrue(table.contains("Real as Real") && table.contains("Synt as Synt") && table.contains("50.0%"), table)
+
+        // Wrong kit id and a changed key are refused.
+        let a3 = dir + "/a3.json"
+        try JSONSerialization.data(withJSONObject: ["kit_id": "other", "answers": answers]).write(to: URL(fileURLWithPath: a3))
+        XCTAssertThrowsError(try TuringKit.score(kit: dir + "/kit", answers: [a3])) { XCTAssertTrue("\($0)".contains("kit other")) }
+
+        // The form in headless Chromium: pick answers, save, and score what it produced.
+        if case let (chrome?, _) = Fixtures.chromium() {
+            let script = "document.querySelectorAll('input[value=\"synthetic\"]').forEach(r => r.checked = true); document.getElementById('reader').value = 'browser'; document.getElementById('save').click(); return JSON.parse(document.getElementById('out').value);"
+            let (probe, stderr) = try Fixtures.probeInChromium(chrome, htmlPath: s.form, extraScript: script)
+            XCTAssertEqual((probe["errors"] as? [Any])?.count, 0, "\(probe) \(stderr.suffix(1500))")
+            XCTAssertEqual((probe["images"] as? [[String: Any]])?.filter { ($0["w"] as? Int ?? 0) > 50 }.count, 8)
+            let saved = try XCTUnwrap(probe["extra"] as? [String: Any])
+            XCTAssertEqual(saved["kit_id"] as? String, s.kitID)
+            let a4 = dir + "/a4.json"
+            try JSONSerialization.data(withJSONObject: saved).write(to: URL(fileURLWithPath: a4))
+            let sc = try TuringKit.score(kit: dir + "/kit", answers: [a4])
+            XCTAssertEqual(sc[0].reader, "browser")
+            XCTAssertEqual([sc[0].realAsReal, sc[0].realAsSynthetic, sc[0].syntheticAsReal, sc[0].syntheticAsSynthetic], [0, 4, 0, 4])
+        } else { print("SKIPPED form browser check: \(Fixtures.chromium().1)") }
+
+        var tampered = key
+        tampered[0].truth = tampered[0].truth == "real" ? "synthetic" : "real"
+        try JSONEncoder().encode(tampered).write(to: URL(fileURLWithPath: s.key))
+        XCTAssertThrowsError(try TuringKit.score(kit: dir + "/kit", answers: [a1])) { XCTAssertTrue("\($0)".contains("SHA-256")) }
+    }
+}

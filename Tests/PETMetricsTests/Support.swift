@@ -1,0 +1,120 @@
+import Foundation
+import XCTest
+import PETCohort
+import PETTensor
+import PETVolumes
+
+/// Shared fixtures: repository paths, temporary folders, templates (fetched once on a fresh clone),
+/// and a small phantom cohort built once for the suite.
+enum Fixtures {
+    static let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let lock = NSLock()
+    nonisolated(unsafe) static var cohortPath: String?
+
+    static func tempDirectory(_ name: String) -> String {
+        let p = NSTemporaryDirectory() + "petgan-metrics-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+
+    static var templatesDirectory: String {
+        if let env = ProcessInfo.processInfo.environment["PETGAN_TEMPLATES"], !env.isEmpty { return env }
+        return repoRoot.appendingPathComponent("Volumes/templates").path
+    }
+
+    static func ensureTemplates() throws {
+        if (try? TemplateFiles.check(directory: templatesDirectory)) == nil {
+            _ = try run("/bin/bash", [repoRoot.appendingPathComponent("Volumes/fetch-templates.sh").path])
+        }
+        try TemplateFiles.check(directory: templatesDirectory)
+    }
+
+    /// 12 phantom subjects (4 NC, 4 MCI, 4 AD) on the 4 mm 48×56×48 grid, built once.
+    static func smallCohort() throws -> String {
+        lock.lock(); defer { lock.unlock() }
+        if let p = cohortPath { return p }
+        try ensureTemplates()
+        let p = tempDirectory("cohort") + "/real.h5"
+        try PhantomCohort.makeSmallCohort(at: p, count: 12, seed: 3, templatesDirectory: templatesDirectory)
+        cohortPath = p
+        return p
+    }
+
+    /// Runs a program; returns (status, stdout, stderr).
+    @discardableResult
+    static func run(_ exe: String, _ args: [String], environment: [String: String]? = nil) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        if let e = environment { p.environment = ProcessInfo.processInfo.environment.merging(e) { $1 } }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        // Read both pipes while the process runs (a full pipe would block it).
+        var outData = Data(), errData = Data()
+        let g = DispatchGroup()
+        g.enter(); DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+        g.enter(); DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+        p.waitUntilExit(); g.wait()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Writes perturbed copies of a store's volumes (raw units + `offset`) as NIfTI files with
+    /// sidecars naming their class, the way `petgan generate` writes samples.
+    static func writePerturbedNIfTI(from storePath: String, to dir: String, offset: Float, indices: [Int]? = nil) throws -> [String] {
+        let s = try VolumeStore.open(storePath)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var names: [String] = []
+        for i in indices ?? Array(0..<s.count) {
+            var v = try s.readVolume(i)
+            let map = s.intensity(i)
+            for k in 0..<v.data.count { v.data[k] = map.inverse(v.data[k]) + offset }
+            let name = String(format: "%@_seed%05d.nii.gz", s.classNames[s.labels[i]], i)
+            try NIfTIFile.write(v, to: dir + "/" + name, provenance: ["kind": "generated", "class": s.classNames[s.labels[i]], "label": s.labels[i]])
+            names.append(name)
+        }
+        return names
+    }
+
+    /// Chromium for the report tests: installed with apt-get when missing; nil (with the reason) if that fails.
+    static func chromium() -> (String?, String) {
+        for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] where FileManager.default.isExecutableFile(atPath: c) { return (c, "") }
+        let r = try? run("/bin/bash", ["-c", "apt-get install -y chromium >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1)"])
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") { return ("/usr/bin/chromium", "") }
+        return (nil, "chromium is not installed and 'apt-get install -y chromium' failed (status \(r?.0 ?? -1))")
+    }
+
+    /// Loads `html` in headless Chromium with a probe script appended that records load errors and
+    /// image sizes into the DOM; returns the probe's JSON and the browser's stderr.
+    static func probeInChromium(_ chromium: String, htmlPath: String, extraScript: String = "") throws -> ([String: Any], String) {
+        var html = try String(contentsOfFile: htmlPath, encoding: .utf8)
+        let probe = """
+        <script>
+        window.__errors = window.__errors || [];
+        window.addEventListener('error', e => window.__errors.push(String(e.message || e)), true);
+        window.addEventListener('load', function () {
+          const imgs = Array.from(document.images).map(i => ({w: i.naturalWidth, h: i.naturalHeight, complete: i.complete}));
+          let extra = null;
+          try { extra = (function () { \(extraScript) })(); } catch (e) { window.__errors.push('probe: ' + e); }
+          const pre = document.createElement('pre'); pre.id = '__probe';
+          pre.textContent = 'PROBE' + JSON.stringify({errors: window.__errors, images: imgs, svgs: document.querySelectorAll('svg').length, extra: extra}) + 'EBORP';
+          document.body.appendChild(pre);
+        });
+        </script>
+        """
+        // Error listener first (before the page's own scripts), the rest at the end.
+        html = html.replacingOccurrences(of: "<head>", with: "<head><script>window.__errors=[];window.addEventListener('error',e=>window.__errors.push(String(e.message||e)),true);</script>")
+        html = html.replacingOccurrences(of: "</body>", with: probe + "</body>")
+        let probed = htmlPath + ".probe.html"
+        try html.write(toFile: probed, atomically: true, encoding: .utf8)
+        let (_, out, err) = try run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                                                "--virtual-time-budget=5000", "--dump-dom", "file://" + probed])
+        guard let a = out.range(of: "PROBE"), let b = out.range(of: "EBORP", range: a.upperBound..<out.endIndex) else {
+            return ([:], err)
+        }
+        let json = String(out[a.upperBound..<b.lowerBound]).replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(of: "&quot;", with: "\"")
+        let obj = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+        return (obj, err)
+    }
+}
