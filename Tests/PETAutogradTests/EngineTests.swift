@@ -102,6 +102,36 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testLayerShapeErrorsAreTyped() throws {
+        var rng = PETRandom(seed: 1)
+        func expectShapeError(_ what: String, _ mustContain: [String], _ body: () throws -> Variable) {
+            XCTAssertThrowsError(try body(), what) { e in
+                guard case TensorError.shapeMismatch = e else { return XCTFail("\(what): expected a shape mismatch, got \(e)") }
+                for s in mustContain { XCTAssertTrue("\(e)".contains(s), "\(what): '\(e)' should mention \(s)") }
+            }
+        }
+        let x = Variable(Tensor(shape: [2, 3, 4, 4, 4]))
+        expectShapeError("batch norm channels", ["batch norm", "[4]", "3 channels"]) {
+            try batchNorm(x, weight: Variable(Tensor(shape: [4])), bias: nil, runningMean: nil, runningVar: nil, training: true)
+        }
+        expectShapeError("layer norm shape", ["layer norm", "[2, 3, 4, 4, 4]", "[5, 4, 4]"]) {
+            try layerNorm(x, normalizedShape: [5, 4, 4], weight: nil, bias: nil)
+        }
+        expectShapeError("conv transpose bias", ["conv_transpose3d", "[7]"]) {
+            try convTranspose3d(x, weight: Variable(Tensor(shape: [3, 2, 2, 2, 2])), bias: Variable(Tensor(shape: [7])), params: ConvParams(k: 2, s: 2))
+        }
+        expectShapeError("linear", ["linear", "[2, 5]", "[3, 4]"]) {
+            try Linear(4, 3, rng: &rng)(Variable(Tensor(shape: [2, 5])))
+        }
+        expectShapeError("concat", ["concat", "[2, 1, 3]", "[2, 1, 4]"]) {
+            try concat([Variable(Tensor(shape: [2, 1, 3])), Variable(Tensor(shape: [2, 1, 4]))], axis: 1)
+        }
+        expectShapeError("gradient penalty ε", ["gradient penalty", "[3, 1]"]) {
+            try Loss.gradientPenalty(critic: { $0 }, real: Tensor(shape: [2, 4]), fake: Tensor(shape: [2, 4]), epsilon: Tensor(shape: [3, 1]))
+        }
+        expectShapeError("BatchNorm3d rank", ["BatchNorm3d", "5-D"]) { try BatchNorm3d(3)(Variable(Tensor(shape: [2, 3, 4]))) }
+    }
+
     /// d/dx of (d/dx x³) = 6x, through createGraph.
     func testSecondDerivativeOfCube() throws {
         let x = v([0.5, -2], grad: true)
