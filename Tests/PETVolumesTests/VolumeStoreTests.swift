@@ -163,6 +163,16 @@ final class VolumeStoreTests: XCTestCase {
             guard case VolumeStoreError.shapeMismatch(let file, let detail) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(file, p2); XCTAssertTrue(detail.contains("/labels"))
         }
+        // A truncated store: typed error naming the file, from open or from the first read.
+        let full = dir + "/full.h5"
+        _ = try makeStore(full, n: 3)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: full))
+        let cut = dir + "/cut.h5"
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
+        XCTAssertThrowsError(try { let s = try VolumeStore.open(cut); for i in 0..<s.count { _ = try s.readVolume(i) } }()) { e in
+            XCTAssertTrue("\(e)".contains(cut), "error must name the file: \(e)")
+            XCTAssertTrue(e is HDF5Error || e is VolumeStoreError, "\(type(of: e))")
+        }
         let p3 = dir + "/wrongshape.h5"
         let w = try VolumeStoreWriter.create(p3, volumeShape: [4, 4, 4], classNames: ["A"], voxelSize: (1, 1, 1), normalization: "none")
         XCTAssertThrowsError(try w.append(Volume(shape: [4, 4, 5]), label: 0))
