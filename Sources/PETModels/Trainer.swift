@@ -313,7 +313,11 @@ public final class Trainer {
             }
             if epochEnd || step == totalSteps || (config.plotEvery > 0 && step % config.plotEvery == 0) {
                 try writePlots(epochLabel: epochEnd ? String(format: "epoch-%04d", step / stepsPerEpoch) : nil)
-                if epochEnd { message(String(format: "epoch %d done (step %d): loss_d %.4f loss_g %.4f", step / stepsPerEpoch, step, m.lossD, m.lossG)) }
+                // Short epochs: report every k-th so the log stays readable (about one line per 50 steps).
+                let k = max(1, 50 / stepsPerEpoch)
+                if epochEnd && (step / stepsPerEpoch) % k == 0 {
+                    message(String(format: "epoch %d done (step %d): loss_d %.4f loss_g %.4f", step / stepsPerEpoch, step, m.lossD, m.lossG))
+                }
             }
             onStep?(step, totalSteps, m, Double(step - firstStep) / max(elapsed, 1e-9))
             if let limit = timeLimit, elapsed > limit, step < totalSteps {
