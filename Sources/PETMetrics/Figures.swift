@@ -94,6 +94,22 @@ public enum Figures {
         return svg + "</svg>"
     }
 
+    /// A square PNG (data URI) inside SVG axes running from lo to hi on both axes, with labels.
+    public static func framedImage(_ uri: String, lo: Double, hi: Double, xLabel: String, yLabel: String, size: Int = 384) -> String {
+        let l = 60.0, t = 10.0, s = Double(size), b = 44.0
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(l + s + 16))\" height=\"\(Int(t + s + b))\" role=\"img\" aria-label=\"\(esc(yLabel)) vs \(esc(xLabel))\">"
+        svg += "<image href=\"\(uri)\" x=\"\(l)\" y=\"\(t)\" width=\"\(s)\" height=\"\(s)\" style=\"image-rendering:pixelated\"/>"
+        svg += "<rect x=\"\(l)\" y=\"\(t)\" width=\"\(s)\" height=\"\(s)\" fill=\"none\" stroke=\"#444\"/>"
+        for k in 0...4 {
+            let v = lo + (hi - lo) * Double(k) / 4, f = Double(k) / 4
+            svg += "<text x=\"\(l + s * f)\" y=\"\(t + s + 14)\" font-size=\"10\" text-anchor=\"middle\">\(String(format: "%.3g", v))</text>"
+            svg += "<text x=\"\(l - 4)\" y=\"\(t + s * (1 - f) + 4)\" font-size=\"10\" text-anchor=\"end\">\(String(format: "%.3g", v))</text>"
+        }
+        svg += "<text x=\"\(l + s / 2)\" y=\"\(t + s + 34)\" font-size=\"11\" text-anchor=\"middle\">\(esc(xLabel))</text>"
+        svg += "<text x=\"14\" y=\"\(t + s / 2)\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(t + s / 2))\">\(esc(yLabel))</text>"
+        return svg + "</svg>"
+    }
+
     /// A PNG file as a data URI.
     public static func dataURI(_ pngPath: String) -> String {
         let d = FileManager.default.contents(atPath: pngPath) ?? Data()

@@ -125,7 +125,10 @@ enum Report {
             h += "<tr><td>Fréchet distance (features: \(esc(feats["network"] as? String ?? "")))</td><td>\(num(feats["frechet_distance"], 4))</td><td>real half vs half: \(num(feats["frechet_real_half_vs_half"], 4)). Not comparable to ImageNet FID: a different, small network trained here.</td></tr>"
         }
         h += "</tbody></table>"
-        h += "<figure>\(img(figures, "joint_histogram.png", alt: "joint intensity histogram"))<figcaption>Joint intensity histogram over all pairs (cf. the paper's Fig. 9): x = nearest real voxel value, y = synthetic voxel value, both over \(esc((dict(dist["joint_histogram"])["range"] as? [Double] ?? []).map { String(format: "%.3g", $0) }.joined(separator: " to "))); log counts (inferno), identity diagonal grey. Mass on the diagonal = matching intensities.</figcaption></figure>"
+        let jr = dict(dist["joint_histogram"])["range"] as? [Double] ?? [0, 1]
+        let joint = figures["joint_histogram.png"].map { Figures.framedImage(Figures.dataURI($0), lo: jr.first ?? 0, hi: jr.last ?? 1,
+                                                                            xLabel: "nearest real voxel value", yLabel: "synthetic voxel value") } ?? ""
+        h += "<figure>\(joint)<figcaption>Joint intensity histogram over all pairs (cf. the paper's Fig. 9): x = nearest real voxel value, y = synthetic voxel value, both over \(esc((dict(dist["joint_histogram"])["range"] as? [Double] ?? []).map { String(format: "%.3g", $0) }.joined(separator: " to "))); log counts (inferno), identity diagonal grey. Mass on the diagonal = matching intensities.</figcaption></figure>"
 
         h += "<h2>4. Classifier two-sample test</h2>"
         if let c = c2st {
