@@ -78,7 +78,7 @@ extension TiledStack {
     /// Candidate tile lengths along an axis of size S: ⌈S/k⌉ for k = 1, 2, … (distinct).
     static func candidateLengths(_ S: Int) -> [Int] {
         var out: [Int] = [], last = -1
-        for k in 1...min(S, 96) { let t = (S + k - 1) / k; if t != last { out.append(t); last = t } }
+        for k in 1...min(S, 40) { let t = (S + k - 1) / k; if t != last { out.append(t); last = t } }
         return out
     }
 
@@ -171,9 +171,16 @@ extension TiledStack {
                     detail: "tile \(tt.map(String.init).joined(separator: "×")) needs \(formatBytes(bytes)) with \(formatBytes(inUse)) already in use (weights, input)")
             }
             return TilePlan(inputShape: input, outputShape: out, tile: tt, tileCounts: pr.map(\.tiles), estimatedBytes: bytes,
-                            columnLimitBytes: columnLimit, budgetBytes: budgetBytes, recomputeFactor: work(pr) / base)
+                            columnLimitBytes: columnLimit, budgetBytes: budgetBytes, recomputeFactor: tt == outSpatial ? 1 : work(pr) / base)
         }
 
+        // The whole output as one tile when it fits: no halo work at all.
+        let one = (0..<3).map { axisProfile(axis: $0, tile: outSpatial[$0], shapes: shapes) }
+        let oneBytes = tileBytes(one, shapes: shapes, columnLimit: columnLimit)
+        if oneBytes <= available {
+            return TilePlan(inputShape: input, outputShape: out, tile: outSpatial, tileCounts: [1, 1, 1], estimatedBytes: oneBytes,
+                            columnLimitBytes: columnLimit, budgetBytes: budgetBytes, recomputeFactor: 1)
+        }
         let profiles = (0..<3).map { a in Self.candidateLengths(outSpatial[a]).map { axisProfile(axis: a, tile: $0, shapes: shapes) } }
         // A tile costs about as much bookkeeping as this many multiply-adds.
         let perTileOverhead = 2e6

@@ -215,6 +215,12 @@ public final class TiledStack {
                 cur = try Tensor.checked(shape: Array(shapes[l + 1].prefix(2)) + outBox.map(\.count), op: "tile")
             case .pointwise where cur.count == 0:
                 break
+            case let .conv(w, b, p) where isFull(inBox, shapes[l]) && isFull(outBox, shapes[l + 1]),
+                 let .convTranspose(w, b, p) where isFull(inBox, shapes[l]) && isFull(outBox, shapes[l + 1]):
+                // The whole extent: the layer's own padding does the job (no border work).
+                if case .conv = st { cur = try Conv3d.forward(cur, weight: w, params: p, options: options) }
+                else { cur = try ConvTranspose3d.forward(cur, weight: w, params: p, options: options) }
+                if let b { addChannelBias(cur, b) }
             case let .conv(w, b, p):
                 let need: Box = (0..<3).map { st.needed(outBox[$0], axis: $0) }
                 let padded = need == inBox ? cur : try zeroExtend(cur, from: inBox, to: need)
@@ -253,6 +259,8 @@ public final class TiledStack {
 }
 
 // MARK: box copies
+
+func isFull(_ box: Box, _ shape: [Int]) -> Bool { (0..<3).allSatisfy { box[$0].lo == 0 && box[$0].hi == shape[2 + $0] } }
 
 /// x[:, :, box] (box inside x's extent) as a new tensor.
 func crop(_ x: Tensor, _ box: Box) throws -> Tensor {

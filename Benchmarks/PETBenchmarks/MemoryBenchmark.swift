@@ -1,0 +1,104 @@
+// Memory benchmark: one generator-like stack's output at increasing grid sizes, with and without
+// tiling. A matching generator per grid: base grid = grid / 2^4, four k4 s2 p1 transposed
+// convolutions (DCGAN widths) with eval batch norm + ReLU, tanh at the end. Random DCGAN-initialised
+// weights (no checkpoint needed: memory and time do not depend on the weight values). Each case is
+// meant to run in its own process (`petgan bench memory --grid … [--tiled]`) so that its peak RSS
+// (VmHWM) is its own; the sweep runs every case that way.
+import Foundation
+import PETAutograd
+import PETTensor
+import PETTiling
+
+public enum MemoryBenchmark {
+    public struct Case {
+        /// Output grid (D, H, W); every side a multiple of 16.
+        public var grid: [Int]
+        public var tiled: Bool
+        /// Budget for the tiled run (also the accountant's budget while it runs).
+        public var budgetBytes: Int?
+        /// Explicit output tile (D, H, W) instead of one chosen from the budget.
+        public var tile: [Int]?
+        /// Widths of the latent grid and of the three hidden layers.
+        public var channels: [Int] = [256, 128, 64, 32]
+        public var seed: UInt64 = 1
+        public init(grid: [Int], tiled: Bool, budgetBytes: Int?, tile: [Int]? = nil) {
+            self.grid = grid; self.tiled = tiled; self.budgetBytes = budgetBytes; self.tile = tile
+        }
+    }
+
+    /// The layers after the generator's dense input, for an output grid (sides multiples of 16),
+    /// and the latent grid shape (1, C0, grid / 16).
+    public static func generatorLayers(grid: [Int], channels: [Int], rng: inout PETRandom) throws -> (layers: [Module], latent: [Int]) {
+        guard grid.count == 3, grid.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+            throw TilingError.invalidShape("grid \(grid.map(String.init).joined(separator: "x")) must have sides that are multiples of 16 (base grid × 2^4)")
+        }
+        var layers: [Module] = [bn(channels[0], &rng), ReLU()]
+        let widths = channels + [1]
+        for i in 0..<channels.count {
+            let up = ConvTranspose3dLayer(widths[i], widths[i + 1], kernel: 4, stride: 2, padding: 1, bias: false, rng: &rng)
+            let w = up.weight.value
+            for j in 0..<w.count { w.data[j] = rng.normal(mean: 0, std: 0.02) }
+            layers.append(up)
+            if i < channels.count - 1 { layers += [bn(widths[i + 1], &rng), ReLU()] } else { layers.append(Tanh()) }
+        }
+        for l in layers { l.eval() }
+        return (layers, [1, channels[0]] + grid.map { $0 / 16 })
+    }
+
+    static func bn(_ c: Int, _ rng: inout PETRandom) -> BatchNorm3d {
+        let b = BatchNorm3d(c)
+        for i in 0..<c {
+            b.runningMean.value.data[i] = rng.normal(mean: 0, std: 0.01)
+            b.runningVar.value.data[i] = rng.uniform(0.0002, 0.001)   // DCGAN activations are small
+            b.weight!.value.data[i] = rng.normal(mean: 1, std: 0.02)
+        }
+        return b
+    }
+
+    /// Keeps only a checksum of the output (so neither mode holds or writes more than it must).
+    final class ChecksumSink: SlabSink {
+        var sum = 0.0, absSum = 0.0
+        func write(slab: Tensor, depthStart: Int) throws { add(slab) }
+        func finish() throws {}
+        func add(_ t: Tensor) { for i in 0..<t.count { sum += Double(t.data[i]); absSum += Double(abs(t.data[i])) } }
+    }
+
+    /// Runs one case in this process; peak RSS is the process's (reset before the timed part).
+    public static func run(_ c: Case, log: (String) -> Void = { _ in }) throws -> BenchRow {
+        var rng = PETRandom(seed: c.seed)
+        let (layers, latent) = try generatorLayers(grid: c.grid, channels: c.channels, rng: &rng)
+        let x = Tensor.normal(latent, rng: &rng)
+        ScratchPool.shared.trim()
+        _ = resetPeakResident()
+        MemoryAccountant.shared.resetPeak()
+        let sink = ChecksumSink()
+        var row: BenchRow = ["grid": c.grid, "tiled": c.tiled, "budget_mb": c.budgetBytes.map { $0 >> 20 } as Any? ?? NSNull(),
+                             "channels": c.channels]
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        if c.tiled {
+            let gen = try TiledGenerator(layers: layers)
+            MemoryAccountant.shared.budgetBytes = c.budgetBytes
+            defer { MemoryAccountant.shared.budgetBytes = nil }
+            let tp = DispatchTime.now().uptimeNanoseconds
+            let plan = try gen.plan(latentGrid: x.shape, memoryBudget: c.budgetBytes, tile: c.tile)
+            row["plan_seconds"] = Double(DispatchTime.now().uptimeNanoseconds - tp) / 1e9
+            log("plan: \(plan)")
+            try gen.generate(x, plan: plan, into: sink)
+            row["tile"] = plan.tile
+            row["tiles"] = plan.tileCount
+            row["recompute_factor"] = plan.recomputeFactor
+            row["planned_tile_mb"] = Double(plan.estimatedBytes) / 1_048_576
+        } else {
+            let net = Sequential(layers)
+            let y = try withNoGrad { try net(Variable(x)) }.value
+            sink.add(y)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        row["seconds"] = seconds
+        row["peak_rss_mb"] = Double(peakResidentBytes()) / 1_048_576
+        row["counted_peak_mb"] = Double(MemoryAccountant.shared.peakBytes) / 1_048_576
+        row["checksum"] = sink.sum
+        row["abs_checksum"] = sink.absSum
+        return row
+    }
+}
