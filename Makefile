@@ -9,8 +9,7 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	@$(SWIFT) build $(BUILD_OPTS) --product petgan 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
-	@test -x $(PETGAN) || { echo "build failed"; exit 1; }
+	$(SWIFT) build $(BUILD_OPTS) --product petgan
 
 # Until the GAN demo lands, the demo is a quick convolution benchmark.
 demo: build
