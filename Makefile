@@ -11,9 +11,12 @@ setup:
 build: setup
 	$(SWIFT) build $(BUILD_OPTS) --product petgan
 
-# Until the GAN demo lands, the demo is a quick convolution benchmark.
+# The demo: templates (fetched once) → small phantom cohort → conditional 3D WGAN-GP and the reduced
+# 2D paper baseline → NIfTI/PNG samples of each class, loss curves, demo-output/report.html.
+# Knobs for a real run: `petgan demo --help` and docs (petgan train --preset paper2d, 96x112x96 grids).
 demo: build
-	$(PETGAN) bench conv --quick
+	@Volumes/fetch-templates.sh
+	$(PETGAN) demo --out demo-output
 
 # The numeric suite runs in release (debug numeric loops are 10-100x slower).
 test: setup

@@ -105,59 +105,75 @@ public final class GANModel {
     public func trainStep(real: [(Tensor, [Int])], rng: inout PETRandom) throws -> StepMetrics {
         precondition(!real.isEmpty)
         var m = StepMetrics()
-        let dParams = discriminator.parameters
         generator.train(); discriminator.train()
-        var lastFake: (Variable, [Int])? = nil
+        var lastFake: Variable? = nil
         for (x, labels) in real {
-            let n = x.shape[0]
-            optD.zeroGrad()
-            let realV = Variable(x)
-            let z = sampleNoise(n, rng: &rng)
-            var lossD: Variable
-            var dr: Variable, df: Variable
-            switch config.loss {
-            case .bce:
-                // Fake from a recorded generator pass, reused (detached) for D and then for G.
-                let fake = try generate(z, labels: labels)
-                lastFake = (fake, labels)
-                dr = try discriminate(realV, labels: labels)
-                df = try discriminate(fake.detached(), labels: labels)
-                lossD = try Loss.bceWithLogits(dr, target: 1) + Loss.bceWithLogits(df, target: 0)
-                m.dReal += Double(mean(sigmoid: dr.value)); m.dFake += Double(mean(sigmoid: df.value))
-            case .wganGP, .wganClip:
-                let fake = try withNoGrad { try generate(z, labels: labels) }
-                dr = try discriminate(realV, labels: labels)
-                df = try discriminate(fake, labels: labels)
-                lossD = try Loss.wassersteinCritic(real: dr, fake: df)
-                if config.loss == .wganGP {
-                    let gp = try Loss.gradientPenalty(critic: { try self.discriminate($0, labels: labels) }, real: x, fake: fake.value,
-                                                      lambda: Float(config.gpLambda), rng: &rng)
-                    m.gradientPenalty += Double(gp.scalar)
-                    lossD = try lossD + gp
-                }
-                m.dReal += Double(mean(dr.value)); m.dFake += Double(mean(df.value))
-            }
-            try lossD.backward()
-            m.lossD += Double(lossD.scalar)
-            m.wasserstein += Double(mean(dr.value) - mean(df.value))
-            m.accuracyD += accuracy(real: dr.value, fake: df.value, threshold: config.loss == .bce ? 0 : nil)
-            m.gradNormD = gradNorm(dParams)
-            try optD.step()
-            if config.loss == .wganClip { Init.clipWeights(discriminator, to: Float(config.clip)) }
+            let (dm, fake) = try criticStep(real: x, labels: labels, rng: &rng)
+            lastFake = fake
+            m.lossD += dm.lossD; m.dReal += dm.dReal; m.dFake += dm.dFake; m.wasserstein += dm.wasserstein
+            m.gradientPenalty += dm.gradientPenalty; m.accuracyD += dm.accuracyD; m.gradNormD = dm.gradNormD
         }
         let k = Double(real.count)
         m.lossD /= k; m.dReal /= k; m.dFake /= k; m.wasserstein /= k; m.gradientPenalty /= k; m.accuracyD /= k
+        let (x, labels) = real[real.count - 1]
+        let g = try generatorStep(fake: config.loss == .bce ? lastFake : nil, batch: x.shape[0], labels: labels, rng: &rng)
+        m.lossG = g.lossG
+        m.gradNormG = g.gradNormG
+        return m
+    }
 
-        // Generator: the discriminator's parameters are frozen so no weight gradients are computed for them.
+    /// One discriminator (critic) update on a real batch. BCE models return the generated batch with
+    /// its graph (the generator update reuses it, as the reference DCGAN loop does); Wasserstein
+    /// models generate without a graph.
+    public func criticStep(real x: Tensor, labels: [Int], rng: inout PETRandom) throws -> (StepMetrics, Variable?) {
+        var m = StepMetrics()
+        let n = x.shape[0]
+        optD.zeroGrad()
+        let realV = Variable(x)
+        let z = sampleNoise(n, rng: &rng)
+        var lossD: Variable
+        let dr: Variable, df: Variable
+        var keep: Variable? = nil
+        switch config.loss {
+        case .bce:
+            let fake = try generate(z, labels: labels)
+            keep = fake
+            dr = try discriminate(realV, labels: labels)
+            df = try discriminate(fake.detached(), labels: labels)
+            lossD = try Loss.bceWithLogits(dr, target: 1) + Loss.bceWithLogits(df, target: 0)
+            m.dReal = Double(mean(sigmoid: dr.value)); m.dFake = Double(mean(sigmoid: df.value))
+        case .wganGP, .wganClip:
+            let fake = try withNoGrad { try generate(z, labels: labels) }
+            dr = try discriminate(realV, labels: labels)
+            df = try discriminate(fake, labels: labels)
+            lossD = try Loss.wassersteinCritic(real: dr, fake: df)
+            if config.loss == .wganGP {
+                let gp = try Loss.gradientPenalty(critic: { try self.discriminate($0, labels: labels) }, real: x, fake: fake.value,
+                                                  lambda: Float(config.gpLambda), rng: &rng)
+                m.gradientPenalty = Double(gp.scalar)
+                lossD = try lossD + gp
+            }
+            m.dReal = Double(mean(dr.value)); m.dFake = Double(mean(df.value))
+        }
+        try lossD.backward()
+        m.lossD = Double(lossD.scalar)
+        m.wasserstein = Double(mean(dr.value) - mean(df.value))
+        m.accuracyD = accuracy(real: dr.value, fake: df.value, threshold: config.loss == .bce ? 0 : nil)
+        m.gradNormD = gradNorm(discriminator.parameters)
+        try optD.step()
+        if config.loss == .wganClip { Init.clipWeights(discriminator, to: Float(config.clip)) }
+        return (m, keep)
+    }
+
+    /// One generator update (non-saturating BCE or Wasserstein loss). The discriminator's parameters
+    /// are frozen meanwhile, so no weight gradients are computed for them.
+    public func generatorStep(fake given: Variable?, batch n: Int, labels: [Int], rng: inout PETRandom) throws -> StepMetrics {
+        var m = StepMetrics()
         optG.zeroGrad()
+        let dParams = discriminator.parameters
         for p in dParams { p.requiringGrad(false) }
         defer { for p in dParams { p.requiringGrad(true) } }
-        let fake: Variable, labels: [Int]
-        if let (f, l) = lastFake { fake = f; labels = l } else {
-            let (x, l) = real[real.count - 1]
-            labels = l
-            fake = try generate(sampleNoise(x.shape[0], rng: &rng), labels: l)
-        }
+        let fake = try given ?? generate(sampleNoise(n, rng: &rng), labels: labels)
         let dg = try discriminate(fake, labels: labels)
         let lossG = config.loss == .bce ? try Loss.bceWithLogits(dg, target: 1) : try Loss.wassersteinGenerator(fake: dg)
         try lossG.backward()

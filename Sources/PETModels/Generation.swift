@@ -166,7 +166,9 @@ public enum Generation {
                                                   normalization: rec.data.normalization,
                                                   extraAttributes: ["kind": "petgan generated", "units": rec.data.units, "checkpoint_sha256": hash])
         }
-        let chunk = 8
+        // One sample per generator call: batched GEMMs block differently, and a sample must be bitwise
+        // a function of (checkpoint, class, seed) only.
+        let chunk = 1
         var done = 0
         for start in stride(from: 0, to: jobs.count, by: chunk) {
             let part = Array(jobs[start..<min(jobs.count, start + chunk)])

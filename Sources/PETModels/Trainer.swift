@@ -80,6 +80,9 @@ public final class Trainer {
     public var onStep: ((Int, Int, StepMetrics, Double) -> Void)?
     /// Called for messages (checkpoints, epochs); also written to train.log.
     public var onMessage: ((String) -> Void)?
+    /// Wall-clock budget in seconds: the run ends (normally, with final.h5) after the step that
+    /// passes it. For demos; a time-limited run is not reproducible step for step.
+    public var timeLimit: Double?
 
     /// Sets up a new run (numbered directory under `config.out`) or resumes `resumeDirectory`.
     public init(config c: TrainConfig, resumeDirectory: String? = nil) throws {
@@ -304,16 +307,25 @@ public final class Trainer {
             last = m
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             appendMetrics(m, seconds: dt, itPerSecond: Double(step - firstStep) / max(elapsed, 1e-9))
-            onStep?(step, totalSteps, m, Double(step - firstStep) / max(elapsed, 1e-9))
             let epochEnd = step % stepsPerEpoch == 0
-            if epochEnd || step % config.checkpointEvery == 0 || step == totalSteps || InterruptFlag.isRequested {
+            if epochEnd || step % config.checkpointEvery == 0 || step == totalSteps {
                 lastGood = try saveCheckpoint()
             }
             if epochEnd || step == totalSteps || (config.plotEvery > 0 && step % config.plotEvery == 0) {
                 try writePlots(epochLabel: epochEnd ? String(format: "epoch-%04d", step / stepsPerEpoch) : nil)
-                if epochEnd { message(String(format: "epoch %d done (step %d): loss_d %.4f loss_g %.4f", step / stepsPerEpoch, step, m.lossD, m.lossG)) }
+                // Short epochs: report every k-th so the log stays readable (about one line per 50 steps).
+                let k = max(1, 50 / stepsPerEpoch)
+                if epochEnd && (step / stepsPerEpoch) % k == 0 {
+                    message(String(format: "epoch %d done (step %d): loss_d %.4f loss_g %.4f", step / stepsPerEpoch, step, m.lossD, m.lossG))
+                }
+            }
+            onStep?(step, totalSteps, m, Double(step - firstStep) / max(elapsed, 1e-9))
+            if let limit = timeLimit, elapsed > limit, step < totalSteps {
+                message(String(format: "time budget of %.0f s reached at step %d of %d", limit, step, totalSteps))
+                break
             }
             if InterruptFlag.isRequested {
+                lastGood = try saveCheckpoint()
                 interrupted = true
                 message("interrupted at step \(step): checkpoint saved to \(lastGood ?? "?"); continue with --resume \(runDirectory)")
                 break

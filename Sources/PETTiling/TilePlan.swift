@@ -82,35 +82,43 @@ extension TiledStack {
         return out
     }
 
-    /// Bytes one tile needs (see TilePlan.estimatedBytes) for per-axis profiles pd, ph, pw.
+    /// Bytes one tile needs (see TilePlan.estimatedBytes) for per-axis profiles pd, ph, pw: the
+    /// worst layer's live tensors (input, padded input or transposed cover, output) plus its vol2col
+    /// column buffer, one idle cached column buffer, the tile's input crop and the output slab.
     func tileBytes(_ pr: [AxisProfile], shapes: [[Int]], columnLimit: Int) -> Int {
         let n = shapes[0][0]
-        var worst = 0
+        var live: [Int] = [], columns: [Int] = []
         for (l, st) in stages.enumerated() {
             let ci = shapes[l][1], co = shapes[l + 1][1]
             let vin = pr[0].maxIn[l] * pr[1].maxIn[l] * pr[2].maxIn[l]
             let vmid = pr[0].maxMid[l] * pr[1].maxMid[l] * pr[2].maxMid[l]
             let vout = pr[0].maxOut[l] * pr[1].maxOut[l] * pr[2].maxOut[l]
-            var floats = 0, scratch = 0
             switch st {
-            case .conv(let w, _, _):
-                floats = n * (ci * vin + ci * vmid + co * vout)
-                let rows = ci * w.count / max(w.shape[0] * w.shape[1], 1)
-                scratch = max(columnLimit, rows * pr[1].maxOut[l] * pr[2].maxOut[l] * 4) + columnLimit
-            case .convTranspose(let w, _, let p):
-                floats = n * (ci * vin + co * vmid + co * vout)
+            case .conv(_, _, let p):
+                live.append(n * (ci * vin + ci * vmid + co * vout) * 4)
+                // im2col: rows Ci·k, one column per output voxel, cut in depth slabs at the limit.
+                let rows = ci * p.kernel.reduce(1, *)
+                columns.append(min(max(columnLimit, rows * pr[1].maxOut[l] * pr[2].maxOut[l] * 4), rows * vout * n * 4))
+            case .convTranspose(_, _, let p):
+                live.append(n * (ci * vin + co * vmid + co * vout) * 4)
+                // The adjoint's columns: rows Co·k, one column per (small) input voxel.
                 let rows = co * p.kernel.reduce(1, *)
-                _ = w
-                scratch = max(columnLimit, rows * pr[1].maxIn[l] * pr[2].maxIn[l] * 4) + columnLimit
+                columns.append(min(max(columnLimit, rows * pr[1].maxIn[l] * pr[2].maxIn[l] * 4), rows * vin * n * 4))
             case .pointwise:
-                floats = n * (ci * vin + 2 * co * vout)
+                // Batch norm in eval mode: scale/shift then the affine, one intermediate (+ slack).
+                live.append(n * (ci * vin + 3 * co * vout) * 4)
+                columns.append(0)
             }
-            worst = max(worst, floats * 4 + scratch)
         }
+        // Idle buffers the scratch pool keeps (its cache limit is set to the column limit).
+        let idle = min(columnLimit, 2 * (columns.max() ?? 0))
+        let worst = zip(live, columns).map { $0 + $1 }.max() ?? 0
         let crop0 = n * shapes[0][1] * pr[0].maxIn[0] * pr[1].maxIn[0] * pr[2].maxIn[0] * 4
         let out = shapes[stages.count]
         let slab = n * out[1] * pr[0].maxOut[stages.count - 1] * out[3] * out[4] * 4
-        return worst + crop0 + slab
+        // Small per-op tensors (bias, batch-norm scale and shift) and rounding: 5% + 64 KB.
+        let total = worst + idle + crop0 + slab
+        return total + total / 20 + (64 << 10)
     }
 
     /// Chooses the tile for input shape `input`: explicit `tile` (checked against the budget), else

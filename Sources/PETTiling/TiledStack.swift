@@ -84,7 +84,9 @@ public enum TileStage {
     /// Output size along axis `a` for input size `n`.
     func outSize(_ n: Int, axis a: Int) -> Int {
         switch self {
-        case .conv(_, _, let p): return (n + 2 * p.padding[a] - p.kernel[a]) / p.stride[a] + 1
+        case .conv(_, _, let p):
+            let padded = n + 2 * p.padding[a]
+            return padded < p.kernel[a] ? 0 : (padded - p.kernel[a]) / p.stride[a] + 1
         case .convTranspose(_, _, let p): return (n - 1) * p.stride[a] - 2 * p.padding[a] + p.kernel[a] + p.outputPadding[a]
         case .pointwise: return n
         }
@@ -208,6 +210,11 @@ public final class TiledStack {
             let outBox = r[l + 1]
             let inBox = r[l]
             switch st {
+            case .conv where outBox.contains(where: { $0.isEmpty }), .convTranspose where outBox.contains(where: { $0.isEmpty }):
+                // Nothing of this layer is needed (a later transposed conv's stride skips it).
+                cur = try Tensor.checked(shape: Array(shapes[l + 1].prefix(2)) + outBox.map(\.count), op: "tile")
+            case .pointwise where cur.count == 0:
+                break
             case let .conv(w, b, p):
                 let need: Box = (0..<3).map { st.needed(outBox[$0], axis: $0) }
                 let padded = need == inBox ? cur : try zeroExtend(cur, from: inBox, to: need)
@@ -251,7 +258,7 @@ public final class TiledStack {
 func crop(_ x: Tensor, _ box: Box) throws -> Tensor {
     if box.enumerated().allSatisfy({ $0.element.lo == 0 && $0.element.hi == x.shape[2 + $0.offset] }) { return x }
     let y = try Tensor.checked(shape: [x.shape[0], x.shape[1]] + box.map(\.count), op: "tile input")
-    copyBox(src: x, srcOrigin: [0, 0, 0], dst: y, dstOrigin: box.map { -$0.lo }, box: box)
+    copyBox(src: x, srcOrigin: [0, 0, 0], dst: y, dstOrigin: box.map(\.lo), box: box)
     return y
 }
 

@@ -139,8 +139,11 @@ public enum DatasetPreparer {
         if case .suvr = cfg.normalization, mask == nil {
             throw PrepareError.invalidOption("SUVR normalization needs --reference-mask")
         }
+        // MNI space when the grid is centred on the world origin and the first input says MNI.
+        let firstSpace = try NIfTIFile.read(rows[0].path, options: NIfTIReadOptions(nonFinite: .keep)).space
+        let space: WorldSpace = cfg.center == .origin && firstSpace == .mni ? .mni : .scanner
         let writer = existingGrid != nil ? try VolumeStoreWriter.appending(to: cfg.output) : try VolumeStoreWriter.create(cfg.output, volumeShape: shape, classNames: classNames, voxelSize: cfg.voxelSize,
-                                                  normalization: cfg.normalization.description, options: cfg.storeOptions,
+                                                  normalization: cfg.normalization.description, options: cfg.storeOptions, space: space,
                                                   extraAttributes: ["grid_center": cfg.center.rawValue, "labels_csv": cfg.labelsCSV])
         let start = Date()
         var counts = [Int](repeating: 0, count: classNames.count)

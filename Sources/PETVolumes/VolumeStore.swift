@@ -5,7 +5,7 @@
 //   /labels     int32 (N), attribute "class_names" (string array)
 //   /affines    float64 (N, 4, 4) voxel → world mm (RAS+)
 //   /intensity  float64 (N, 2) per-volume (scale, offset) of the raw → [-1, 1] map (inverse: (y - offset) / scale)
-//   root attributes: voxel_size (dx, dy, dz), units "mm", shape_xyz (nx, ny, nz), normalization,
+//   root attributes: voxel_size (dx, dy, dz), units "mm", shape_xyz (nx, ny, nz), normalization, xform_code,
 //                    source_files (string array), petgan_version, axis_order "D,H,W (NIfTI z,y,x)"
 //
 // Public API:
@@ -68,7 +68,7 @@ public final class VolumeStoreWriter {
     /// Creates the store under a temporary name (renamed by `commit()`).
     public static func create(_ path: String, volumeShape: [Int], classNames: [String], voxelSize: (Double, Double, Double),
                               normalization: String, options: VolumeStoreOptions = VolumeStoreOptions(),
-                              extraAttributes: [String: String] = [:]) throws -> VolumeStoreWriter {
+                              space: WorldSpace = .scanner, extraAttributes: [String: String] = [:]) throws -> VolumeStoreWriter {
         guard volumeShape.count == 3, volumeShape.allSatisfy({ $0 > 0 }) else {
             throw VolumeStoreError.invalidArgument(file: path, detail: "volume shape \(volumeShape) must be three positive sizes (D, H, W)")
         }
@@ -91,6 +91,7 @@ public final class VolumeStoreWriter {
         try f.setAttribute("normalization", normalization)
         try f.setAttribute("intensity_inverse", "raw = (value - intensity[i, 1]) / intensity[i, 0]")
         try f.setAttribute("petgan_version", PETGANVersion.string)
+        try f.setAttribute("xform_code", space.rawValue)   // NIfTI sform/qform code of the affines (4 = MNI152)
         for (k, val) in extraAttributes { try f.setAttribute(k, val) }
         let w = VolumeStoreWriter(path: path, volumeShape: volumeShape, file: f, volumes: v, labels: l, affines: a, intensity: n)
         w.classNames = classNames
@@ -164,6 +165,8 @@ public final class VolumeStore {
     public let classNames: [String]
     public let voxelSize: [Double]
     public let normalization: String
+    /// World space of the affines (NIfTI xform code; MNI when the grid is MNI space).
+    public let space: WorldSpace
     public let sourceFiles: [String]
     public let chunkCacheBytes: Int
     let file: HDF5File
@@ -222,6 +225,7 @@ public final class VolumeStore {
         }
         voxelSize = (try? f.doublesAttribute("voxel_size")) ?? []
         normalization = (try? f.stringAttribute("normalization")) ?? ""
+        space = (try? f.intAttribute("xform_code")).flatMap { WorldSpace(rawValue: $0) } ?? .scanner
         sourceFiles = (try? f.stringsAttribute("source_files")) ?? []
     }
 
@@ -242,7 +246,7 @@ public final class VolumeStore {
         var meta = ["store": path, "index": String(i), "label": String(labels[i])]
         if labels[i] < classNames.count { meta["class"] = classNames[labels[i]] }
         if i < sourceFiles.count, !sourceFiles[i].isEmpty { meta["source_file"] = sourceFiles[i] }
-        return Volume(shape: volumeShape, data: data, affine: affine(i), space: .scanner, metadata: meta)
+        return Volume(shape: volumeShape, data: data, affine: affine(i), space: space, metadata: meta)
     }
 
     /// Shape of a slice in the given plane.

@@ -26,16 +26,20 @@ struct DemoCommand: ParsableCommand {
     var voxelSize: Double = 6
     @Option(help: "Cohort subjects (NC/MCI/AD in ADNI proportions).")
     var subjects: Int = 60
-    @Option(name: .customLong("steps-3d"), help: "Generator steps of the conditional 3D WGAN-GP (5 critic steps each).")
-    var steps3d: Int = 120
+    @Option(name: .customLong("steps-3d"), help: "Generator steps of the conditional 3D WGAN-GP (3 critic steps each, lr 2e-4: a demo setting; the model default is 5 and 1e-4).")
+    var steps3d: Int = 400
     @Option(name: .customLong("steps-2d"), help: "Generator steps of the reduced 2D paper baseline (AD slices).")
-    var steps2d: Int = 150
+    var steps2d: Int = 600
+    @Option(name: .customLong("seconds-3d"), help: "Time budget of the 3D run in seconds (it stops after the step that passes it; 0: no budget).")
+    var seconds3d: Double = 200
+    @Option(name: .customLong("seconds-2d"), help: "Time budget of the 2D run in seconds (0: no budget).")
+    var seconds2d: Double = 60
     @Option(name: .customLong("g-channels"), help: "3D generator widths (one per upsampling).")
-    var gChannels: String = "64,32,16"
+    var gChannels: String = "32,16,8"
     @Option(name: .customLong("d-channels"), help: "3D critic widths (one per strided convolution).")
-    var dChannels: String = "16,32,64"
+    var dChannels: String = "8,16,32"
     @Option(help: "3D batch size.")
-    var batch: Int = 8
+    var batch: Int = 4
     @Option(name: .customLong("slice-size"), help: "2D slice size in pixels (square; 4·2^L for L = 3 layers: 32).")
     var sliceSize: Int = 32
     @Option(help: "Generated samples per class.")
@@ -91,25 +95,26 @@ struct DemoCommand: ParsableCommand {
             }
 
             // 2. Conditional 3D WGAN-GP.
-            print("demo: [2/4] training a class-conditional 3D WGAN-GP for \(steps3d) generator steps")
+            print("demo: [2/4] training a class-conditional 3D WGAN-GP for \(steps3d) generator steps" + (seconds3d > 0 ? " or \(Int(seconds3d)) s" : ""))
             let runs = p("runs")
             let cfg3 = try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: nil, overrides: [
                 "data": cohort, "conditional": true, "out": runs, "batch": batch, "epochs": 100_000, "max_steps": steps3d,
                 "g_channels": gChannels, "d_channels": dChannels, "seed": Int(seed), "checkpoint_every": 50,
-                "plot_every": max(10, steps3d / 6), "sample_count": 6, "critic_norm": "layer"])
-            let run3 = try TrainCommand.train(cfg3, label: "wgangp3d")
+                "plot_every": 20, "sample_count": 6, "critic_norm": "layer",
+                "n_critic": 3, "lr_g": 2e-4, "lr_d": 2e-4])
+            let run3 = try TrainCommand.train(cfg3, label: "wgangp3d", timeLimit: seconds3d > 0 ? seconds3d : nil)
             if run3.interrupted { throw ExitCode(130) }
 
             // 3. The 2D paper baseline at reduced size, one class (AD) as in the paper.
             var run2: TrainSummary? = nil
             if steps2d > 0 {
-                print("demo: [3/4] training the 2D paper baseline (reduced: \(sliceSize)×\(sliceSize)×3, widths /8) on AD slices for \(steps2d) steps")
+                print("demo: [3/4] training the 2D paper baseline (reduced: \(sliceSize)×\(sliceSize)×3, widths /8) on AD slices for \(steps2d) steps" + (seconds2d > 0 ? " or \(Int(seconds2d)) s" : ""))
                 let cfg2 = try TrainConfig.resolve(model: .dcgan2d, preset: nil, yamlFile: nil, overrides: [
                     "data": slices, "class": "AD", "out": runs, "batch": 32, "epochs": 100_000, "max_steps": steps2d,
                     "g_channels": "128,64,32", "d_channels": "32,64,128", "z_distribution": "uniform",
                     "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "seed": Int(seed), "checkpoint_every": 50,
-                    "plot_every": max(10, steps2d / 6), "sample_count": 16])
-                run2 = try TrainCommand.train(cfg2, label: "dcgan2d")
+                    "plot_every": 50, "sample_count": 16])
+                run2 = try TrainCommand.train(cfg2, label: "dcgan2d", timeLimit: seconds2d > 0 ? seconds2d : nil)
                 if run2!.interrupted { throw ExitCode(130) }
             }
 
@@ -137,7 +142,7 @@ struct DemoCommand: ParsableCommand {
             rep.image("real_examples.png", caption: "First subject of each class: axial | coronal | sagittal mid-slices, SUVR 0–2.2")
             rep.heading("Conditional 3D WGAN-GP")
             let rel3 = String(run3.runDirectory.dropFirst(out.count + 1))
-            rep.paragraph(String(format: "%d generator steps (5 critic steps each, batch %d) in %.0f s (%.2f s per step). Run directory: %@.", run3.steps, batch, run3.seconds, run3.secondsPerStep, rel3))
+            rep.paragraph(String(format: "%d generator steps (3 critic steps each, batch %d) in %.0f s (%.2f s per step). Run directory: %@.", run3.steps, batch, run3.seconds, run3.secondsPerStep, rel3))
             rep.image(rel3 + "/loss_curve.png", caption: "Critic loss, generator loss and Wasserstein estimate per step")
             rep.image(rel3 + "/samples/latest.png", caption: "Fixed-noise samples at the end of training (rows cycle NC, MCI, AD)")
             rep.image("generated/wgangp3d/montage.png", caption: "Generated samples: \(samples) per class (rows NC×\(samples), MCI×\(samples), AD×\(samples)), in SUVR, written as NIfTI in generated/wgangp3d/")

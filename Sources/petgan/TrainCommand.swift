@@ -116,10 +116,11 @@ struct TrainCommand: ParsableCommand {
 
     /// Runs a training job with the progress bar; shared with `petgan demo`.
     @discardableResult
-    static func train(_ cfg: TrainConfig, resume: String? = nil, label: String = "train") throws -> TrainSummary {
+    static func train(_ cfg: TrainConfig, resume: String? = nil, label: String = "train", timeLimit: Double? = nil) throws -> TrainSummary {
         InterruptFlag.reset()
         InterruptFlag.install()
         let trainer = try Trainer(config: cfg, resumeDirectory: resume)
+        trainer.timeLimit = timeLimit
         var bar = TrainProgress(total: trainer.totalSteps, stepsPerEpoch: trainer.stepsPerEpoch)
         let first = trainer.step
         trainer.onStep = { step, _, m, rate in bar.update(step: step, metrics: m, itPerSecond: rate, firstStep: first) }

@@ -61,6 +61,18 @@ final class CohortTests: XCTestCase {
         XCTAssertEqual(try slices.readVolume(ks.count + 1).data,
                        AxialSlices.extract(try store.readVolume(1).data, grid: Fixtures.grid(voxel: 4), centre: ks[1], options: so))
 
+        // h5py reads the store and the recorded subjects (users' tools).
+        let (py, _) = try runPython("""
+        import h5py, json
+        f = h5py.File("\(out)", "r")
+        cn = [c.decode() if isinstance(c, bytes) else c for c in f["labels"].attrs["class_names"]]
+        s = [json.loads(x) for x in f["phantom/subjects"][:]]
+        p = json.loads(f["phantom/parameters"][0])
+        print(f["volumes"].shape, ",".join(cn), s[3]["id"], s[3]["className"], s[3]["seed"], p["psfFWHMmm"] == [8, 8])
+        """)
+        XCTAssertEqual(py.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "(6, 48, 56, 48) NC,MCI,AD sub-0004 \(plan.subjects[3].className) \(plan.subjects[3].seed) True")
+
         // Nothing but the finished files in the folder (temporary names are renamed or removed).
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         XCTAssertEqual(names, ["cohort.h5", "cohort_slices-axial.h5", "nifti"])

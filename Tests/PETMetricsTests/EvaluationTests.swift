@@ -17,7 +17,7 @@ final class EvaluationTests: XCTestCase {
         let real = try Fixtures.smallCohort()
         let dir = Fixtures.tempDirectory("eval")
         let synDir = dir + "/generated"
-        try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
+        _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
         let out = dir + "/report"
         let m = try Evaluation.run(options(real, synDir, out))
 
@@ -39,7 +39,9 @@ final class EvaluationTests: XCTestCase {
             XCTAssertEqual(p["real"] as? String, realSet.names[idx], "\(sName) paired with \(p["real"]!)")
             let peak = Double(try realSet.values(idx).max()!)
             XCTAssertEqual(p["psnr_3d"] as! Double, 10 * log10(peak * peak / Double(Self.offset * Self.offset)), accuracy: 2e-3)
-            XCTAssertGreaterThan(p["ssim_3d"] as! Double, 0.9); XCTAssertLessThan(p["ssim_3d"] as! Double, 1)
+            // A constant offset costs luminance similarity mostly in the background (μ ≈ 0 against δ).
+            XCTAssertGreaterThan(p["ssim_3d"] as! Double, 0.5); XCTAssertLessThan(p["ssim_3d"] as! Double, 1)
+            XCTAssertGreaterThan(p["ssim_2d"] as! Double, 0.5); XCTAssertLessThan(p["ssim_2d"] as! Double, 1)
             XCTAssertGreaterThan(p["slices"] as! Int, 10)
             _ = si
         }
@@ -80,7 +82,7 @@ final class EvaluationTests: XCTestCase {
 
         // The same synthetic volumes in an HDF5 store give the same paper metrics.
         let store = dir + "/generated.h5"
-        let w = try VolumeStoreWriter.create(store, volumeShape: synSet.shape, classNames: ["NC", "MCI", "AD"], voxelSize: (4, 4, 4),
+        let w = try VolumeStoreWriter.create(store, volumeShape: synSet.shape, classNames: synSet.classNames, voxelSize: (4, 4, 4),
                                              normalization: "none")
         for i in 0..<synSet.count { try w.append(try synSet.volume(i), label: synSet.labels[i], sourceFile: synSet.names[i]) }
         try w.commit()
@@ -136,7 +138,7 @@ final class EvaluationTests: XCTestCase {
     func testTuringKitAndScore() throws {
         let real = try Fixtures.smallCohort()
         let dir = Fixtures.tempDirectory("turing")
-        try Fixtures.writePerturbedNIfTI(from: real, to: dir + "/gen", offset: 0.2, indices: [0, 1, 4, 5, 8, 9])
+        _ = try Fixtures.writePerturbedNIfTI(from: real, to: dir + "/gen", offset: 0.2, indices: [0, 1, 4, 5, 8, 9])
         var o = TuringKitOptions(real: real, synthetic: dir + "/gen", out: dir + "/kit")
         o.count = 8; o.seed = 4
         let s = try TuringKit.make(o)

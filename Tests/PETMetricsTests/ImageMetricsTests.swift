@@ -95,7 +95,8 @@ final class ImageMetricsTests: XCTestCase {
 
     func testFrechetDistanceKnownCases() {
         var rng = PETRandom(seed: 9)
-        let x = (0..<40).map { _ in (0..<6).map { _ in rng.normal() * Float(1 + $0) } }
+        var x: [[Float]] = []
+        for _ in 0..<40 { x.append((0..<6).map { j in rng.normal() * Float(1 + j) }) }
         XCTAssertEqual(DistributionMetrics.frechet(x, x), 0, accuracy: 1e-8)
         // Translation by c adds ‖c‖².
         let c: [Float] = [1, -2, 0.5, 0, 3, 1]
@@ -103,7 +104,12 @@ final class ImageMetricsTests: XCTestCase {
         XCTAssertEqual(DistributionMetrics.frechet(x, shifted), Double(c.map { $0 * $0 }.reduce(0, +)), accuracy: 1e-4)
         // Scaling by 2 about the mean: tr Σ + 4 tr Σ − 2·2 tr Σ = tr Σ.
         let (mu, cov) = DistributionMetrics.meanCovariance(x)
-        let scaled = x.map { r in r.enumerated().map { Float(2 * (Double($0.element) - mu[$0.offset]) + mu[$0.offset]) } }
+        var scaled: [[Float]] = []
+        for r in x {
+            var row = [Float](repeating: 0, count: 6)
+            for j in 0..<6 { row[j] = Float(2 * (Double(r[j]) - mu[j]) + mu[j]) }
+            scaled.append(row)
+        }
         let tr = (0..<6).reduce(0.0) { $0 + cov[$1 * 6 + $1] }
         XCTAssertEqual(DistributionMetrics.frechet(x, scaled), tr, accuracy: 1e-3 * tr)
     }

@@ -58,6 +58,6 @@ final class StatisticsTests: XCTestCase {
         XCTAssertEqual(Statistics.auc(scores: [0, 1], positive: [false, true]), 1)
         let s = ClassificationScores(probabilities: [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], labels: [0, 1, 1, 0])
         XCTAssertEqual(s.accuracy, 0.5); XCTAssertEqual(s.balancedAccuracy, 0.5)
-        XCTAssertEqual(s.auc, 0.5, accuracy: 1e-12)   // class-1 scores 0.8, 0.4 vs 0.1, 0.7 → 2 of 4 pairs
+        XCTAssertEqual(s.auc, 0.75, accuracy: 1e-12)   // class-1 scores 0.8, 0.4 vs 0.1, 0.7 → 3 of 4 pairs ordered
     }
 }

@@ -3,6 +3,7 @@ import XCTest
 import PETCohort
 import PETTensor
 import PETVolumes
+@testable import PETMetrics
 
 /// Shared fixtures: repository paths, temporary folders, templates (fetched once on a fresh clone),
 /// and a small phantom cohort built once for the suite.
@@ -51,24 +52,24 @@ enum Fixtures {
         p.standardOutput = out; p.standardError = err
         try p.run()
         // Read both pipes while the process runs (a full pipe would block it).
-        var outData = Data(), errData = Data()
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
         let g = DispatchGroup()
-        g.enter(); DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-        g.enter(); DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+        g.enter(); DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit(); g.wait()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
     }
 
     /// Writes perturbed copies of a store's volumes (raw units + `offset`) as NIfTI files with
     /// sidecars naming their class, the way `petgan generate` writes samples.
     static func writePerturbedNIfTI(from storePath: String, to dir: String, offset: Float, indices: [Int]? = nil) throws -> [String] {
-        let s = try VolumeStore.open(storePath)
+        let s = try VolumeSet.open(storePath)   // raw units, whichever way the store holds them
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var names: [String] = []
         for i in indices ?? Array(0..<s.count) {
-            var v = try s.readVolume(i)
-            let map = s.intensity(i)
-            for k in 0..<v.data.count { v.data[k] = map.inverse(v.data[k]) + offset }
+            var v = try s.volume(i)
+            for k in 0..<v.data.count { v.data[k] += offset }
             let name = String(format: "%@_seed%05d.nii.gz", s.classNames[s.labels[i]], i)
             try NIfTIFile.write(v, to: dir + "/" + name, provenance: ["kind": "generated", "class": s.classNames[s.labels[i]], "label": s.labels[i]])
             names.append(name)
@@ -109,7 +110,8 @@ enum Fixtures {
         try html.write(toFile: probed, atomically: true, encoding: .utf8)
         let (_, out, err) = try run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
                                                 "--virtual-time-budget=5000", "--dump-dom", "file://" + probed])
-        guard let a = out.range(of: "PROBE"), let b = out.range(of: "EBORP", range: a.upperBound..<out.endIndex) else {
+        // The marker as the probe element's text (the script's own source also contains the word).
+        guard let a = out.range(of: "id=\"__probe\">PROBE"), let b = out.range(of: "EBORP", range: a.upperBound..<out.endIndex) else {
             return ([:], err)
         }
         let json = String(out[a.upperBound..<b.lowerBound]).replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")

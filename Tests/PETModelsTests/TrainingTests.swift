@@ -114,6 +114,8 @@ final class TrainingTests: XCTestCase {
 
     /// A NaN stops the run with a clear error and keeps the last good checkpoint untouched.
     func testNonFiniteLossStopsAndKeepsLastGoodCheckpoint() throws {
+        // 12 items / batch 4 = 3 steps per epoch: checkpoints at steps 2 and 3; a NaN weight put in
+        // after step 3 makes step 4 diverge.
         let t = try Trainer(config: tinyConfig(.dcgan3d, data: TrainingTests.store3D, out: try makeTempDir(), extra: ["max_steps": 6, "checkpoint_every": 2]))
         t.onStep = { step, _, _, _ in
             if step == 3 { t.model.generator.parameters[0].value.data[0] = .nan }
@@ -123,7 +125,7 @@ final class TrainingTests: XCTestCase {
             XCTAssertTrue(msg.contains("NaN") && msg.contains("step 4") && msg.contains("latest.h5"), msg)
         }
         let kept = try Checkpoint.load(from: Trainer.latestCheckpoint(in: t.runDirectory))
-        XCTAssertEqual(kept.step, 2)
+        XCTAssertEqual(kept.step, 3)
         XCTAssertTrue(kept.tensors.values.allSatisfy { $0.array.allSatisfy(\.isFinite) })
     }
 }

@@ -38,6 +38,7 @@ final class PrepareTests: XCTestCase {
         // RAS and LAS inputs of the same content give the same resampled volume (up to the scale).
         let v0 = try s.readVolume(0), v1 = try s.readVolume(1)
         XCTAssertEqual(v0.affine.orientationCodes, "RAS")
+        XCTAssertEqual(s.space, .scanner, "centred on each volume: not a shared MNI grid")
         XCTAssertEqual(v0.data.max(), 1); XCTAssertGreaterThanOrEqual(v0.data.min()!, -1)
         XCTAssertLessThan(zip(v0.data, v1.data).map { abs($0 - $1) }.max()!, 1e-5)
         // The stored inverse map brings values back to the original units (peak ≈ 10 + s).
@@ -95,6 +96,30 @@ final class PrepareTests: XCTestCase {
         // SUVR without a mask is refused.
         cfg.labelsCSV = dir + "/labels.csv"; cfg.normalization = .suvr(suvrMax: 3)
         XCTAssertThrowsError(try DatasetPreparer.run(cfg))
+    }
+
+    func testOriginCentredMNIInputsGiveMNIStore() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/nii", withIntermediateDirectories: true)
+        var v = sampleVolume(shape: [8, 8, 8], affine: .scaling(2, 2, 2, origin: (-7, -7, -7)))
+        v.space = .mni
+        try NIfTIFile.write(v, to: dir + "/nii/m.nii.gz", options: NIfTIWriteOptions(sidecar: false))
+        try "m.nii.gz,CN\n".write(toFile: dir + "/l.csv", atomically: true, encoding: .utf8)
+        var cfg = PrepareConfig(inputDirectory: dir + "/nii", labelsCSV: dir + "/l.csv", output: dir + "/mni.h5",
+                                shape: GridShape(nx: 8, ny: 8, nz: 8), voxelSize: (2, 2, 2))
+        cfg.center = .origin; cfg.normalization = .max
+        try DatasetPreparer.run(cfg)
+        let s = try VolumeStore.open(dir + "/mni.h5")
+        XCTAssertEqual(s.space, .mni)
+        let r = try s.readVolume(0)
+        XCTAssertEqual(r.space, .mni)
+        XCTAssertEqual(r.affine, .scaling(2, 2, 2, origin: (-7, -7, -7)), "the origin-centred grid is the inputs' grid here")
+        // Same grid: the stored volume is the input (normalized) voxel for voxel.
+        let map = s.intensity(0)
+        XCTAssertLessThan(zip(Normalize.invert(map, r).data, v.data).map { abs($0 - $1) }.max()!, 1e-3)
+        try NIfTIFile.write(r, to: dir + "/back.nii.gz")
+        XCTAssertEqual(try NIfTIFile.read(dir + "/back.nii.gz").space, .mni, "written back with sform code 4")
     }
 
     func testPrepareWithSUVRReferenceMask() throws {
