@@ -9,8 +9,7 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	@$(SWIFT) build $(BUILD_OPTS) --product petgan 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
-	@test -x $(PETGAN) || { echo "build failed"; exit 1; }
+	$(SWIFT) build $(BUILD_OPTS) --product petgan
 
 # The demo: templates (fetched once) → small phantom cohort → conditional 3D WGAN-GP and the reduced
 # 2D paper baseline → NIfTI/PNG samples of each class, loss curves, demo-output/report.html.
@@ -22,6 +21,7 @@ demo: build
 # The numeric suite runs in release (debug numeric loops are 10-100x slower).
 test: setup
 	@scripts/setup-python.sh
+	@Volumes/fetch-templates.sh
 	$(SWIFT) build $(BUILD_OPTS) -Xswiftc -enable-testing --build-tests
 	$(SWIFT) test $(BUILD_OPTS) -Xswiftc -enable-testing --skip-build
 

@@ -80,7 +80,7 @@ public enum PhantomCohort {
         defer { unlink(tmpOut) }
         let writer = try VolumeStoreWriter.create(tmpOut, volumeShape: req.grid.shape, classNames: classNames,
                                                   voxelSize: (vs[0], vs[1], vs[2]), normalization: normalization,
-                                                  extraAttributes: attrs)
+                                                  space: .mni, extraAttributes: attrs)
         var sliceWriter: VolumeStoreWriter?
         var tmpSlices: String?
         var sliceSubject: [Int32] = [], sliceZ: [Double] = []

@@ -9,6 +9,12 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public let count: Int
     public let data: UnsafeMutablePointer<Float>
     private let accountant: MemoryAccountant
+    /// Capacity (floats) of a buffer taken from `ScratchPool`; 0 when allocated directly.
+    private let pooledCapacity: Int
+
+    /// Tensors from this size up reuse freed buffers (`ScratchPool`): a fresh 32 MB buffer costs
+    /// thousands of page faults and a kernel zero-fill, more than most elementwise ops on it.
+    static let poolThresholdFloats = 256 * 1024
 
     /// Allocates a tensor, zero-filled unless `zeroed` is false (then the contents are undefined and
     /// the caller must write every element).
@@ -18,13 +24,20 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         let n = shape.reduce(1, *)
         self.count = n
         self.accountant = accountant
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(n, 1) * MemoryLayout<Float>.stride
-        let rc = posix_memalign(&raw, 64, bytes)
-        precondition(rc == 0 && raw != nil, "Tensor: out of memory allocating \(formatBytes(bytes))")
-        data = raw!.bindMemory(to: Float.self, capacity: max(n, 1))
+        if n >= Tensor.poolThresholdFloats && accountant === MemoryAccountant.shared {
+            let (p, cap) = ScratchPool.shared.take(n)   // counted by the pool
+            data = p
+            pooledCapacity = cap
+        } else {
+            var raw: UnsafeMutableRawPointer?
+            let rc = posix_memalign(&raw, 64, bytes)
+            precondition(rc == 0 && raw != nil, "Tensor: out of memory allocating \(formatBytes(bytes))")
+            data = raw!.bindMemory(to: Float.self, capacity: max(n, 1))
+            pooledCapacity = 0
+            accountant.reserveUnchecked(bytes)
+        }
         if zeroed { memset(data, 0, bytes) }
-        accountant.reserveUnchecked(bytes)
     }
 
     /// Validating initializer: throws on negative sizes or when the allocation passes the budget.
@@ -39,6 +52,10 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
                 throw TensorError.invalidArgument(op: op, detail: "shape \(shapeString(shape)) is too large")
             }
             n = m
+        }
+        if let budget = accountant.budgetBytes, accountant.bytesInUse + n * 4 > budget {
+            // Idle pooled buffers count as resident; give them back before refusing.
+            ScratchPool.shared.trim()
         }
         if let budget = accountant.budgetBytes, accountant.bytesInUse + n * 4 > budget {
             throw TensorError.overBudget(what: "\(op) tensor \(shapeString(shape))", requestedBytes: n * 4,
@@ -62,8 +79,12 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public static func scalar(_ v: Float) -> Tensor { Tensor(shape: [], values: [v]) }
 
     deinit {
-        free(data)
-        accountant.release(max(count, 1) * MemoryLayout<Float>.stride)
+        if pooledCapacity > 0 {
+            ScratchPool.shared.give(data, capacity: pooledCapacity)
+        } else {
+            free(data)
+            accountant.release(max(count, 1) * MemoryLayout<Float>.stride)
+        }
     }
 
     public var rank: Int { shape.count }

@@ -313,3 +313,18 @@ final class FFTConvolutionTests: XCTestCase {
         XCTAssertEqual(ConvDispatch.choose(g, role: .correlate, options: ConvOptions(path: .fft)), .im2col)
     }
 }
+
+final class PoolTests: XCTestCase {
+    func testLargeTensorsReuseFreedBuffersAndStayZeroed() {
+        let n = Tensor.poolThresholdFloats * 2
+        var first: UnsafeMutablePointer<Float>?
+        do {
+            let a = Tensor(shape: [n], repeating: 7)
+            first = a.data
+        }
+        let b = Tensor(shape: [n])          // zeroed: must not see the 7s of the reused buffer
+        XCTAssertEqual(b.data, first, "a freed large buffer is reused")
+        XCTAssertTrue((0..<n).allSatisfy { b[$0] == 0 })
+        XCTAssertGreaterThanOrEqual(MemoryAccountant.shared.bytesInUse, n * 4)
+    }
+}

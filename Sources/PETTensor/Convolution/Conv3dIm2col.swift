@@ -264,8 +264,9 @@ final class ScratchBuffer {
     deinit { ScratchPool.shared.give(pointer, capacity: capacity) }
 }
 
-/// Keeps recently freed scratch buffers for reuse, up to `cacheLimitBytes` in total. Every buffer,
-/// cached or in use, is counted by the MemoryAccountant (it is resident memory).
+/// Keeps recently freed scratch buffers and large tensor buffers for reuse, up to `cacheLimitBytes`
+/// of idle memory. Every buffer, cached or in use, is counted by the MemoryAccountant (it is resident
+/// memory); `trim()` frees the idle ones.
 public final class ScratchPool: @unchecked Sendable {
     public static let shared = ScratchPool()
     private let lock = NSLock()
@@ -276,9 +277,9 @@ public final class ScratchPool: @unchecked Sendable {
 
     func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
         lock.lock()
-        // Smallest cached buffer that fits.
         var best = -1
-        for (i, b) in free.enumerated() where b.1 >= count && (best < 0 || b.1 < free[best].1) { best = i }
+        // Smallest cached buffer that fits without wasting more than half of it.
+        for (i, b) in free.enumerated() where b.1 >= count && b.1 <= 2 * count && (best < 0 || b.1 < free[best].1) { best = i }
         if best >= 0 {
             let b = free.remove(at: best)
             cachedBytes -= b.1 * 4
