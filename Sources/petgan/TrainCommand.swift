@@ -98,7 +98,8 @@ struct TrainCommand: ParsableCommand {
                 }
                 return
             }
-            try TrainCommand.train(cfg, resume: resume)
+            // Ctrl-C: the checkpoint is saved; status 130 tells scripts the run did not finish.
+            if try TrainCommand.train(cfg, resume: resume).interrupted { throw ExitCode(130) }
         }
     }
 
