@@ -32,12 +32,12 @@ struct BenchTrain: ParsableCommand {
             let timing = quick ? Timing(warmup: 1, reps: 2) : Timing(warmup: warmup, reps: reps)
             let wanted = only.map { $0.split(separator: ",").map(String.init) }
             print("PETGAN \(PETGANVersion.string) training-step benchmark: \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
-            print(String(format: "%-16@ %10@ %8@ %10@ %8@", "name", "ms/step", "GFLOP", "GFLOP/s", "RSS MB"))
+            print("name".padding(toLength: 16, withPad: " ", startingAt: 0) + "    ms/step    GFLOP    GFLOP/s   RSS MB")
             var rows: [BenchRow] = []
             for c in TrainBenchmark.cases(quick: quick) where wanted.map({ w in w.contains { c.name.hasPrefix($0) } }) ?? true {
                 let r = try TrainBenchmark.run(c, timing: timing)
                 rows.append(r)
-                print(String(format: "%-16@ %10.1f %8.1f %10.1f %8.0f", c.name, r["ms_step"] as! Double, r["step_gflop"] as! Double,
+                print(c.name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %10.1f %8.1f %10.1f %8.0f", r["ms_step"] as! Double, r["step_gflop"] as! Double,
                              r["gflops"] as! Double, r["peak_rss_mb"] as! Double))
             }
             print("PyTorch 2.13 CPU, 2 threads (issue 6): dcgan3d_64_b4 ≈ 2730 ms (peak RSS ≈ 1.1 GB), wgangp3d_64_b4 ≈ 2930 ms, dcgan2d_b64 ≈ 9630 ms")
