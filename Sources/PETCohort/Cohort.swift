@@ -107,7 +107,11 @@ public enum PhantomCohort {
             let json = String(decoding: try enc.encode(subject), as: UTF8.self)
             subjectsJSON.append(json)
             let v = GridVolume(grid: req.grid, values: vol.values).volume(metadata: ["class": e.className, "subject": subject.id])
-            try writer.append(v, label: label, intensity: map, sourceFile: subject.id)
+            // The store holds what training consumes, SUVR mapped to [−1, 1]; /intensity records the
+            // map so generated volumes go back to SUVR. NIfTI files stay in SUVR.
+            let stored = GridVolume(grid: req.grid, values: vol.values.map { map.forward($0) })
+                .volume(metadata: ["class": e.className, "subject": subject.id])
+            try writer.append(stored, label: label, intensity: map, sourceFile: subject.id)
             if let dir = req.niftiDirectory {
                 let path = (dir as NSString).appendingPathComponent("\(subject.id)_\(e.className)_pet.nii.gz")
                 let prov: [String: Any] = ["command": "phantom", "kind": "phantom FDG-PET (SUVR, pons)", "class": e.className,
@@ -116,7 +120,7 @@ public enum PhantomCohort {
             }
             if let s = req.slices, let sw = sliceWriter {
                 for k in centres {
-                    let item = AxialSlices.extract(vol.values, grid: req.grid, centre: k, options: s)
+                    let item = AxialSlices.extract(vol.values, grid: req.grid, centre: k, options: s).map { map.forward($0) }
                     let sv = Volume(shape: [s.channels] + s.size, data: item, affine: .identity, space: .unknown)
                     try sw.append(sv, label: label, intensity: map, sourceFile: "\(subject.id):k=\(k)")
                     sliceSubject.append(Int32(e.index))

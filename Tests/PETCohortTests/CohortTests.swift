@@ -29,7 +29,8 @@ final class CohortTests: XCTestCase {
         XCTAssertEqual(reported, [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(summary.classCounts, ["NC": 2, "MCI": 2, "AD": 2])
 
-        // The store: PETVolumes can read it; labels follow the plan; values are SUVR.
+        // The store: PETVolumes can read it; labels follow the plan; values are SUVR mapped to [−1, 1]
+        // by the recorded intensity map (what training consumes).
         let store = try VolumeStore.open(out)
         XCTAssertEqual(store.count, 6)
         XCTAssertEqual(store.volumeShape, [48, 56, 48])
@@ -44,13 +45,14 @@ final class CohortTests: XCTestCase {
         let gen = try PhantomGenerator(anatomy: anatomy, parameters: PhantomParameters(), grid: Fixtures.grid(voxel: 4))
         for i in [0, 5] {
             XCTAssertEqual(try gen.drawSubject(index: i, className: plan.subjects[i].className, seed: plan.subjects[i].seed), subjects[i])
-            XCTAssertEqual(gen.synthesize(subjects[i]).values, try store.readVolume(i).data, "subject \(i)")
+            XCTAssertEqual(gen.synthesize(subjects[i]).values.map { store.intensity(i).forward($0) }, try store.readVolume(i).data, "subject \(i)")
+            XCTAssertTrue(try store.readVolume(i).data.allSatisfy { $0 >= -1 && $0 <= 1 })
         }
 
         // NIfTI: our reader gets the same voxels back.
         let niftiPath = req.niftiDirectory! + "/\(subjects[2].id)_\(subjects[2].className)_pet.nii.gz"
         let nv = try NIfTIFile.read(niftiPath)
-        XCTAssertEqual(nv.data, try store.readVolume(2).data)
+        XCTAssertEqual(nv.data.map { store.intensity(2).forward($0) }, try store.readVolume(2).data)
         XCTAssertEqual(nv.affine.m, Fixtures.grid(voxel: 4).affine)
 
         // Slices: (N·k, 3, 128, 128), the middle channel is the centre axial slice resampled.
@@ -59,7 +61,8 @@ final class CohortTests: XCTestCase {
         XCTAssertEqual(slices.count, 6 * ks.count)
         XCTAssertEqual(slices.volumeShape, [3, 128, 128])
         XCTAssertEqual(try slices.readVolume(ks.count + 1).data,
-                       AxialSlices.extract(try store.readVolume(1).data, grid: Fixtures.grid(voxel: 4), centre: ks[1], options: so))
+                       AxialSlices.extract(gen.synthesize(subjects[1]).values, grid: Fixtures.grid(voxel: 4), centre: ks[1], options: so)
+                        .map { slices.intensity(ks.count + 1).forward($0) })
 
         // h5py reads the store and the recorded subjects (users' tools).
         let (py, _) = try runPython("""
