@@ -21,6 +21,8 @@ public enum MemoryBenchmark {
         /// Widths of the latent grid and of the three hidden layers.
         public var channels: [Int] = [256, 128, 64, 32]
         public var seed: UInt64 = 1
+        /// Timed repetitions (median seconds reported; peak RSS is over all of them).
+        public var reps = 3
         public init(grid: [Int], tiled: Bool, budgetBytes: Int?, tile: [Int]? = nil) {
             self.grid = grid; self.tiled = tiled; self.budgetBytes = budgetBytes; self.tile = tile
         }
@@ -74,26 +76,33 @@ public enum MemoryBenchmark {
         let sink = ChecksumSink()
         var row: BenchRow = ["grid": c.grid, "tiled": c.tiled, "budget_mb": c.budgetBytes.map { $0 >> 20 } as Any? ?? NSNull(),
                              "channels": c.channels]
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        if c.tiled {
-            let gen = try TiledGenerator(layers: layers)
-            MemoryAccountant.shared.budgetBytes = c.budgetBytes
-            defer { MemoryAccountant.shared.budgetBytes = nil }
-            let tp = DispatchTime.now().uptimeNanoseconds
-            let plan = try gen.plan(latentGrid: x.shape, memoryBudget: c.budgetBytes, tile: c.tile)
-            row["plan_seconds"] = Double(DispatchTime.now().uptimeNanoseconds - tp) / 1e9
-            log("plan: \(plan)")
-            try gen.generate(x, plan: plan, into: sink)
-            row["tile"] = plan.tile
-            row["tiles"] = plan.tileCount
-            row["recompute_factor"] = plan.recomputeFactor
-            row["planned_tile_mb"] = Double(plan.estimatedBytes) / 1_048_576
-        } else {
-            let net = Sequential(layers)
-            let y = try withNoGrad { try net(Variable(x)) }.value
-            sink.add(y)
+        var times: [Double] = []
+        let gen = c.tiled ? try TiledGenerator(layers: layers) : nil
+        for _ in 0..<max(1, c.reps) {
+            sink.sum = 0; sink.absSum = 0
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            if let gen {
+                MemoryAccountant.shared.budgetBytes = c.budgetBytes
+                defer { MemoryAccountant.shared.budgetBytes = nil }
+                let tp = DispatchTime.now().uptimeNanoseconds
+                let plan = try gen.plan(latentGrid: x.shape, memoryBudget: c.budgetBytes, tile: c.tile)
+                row["plan_seconds"] = Double(DispatchTime.now().uptimeNanoseconds - tp) / 1e9
+                if times.isEmpty { log("plan: \(plan)") }
+                try gen.generate(x, plan: plan, into: sink)
+                row["tile"] = plan.tile
+                row["tiles"] = plan.tileCount
+                row["recompute_factor"] = plan.recomputeFactor
+                row["planned_tile_mb"] = Double(plan.estimatedBytes) / 1_048_576
+            } else {
+                let net = Sequential(layers)
+                let y = try withNoGrad { try net(Variable(x)) }.value
+                sink.add(y)
+            }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        times.sort()
+        let seconds = times[times.count / 2]
+        row["reps"] = times.count
         row["seconds"] = seconds
         row["peak_rss_mb"] = Double(peakResidentBytes()) / 1_048_576
         row["counted_peak_mb"] = Double(MemoryAccountant.shared.peakBytes) / 1_048_576

@@ -214,11 +214,11 @@ extension TiledStack {
         }
         let out = shapes.last!
         let options = ConvOptions(path: convPath, columnLimitBytes: plan.columnLimitBytes)
-        // Idle kernel scratch counts against the budget: keep at most one column buffer cached.
+        // Idle kernel scratch counts against the budget: keep at most one column limit cached (the
+        // pool evicts the rest on its next return; the plan counted what was idle when it was made).
         let savedCache = ScratchPool.shared.cacheLimitBytes
         ScratchPool.shared.cacheLimitBytes = plan.columnLimitBytes
-        ScratchPool.shared.trim()
-        defer { ScratchPool.shared.cacheLimitBytes = savedCache; ScratchPool.shared.trim() }
+        defer { ScratchPool.shared.cacheLimitBytes = savedCache }
         let t = plan.tile
         var done = 0
         for d0 in stride(from: 0, to: out[2], by: t[0]) {
