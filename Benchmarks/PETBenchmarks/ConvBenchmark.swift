@@ -46,6 +46,9 @@ public enum ConvBenchmark {
         let x = Tensor.uniform([l.batch, l.cin, l.inSize, l.inSize, l.inSize], low: -1, high: 1, rng: &rng)
         let wShape = l.transposed ? [l.cin, l.cout, l.k, l.k, l.k] : [l.cout, l.cin, l.k, l.k, l.k]
         let w = Tensor.normal(wShape, std: 0.02, rng: &rng)
+        // Peak RSS per row: drop what earlier rows left cached (idle pooled buffers, weight spectra).
+        ScratchPool.shared.trim()
+        Conv3dFFT.clearCache()
         resetPeakResident()
         let forward: () throws -> Tensor = {
             l.transposed ? try ConvTranspose3d.forward(x, weight: w, params: params, options: opts)

@@ -36,6 +36,9 @@ public func writeJSONRows(_ rows: [BenchRow], to path: String) throws {
     try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
     let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
     try data.write(to: tmp)
-    if FileManager.default.fileExists(atPath: url.path) { _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp) }
-    else { try FileManager.default.moveItem(at: tmp, to: url) }
+    // rename(2) replaces an existing file atomically (FileManager.replaceItemAt fails on Linux here).
+    guard rename(tmp.path, url.path) == 0 else {
+        try? FileManager.default.removeItem(at: tmp)
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+    }
 }
