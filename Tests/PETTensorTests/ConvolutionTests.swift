@@ -317,6 +317,12 @@ final class FFTConvolutionTests: XCTestCase {
 final class PoolTests: XCTestCase {
     func testLargeTensorsReuseFreedBuffersAndStayZeroed() {
         let n = Tensor.poolThresholdFloats * 2
+        // Start from an empty pool with room to cache: buffers left by earlier tests of similar size
+        // would otherwise be equally valid candidates.
+        ScratchPool.shared.trim()
+        let savedLimit = ScratchPool.shared.cacheLimitBytes
+        ScratchPool.shared.cacheLimitBytes = 64 << 20
+        defer { ScratchPool.shared.cacheLimitBytes = savedLimit }
         var first: UnsafeMutablePointer<Float>?
         do {
             let a = Tensor(shape: [n], repeating: 7)
