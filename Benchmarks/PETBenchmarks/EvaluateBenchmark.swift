@@ -40,6 +40,11 @@ public enum EvaluateBenchmark {
         return (path, s.seconds)
     }
 
+    /// Builds the two cohorts when missing; returns their paths.
+    public static func buildCohorts(_ r: Request) throws -> [String] {
+        [try cohort(r, seed: r.realSeed).path, try cohort(r, seed: r.syntheticSeed).path]
+    }
+
     public static func run(_ r: Request) throws -> BenchRow {
         let real = try cohort(r, seed: r.realSeed)
         let synthetic = try cohort(r, seed: r.syntheticSeed)

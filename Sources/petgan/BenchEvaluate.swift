@@ -28,6 +28,8 @@ struct BenchEvaluate: ParsableCommand {
     var json: String?
     @Flag(help: "Print the evaluation's progress lines.")
     var verbose = false
+    @Flag(name: .customLong("build-only"), help: "Build the benchmark cohorts into --data-dir (when missing) and stop, so the timed run can wait for an idle machine.")
+    var buildOnly = false
 
     func validate() throws {
         guard count >= 6 else { throw ValidationError("--count must be at least 6 (two subjects per class)") }
@@ -42,6 +44,10 @@ struct BenchEvaluate: ParsableCommand {
             r.count = count; r.dataDirectory = dataDir; r.out = out; r.templatesDirectory = templates; r.memoryBudgetMB = memoryBudget
             let verbose = self.verbose
             r.log = { line in if verbose || line.hasPrefix("building") { FileHandle.standardError.write(("bench evaluate: " + line + "\n").data(using: .utf8)!) } }
+            if buildOnly {
+                for p in try EvaluateBenchmark.buildCohorts(r) { print("cohort: \(p)") }
+                return
+            }
             print("PETGAN \(PETGANVersion.string) evaluate benchmark: \(count) real + \(count) synthetic 2 mm volumes, \(Parallel.threads) threads, one timed run")
             let row = try EvaluateBenchmark.run(r)
             let s = row["seconds"] as! Double
