@@ -72,6 +72,17 @@ public enum EvaluateBenchmark {
         }
         let paper = metrics["paper_protocol"] as? [String: Any] ?? [:]
         func mean(_ k: String) -> Any { (paper[k] as? [String: Any])?["mean"] ?? NSNull() }
+        // The augmentation benefit as reported (mean ± SD over seeds), to keep with the timing.
+        var augmentation: [[String: Any]] = []
+        for a in metrics["augmentation"] as? [[String: Any]] ?? [] {
+            var row: [String: Any] = ["task": a["task"] ?? NSNull()]
+            for side in ["realOnly", "augmented"] {
+                let d = a[side] as? [String: Any] ?? [:]
+                for k in ["balanced_accuracy", "auc", "accuracy"] { row["\(side)_\(k)"] = d[k] ?? NSNull() }
+            }
+            augmentation.append(row)
+        }
+        let c2st = metrics["c2st"] as? [String: Any]
         return ["name": "evaluate-\(r.count)x\(r.count)", "real": real.path, "synthetic": synthetic.path,
                 "grid": r.niftiShape.map(String.init).joined(separator: "x"), "voxel_mm": r.voxelSize,
                 "volumes_real": r.count, "volumes_synthetic": r.count, "threads": Parallel.threads,
@@ -80,7 +91,7 @@ public enum EvaluateBenchmark {
                 "target_seconds": 600, "stage_seconds": stageSeconds,
                 "cohort_build_seconds": [real.built, synthetic.built].map { $0.map(r3) ?? -1 },
                 "psnr_2d": mean("psnr_2d"), "ssim_2d": mean("ssim_2d"), "psnr_3d": mean("psnr_3d"), "ssim_3d": mean("ssim_3d"),
-                "report": r.out]
+                "augmentation": augmentation, "c2st_accuracy": c2st?["accuracy"] ?? NSNull(), "report": r.out]
     }
 
     /// User + system CPU time of this process.

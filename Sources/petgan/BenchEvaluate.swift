@@ -57,6 +57,13 @@ struct BenchEvaluate: ParsableCommand {
             for (k, v) in (row["stage_seconds"] as! [String: Double]).sorted(by: { $0.value > $1.value }) {
                 print(String(format: "  %8.1f s  %@", v, k))
             }
+            for a in row["augmentation"] as? [[String: Any]] ?? [] {
+                func ms(_ k: String) -> String {
+                    guard let d = a[k] as? [String: Any], let m = d["mean"] as? Double else { return "–" }
+                    return String(format: "%.3f ± %.3f", m, d["sd"] as? Double ?? .nan)
+                }
+                print("  augmentation \(a["task"] as? String ?? ""): balanced accuracy real only \(ms("realOnly_balanced_accuracy")), real + synthetic \(ms("augmented_balanced_accuracy")); AUC \(ms("realOnly_auc")) vs \(ms("augmented_auc"))")
+            }
             if let j = json { try writeJSONRows([row], to: j); print("wrote \(j)") }
         }
     }
