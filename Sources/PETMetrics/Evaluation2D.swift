@@ -283,7 +283,12 @@ extension Evaluation {
         for (set, tag) in [(real, "real"), (synth, "synthetic")] {
             var row: [[Float]] = [], caps: [String] = []
             for c in (set.labels.contains(where: { $0 < 0 }) ? [-1] : Array(0..<nClasses)) {
-                guard let i = (0..<set.count).first(where: { c < 0 || set.labels[$0] == c }) else { continue }
+                // The member nearest the middle of the cut positions (the first member when unknown):
+                // the lowest slice would show mostly cerebellum.
+                let members = (0..<set.count).filter { c < 0 || set.labels[$0] == c }
+                let zs = members.compactMap { set.positionsMM[$0] }.sorted()
+                let mid = zs.isEmpty ? nil : zs[zs.count / 2]
+                guard let i = mid.flatMap({ m in members.first { set.positionsMM[$0] == m } }) ?? members.first else { continue }
                 row.append(Array(try set.values(i)[(centre * plane)..<((centre + 1) * plane)]))
                 caps.append("\(c >= 0 ? classNames[c] : "") \(set.names[i])")
             }

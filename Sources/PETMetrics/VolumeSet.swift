@@ -53,9 +53,9 @@ public final class VolumeSet {
             throw MetricsError.badInput(path: path, reason: "items have shape \(s.volumeShape); evaluation needs 3-D volumes (D, H, W) or 2D samples (channels, H, W)")
         }
         let names = (0..<s.count).map { i in i < s.sourceFiles.count && !s.sourceFiles[i].isEmpty ? s.sourceFiles[i] : "volume \(i)" }
-        // Normalized stores (petgan prepare, generate) hold values in [-1, 1] and the map back to raw
-        // units; a store whose values leave [-1, 1] already holds raw units (the phantom cohort writes
-        // SUVR and records the map for training), so its values are used as they are.
+        // Normalized stores (petgan prepare, petgan phantom) hold values in [-1, 1] and the map back to
+        // raw units; a store whose values leave [-1, 1] already holds raw units (`generate --format h5`
+        // writes SUVR and records the map), so its values are used as they are.
         let first = try s.readVolume(0).data
         let normalized = first.allSatisfy { $0 >= -1.0001 && $0 <= 1.0001 }
         let units = s.normalization.isEmpty ? "stored units"
