@@ -47,7 +47,7 @@ struct EvaluateCommand: ParsableCommand {
     var memoryBudget: Int = 256
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
-    @Option(name: .customLong("slice-range"), help: "2D samples against a volume store: MNI z range (mm, lo:hi) of the real centre slices, as given to `petgan phantom --slices axial` for the 2D training data (default -24:56).")
+    @Option(name: .customLong("slice-range"), help: "2D samples against a volume store: MNI z range (mm, lo:hi) of the real centre slices, as given to `petgan phantom --slices axial` for the 2D training data (default -24:56; write --slice-range=-24:56 when lo is negative).")
     var sliceRange: String?
     @Option(name: .customLong("slice-step"), help: "2D samples against a volume store: distance between real centre slices in mm (default 8, as `petgan phantom`).")
     var sliceStep: Double?
@@ -63,7 +63,7 @@ struct EvaluateCommand: ParsableCommand {
     func parsedSliceRange() throws -> [Double]? {
         guard let r = sliceRange else { return nil }
         let v = r.split(separator: ":", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard v.count == 2, let lo = v[0], let hi = v[1], lo <= hi else { throw ValidationError("--slice-range must be lo:hi in mm with lo <= hi, e.g. -24:56 (got '\(r)')") }
+        guard v.count == 2, let lo = v[0], let hi = v[1], lo <= hi else { throw ValidationError("--slice-range must be lo:hi in mm with lo <= hi, e.g. --slice-range=-24:56 (got '\(r)')") }
         return [lo, hi]
     }
 
