@@ -95,7 +95,7 @@ public enum ConvBenchmark {
         let flops = 2.0 * Double(size * size * size)
         return ["name": "SGEMM", "op": "sgemm", "path": "openblas-\(BLAS.coreName)", "batch": 1,
                 "in": [size, size], "out": [size, size], "ms_forward": round3(ms),
-                "gflops_forward": round3(flops / ms / 1e6), "threads": BLAS.threads,
+                "gflops_forward": round3(flops / ms / 1e6), "threads": Parallel.threads, "gemm_threading": BLAS.threading.rawValue,
                 "peak_rss_mb": round3(Double(peakResidentBytes()) / 1_048_576)]
     }
 

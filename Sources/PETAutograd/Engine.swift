@@ -31,19 +31,20 @@ extension Variable {
         }
         let result = try Engine.run(outputs: [self], seeds: [seed], targets: nil, createGraph: false, retainGraph: retainGraph)
         // Leaves get their gradients accumulated; `result` holds only leaves in this mode. A gradient
-        // tensor is adopted without a copy unless it is the caller's seed or was already handed to
+        // tensor is adopted without a copy unless it is (a view of) the caller's seed or was already handed to
         // another leaf (pass-through rules such as add give several inputs the same tensor), since
         // later backward passes accumulate into `.grad` in place.
-        var handedOut = Set<ObjectIdentifier>()
-        if let s = seed { handedOut.insert(ObjectIdentifier(s)) }
+        // Keyed by storage, since a reshape's gradient is a view of the tensor it came from.
+        var handedOut = Set<UnsafeMutablePointer<Float>>()
+        if let s = seed { handedOut.insert(s.data) }
         for (leaf, g) in result.leaves {
             if let existing = leaf.grad {
                 addInPlace(existing, g.value)
-            } else if handedOut.contains(ObjectIdentifier(g.value)) {
+            } else if handedOut.contains(g.value.data) {
                 leaf.grad = g.value.copy()
             } else {
                 leaf.grad = g.value
-                handedOut.insert(ObjectIdentifier(g.value))
+                handedOut.insert(g.value.data)
             }
         }
     }

@@ -129,11 +129,11 @@ public final class Generator: Module {
     public func forwardTrace(_ z: Variable, trace: UnsafeMutablePointer<[(String, [Int])]>?) throws -> Variable {
         var x = try project(z)
         trace?.pointee.append(("project", x.shape))
-        x = try bn0(x).relu()
+        x = try bn0.forwardActivated(x, negativeSlope: 0)
         for (i, up) in ups.enumerated() {
             x = try up(x)
             trace?.pointee.append(("ups.\(i)", x.shape))
-            x = i < norms.count ? try norms[i](x).relu() : x.tanh()
+            x = i < norms.count ? try activated(norms[i], x, negativeSlope: 0) : x.tanh()
         }
         return x
     }
@@ -187,13 +187,18 @@ public final class Discriminator: Module {
         for (i, d) in downs.enumerated() {
             x = try d(x)
             trace?.pointee.append(("downs.\(i)", x.shape))
-            if i > 0 { x = try norms[i - 1](x) }
-            x = x.leakyReLU(0.2)
+            x = i > 0 ? try activated(norms[i - 1], x, negativeSlope: 0.2) : x.leakyReLU(0.2)
         }
         let y = try head(x)
         trace?.pointee.append(("head", y.shape))
         return y
     }
+}
+
+/// norm(x) then leaky ReLU; batch norm fuses the two (half the saved activations, fewer passes).
+func activated(_ norm: Module, _ x: Variable, negativeSlope: Float) throws -> Variable {
+    if let bn = norm as? BatchNorm { return try bn.forwardActivated(x, negativeSlope: negativeSlope) }
+    return try norm(x).leakyReLU(negativeSlope)
 }
 
 /// DCGAN initialization of every weight: N(0, std) for convolution and linear weights, biases 0,

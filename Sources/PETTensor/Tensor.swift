@@ -3,7 +3,9 @@ import Foundation
 /// A dense, contiguous Float32 tensor. Convolution tensors use the layout N×C×D×H×W (a 2D image is
 /// D = 1); other ops accept any rank. Storage is 64-byte aligned (AVX-512 lines) and counted by the
 /// `MemoryAccountant`. A tensor is a reference type: ops return new tensors and never alias inputs,
-/// except the explicit in-place helpers (`addInPlace`, optimizer steps) that say so in their name.
+/// except the explicit in-place helpers (`addInPlace`, optimizer steps) that say so in their name, and
+/// `viewing(as:)`, which shares storage (the autograd reshape uses it: a 2D convolution viewed as 3D
+/// must not copy its activations).
 public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public let shape: [Int]
     public let count: Int
@@ -11,6 +13,8 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     private let accountant: MemoryAccountant
     /// Capacity (floats) of a buffer taken from `ScratchPool`; 0 when allocated directly.
     private let pooledCapacity: Int
+    /// The tensor whose storage a view shares (kept alive by the view); nil for an owning tensor.
+    private let storageOwner: Tensor?
 
     /// Tensors from this size up reuse freed buffers (`ScratchPool`): a fresh 32 MB buffer costs
     /// thousands of page faults and a kernel zero-fill, more than most elementwise ops on it.
@@ -24,6 +28,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         let n = shape.reduce(1, *)
         self.count = n
         self.accountant = accountant
+        self.storageOwner = nil
         let bytes = max(n, 1) * MemoryLayout<Float>.stride
         if n >= Tensor.poolThresholdFloats && accountant === MemoryAccountant.shared {
             let (p, cap) = ScratchPool.shared.take(n)   // counted by the pool
@@ -78,7 +83,29 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     public static func scalar(_ v: Float) -> Tensor { Tensor(shape: [], values: [v]) }
 
+    /// A view: same storage as `base`, another shape of the same element count.
+    private init(view base: Tensor, shape: [Int]) {
+        self.shape = shape
+        self.count = base.count
+        self.data = base.data
+        self.accountant = base.accountant
+        self.pooledCapacity = 0
+        self.storageOwner = base.storageOwner ?? base
+    }
+
+    /// The same storage with another shape of equal element count (`-1` infers one axis). Writes through
+    /// either tensor are seen by both; use `reshaped` for an independent copy.
+    public func viewing(as newShape: [Int]) throws -> Tensor {
+        let s = try resolvedShape(newShape)
+        if s == shape { return self }
+        return Tensor(view: self, shape: s)
+    }
+
+    /// Whether two tensors share storage (a view and its base, or two views of one tensor).
+    public func sharesStorage(with other: Tensor) -> Bool { data == other.data }
+
     deinit {
+        if storageOwner != nil { return }   // the owner frees the storage
         if pooledCapacity > 0 {
             ScratchPool.shared.give(data, capacity: pooledCapacity)
         } else {
@@ -106,6 +133,13 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// The same values with another shape of equal element count (a copy: tensors never alias).
     public func reshaped(_ newShape: [Int]) throws -> Tensor {
+        let t = Tensor(shape: try resolvedShape(newShape), zeroed: false)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    /// `newShape` with a `-1` axis inferred, checked against the element count.
+    func resolvedShape(_ newShape: [Int]) throws -> [Int] {
         var s = newShape
         if let i = s.firstIndex(of: -1) {
             let known = s.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
@@ -117,9 +151,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         guard s.reduce(1, *) == count else {
             throw TensorError.shapeMismatch(op: "reshape", detail: "cannot reshape \(shapeString(shape)) (\(count) elements) to \(shapeString(newShape))")
         }
-        let t = Tensor(shape: s, zeroed: false)
-        t.data.update(from: data, count: count)
-        return t
+        return s
     }
 
     public var description: String {

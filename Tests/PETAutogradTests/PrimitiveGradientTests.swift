@@ -122,6 +122,82 @@ final class PrimitiveGradientTests: XCTestCase {
         }
     }
 
+    func testBatchNormActivationFused() throws {
+        // Finite differences: β of ±3 keeps every pre-activation off the kink (x̂·γ is within ±2.5 here),
+        // one channel on each side of it.
+        let beta = Tensor(shape: [2], values: [3, -3])
+        for slope: Float in [0, 0.2] {
+            try checkGradients("batch norm + leaky relu \(slope)", [u([3, 2, 2, 2, 2], -2, 2), u([2], 0.5, 1.2), beta]) {
+                try batchNormActivation($0[0], weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, negativeSlope: slope)
+            }
+        }
+        // Against the composite (batch norm, then the activation) on inputs with kinks: values, running
+        // statistics, first- and second-order gradients, with and without the affine parameters.
+        for (slope, affine) in [(Float(0), true), (0.2, true), (0.2, false)] {
+            let x = u([3, 4, 3, 2, 5], -2, 2), w = u([4], 0.5, 1.5), b = u([4], -0.5, 0.5), probe = u([3, 4, 3, 2, 5])
+            let rmF = Tensor(shape: [4]), rvF = Tensor(shape: [4], repeating: 1)
+            let rmC = Tensor(shape: [4]), rvC = Tensor(shape: [4], repeating: 1)
+            func run(fused: Bool) throws -> (Tensor, [Tensor], [Tensor]) {
+                let xv = Variable(x.copy(), requiresGrad: true)
+                let wv = affine ? Variable(w.copy(), requiresGrad: true) : nil
+                let bv = affine ? Variable(b.copy(), requiresGrad: true) : nil
+                let y = fused
+                    ? try batchNormActivation(xv, weight: wv, bias: bv, runningMean: rmF, runningVar: rvF, negativeSlope: slope)
+                    : try batchNorm(xv, weight: wv, bias: bv, runningMean: rmC, runningVar: rvC, training: true).leakyReLU(slope)
+                let loss = try (y * Variable(probe)).sum()
+                let params = [xv] + (affine ? [wv!, bv!] : [])
+                let g1 = try grad([loss], params, createGraph: true)
+                // Second order: d/d(params) of Σ (∂L/∂x)² (what a gradient penalty differentiates).
+                let s = try (g1[0] * g1[0]).sum()
+                let g2 = try grad([s], params)
+                return (y.value, g1.map(\.value), g2.map(\.value))
+            }
+            let (yf, g1f, g2f) = try run(fused: true)
+            let (yc, g1c, g2c) = try run(fused: false)
+            XCTAssertLessThan(yf.relativeError(to: yc), 1e-5, "values, slope \(slope)")
+            XCTAssertLessThan(rmF.relativeError(to: rmC), 1e-6); XCTAssertLessThan(rvF.relativeError(to: rvC), 1e-6)
+            for (k, (a, c)) in zip(g1f, g1c).enumerated() { XCTAssertLessThan(a.relativeError(to: c), 1e-4, "first order \(k), slope \(slope)") }
+            for (k, (a, c)) in zip(g2f, g2c).enumerated() { XCTAssertLessThan(a.relativeError(to: c), 1e-3, "second order \(k), slope \(slope)") }
+            // The plain (not recorded) backward agrees with the recorded one.
+            let xv = Variable(x.copy(), requiresGrad: true)
+            let wv = affine ? Variable(w.copy(), requiresGrad: true) : nil
+            let bv = affine ? Variable(b.copy(), requiresGrad: true) : nil
+            let y = try batchNormActivation(xv, weight: wv, bias: bv, runningMean: nil, runningVar: nil, negativeSlope: slope)
+            try (y * Variable(probe)).sum().backward()
+            XCTAssertLessThan(xv.grad!.relativeError(to: g1f[0]), 1e-5)
+            if affine { XCTAssertLessThan(wv!.grad!.relativeError(to: g1f[1]), 1e-5); XCTAssertLessThan(bv!.grad!.relativeError(to: g1f[2]), 1e-5) }
+        }
+        // Evaluation mode of the layer: the running-statistics affine, then the activation.
+        let layer = BatchNorm3d(3)
+        let xe = u([2, 3, 2, 2, 2], -2, 2)
+        _ = try layer.forwardActivated(Variable(xe), negativeSlope: 0.2)
+        layer.eval()
+        let viaLayer = try layer.forwardActivated(Variable(xe), negativeSlope: 0.2)
+        let composite = try layer(Variable(xe)).leakyReLU(0.2)
+        XCTAssertTrue(viaLayer.value.bitwiseEqual(composite.value))
+        XCTAssertThrowsError(try batchNormActivation(Variable(xe), weight: nil, bias: nil, runningMean: nil, runningVar: nil, negativeSlope: -0.1))
+    }
+
+    func testReshapeIsAView() throws {
+        // The autograd reshape shares storage (2D convolutions run through it); gradients handed to
+        // two leaves that share storage must still be independent tensors.
+        let a = Variable(u([2, 3]), requiresGrad: true), b = Variable(u([6]), requiresGrad: true)
+        let r = try a.reshaped([6])
+        XCTAssertTrue(r.value.sharesStorage(with: a.value))
+        XCTAssertFalse(try a.value.reshaped([6]).sharesStorage(with: a.value))
+        let y = try r + b          // add hands the same gradient to both operands
+        try y.sum().backward(retainGraph: true)
+        try y.sum().backward()     // the second pass accumulates in place
+        XCTAssertFalse(a.grad!.sharesStorage(with: b.grad!))
+        XCTAssertEqual(a.grad!.array, [Float](repeating: 2, count: 6))
+        XCTAssertEqual(b.grad!.array, [Float](repeating: 2, count: 6))
+        // A view keeps its storage alive after the base is gone.
+        var base: Tensor? = Tensor(shape: [4], values: [1, 2, 3, 4])
+        let view = try base!.viewing(as: [2, 2])
+        base = nil
+        XCTAssertEqual(view.array, [1, 2, 3, 4])
+    }
+
     func testFusedNormalizationPrimitives() throws {
         try checkGradients("channel affine", [u([2, 3, 2, 2]), u([3], 0.5, 1.5), u([3])]) {
             try channelAffine($0[0], scale: $0[1], shift: $0[2])

@@ -28,6 +28,18 @@ public class BatchNorm: Module {
         return try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean.value, runningVar: runningVar.value,
                              training: isTraining, momentum: momentum, eps: eps)
     }
+
+    /// This layer followed by leaky ReLU (`negativeSlope` 0: ReLU). In training mode one fused op
+    /// (`batchNormActivation`: half the saved activations of the composite); in evaluation mode the
+    /// running-statistics affine, then the activation.
+    public func forwardActivated(_ x: Variable, negativeSlope: Float) throws -> Variable {
+        guard isTraining else { return try forward(x).leakyReLU(negativeSlope) }
+        guard x.rank == expectedRank else {
+            throw TensorError.shapeMismatch(op: "\(type(of: self))", detail: "input \(shapeString(x.shape)) is not \(expectedRank)-D")
+        }
+        return try batchNormActivation(x, weight: weight, bias: bias, runningMean: runningMean.value, runningVar: runningVar.value,
+                                       momentum: momentum, eps: eps, negativeSlope: negativeSlope)
+    }
 }
 
 public final class BatchNorm3d: BatchNorm {

@@ -131,7 +131,8 @@ extension Variable {
     public func reshaped(_ shape: [Int]) throws -> Variable {
         if shape == self.shape { return self }
         let inShape = self.shape
-        return record(try value.reshaped(shape), op: "reshape", inputs: [self]) { _, g, _ in
+        // A view, not a copy: 2D convolutions run as 3D ones through reshapes of every activation.
+        return record(try value.viewing(as: shape), op: "reshape", inputs: [self]) { _, g, _ in
             [try g.reshaped(inShape)]
         }
     }
