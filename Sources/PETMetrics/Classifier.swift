@@ -1,10 +1,15 @@
 // A small 3D CNN on block-averaged volumes (about 24×28×24 voxels), built from PETAutograd layers:
-// three stride-2 convolutions (3×3×3, LeakyReLU 0.2), global average pooling to a feature vector, and a
-// linear head. Used for the classifier two-sample test (real vs synthetic), the augmentation benefit
-// (class labels), and as the fixed feature network of the Fréchet distance.
+// three stride-2 convolutions (3×3×3, LeakyReLU 0.2), the coarse map (32 channels × 3×4×3) flattened
+// into a 32-feature hidden layer (LeakyReLU 0.2), and a linear head. Used for the classifier two-sample
+// test (real vs synthetic), the augmentation benefit (class labels), and as the fixed feature network
+// of the Fréchet distance.
+//
+// The coarse map is flattened, not averaged: class differences in FDG-PET are regional (posterior
+// cingulate, parietal, medial temporal hypometabolism), and global average pooling threw away where
+// they are — the 3-class real-only baseline then predicted one class (issue 8).
 //
 // Public API:
-//   let c = SmallCNN(classes: 2, seed: 1) ; let log = try c.fit(x, labels, options)
+//   let c = SmallCNN(classes: 2, inputShape: [24, 28, 24], seed: 1) ; let log = try c.fit(x, labels, options)
 //   try c.probabilities(x) -> [[Double]] ; try c.features(x) -> [[Float]]
 
 import Foundation
@@ -13,19 +18,28 @@ import PETTensor
 
 public final class SmallCNN: Module {
     let conv1: Conv3dLayer, conv2: Conv3dLayer, conv3: Conv3dLayer
+    let hidden: Linear
     let head: Linear
     public let classes: Int
+    /// (D, H, W) of the inputs: fixes the size of the flattened coarse map.
+    public let inputShape: [Int]
     public static let featureCount = 32
     /// Input standardization (fitted on the training set).
     public var inputMean: Float = 0, inputStd: Float = 1
 
-    public init(classes: Int, seed: UInt64) {
+    public init(classes: Int, inputShape: [Int], seed: UInt64) {
+        precondition(inputShape.count == 3 && inputShape.allSatisfy { $0 >= 1 }, "SmallCNN inputs are (D, H, W) volumes")
         var rng = PETRandom(seed: seed)
         conv1 = Conv3dLayer(1, 8, kernel: 3, stride: 2, padding: 1, rng: &rng)
         conv2 = Conv3dLayer(8, 16, kernel: 3, stride: 2, padding: 1, rng: &rng)
         conv3 = Conv3dLayer(16, SmallCNN.featureCount, kernel: 3, stride: 2, padding: 1, rng: &rng)
+        // Each stride-2 convolution (kernel 3, padding 1) maps a size n to ⌈n/2⌉.
+        var coarse = inputShape
+        for _ in 0..<3 { coarse = coarse.map { ($0 + 1) / 2 } }
+        hidden = Linear(SmallCNN.featureCount * coarse.reduce(1, *), SmallCNN.featureCount, rng: &rng)
         head = Linear(SmallCNN.featureCount, classes, rng: &rng)
         self.classes = classes
+        self.inputShape = inputShape
         super.init()
     }
 
@@ -34,7 +48,7 @@ public final class SmallCNN: Module {
         let h1 = try conv1(x).leakyReLU(0.2)
         let h2 = try conv2(h1).leakyReLU(0.2)
         let h3 = try conv3(h2).leakyReLU(0.2)
-        return try h3.mean(axes: [2, 3, 4])
+        return try hidden(h3.flattened()).leakyReLU(0.2)
     }
 
     // x: (N, 1, D, H, W) → logits (N, classes)
@@ -42,9 +56,10 @@ public final class SmallCNN: Module {
 
     public struct FitOptions {
         public var epochs: Int, batchSize: Int, learningRate: Double, seed: UInt64
-        /// Small training sets get more epochs, so that every fit takes at least this many Adam steps.
+        /// Small training sets get more epochs, so that every fit takes at least this many Adam steps
+        /// (150 left the 3-class phantom baseline near its starting loss; 400 converge, issue 8).
         public var minSteps: Int
-        public init(epochs: Int = 25, batchSize: Int = 8, learningRate: Double = 1e-3, seed: UInt64 = 1, minSteps: Int = 150) {
+        public init(epochs: Int = 25, batchSize: Int = 8, learningRate: Double = 1e-3, seed: UInt64 = 1, minSteps: Int = 400) {
             self.epochs = epochs; self.batchSize = batchSize; self.learningRate = learningRate; self.seed = seed; self.minSteps = minSteps
         }
     }
@@ -82,6 +97,7 @@ public final class SmallCNN: Module {
     @discardableResult
     public func fit(_ xs: [[Float]], labels: [Int], shape: [Int], options o: FitOptions = FitOptions()) throws -> [Double] {
         precondition(xs.count == labels.count && !xs.isEmpty)
+        try checkShape(shape)
         // Standardize with the training set's voxel mean and SD.
         var s = 0.0, s2 = 0.0, c = 0.0
         for x in xs { for v in x { s += Double(v); s2 += Double(v) * Double(v) }; c += Double(x.count) }
@@ -112,9 +128,16 @@ public final class SmallCNN: Module {
         return curve
     }
 
+    func checkShape(_ shape: [Int]) throws {
+        guard shape == inputShape else {
+            throw MetricsError.mismatch(detail: "the classifier was built for inputs \(inputShape) (D,H,W) but got \(shape)")
+        }
+    }
+
     /// Class probabilities (softmax) per sample.
     public func probabilities(_ xs: [[Float]], shape: [Int]) throws -> [[Double]] {
-        try withNoGrad {
+        try checkShape(shape)
+        return try withNoGrad {
             var out: [[Double]] = []
             for start in stride(from: 0, to: xs.count, by: 16) {
                 let idx = Array(start..<min(xs.count, start + 16))[...]
@@ -133,7 +156,8 @@ public final class SmallCNN: Module {
 
     /// Pooled feature vectors (the Fréchet distance's feature space).
     public func features(_ xs: [[Float]], shape: [Int]) throws -> [[Float]] {
-        try withNoGrad {
+        try checkShape(shape)
+        return try withNoGrad {
             var out: [[Float]] = []
             for start in stride(from: 0, to: xs.count, by: 16) {
                 let idx = Array(start..<min(xs.count, start + 16))[...]

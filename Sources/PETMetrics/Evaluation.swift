@@ -21,9 +21,16 @@ public struct EvaluationOptions {
     /// Random pairs per class for MS-SSIM diversity.
     public var diversityPairs = 20
     public var classifierEpochs = 25
+    /// Every classifier fit takes at least this many Adam steps (small sets get more epochs).
+    public var classifierMinSteps = SmallCNN.FitOptions().minSteps
     public var augmentationSeeds: [UInt64] = [1, 2, 3]
     public var mmdPermutations = 200
     public var skipClassifiers = false
+    /// 2D samples against a volume store: where real slices are cut (MNI z range in mm and step),
+    /// as `petgan phantom --slices axial --slice-range … --slice-step …` cut the 2D training data
+    /// (nil: that command's defaults).
+    public var sliceRangeMM: [Double]? = nil
+    public var sliceStepMM: Double? = nil
     public var log: ((String) -> Void)? = nil
     public init(real: String, synthetic: String, out: String) { self.real = real; self.synthetic = synthetic; self.out = out }
 }
@@ -63,6 +70,8 @@ public enum Evaluation {
         let log = o.log ?? { _ in }
         let real = try VolumeSet.open(o.real, memoryBudget: o.memoryBudget)
         let synthAll = try VolumeSet.open(o.synthetic, memoryBudget: o.memoryBudget)
+        // 2D samples (the 2D model's (channels, H, W) slices) follow the 2D protocol.
+        if real.holdsSlices || synthAll.holdsSlices { return try run2D(o, real: real, synthetic: synthAll, start: t0) }
         guard real.shape == synthAll.shape else {
             throw MetricsError.mismatch(detail: "\(o.real) has volumes of shape \(real.shape) (D,H,W) but \(o.synthetic) has \(synthAll.shape); resample one onto the other's grid (petgan prepare)")
         }
@@ -190,56 +199,10 @@ public enum Evaluation {
         let mmdVox = DistributionMetrics.mmd(r.small, s.small, permutations: o.mmdPermutations, seed: o.seed &+ 21)
 
         // Classifiers: feature network (real classes), Fréchet, MMD on features, C2ST, augmentation.
-        var metricsFeatures: [String: Any] = [:]
-        var c2st: C2STResult? = nil
-        var augmentation: [AugmentationResult] = []
         var notes: [String] = []
-        if !o.skipClassifiers {
-            let realClasses = Set(realSet.labels.filter { $0 >= 0 })
-            let featureNet = SmallCNN(classes: max(2, nClasses), seed: o.seed &+ 31)
-            var featureNote = ""
-            if realClasses.count >= 2 {
-                log("training the feature network on the real classes")
-                try featureNet.fit(r.small, labels: realSet.labels.map { max(0, $0) }, shape: smallShape,
-                                   options: .init(epochs: o.classifierEpochs, seed: o.seed &+ 32))
-                featureNote = "SmallCNN trained on the real set's classes (\(classNames.joined(separator: ", "))), 32 pooled features"
-            } else {
-                featureNote = "SmallCNN with fixed random weights (seed \(o.seed &+ 31)): the real set has one class, so no class network could be trained"
-                notes.append("Fréchet distance uses a random fixed network (one real class).")
-            }
-            let fr = try featureNet.features(r.small, shape: smallShape), fs = try featureNet.features(s.small, shape: smallShape)
-            let fd = DistributionMetrics.frechet(fr, fs)
-            let fdRealHalves = DistributionMetrics.frechet(Array(fr.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)),
-                                                           Array(fr.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
-            let mmdFeat = DistributionMetrics.mmd(fr, fs, permutations: o.mmdPermutations, seed: o.seed &+ 22)
-            metricsFeatures = ["network": featureNote, "frechet_distance": fd, "frechet_real_half_vs_half": fdRealHalves,
-                               "mmd_features": jsonObject(mmdFeat)]
-            log("classifier two-sample test")
-            do { c2st = try TwoSampleTests.c2st(real: r.small, synthetic: s.small, shape: smallShape, epochs: o.classifierEpochs, seed: o.seed &+ 41) }
-            catch { notes.append("C2ST skipped: \(error)") }
-            // Augmentation: NC vs AD (or the first and last class) and all classes, when synthetic labels are known.
-            let labelled = synth.labels.filter { $0 >= 0 }.count
-            if realClasses.count >= 2 && labelled >= 2 {
-                var tasks: [[Int]] = []
-                let nc = classNames.firstIndex(of: "NC") ?? classNames.firstIndex(of: "CN") ?? 0
-                let ad = classNames.firstIndex(of: "AD") ?? (nClasses - 1)
-                if realClasses.contains(nc) && realClasses.contains(ad) && nc != ad { tasks.append([nc, ad]) }
-                if realClasses.count >= 3 { tasks.append(realClasses.sorted()) }
-                for t in tasks {
-                    log("augmentation benefit: \(t.map { classNames[$0] }.joined(separator: " vs "))")
-                    do {
-                        augmentation.append(try TwoSampleTests.augmentation(real: r.small, realLabels: realSet.labels, synthetic: s.small,
-                                                                            syntheticLabels: synth.labels, classes: t, classNames: classNames,
-                                                                            shape: smallShape, seeds: o.augmentationSeeds, epochs: o.classifierEpochs,
-                                                                            splitSeed: o.seed &+ 51))
-                    } catch { notes.append("augmentation \(t.map { classNames[$0] }.joined(separator: " vs ")) skipped: \(error)") }
-                }
-            } else {
-                notes.append("Augmentation benefit needs ≥ 2 real classes and class-labelled synthetic samples.")
-            }
-        } else {
-            notes.append("Classifier-based metrics skipped (--skip-classifiers).")
-        }
+        let cls = try classifierMetrics(real: r.small, realLabels: realSet.labels, synthetic: s.small, syntheticLabels: synth.labels,
+                                        classNames: classNames, shape: smallShape, options: o, notes: &notes)
+        let metricsFeatures = cls.features, c2st = cls.c2st, augmentation = cls.augmentation
         if unknownSynth > 0 { notes.append("\(unknownSynth) synthetic sample(s) have no class (no sidecar 'class'): paired against every real sample and left out of per-class statistics.") }
 
         // Figures.
@@ -332,6 +295,66 @@ public enum Evaluation {
         try writeAtomically(Data(html.utf8), to: (o.out as NSString).appendingPathComponent("report.html"))
         log(String(format: "evaluation done in %.1f s", Date().timeIntervalSince(t0)))
         return sanitized as! [String: Any]
+    }
+
+    /// The CNN-based metrics on block-averaged samples: the feature network trained on the real classes
+    /// (Fréchet distance, MMD on features), the classifier two-sample test and the augmentation benefit.
+    static func classifierMetrics(real: [[Float]], realLabels: [Int], synthetic: [[Float]], syntheticLabels: [Int], classNames: [String],
+                                  shape smallShape: [Int], options o: EvaluationOptions, notes: inout [String])
+        throws -> (features: [String: Any], c2st: C2STResult?, augmentation: [AugmentationResult]) {
+        let log = o.log ?? { _ in }
+        let nClasses = max(1, classNames.count)
+        var metricsFeatures: [String: Any] = [:]
+        var c2st: C2STResult? = nil
+        var augmentation: [AugmentationResult] = []
+        guard !o.skipClassifiers else {
+            notes.append("Classifier-based metrics skipped (--skip-classifiers).")
+            return (metricsFeatures, c2st, augmentation)
+        }
+        let realClasses = Set(realLabels.filter { $0 >= 0 })
+        let featureNet = SmallCNN(classes: max(2, nClasses), inputShape: smallShape, seed: o.seed &+ 31)
+        var featureNote = ""
+        if realClasses.count >= 2 {
+            log("training the feature network on the real classes")
+            try featureNet.fit(real, labels: realLabels.map { max(0, $0) }, shape: smallShape,
+                               options: .init(epochs: o.classifierEpochs, seed: o.seed &+ 32, minSteps: o.classifierMinSteps))
+            featureNote = "SmallCNN trained on the real set's classes (\(classNames.joined(separator: ", "))), \(SmallCNN.featureCount) features"
+        } else {
+            featureNote = "SmallCNN with fixed random weights (seed \(o.seed &+ 31)): the real set has one class, so no class network could be trained"
+            notes.append("Fréchet distance uses a random fixed network (one real class).")
+        }
+        let fr = try featureNet.features(real, shape: smallShape), fs = try featureNet.features(synthetic, shape: smallShape)
+        let fd = DistributionMetrics.frechet(fr, fs)
+        let fdRealHalves = DistributionMetrics.frechet(Array(fr.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)),
+                                                       Array(fr.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
+        let mmdFeat = DistributionMetrics.mmd(fr, fs, permutations: o.mmdPermutations, seed: o.seed &+ 22)
+        metricsFeatures = ["network": featureNote, "frechet_distance": fd, "frechet_real_half_vs_half": fdRealHalves,
+                           "mmd_features": jsonObject(mmdFeat)]
+        log("classifier two-sample test")
+        do { c2st = try TwoSampleTests.c2st(real: real, synthetic: synthetic, shape: smallShape, epochs: o.classifierEpochs, seed: o.seed &+ 41,
+                                                  minSteps: o.classifierMinSteps) }
+        catch { notes.append("C2ST skipped: \(error)") }
+        // Augmentation: NC vs AD (or the first and last class) and all classes, when synthetic labels are known.
+        let labelled = syntheticLabels.filter { $0 >= 0 }.count
+        if realClasses.count >= 2 && labelled >= 2 {
+            var tasks: [[Int]] = []
+            let nc = classNames.firstIndex(of: "NC") ?? classNames.firstIndex(of: "CN") ?? 0
+            let ad = classNames.firstIndex(of: "AD") ?? (nClasses - 1)
+            if realClasses.contains(nc) && realClasses.contains(ad) && nc != ad { tasks.append([nc, ad]) }
+            if realClasses.count >= 3 { tasks.append(realClasses.sorted()) }
+            for t in tasks {
+                log("augmentation benefit: \(t.map { classNames[$0] }.joined(separator: " vs "))")
+                do {
+                    augmentation.append(try TwoSampleTests.augmentation(real: real, realLabels: realLabels, synthetic: synthetic,
+                                                                        syntheticLabels: syntheticLabels, classes: t, classNames: classNames,
+                                                                        shape: smallShape, seeds: o.augmentationSeeds, epochs: o.classifierEpochs,
+                                                                        splitSeed: o.seed &+ 51, minSteps: o.classifierMinSteps))
+                } catch { notes.append("augmentation \(t.map { classNames[$0] }.joined(separator: " vs ")) skipped: \(error)") }
+            }
+        } else {
+            notes.append("Augmentation benefit needs ≥ 2 real classes and class-labelled synthetic samples.")
+        }
+        return (metricsFeatures, c2st, augmentation)
     }
 
     /// Writes to a temporary name and renames (never a half-written file).

@@ -27,6 +27,24 @@ public enum Figures {
         return img
     }
 
+    /// 2D images (H×W each, row-major, row 0 at the top) in rows of a grid, one colour window for all,
+    /// nearest-neighbour zoomed to at least 96 px, 2 px gaps.
+    public static func tiles(_ rows: [[[Float]]], height h: Int, width w: Int, colorMap: ColorMap, window: (Float, Float)) -> RGBImage {
+        let zoom = max(1, Int((96.0 / Double(max(h, w))).rounded(.up)))
+        let cols = max(1, rows.map(\.count).max() ?? 1), gap = 2
+        var img = RGBImage(width: cols * (w * zoom + gap) + gap, height: max(1, rows.count) * (h * zoom + gap) + gap, fill: 255)
+        let span = Double(window.1 - window.0) > 0 ? Double(window.1 - window.0) : 1
+        for (ri, row) in rows.enumerated() {
+            for (ci, im) in row.enumerated() {
+                let x0 = gap + ci * (w * zoom + gap), y0 = gap + ri * (h * zoom + gap)
+                for y in 0..<(h * zoom) { for x in 0..<(w * zoom) {
+                    img[x0 + x, y0 + y] = colorMap.rgb((Double(im[(y / zoom) * w + x / zoom]) - Double(window.0)) / span)
+                } }
+            }
+        }
+        return img
+    }
+
     static func esc(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\"", with: "&quot;")

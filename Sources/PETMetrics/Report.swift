@@ -73,7 +73,7 @@ enum Report {
         <h1>PETGAN evaluation report</h1>
         <p>Real: <code>\(esc(realIn["path"] as? String ?? ""))</code> (\(esc(realIn["kind"] as? String ?? "")), \(int(realIn["count"])) volumes, \(esc(realIn["units"] as? String ?? ""))).
         Synthetic: <code>\(esc(synIn["path"] as? String ?? ""))</code> (\(esc(synIn["kind"] as? String ?? "")), \(int(synIn["count"])) volumes).
-        Grid (D, H, W): \((inputs["shape_dhw"] as? [Int] ?? []).map(String.init).joined(separator: " × ")). Classes: \(esc((inputs["classes"] as? [String] ?? []).joined(separator: ", "))).
+        \(inputs["shape_chw"] != nil ? "2D samples (channels, H, W)" : "Grid (D, H, W)"): \(((inputs["shape_dhw"] ?? inputs["shape_chw"]) as? [Int] ?? []).map(String.init).joined(separator: " × ")). Classes: \(esc((inputs["classes"] as? [String] ?? []).joined(separator: ", "))).
         Seed \(int(m["seed"])); PETGAN \(esc(m["petgan_version"] as? String ?? "")); \(num(m["seconds"], 1)) s, peak RSS \(num(m["peak_rss_mb"], 0)) MiB. All numbers are in <code>metrics.json</code>.</p>
 
         """
@@ -83,8 +83,9 @@ enum Report {
         h += "<h2>1. Paper protocol: PSNR and SSIM against the nearest real sample</h2>"
         h += "<p class=\"protocol\">\(esc(paper["protocol"] as? String ?? ""))</p>"
         h += "<table><thead><tr><th></th><th>PSNR (dB)</th><th>SSIM</th><th>pairs</th></tr></thead><tbody>"
-        h += "<tr><td>2D (axial slices)</td><td>\(meanSD(paper["psnr_2d"], 2))</td><td>\(meanSD(paper["ssim_2d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>"
-        h += "<tr><td>3D (volume)</td><td>\(meanSD(paper["psnr_3d"], 2))</td><td>\(meanSD(paper["ssim_3d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>"
+        let twoD = (paper["layout"] as? String) == "2D"
+        h += "<tr><td>\(twoD ? "2D samples" : "2D (axial slices)")</td><td>\(meanSD(paper["psnr_2d"], 2))</td><td>\(meanSD(paper["ssim_2d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>"
+        if !twoD { h += "<tr><td>3D (volume)</td><td>\(meanSD(paper["psnr_3d"], 2))</td><td>\(meanSD(paper["ssim_3d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>" }
         h += "<tr><td>Islam &amp; Zhang 2020 (2D DCGAN)</td><td>32.83</td><td>0.7748</td><td></td></tr></tbody></table>"
         let perClass = dict(paper["per_class"])
         if !perClass.isEmpty {
@@ -95,12 +96,16 @@ enum Report {
             }
             h += "</tbody></table>"
         }
-        h += "<figure>\(img(figures, "examples.png", alt: "example volumes"))<figcaption>Mid-slice views (axial | coronal | sagittal), one row per volume, common window: "
+        h += "<figure>\(img(figures, "examples.png", alt: "example volumes"))<figcaption>\(twoD ? "Centre channel of one sample per class" : "Mid-slice views (axial | coronal | sagittal), one row per volume"), common window: "
         h += exampleCaptions.enumerated().map { "row \($0.offset + 1): \(esc($0.element))" }.joined(separator: "; ") + "</figcaption></figure>"
 
         h += "<h2>2. Regional statistics (Werner et al.)</h2>"
+        if regional.isEmpty {
+            h += "<p>Regional statistics need volumes (an atlas); 2D samples get the pixelwise mean and SD of their centre channel per class only.</p>"
+        } else {
         h += "<p class=\"protocol\">Per volume: mean over the brain, left/right hemisphere ratio (world x &lt; 0 is left, RAS+) and mean per atlas region, in \(esc(regional["units"] as? String ?? "")). Regions: \(esc(regional["atlas"] as? String ?? "")), \(int(regional["brain_voxels"])) brain voxels. Welch's t-test compares real and synthetic within each class; one-way ANOVA runs over all (source, class) groups.</p>"
         h += measureTable(regional["global"] as? [[String: Any]] ?? [], title: "measure")
+        }
         for name in mapCaptions.keys.sorted() {
             h += "<h3>Class \(esc(name)): voxelwise mean and SD</h3>"
             h += "<figure>\(img(figures, "mean_\(name).png", alt: "mean maps \(name)"))<figcaption>Mean: \(esc(mapCaptions[name]!)) (hot colour map)</figcaption></figure>"
@@ -117,7 +122,7 @@ enum Report {
         let mv = dict(dist["mmd_voxels"]), feats = dict(dist["features"]), mf = dict(feats["mmd_features"])
         let dsyn = dict(dist["msssim_synthetic"]), dreal = dict(dist["msssim_real"])
         h += "<table><thead><tr><th>metric</th><th>value</th><th>reading</th></tr></thead><tbody>"
-        h += "<tr><td>MMD² on voxels (\(int(dist["block_average_factor"]))× block averages, Gaussian kernel σ = \(num(mv["sigma"], 3)))</td><td>\(num(mv["mmd2"], 5)) (permutation p = \(pval(mv["pValue"])))</td><td>0 when the distributions agree</td></tr>"
+        h += "<tr><td>MMD² on \(twoD ? "pixels" : "voxels") (\(int(dist["block_average_factor"]))× block averages, Gaussian kernel σ = \(num(mv["sigma"], 3)))</td><td>\(num(mv["mmd2"], 5)) (permutation p = \(pval(mv["pValue"])))</td><td>0 when the distributions agree</td></tr>"
         if !mf.isEmpty { h += "<tr><td>MMD² on network features (σ = \(num(mf["sigma"], 3)))</td><td>\(num(mf["mmd2"], 5)) (p = \(pval(mf["pValue"])))</td><td>0 when the distributions agree</td></tr>" }
         h += "<tr><td>MS-SSIM among synthetic pairs (\(int(dist["msssim_scales"])) scales)</td><td>\(num(dsyn["mean"], 4)) ± \(num(dsyn["sd"], 4)) (\(int(dsyn["pairs"])) pairs)</td><td>diversity: compare with real; values near 1 mean mode collapse</td></tr>"
         h += "<tr><td>MS-SSIM among real pairs (reference)</td><td>\(num(dreal["mean"], 4)) ± \(num(dreal["sd"], 4)) (\(int(dreal["pairs"])) pairs)</td><td></td></tr>"
@@ -146,6 +151,8 @@ enum Report {
                 h += "<tr><td>\(name)</td><td>\(ms("accuracy"))</td><td>\(ms("balanced_accuracy"))</td><td>\(ms("auc"))</td></tr>"
             }
             h += "</tbody></table>"
+            let lossA = Summary(a.runs.map(\.realOnlyFinalLoss)), lossB = Summary(a.runs.map(\.augmentedFinalLoss))
+            h += "<p class=\"protocol\">Final training loss (cross-entropy, mean over seeds): real only \(String(format: "%.3f", lossA.mean)) after \(a.runs.first?.realOnlyEpochs ?? 0) epochs, real + synthetic \(String(format: "%.3f", lossB.mean)) after \(a.runs.first?.augmentedEpochs ?? 0) epochs. A loss near ln K = \(String(format: "%.3f", Foundation.log(Double(max(2, a.classes.count))))) means a fit learned nothing beyond the class prior; the comparison is fair when both fits converged.</p>"
             let groups = ["accuracy", "balanced_accuracy", "auc"].map { k in
                 (k.replacingOccurrences(of: "_", with: " "), [("real only", a.realOnly[k]?.mean ?? .nan, a.realOnly[k]?.sd ?? .nan),
                                                               ("real + synthetic", a.augmented[k]?.mean ?? .nan, a.augmented[k]?.sd ?? .nan)])

@@ -23,6 +23,10 @@ public struct AugmentationRun: Codable {
     public var seed: UInt64
     public var realOnly: ClassificationScores
     public var augmented: ClassificationScores
+    /// Training epochs and the last epoch's mean training loss of each fit: both should have
+    /// converged, or a "gain" may only mean the larger training set got more Adam steps.
+    public var realOnlyEpochs: Int, augmentedEpochs: Int
+    public var realOnlyFinalLoss: Double, augmentedFinalLoss: Double
 }
 
 public struct AugmentationResult: Codable {
@@ -52,7 +56,8 @@ public enum TwoSampleTests {
 
     /// Trains a SmallCNN to tell real (label 0) from synthetic (label 1) on half of a balanced set and
     /// reports accuracy on the other half with a Clopper–Pearson 95% interval.
-    public static func c2st(real: [[Float]], synthetic: [[Float]], shape: [Int], epochs: Int = 25, seed: UInt64 = 1) throws -> C2STResult {
+    public static func c2st(real: [[Float]], synthetic: [[Float]], shape: [Int], epochs: Int = 25, seed: UInt64 = 1,
+                            minSteps: Int = SmallCNN.FitOptions().minSteps) throws -> C2STResult {
         let n = min(real.count, synthetic.count)
         guard n >= 4 else { throw MetricsError.tooSmall(detail: "the two-sample test needs at least 4 real and 4 synthetic volumes (have \(real.count), \(synthetic.count))") }
         var rng = PETRandom(seed: seed)
@@ -61,9 +66,9 @@ public enum TwoSampleTests {
         let xs = ri[0..<n].map { real[$0] } + si[0..<n].map { synthetic[$0] }
         let ys = [Int](repeating: 0, count: n) + [Int](repeating: 1, count: n)
         let (train, test) = split(labels: ys, testFraction: 0.5, seed: seed &+ 1)
-        let model = SmallCNN(classes: 2, seed: seed &+ 2)
+        let model = SmallCNN(classes: 2, inputShape: shape, seed: seed &+ 2)
         let curve = try model.fit(train.map { xs[$0] }, labels: train.map { ys[$0] }, shape: shape,
-                                  options: .init(epochs: epochs, seed: seed &+ 3))
+                                  options: .init(epochs: epochs, seed: seed &+ 3, minSteps: minSteps))
         let p = try model.probabilities(test.map { xs[$0] }, shape: shape)
         let truth = test.map { ys[$0] }
         let scores = ClassificationScores(probabilities: p, labels: truth)
@@ -78,7 +83,7 @@ public enum TwoSampleTests {
     /// evaluated on one fixed held-out real test set (30% of each class), once per seed.
     public static func augmentation(real: [[Float]], realLabels: [Int], synthetic: [[Float]], syntheticLabels: [Int],
                                     classes: [Int], classNames: [String], shape: [Int], seeds: [UInt64], epochs: Int = 25,
-                                    splitSeed: UInt64 = 7) throws -> AugmentationResult {
+                                    splitSeed: UInt64 = 7, minSteps: Int = SmallCNN.FitOptions().minSteps) throws -> AugmentationResult {
         let map = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
         let rIdx = realLabels.indices.filter { map[realLabels[$0]] != nil }
         let sIdx = syntheticLabels.indices.filter { map[syntheticLabels[$0]] != nil }
@@ -92,13 +97,14 @@ public enum TwoSampleTests {
         let testX = test.map { rx[$0] }, testY = test.map { ry[$0] }
         var runs: [AugmentationRun] = []
         for s in seeds {
-            let a = SmallCNN(classes: classes.count, seed: s)
-            try a.fit(trainX, labels: trainY, shape: shape, options: .init(epochs: epochs, seed: s &+ 100))
+            let a = SmallCNN(classes: classes.count, inputShape: shape, seed: s)
+            let ca = try a.fit(trainX, labels: trainY, shape: shape, options: .init(epochs: epochs, seed: s &+ 100, minSteps: minSteps))
             let ra = ClassificationScores(probabilities: try a.probabilities(testX, shape: shape), labels: testY)
-            let b = SmallCNN(classes: classes.count, seed: s)
-            try b.fit(trainX + sx, labels: trainY + sy, shape: shape, options: .init(epochs: epochs, seed: s &+ 100))
+            let b = SmallCNN(classes: classes.count, inputShape: shape, seed: s)
+            let cb = try b.fit(trainX + sx, labels: trainY + sy, shape: shape, options: .init(epochs: epochs, seed: s &+ 100, minSteps: minSteps))
             let rb = ClassificationScores(probabilities: try b.probabilities(testX, shape: shape), labels: testY)
-            runs.append(AugmentationRun(seed: s, realOnly: ra, augmented: rb))
+            runs.append(AugmentationRun(seed: s, realOnly: ra, augmented: rb, realOnlyEpochs: ca.count, augmentedEpochs: cb.count,
+                                        realOnlyFinalLoss: ca.last ?? .nan, augmentedFinalLoss: cb.last ?? .nan))
         }
         func summarize(_ f: (AugmentationRun) -> ClassificationScores) -> [String: Summary] {
             ["accuracy": Summary(runs.map { f($0).accuracy }), "balanced_accuracy": Summary(runs.map { f($0).balancedAccuracy }),

@@ -50,12 +50,12 @@ public final class VolumeSet {
         let s = try VolumeStore.open(path, memoryBudget: memoryBudget)
         guard s.count > 0 else { throw MetricsError.badInput(path: path, reason: "the store holds no volumes") }
         guard s.volumeShape.count == 3 else {
-            throw MetricsError.badInput(path: path, reason: "items have shape \(s.volumeShape); evaluation needs 3-D volumes (D, H, W)")
+            throw MetricsError.badInput(path: path, reason: "items have shape \(s.volumeShape); evaluation needs 3-D volumes (D, H, W) or 2D samples (channels, H, W)")
         }
         let names = (0..<s.count).map { i in i < s.sourceFiles.count && !s.sourceFiles[i].isEmpty ? s.sourceFiles[i] : "volume \(i)" }
-        // Normalized stores (petgan prepare, generate) hold values in [-1, 1] and the map back to raw
-        // units; a store whose values leave [-1, 1] already holds raw units (the phantom cohort writes
-        // SUVR and records the map for training), so its values are used as they are.
+        // Normalized stores (petgan prepare, petgan phantom) hold values in [-1, 1] and the map back to
+        // raw units; a store whose values leave [-1, 1] already holds raw units (`generate --format h5`
+        // writes SUVR and records the map), so its values are used as they are.
         let first = try s.readVolume(0).data
         let normalized = first.allSatisfy { $0 >= -1.0001 && $0 <= 1.0001 }
         let units = s.normalization.isEmpty ? "stored units"
@@ -70,7 +70,13 @@ public final class VolumeSet {
     private static func openFolder(_ path: String) throws -> VolumeSet {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let files = entries.filter { NIfTIFile.isNIfTIPath($0) }.sorted().map { (path as NSString).appendingPathComponent($0) }
-        guard !files.isEmpty else { throw MetricsError.badInput(path: path, reason: "the folder holds no .nii or .nii.gz files") }
+        guard !files.isEmpty else {
+            // `petgan generate --format png` writes colour-mapped previews: no values to measure.
+            let pngs = entries.filter { $0.lowercased().hasSuffix(".png") }.count
+            throw MetricsError.badInput(path: path, reason: pngs > 0
+                ? "the folder holds \(pngs) PNG file(s) but no .nii or .nii.gz files; PNGs are colour-mapped previews without values: generate with --format nifti (or h5) to evaluate"
+                : "the folder holds no .nii or .nii.gz files")
+        }
         var shape: [Int] = []
         var classes: [String] = [], rawClass: [String] = []
         for f in files {
@@ -90,8 +96,9 @@ public final class VolumeSet {
             rawClass.append(cls)
             if !cls.isEmpty && !classes.contains(cls) { classes.append(cls) }
         }
-        guard shape.count == 3 && shape.allSatisfy({ $0 > 1 }) else {
-            throw MetricsError.badInput(path: files[0], reason: "shape \(shape) is not a 3-D volume")
+        // 3-D volumes (D, H, W), or 2D samples (channels, H, W) of a 2D model, which may have one channel.
+        guard shape.count == 3 && shape[1] > 1 && shape[2] > 1 else {
+            throw MetricsError.badInput(path: files[0], reason: "shape \(shape) is neither a 3-D volume nor a 2D (channels, H, W) sample")
         }
         classes.sort()
         let first = try NIfTIFile.read(files[0])

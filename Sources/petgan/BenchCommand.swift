@@ -6,7 +6,7 @@ import PETTensor
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (median of repeated runs after a warm-up, with peak RSS).",
-        subcommands: [BenchConv.self, BenchAutograd.self, BenchPhantom.self, BenchVolumes.self, BenchTrain.self, BenchMemory.self])
+        subcommands: [BenchConv.self, BenchAutograd.self, BenchPhantom.self, BenchVolumes.self, BenchTrain.self, BenchMemory.self, BenchEvaluate.self])
 }
 
 struct BenchConv: ParsableCommand {

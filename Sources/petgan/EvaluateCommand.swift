@@ -13,7 +13,10 @@ struct EvaluateCommand: ParsableCommand {
         .nii/.nii.gz files (petgan generate; each sample's class is read from its JSON sidecar). Both sets \
         must share one grid. Volumes are streamed one at a time; only block-averaged copies (about \
         24x28x24 voxels) stay in memory. Store values are mapped back to raw units with each volume's \
-        intensity map.
+        intensity map. 2D samples (channels, H, W) from a 2D model (petgan generate on a dcgan2d run, \
+        NIfTI or --format h5) are compared with real 2D samples: the slice store the model trained on \
+        (petgan phantom --slices axial), or slices cut from a volume store the same way (--slice-range, \
+        --slice-step).
         """)
 
     @Option(help: "Real volumes: an HDF5 volume store (.h5) or a folder of NIfTI files.")
@@ -32,6 +35,8 @@ struct EvaluateCommand: ParsableCommand {
     var diversityPairs: Int = 20
     @Option(help: "Training epochs of each small classifier (C2ST, augmentation, feature network).")
     var epochs: Int = 25
+    @Option(name: .customLong("min-steps"), help: "Adam steps each small classifier takes at least (small training sets get more epochs).")
+    var minSteps: Int = 400
     @Option(name: .customLong("augmentation-seeds"), help: "Seeds of the augmentation-benefit classifiers, comma-separated.")
     var augmentationSeeds: String = "1,2,3"
     @Option(name: .customLong("mmd-permutations"), help: "Label permutations of the MMD permutation test.")
@@ -42,6 +47,10 @@ struct EvaluateCommand: ParsableCommand {
     var memoryBudget: Int = 256
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
+    @Option(name: .customLong("slice-range"), help: "2D samples against a volume store: MNI z range (mm, lo:hi) of the real centre slices, as given to `petgan phantom --slices axial` for the 2D training data (default -24:56; write --slice-range=-24:56 when lo is negative).")
+    var sliceRange: String?
+    @Option(name: .customLong("slice-step"), help: "2D samples against a volume store: distance between real centre slices in mm (default 8, as `petgan phantom`).")
+    var sliceStep: Double?
     @Flag(name: .customLong("skip-classifiers"), help: "Skip the CNN-based metrics (C2ST, augmentation, Fréchet distance, feature MMD).")
     var skipClassifiers = false
 
@@ -51,11 +60,21 @@ struct EvaluateCommand: ParsableCommand {
         return s.map { $0! }
     }
 
+    func parsedSliceRange() throws -> [Double]? {
+        guard let r = sliceRange else { return nil }
+        let v = r.split(separator: ":", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard v.count == 2, let lo = v[0], let hi = v[1], lo <= hi else { throw ValidationError("--slice-range must be lo:hi in mm with lo <= hi, e.g. --slice-range=-24:56 (got '\(r)')") }
+        return [lo, hi]
+    }
+
     func validate() throws {
         _ = try parsedSeeds()
+        _ = try parsedSliceRange()
+        if let s = sliceStep, !(s > 0) { throw ValidationError("--slice-step must be positive (mm)") }
         if let m = maxPairs, m < 1 { throw ValidationError("--max-pairs must be at least 1") }
         guard diversityPairs >= 1 else { throw ValidationError("--diversity-pairs must be at least 1") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard minSteps >= 1 else { throw ValidationError("--min-steps must be at least 1") }
         guard mmdPermutations >= 0 else { throw ValidationError("--mmd-permutations must be 0 or more") }
         guard memoryBudget >= 8 else { throw ValidationError("--memory-budget must be at least 8 MB") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
@@ -70,11 +89,14 @@ struct EvaluateCommand: ParsableCommand {
             o.maxPairs = maxPairs
             o.diversityPairs = diversityPairs
             o.classifierEpochs = epochs
+            o.classifierMinSteps = minSteps
             o.augmentationSeeds = try parsedSeeds()
             o.mmdPermutations = mmdPermutations
             o.templatesDirectory = templates
             o.memoryBudget = memoryBudget << 20
             o.skipClassifiers = skipClassifiers
+            o.sliceRangeMM = try parsedSliceRange()
+            o.sliceStepMM = sliceStep
             o.log = { FileHandle.standardError.write(("evaluate: " + $0 + "\n").data(using: .utf8)!) }
             let m = try Evaluation.run(o)
             let paper = m["paper_protocol"] as? [String: Any] ?? [:]
@@ -82,7 +104,11 @@ struct EvaluateCommand: ParsableCommand {
                 guard let d = paper[k] as? [String: Any], let v = d["mean"] as? Double else { return "–" }
                 return String(format: "%.4g", v)
             }
-            print("PSNR 2D \(mean("psnr_2d")) dB, SSIM 2D \(mean("ssim_2d")); PSNR 3D \(mean("psnr_3d")) dB, SSIM 3D \(mean("ssim_3d"))")
+            if (paper["layout"] as? String) == "2D" {
+                print("PSNR 2D \(mean("psnr_2d")) dB, SSIM 2D \(mean("ssim_2d")) (2D samples, \(paper["pairs"] as? Int ?? 0) pairs)")
+            } else {
+                print("PSNR 2D \(mean("psnr_2d")) dB, SSIM 2D \(mean("ssim_2d")); PSNR 3D \(mean("psnr_3d")) dB, SSIM 3D \(mean("ssim_3d"))")
+            }
             if let c = m["c2st"] as? [String: Any], let a = c["accuracy"] as? Double {
                 print(String(format: "C2ST accuracy %.1f%% (%.1f–%.1f%%)", 100 * a, 100 * ((c["ciLow"] as? Double) ?? .nan), 100 * ((c["ciHigh"] as? Double) ?? .nan)))
             }

@@ -53,4 +53,35 @@ final class CommandLineTests: XCTestCase {
         let (s6, _, e6) = try Fixtures.run(exe, ["turing-score", dir + "/kit", dir + "/missing.json"])
         XCTAssertEqual(s6, 1); XCTAssertTrue(e6.contains("missing.json"), e6)
     }
+
+    func testEvaluateTwoDimensionalSamplesAndBenchOptions() throws {
+        let exe = try petgan()
+        let dir = Fixtures.tempDirectory("cli2d")
+        let env = ["PETGAN_TEMPLATES": Fixtures.templatesDirectory]
+        try Fixtures.ensureTemplates()
+        let (s0, _, e0) = try Fixtures.run(exe, ["phantom", "--count", "6", "--shape", "48x56x48", "--voxel-size", "4", "--slices", "axial",
+                                                 "--slice-shape", "32x32", "--out", dir + "/c.h5"], environment: env)
+        XCTAssertEqual(s0, 0, e0)
+        // The slice store as the "synthetic" set against its own volume store: the cut slices are the
+        // store's items (up to the store's float rounding), so SSIM is 1 for every pair.
+        let (s1, o1, e1) = try Fixtures.run(exe, ["evaluate", "--real", dir + "/c.h5", "--synthetic", dir + "/c_slices-axial.h5", "--out", dir + "/r",
+                                                  "--slice-range=-24:56", "--slice-step", "8", "--skip-classifiers",
+                                                  "--mmd-permutations", "5", "--diversity-pairs", "2"], environment: env)
+        XCTAssertEqual(s1, 0, e1)
+        XCTAssertTrue(o1.contains("2D samples, 66 pairs"), o1)
+        let m = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/r/metrics.json"))) as? [String: Any])
+        let paper = try XCTUnwrap(m["paper_protocol"] as? [String: Any])
+        XCTAssertEqual((paper["ssim_2d"] as? [String: Any])?["mean"] as? Double ?? 0, 1, accuracy: 1e-5)
+        // Other positions than the training data's: other real items, so no longer identical.
+        let (s2, _, e2) = try Fixtures.run(exe, ["evaluate", "--real", dir + "/c.h5", "--synthetic", dir + "/c_slices-axial.h5", "--out", dir + "/r2",
+                                                 "--slice-range=-20:52", "--skip-classifiers", "--mmd-permutations", "5", "--diversity-pairs", "2"], environment: env)
+        XCTAssertEqual(s2, 0, e2)
+        let m2 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/r2/metrics.json"))) as? [String: Any])
+        XCTAssertLessThan(((m2["paper_protocol"] as? [String: Any])?["ssim_2d"] as? [String: Any])?["mean"] as? Double ?? 1, 0.999)
+        // Option checks name the option.
+        let (s3, _, e3) = try Fixtures.run(exe, ["evaluate", "--real", dir + "/c.h5", "--synthetic", dir + "/c.h5", "--out", dir + "/r3", "--slice-range", "5"])
+        XCTAssertNotEqual(s3, 0); XCTAssertTrue(e3.contains("--slice-range"), e3)
+        let (s4, _, e4) = try Fixtures.run(exe, ["bench", "evaluate", "--count", "3"])
+        XCTAssertNotEqual(s4, 0); XCTAssertTrue(e4.contains("--count"), e4)
+    }
 }

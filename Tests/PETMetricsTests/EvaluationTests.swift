@@ -8,7 +8,7 @@ final class EvaluationTests: XCTestCase {
 
     func options(_ real: String, _ synthetic: String, _ out: String) -> EvaluationOptions {
         var o = EvaluationOptions(real: real, synthetic: synthetic, out: out)
-        o.classifierEpochs = 5; o.diversityPairs = 3; o.mmdPermutations = 20; o.augmentationSeeds = [1]
+        o.classifierEpochs = 5; o.classifierMinSteps = 40; o.diversityPairs = 3; o.mmdPermutations = 20; o.augmentationSeeds = [1]
         o.templatesDirectory = Fixtures.templatesDirectory
         return o
     }
