@@ -211,3 +211,24 @@ func initializeWeights(_ m: Module, std: Float, rng: inout PETRandom) {
     }
     for (_, c) in m.namedChildren { initializeWeights(c, std: std, rng: &rng) }
 }
+
+// MARK: tiled generation (PETTiling)
+
+extension Generator {
+    /// The generator's dense input: z (+ one-hot class) → (N, C0, base grid), before bn0. Tiled
+    /// generation runs this small part whole and the rest (`tiledLayers()`) tile by tile.
+    public func projectLatent(_ z: Variable) throws -> Variable { try project(z) }
+
+    /// The layers after the projection, in the order `forward` applies them: bn0, ReLU, then per
+    /// upsampling layer the transposed convolution, its batch norm and ReLU, and tanh at the end.
+    /// The same module objects (weights and running statistics are shared, not copied); `forward`
+    /// calls `.relu()` / `.tanh()`, which are the ops the ReLU / Tanh modules run.
+    public func tiledLayers() -> [Module] {
+        var layers: [Module] = [bn0, ReLU()]
+        for (i, up) in ups.enumerated() {
+            layers.append(up)
+            layers += i < norms.count ? [norms[i], ReLU()] : [Tanh()]
+        }
+        return layers
+    }
+}
