@@ -131,12 +131,28 @@ public final class Generator: Module {
         trace?.pointee.append(("project", x.shape))
         x = try bn0(x).relu()
         for (i, up) in ups.enumerated() {
+            if trace == nil && recomputeBlocks.contains(i) {
+                x = try checkpoint(x, parameters: blockParameters(i), name: "checkpoint(G.ups.\(i))") { [unowned self] v in try self.block(i, v) }
+                continue
+            }
             x = try up(x)
             trace?.pointee.append(("ups.\(i)", x.shape))
             x = i < norms.count ? try norms[i](x).relu() : x.tanh()
         }
         return x
     }
+
+    /// Upsampling blocks (0 ..< layers: transposed conv → batch norm → ReLU, the last → tanh) whose
+    /// activations are recomputed in backward instead of kept (activation checkpointing; the
+    /// gradients are the same). Chosen by `RecomputePlan` from a memory budget.
+    public var recomputeBlocks: Set<Int> = []
+
+    func block(_ i: Int, _ x: Variable) throws -> Variable {
+        let y = try ups[i](x)
+        return i < norms.count ? try norms[i](y).relu() : y.tanh()
+    }
+
+    func blockParameters(_ i: Int) -> [Variable] { ups[i].parameters + (i < norms.count ? norms[i].parameters : []) }
 }
 
 public final class Discriminator: Module {
@@ -185,6 +201,10 @@ public final class Discriminator: Module {
     public func forwardTrace(_ input: Variable, trace: UnsafeMutablePointer<[(String, [Int])]>?) throws -> Variable {
         var x = input
         for (i, d) in downs.enumerated() {
+            if trace == nil && recomputeBlocks.contains(i) {
+                x = try checkpoint(x, parameters: blockParameters(i), name: "checkpoint(D.downs.\(i))") { [unowned self] v in try self.block(i, v) }
+                continue
+            }
             x = try d(x)
             trace?.pointee.append(("downs.\(i)", x.shape))
             if i > 0 { x = try norms[i - 1](x) }
@@ -194,6 +214,17 @@ public final class Discriminator: Module {
         trace?.pointee.append(("head", y.shape))
         return y
     }
+
+    /// Strided blocks (conv → norm → LeakyReLU) recomputed in backward (activation checkpointing).
+    public var recomputeBlocks: Set<Int> = []
+
+    func block(_ i: Int, _ x: Variable) throws -> Variable {
+        var y = try downs[i](x)
+        if i > 0 { y = try norms[i - 1](y) }
+        return y.leakyReLU(0.2)
+    }
+
+    func blockParameters(_ i: Int) -> [Variable] { downs[i].parameters + (i > 0 ? norms[i - 1].parameters : []) }
 }
 
 /// DCGAN initialization of every weight: N(0, std) for convolution and linear weights, biases 0,
