@@ -11,9 +11,10 @@ import PETTensor
 //   the same numbers the uncheckpointed graph gives (same ops, same order), so results are bitwise
 //   equal;
 //   recorded backward (createGraph: the WGAN-GP penalty): the segment is re-run on the saved input
-//   variable itself and the vector–Jacobian product is taken of ⟨segment(x), g⟩ with createGraph, so
-//   the returned gradients are differentiable in x, the parameters and g (double backward stays
-//   exact). That re-run graph is needed by the second backward, so during a penalty the segment's
+//   variable itself and backpropagated with createGraph from the incoming gradient g as a
+//   differentiable seed, so the returned gradients are differentiable in x, the parameters and g
+//   (double backward stays exact). g's own graph leads through this node, so it is a seed the
+//   engine does not walk (taking ∂⟨segment(x), g⟩/∂x with grad() would also differentiate g). That re-run graph is needed by the second backward, so during a penalty the segment's
 //   activations are alive again: checkpointing saves nothing there (it still saves on the critic's
 //   plain real/fake passes).
 //
@@ -43,10 +44,12 @@ public func checkpoint(_ x: Variable, parameters: [Variable], name: String = "ch
         var result = [Variable?](repeating: nil, count: inputs.count)
         if GradMode.isEnabled {
             // Recorded backward: differentiable in x, the parameters and gy.
+            // The seed is gy itself (not walked: its graph runs through this very node).
             let y2 = try segment(out.inputs[0])
-            let s = try (y2 * gy).sum()
-            let g = try grad([s], wanted.map { out.inputs[$0] }, createGraph: true, retainGraph: true)
-            for (k, i) in wanted.enumerated() { result[i] = g[k] }
+            guard y2.requiresGrad else { return result }
+            let r = try Engine.run(outputs: [y2], seeds: nil, variableSeeds: [gy], targets: wanted.map { out.inputs[$0] },
+                                   createGraph: true, retainGraph: true)
+            for i in wanted { result[i] = r[ObjectIdentifier(out.inputs[i])] ?? Variable(Tensor(shape: out.inputs[i].shape)) }
         } else {
             // First order: a fresh leaf for the input; the parameters are the layers' own leaves.
             let xr = Variable(out.inputs[0].value, requiresGrad: needs[0])
