@@ -55,7 +55,7 @@ public enum TrainMemoryBenchmark {
         _ = resetPeakResident()
         MemoryAccountant.shared.resetPeak()
         var times: [Double] = []
-        var last = StepMetrics()
+        var last: StepMetrics? = nil
         for s in 0..<max(1, c.steps) {
             let t0 = DispatchTime.now().uptimeNanoseconds
             last = try model.trainStep(real: [(real, labels)], rng: &noise)
@@ -72,6 +72,6 @@ public enum TrainMemoryBenchmark {
                 "seconds": timed.sorted()[timed.count / 2], "first_step_seconds": times[0], "steps": times.count,
                 "peak_rss_mb": Double(peakResidentBytes()) / 1_048_576,
                 "counted_peak_mb": Double(MemoryAccountant.shared.peakBytes) / 1_048_576,
-                "loss_d": last.lossD, "loss_g": last.lossG, "checksum": checksum]
+                "loss_d": last?.lossD ?? 0, "loss_g": last?.lossG ?? 0, "checksum": checksum]
     }
 }

@@ -78,14 +78,22 @@ final class CheckpointTests: XCTestCase {
             stats.append(buffers(net))
         }
         XCTAssertEqual(penalties[0], penalties[1], accuracy: 1e-5 * abs(penalties[0]))
-        // The head's bias does not move ∂score/∂x: no gradient either way.
+        // The head's bias and segment b's batch-norm β (it reaches ∂score/∂x only through ReLU's
+        // mask) do not move ∂score/∂x: no gradient either way.
         XCTAssertEqual(grads[0].map { $0 == nil }, grads[1].map { $0 == nil })
-        XCTAssertEqual(grads[0].compactMap { $0 }.count, grads[0].count - 1)
+        XCTAssertEqual(grads[0].compactMap { $0 }.count, 7)
+        let largest = grads[0].compactMap { $0?.maxAbsDifference(to: Tensor(shape: $0!.shape)) }.max()!
         for (i, (o1, o2)) in zip(grads[0], grads[1]).enumerated() {
             guard let g1 = o1, let g2 = o2 else { continue }
-            let scale = max(1e-3, g1.maxAbsDifference(to: Tensor(shape: g1.shape)))
-            XCTAssertLessThanOrEqual(g1.maxAbsDifference(to: g2) / scale, 1e-5, "parameter \(i)")
-            XCTAssertGreaterThan(g2.maxAbsDifference(to: Tensor(shape: g2.shape)), 0, "parameter \(i) has a gradient")
+            let size = g1.maxAbsDifference(to: Tensor(shape: g1.shape))
+            if i == 1 {
+                // Segment a's conv bias feeds a training batch norm, which removes it: its gradient
+                // is zero up to rounding in both graphs.
+                XCTAssertLessThanOrEqual(max(size, g2.maxAbsDifference(to: Tensor(shape: g2.shape))), 1e-6 * largest)
+                continue
+            }
+            XCTAssertLessThanOrEqual(g1.maxAbsDifference(to: g2) / size, 1e-5, "parameter \(i)")
+            XCTAssertGreaterThan(size, 1e-3 * largest, "parameter \(i) has a real gradient")
         }
         for (s1, s2) in zip(stats[0], stats[1]) { XCTAssertTrue(s1.bitwiseEqual(s2), "running statistics updated once") }
     }
