@@ -135,3 +135,43 @@ final class TiledGenerationTests: XCTestCase {
         XCTAssertGreaterThan(sink.output.maxAbsDifference(to: Tensor(shape: want.shape)), 0.01, "a non-trivial output")
     }
 }
+
+/// Tiled analysis: the critic's trunk tile by tile equals the untiled critic in evaluation mode.
+final class TiledCriticTests: XCTestCase {
+    func model(norm: String, conditional: Int, grid: [Int]) throws -> GANModel {
+        // A Wasserstein critic refuses batch norm: the batch-norm critic is a DCGAN discriminator.
+        var cfg = TrainConfig.defaults(for: norm == "batch" ? .dcgan3d : .wgangp3d)
+        cfg.gChannels = [8, 4, 4]; cfg.dChannels = [4, 6, 8]; cfg.zDim = 8; cfg.criticNorm = norm; cfg.data = "test"
+        let g = NetworkGeometry(dims: 3, channels: 1, imageShape: grid, layers: 3, conditionalClasses: conditional)
+        var rng = PETRandom(seed: 9)
+        let m = try GANModel(config: cfg, geometry: g, rng: &rng)
+        // Non-trivial running statistics and affine parameters (the defaults would hide mistakes).
+        for (_, b) in m.discriminator.namedBuffers() { for i in 0..<b.value.count { b.value.data[i] = b.value.data[i] + rng.uniform(0.1, 0.5) } }
+        for p in m.discriminator.parameters { for i in 0..<p.count { p.value.data[i] += rng.uniform(-0.1, 0.1) } }
+        return m
+    }
+
+    func testTiledCriticEqualsUntiled() throws {
+        for (norm, k) in [("batch", 0), ("none", 2)] {
+            let m = try model(norm: norm, conditional: k, grid: [24, 40, 16])
+            var rng = PETRandom(seed: 4)
+            let x = Tensor.uniform([2, 1, 24, 40, 16], low: -1, high: 1, rng: &rng)
+            let labels = k > 0 ? [1, 0] : [0, 0]
+            m.discriminator.eval()
+            let want = try withNoGrad { try m.discriminate(Variable(x), labels: labels) }.value
+            m.discriminator.train()
+            for tile in [[1, 2, 1], [2, 3, 2], [3, 5, 2]] {
+                let (got, plan) = try TiledCritic.scores(m, images: x, labels: labels, tile: tile)
+                XCTAssertEqual(plan.tileCount, [[1, 2, 1]: 18, [2, 3, 2]: 4, [3, 5, 2]: 1][tile], "trunk output 3×5×2")
+                XCTAssertEqual(got.shape, [2, 1])
+                XCTAssertLessThanOrEqual(got.maxAbsDifference(to: want), 1e-5, "\(norm) tile \(tile): \(got.array) vs \(want.array)")
+            }
+            XCTAssertTrue(m.discriminator.isTraining, "the mode is restored")
+            XCTAssertNotEqual(want.array[0], want.array[1])
+        }
+        let layer = try model(norm: "layer", conditional: 0, grid: [16, 16, 16])
+        XCTAssertThrowsError(try TiledCritic.scores(layer, images: Tensor(shape: [1, 1, 16, 16, 16]), labels: [0], tile: [1, 1, 1])) { e in
+            guard case TilingError.unsupportedLayer = e else { return XCTFail("\(e)") }
+        }
+    }
+}
