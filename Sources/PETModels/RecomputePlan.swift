@@ -16,8 +16,9 @@ import PETTensor
 //               update reuses it); WGAN-GP adds the penalty's D graph and its recorded gradient graph
 //               (≈ 3 D graphs kept whole: recomputation saves nothing inside a double backward);
 //   generator   one G graph and one D graph;
-//   transient   the backward's gradient of the largest activation (×2) and the kernels' column
-//               buffers (≤ 64 MB).
+//   transient   the backward's gradient of the largest activation (×2), the kernels' column
+//               buffers (≤ 64 MB), and the internals of the largest recomputed block while it is
+//               backpropagated (they exist again then).
 // It is meant to rank choices and to refuse budgets that cannot work, not to promise a peak: the
 // benchmark (`petgan bench memory --train`) reports the measured peak RSS next to it.
 
@@ -121,6 +122,9 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         }
         let generator = gGraph + dGraph
         let largest = (sizes.g + sizes.d + [image]).max() ?? 0
-        return fixed + max(critic, generator) + 2 * largest + (64 << 20)
+        // While a recomputed block is backpropagated its internals exist again (and their gradients).
+        let rerun = max(plan.generatorBlocks.map { 4 * sizes.g[$0] }.max() ?? 0,
+                        plan.discriminatorBlocks.map { sizes.dKept * sizes.d[$0] }.max() ?? 0)
+        return fixed + max(critic, generator) + 2 * largest + rerun + (64 << 20)
     }
 }
