@@ -70,7 +70,7 @@ public enum Generation {
 
     /// Loads a trained model (weights and buffers) with its run record.
     public static func loadModel(_ file: String) throws -> (GANModel, RunRecord, Checkpoint) {
-        let c = try Checkpoint.load(from: file)
+        let c = try Checkpoint.load(from: file, optimizers: false)
         let rec = try RunRecord.parse(c.configJSON, file: file)
         var rng = PETRandom(seed: 0)
         let model = try GANModel(config: rec.config, geometry: rec.geometry, rng: &rng)
@@ -149,6 +149,9 @@ public enum Generation {
             let (m, r, c) = try loadModel(file)
             return (m, r, c.step)
         }()
+        if ProcessInfo.processInfo.environment["PETGAN_DEBUG_MEMORY"] != nil {
+            FileHandle.standardError.write(Data("generate: \(formatBytes(MemoryAccountant.shared.bytesInUse)) counted in use after loading the model\n".utf8))
+        }
         let tiled = req.memoryBudget != nil || req.tile != nil
         if tiled && rec.geometry.dims != 3 {
             throw ConfigError.badValue(source: "--memory-budget", key: "memory_budget",
