@@ -47,7 +47,7 @@ public struct GenerationSummary {
     public var checkpointSHA256: String
     public var classes: [String]
     public var samples: Int
-    /// The tile plan of tiled generation (nil when untiled).
+    /// The finest tile plan tiled generation used (samples are planned one by one; nil when untiled).
     public var plan: TilePlan? = nil
 }
 
@@ -260,7 +260,7 @@ public enum Generation {
                     let preview = try SubsampledVolumeSink(outputShape: [1, 1] + shape, factor: f)
                     let p = (req.out as NSString).appendingPathComponent(stem(j) + ".nii.gz")
                     let pl = try tg.plan(latentGrid: x.shape, memoryBudget: req.memoryBudget, tile: req.tile)
-                    plan = pl
+                    if plan == nil || pl.tileCount > plan!.tileCount { plan = pl }
                     let space: WorldSpace = rec.data.mni ? .mni : .scanner
                     let nifti = try NIfTISlabSink(paths: [p], shape: shape, affine: Affine(rec.data.affine), space: space, provenance: [provenance(j)])
                     let map = rec.data.intensity
@@ -280,7 +280,7 @@ public enum Generation {
                 // h5 / png need the whole volume anyway: collected in memory (counted before planning).
                 let sink = TensorSink(shape: [1, rec.geometry.channels] + shape)
                 let pl = try tg.plan(latentGrid: x.shape, memoryBudget: req.memoryBudget, tile: req.tile)
-                plan = pl
+                if plan == nil || pl.tileCount > plan!.tileCount { plan = pl }
                 try withMemoryBudget(req.memoryBudget) { try tg.generate(x, plan: pl, into: sink) }
                 try emit(volumes(from: sink.output, record: rec)[0], j)
             } else {
