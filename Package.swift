@@ -86,7 +86,7 @@ let package = Package(
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETTilingTests", dependencies: ["PETTiling", "PETAutograd", "PETVolumes", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETModelsTests", dependencies: ["PETModels", "PETAutograd", "PETVolumes", "PETCohort", "PETTensor"],
+        .testTarget(name: "PETModelsTests", dependencies: ["PETModels", "PETTiling", "PETAutograd", "PETVolumes", "PETCohort", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),

@@ -58,7 +58,9 @@ enum Engine {
     }
 
     /// Reverse pass. `targets == nil`: accumulate for all leaves requiring grad (backward()).
-    static func run(outputs: [Variable], seeds: [Tensor?]?, targets: [Variable]?, createGraph: Bool, retainGraph: Bool) throws -> Result {
+    /// `variableSeeds` (instead of `seeds`): differentiable seed gradients, whose own graphs are not
+    /// walked (activation checkpointing's recorded backward: a vector–Jacobian product in the seed).
+    static func run(outputs: [Variable], seeds: [Tensor?]?, variableSeeds: [Variable]? = nil, targets: [Variable]?, createGraph: Bool, retainGraph: Bool) throws -> Result {
         if let s = seeds, s.count != outputs.count {
             throw AutogradError.noGradient(detail: "\(s.count) seed gradients for \(outputs.count) outputs")
         }
@@ -91,6 +93,10 @@ enum Engine {
         var grads: [ObjectIdentifier: Variable] = [:]
         var owned = Set<ObjectIdentifier>()   // gradient tensors created by accumulation (safe to add into)
         for (k, o) in outputs.enumerated() where o.requiresGrad {
+            if let vs = variableSeeds {
+                try accumulate(&grads, &owned, o, vs[k], createGraph: createGraph)
+                continue
+            }
             let seed: Tensor
             if let s = seeds?[k] {
                 guard s.shape == o.shape else { throw AutogradError.seedShapeMismatch(output: o.shape, seed: s.shape) }

@@ -1,7 +1,17 @@
 import Foundation
 import PETAutograd
 import PETTensor
+import PETTiling
 import PETVolumes
+
+extension Affine {
+    /// The training grid's affine for a volume keeping every f-th voxel (voxel i ↦ original f·i).
+    init(record: RunRecord, subsampledBy f: Int) {
+        var m = record.data.affine
+        for r in 0..<3 { for c in 0..<3 { m[r * 4 + c] *= Double(f) } }
+        self.init(m)
+    }
+}
 
 /// Output formats of `petgan generate`.
 public enum GenerationFormat: String, CaseIterable, Codable {
@@ -22,6 +32,11 @@ public struct GenerationRequest {
     public var seeds: [UInt64]
     public var out: String
     public var format: GenerationFormat = .nifti
+    /// 3D models: run the generator's convolutional part tile by tile (PETTiling) so that the counted
+    /// memory stays within this many bytes; NIfTI output is streamed slab by slab. nil: untiled.
+    public var memoryBudget: Int? = nil
+    /// 3D models: an explicit output tile (D, H, W) instead of one chosen from the budget.
+    public var tile: [Int]? = nil
     public init(checkpoint: String, seeds: [UInt64], out: String) { self.checkpoint = checkpoint; self.seeds = seeds; self.out = out }
 }
 
@@ -32,6 +47,8 @@ public struct GenerationSummary {
     public var checkpointSHA256: String
     public var classes: [String]
     public var samples: Int
+    /// The finest tile plan tiled generation used (samples are planned one by one; nil when untiled).
+    public var plan: TilePlan? = nil
 }
 
 public enum Generation {
@@ -53,7 +70,7 @@ public enum Generation {
 
     /// Loads a trained model (weights and buffers) with its run record.
     public static func loadModel(_ file: String) throws -> (GANModel, RunRecord, Checkpoint) {
-        let c = try Checkpoint.load(from: file)
+        let c = try Checkpoint.load(from: file, optimizers: false)
         let rec = try RunRecord.parse(c.configJSON, file: file)
         var rng = PETRandom(seed: 0)
         let model = try GANModel(config: rec.config, geometry: rec.geometry, rng: &rng)
@@ -126,7 +143,20 @@ public enum Generation {
     /// `petgan generate`: samples from a checkpoint, written in the training data's geometry and units.
     public static func run(_ req: GenerationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationSummary {
         let file = try checkpointFile(req.checkpoint)
-        let (model, rec, ck) = try loadModel(file)
+        // Only the step of the checkpoint is kept: its tensors (copies of the weights) would count
+        // against a memory budget for nothing.
+        let (model, rec, checkpointStep) = try { () throws -> (GANModel, RunRecord, Int) in
+            let (m, r, c) = try loadModel(file)
+            return (m, r, c.step)
+        }()
+        if ProcessInfo.processInfo.environment["PETGAN_DEBUG_MEMORY"] != nil {
+            FileHandle.standardError.write(Data("generate: \(formatBytes(MemoryAccountant.shared.bytesInUse)) counted in use after loading the model\n".utf8))
+        }
+        let tiled = req.memoryBudget != nil || req.tile != nil
+        if tiled && rec.geometry.dims != 3 {
+            throw ConfigError.badValue(source: "--memory-budget", key: "memory_budget",
+                                       reason: "tiled generation is for 3D models; this is a \(rec.geometry.dims)D model (its samples are single slices and need no tiling)")
+        }
         let hash = try SHA256.hex(file: file)
         let names = rec.data.classNames
         let conditional = rec.geometry.conditionalClasses > 0
@@ -170,6 +200,12 @@ public enum Generation {
         // a function of (checkpoint, class, seed) only.
         let chunk = 1
         var done = 0
+        // Tiled: the projection runs whole (it is small: C0 × base grid), everything after it tile by
+        // tile within the budget; NIfTI output is streamed slab by slab, so no full volume is held.
+        let tiledGen = tiled ? try TiledGenerator(layers: model.generator.tiledLayers()) : nil
+        if tiled { model.generator.eval() }
+        defer { model.generator.train() }
+        var plan: TilePlan? = nil
         for start in stride(from: 0, to: jobs.count, by: chunk) {
             let part = Array(jobs[start..<min(jobs.count, start + chunk)])
             // Each sample's z comes from its own seed, and the generator runs in evaluation mode, so a
@@ -180,18 +216,19 @@ public enum Generation {
                 let zi = model.sampleNoise(1, rng: &r)
                 (z.data + i * rec.config.zDim).update(from: zi.data, count: rec.config.zDim)
             }
-            let out = try model.sample(z, labels: part.map(\.label))
-            let vols = volumes(from: out, record: rec)
-            for (v, j) in zip(vols, part) {
-                let stem = (j.cls.isEmpty ? "sample" : j.cls) + String(format: "_seed%05llu", j.seed)
-                let provenance: [String: Any] = [
+            func provenance(_ j: (cls: String, label: Int, seed: UInt64)) -> [String: Any] {
+                [
                     "command": "petgan generate", "kind": "generated", "model": rec.config.model.rawValue,
                     "preset": rec.config.preset, "class": j.cls, "label": j.label, "seed": Int(j.seed),
-                    "checkpoint": file, "checkpoint_sha256": hash, "checkpoint_step": ck.step,
+                    "checkpoint": file, "checkpoint_sha256": hash, "checkpoint_step": checkpointStep,
                     "training_data": rec.data.path, "units": rec.data.units, "normalization": rec.data.normalization,
                     "z_dim": rec.config.zDim, "z_distribution": rec.config.zDistribution,
                     "layout": rec.geometry.dims == 3 ? "volume (D, H, W)" : "2D sample: (channels, H, W) = adjacent axial slices",
                 ]
+            }
+            func stem(_ j: (cls: String, label: Int, seed: UInt64)) -> String { (j.cls.isEmpty ? "sample" : j.cls) + String(format: "_seed%05llu", j.seed) }
+            func emit(_ v: Volume, _ j: (cls: String, label: Int, seed: UInt64)) throws {
+                let stem = stem(j), provenance = provenance(j)
                 switch req.format {
                 case .nifti:
                     let p = (req.out as NSString).appendingPathComponent(stem + ".nii.gz")
@@ -213,6 +250,43 @@ public enum Generation {
                 }
                 if montageVols.count < 24 { montageVols.append(v); montageLabels.append(j.label) }
             }
+            if let tg = tiledGen {
+                let j = part[0]
+                let x = try withNoGrad { try model.generator.projectLatent(model.generatorInput(z, labels: [j.label])) }.value
+                let shape = rec.geometry.imageShape
+                if req.format == .nifti {
+                    // The preview for the montage is allocated before planning, so the plan counts it.
+                    let f = previewFactor(shape)
+                    let preview = try SubsampledVolumeSink(outputShape: [1, 1] + shape, factor: f)
+                    let p = (req.out as NSString).appendingPathComponent(stem(j) + ".nii.gz")
+                    let pl = try tg.plan(latentGrid: x.shape, memoryBudget: req.memoryBudget, tile: req.tile)
+                    if plan == nil || pl.tileCount > plan!.tileCount { plan = pl }
+                    let space: WorldSpace = rec.data.mni ? .mni : .scanner
+                    let nifti = try NIfTISlabSink(paths: [p], shape: shape, affine: Affine(rec.data.affine), space: space, provenance: [provenance(j)])
+                    let map = rec.data.intensity
+                    try withMemoryBudget(req.memoryBudget) {
+                        try tg.generate(x, plan: pl, into: MapSink(FanOutSink([nifti, preview]), transform: { map.inverse($0) }))
+                    }
+                    files.append(p)
+                    if montageVols.count < 24 {
+                        montageVols.append(Volume(shape: Array(preview.output.shape.suffix(3)), data: preview.output.array,
+                                                  affine: Affine(record: rec, subsampledBy: f), space: space))
+                        montageLabels.append(j.label)
+                    }
+                    done += 1
+                    progress?(done, jobs.count)
+                    continue
+                }
+                // h5 / png need the whole volume anyway: collected in memory (counted before planning).
+                let sink = TensorSink(shape: [1, rec.geometry.channels] + shape)
+                let pl = try tg.plan(latentGrid: x.shape, memoryBudget: req.memoryBudget, tile: req.tile)
+                if plan == nil || pl.tileCount > plan!.tileCount { plan = pl }
+                try withMemoryBudget(req.memoryBudget) { try tg.generate(x, plan: pl, into: sink) }
+                try emit(volumes(from: sink.output, record: rec)[0], j)
+            } else {
+                let out = try model.sample(z, labels: part.map(\.label))
+                for (v, j) in zip(volumes(from: out, record: rec), part) { try emit(v, j) }
+            }
             done += part.count
             progress?(done, jobs.count)
         }
@@ -220,7 +294,21 @@ public enum Generation {
         let montagePath = (req.out as NSString).appendingPathComponent("montage.png")
         if !montageVols.isEmpty { try PNGFile.write(montage(montageVols, record: rec, labels: montageLabels), to: montagePath) }
         return GenerationSummary(files: files, montage: montagePath, checkpoint: file, checkpointSHA256: hash,
-                                 classes: classes, samples: jobs.count)
+                                 classes: classes, samples: jobs.count, plan: plan)
+    }
+
+    /// Subsampling of the montage preview in tiled NIfTI generation: every voxel up to 96 per side
+    /// (then the montage equals the untiled one), every f-th beyond (192×224×192 → 64×75×64).
+    static func previewFactor(_ shape: [Int]) -> Int { max(1, ((shape.max() ?? 1) + 95) / 96) }
+
+    /// Runs `body` with the shared accountant's budget set (counted allocations over it fail early),
+    /// restoring the previous budget after.
+    static func withMemoryBudget<T>(_ budget: Int?, _ body: () throws -> T) rethrows -> T {
+        guard let b = budget else { return try body() }
+        let saved = MemoryAccountant.shared.budgetBytes
+        MemoryAccountant.shared.budgetBytes = b
+        defer { MemoryAccountant.shared.budgetBytes = saved }
+        return try body()
     }
 
     /// Parses "0-99", "3,5,8" or "7" into seeds.

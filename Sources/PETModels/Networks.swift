@@ -131,12 +131,28 @@ public final class Generator: Module {
         trace?.pointee.append(("project", x.shape))
         x = try bn0.forwardActivated(x, negativeSlope: 0)
         for (i, up) in ups.enumerated() {
+            if trace == nil && recomputeBlocks.contains(i) {
+                x = try checkpoint(x, parameters: blockParameters(i), name: "checkpoint(G.ups.\(i))") { [unowned self] v in try self.block(i, v) }
+                continue
+            }
             x = try up(x)
             trace?.pointee.append(("ups.\(i)", x.shape))
             x = i < norms.count ? try activated(norms[i], x, negativeSlope: 0) : x.tanh()
         }
         return x
     }
+
+    /// Upsampling blocks (0 ..< layers: transposed conv → batch norm → ReLU, the last → tanh) whose
+    /// activations are recomputed in backward instead of kept (activation checkpointing; the
+    /// gradients are the same). Chosen by `RecomputePlan` from a memory budget.
+    public var recomputeBlocks: Set<Int> = []
+
+    func block(_ i: Int, _ x: Variable) throws -> Variable {
+        let y = try ups[i](x)
+        return i < norms.count ? try norms[i](y).relu() : y.tanh()
+    }
+
+    func blockParameters(_ i: Int) -> [Variable] { ups[i].parameters + (i < norms.count ? norms[i].parameters : []) }
 }
 
 public final class Discriminator: Module {
@@ -185,6 +201,10 @@ public final class Discriminator: Module {
     public func forwardTrace(_ input: Variable, trace: UnsafeMutablePointer<[(String, [Int])]>?) throws -> Variable {
         var x = input
         for (i, d) in downs.enumerated() {
+            if trace == nil && recomputeBlocks.contains(i) {
+                x = try checkpoint(x, parameters: blockParameters(i), name: "checkpoint(D.downs.\(i))") { [unowned self] v in try self.block(i, v) }
+                continue
+            }
             x = try d(x)
             trace?.pointee.append(("downs.\(i)", x.shape))
             x = i > 0 ? try activated(norms[i - 1], x, negativeSlope: 0.2) : x.leakyReLU(0.2)
@@ -193,6 +213,17 @@ public final class Discriminator: Module {
         trace?.pointee.append(("head", y.shape))
         return y
     }
+
+    /// Strided blocks (conv → norm → LeakyReLU) recomputed in backward (activation checkpointing).
+    public var recomputeBlocks: Set<Int> = []
+
+    func block(_ i: Int, _ x: Variable) throws -> Variable {
+        var y = try downs[i](x)
+        if i > 0 { y = try norms[i - 1](y) }
+        return y.leakyReLU(0.2)
+    }
+
+    func blockParameters(_ i: Int) -> [Variable] { downs[i].parameters + (i > 0 ? norms[i - 1].parameters : []) }
 }
 
 /// norm(x) then leaky ReLU; batch norm fuses the two (half the saved activations, fewer passes).
@@ -215,4 +246,25 @@ func initializeWeights(_ m: Module, std: Float, rng: inout PETRandom) {
         }
     }
     for (_, c) in m.namedChildren { initializeWeights(c, std: std, rng: &rng) }
+}
+
+// MARK: tiled generation (PETTiling)
+
+extension Generator {
+    /// The generator's dense input: z (+ one-hot class) → (N, C0, base grid), before bn0. Tiled
+    /// generation runs this small part whole and the rest (`tiledLayers()`) tile by tile.
+    public func projectLatent(_ z: Variable) throws -> Variable { try project(z) }
+
+    /// The layers after the projection, in the order `forward` applies them: bn0, ReLU, then per
+    /// upsampling layer the transposed convolution, its batch norm and ReLU, and tanh at the end.
+    /// The same module objects (weights and running statistics are shared, not copied); `forward`
+    /// calls `.relu()` / `.tanh()`, which are the ops the ReLU / Tanh modules run.
+    public func tiledLayers() -> [Module] {
+        var layers: [Module] = [bn0, ReLU()]
+        for (i, up) in ups.enumerated() {
+            layers.append(up)
+            layers += i < norms.count ? [norms[i], ReLU()] : [Tanh()]
+        }
+        return layers
+    }
 }

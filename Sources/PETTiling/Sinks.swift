@@ -68,3 +68,58 @@ public final class HDF5SlabSink: SlabSink {
 
     public func finish() throws {}
 }
+
+/// Applies `transform` to every value of a slab (in place: the slab is the run's own scratch and is
+/// dropped after the sinks saw it), then hands it on. Generation uses it to map the generator's
+/// [−1, 1] back to the training data's units (SUVR) before the NIfTI writer sees a voxel.
+public final class MapSink: SlabSink {
+    public let inner: SlabSink
+    let transform: (Float) -> Float
+
+    public init(_ inner: SlabSink, transform: @escaping (Float) -> Float) {
+        self.inner = inner
+        self.transform = transform
+    }
+
+    public func write(slab: Tensor, depthStart: Int) throws {
+        let p = slab.data, f = transform
+        Parallel.forRanges(slab.count, minChunk: 1 << 16) { r in for i in r { p[i] = f(p[i]) } }
+        try inner.write(slab: slab, depthStart: depthStart)
+    }
+
+    public func finish() throws { try inner.finish() }
+}
+
+/// Keeps every `factor`-th voxel along D, H and W of a single-channel output (voxel 0, f, 2f, …), so
+/// a preview (montage) of a volume too large to hold exists without holding it: (N, 1, ⌈D/f⌉, ⌈H/f⌉,
+/// ⌈W/f⌉). With factor 1 it is the whole output.
+public final class SubsampledVolumeSink: SlabSink {
+    public let factor: Int
+    public let output: Tensor
+
+    /// `outputShape` (N, 1, D, H, W) of the full output.
+    public init(outputShape s: [Int], factor: Int) throws {
+        guard s.count == 5, s[1] == 1, factor >= 1 else {
+            throw TilingError.invalidShape("a subsampled preview takes a single-channel (N, 1, D, H, W) output and a factor ≥ 1, got \(shapeString(s)) and \(factor)")
+        }
+        self.factor = factor
+        output = try Tensor.checked(shape: [s[0], 1] + s[2...].map { ($0 + factor - 1) / factor }, op: "preview")
+    }
+
+    public func write(slab: Tensor, depthStart: Int) throws {
+        let f = factor, n = slab.shape[0], d = slab.shape[2], h = slab.shape[3], w = slab.shape[4]
+        let od = output.shape[2], oh = output.shape[3], ow = output.shape[4]
+        for s in 0..<n {
+            for z in 0..<d where (depthStart + z) % f == 0 {
+                let oz = (depthStart + z) / f
+                for y in stride(from: 0, to: h, by: f) {
+                    let src = slab.data + ((s * d + z) * h + y) * w
+                    let dst = output.data + ((s * od + oz) * oh + y / f) * ow
+                    for x in 0..<ow { dst[x] = src[x * f] }
+                }
+            }
+        }
+    }
+
+    public func finish() throws {}
+}

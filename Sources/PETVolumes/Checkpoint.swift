@@ -160,7 +160,9 @@ public struct Checkpoint {
 
     /// Reads a checkpoint. With `expecting`, also checks every tensor and optimizer key name and shape
     /// and every RNG name, and throws `CheckpointError.mismatch` listing all differences.
-    public static func load(from path: String, expecting manifest: Manifest? = nil) throws -> Checkpoint {
+    /// `optimizers: false` skips the optimizer moments (generation needs only the weights; the moments
+    /// are twice their size).
+    public static func load(from path: String, expecting manifest: Manifest? = nil, optimizers: Bool = true) throws -> Checkpoint {
         let f: HDF5File
         do { f = try HDF5File.open(path, mode: .readOnly) } catch let e as HDF5Error {
             if case .notFound = e { throw e }
@@ -180,7 +182,7 @@ public struct Checkpoint {
         let config = try f.dataset("config").readStrings()
         c.configJSON = config.first ?? "{}"
         for name in try f.group("tensors").childNames() { c.tensors[name] = try readTensor(f, "tensors/" + name) }
-        for opt in try f.group("optimizers").childNames() {
+        for opt in try f.group("optimizers").childNames() where optimizers {
             var rec = OptimizerRecord()
             for key in try f.group("optimizers/\(opt)/tensors").childNames() {
                 rec.tensors[key] = try readTensor(f, "optimizers/\(opt)/tensors/\(key)")

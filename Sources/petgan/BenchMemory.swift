@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PETBenchmarks
+import PETModels
 import PETTensor
 
 struct BenchMemory: ParsableCommand {
@@ -32,6 +33,18 @@ struct BenchMemory: ParsableCommand {
     var json: String?
     @Flag(help: .hidden)
     var rowOutput = false
+    @Flag(help: "Training instead of generation: peak RSS and step time of 3D GAN training steps (DCGAN widths, n_critic 1) with and without activation checkpointing chosen from the budget.")
+    var train = false
+    @Option(help: "With --train: batch size.")
+    var batch: Int = 4
+    @Option(help: "With --train: model, dcgan3d or wgangp3d.")
+    var model: String = "dcgan3d"
+    @Flag(name: .customLong("no-recompute"), help: "With --train --grid: keep every activation (no checkpointing), for comparison.")
+    var noRecompute = false
+    @Option(name: .customLong("train-cases"), help: "With --train and no --grid: grid:budget pairs, each run with and without recomputation.")
+    var trainCases: String = "96x112x96:4GB,128x144x128:8GB"
+    @Option(name: .customLong("train-steps"), help: "With --train: training steps per case (the first is an untimed warm-up).")
+    var trainSteps: Int = 2
 
     static func parseGrid(_ s: String) -> [Int]? {
         let p = s.lowercased().split(whereSeparator: { $0 == "x" || $0 == "×" }).compactMap { Int($0) }
@@ -47,6 +60,16 @@ struct BenchMemory: ParsableCommand {
         }
         guard parseByteSize(memoryBudget) != nil else { throw ValidationError("--memory-budget must be a size like 512MB") }
         if let t = tile { guard Self.parseGrid(t) != nil else { throw ValidationError("--tile must be D×H×W") } }
+        if train {
+            guard ["dcgan3d", "wgangp3d", "wgan3d"].contains(model) else { throw ValidationError("--model must be dcgan3d, wgangp3d or wgan3d (got '\(model)')") }
+            guard batch >= 1, trainSteps >= 1 else { throw ValidationError("--batch and --train-steps must be at least 1") }
+            for pair in trainCases.split(separator: ",") {
+                let parts = pair.split(separator: ":").map(String.init)
+                guard parts.count == 2, let g = Self.parseGrid(parts[0]), g.allSatisfy({ $0 % 16 == 0 }), parseByteSize(parts[1]) != nil else {
+                    throw ValidationError("--train-cases: '\(pair)' must be grid:budget, e.g. 96x112x96:4GB (sides multiples of 16)")
+                }
+            }
+        }
         let c = channels.split(separator: ",").compactMap { Int($0) }
         guard c.count == 4, c.allSatisfy({ $0 > 0 }) else { throw ValidationError("--channels needs 4 positive widths") }
     }
@@ -68,8 +91,69 @@ struct BenchMemory: ParsableCommand {
         return s
     }
 
+    func trainCase(_ g: [Int], budget: Int, recompute: Bool) -> TrainMemoryBenchmark.Case {
+        var c = TrainMemoryBenchmark.Case(grid: g)
+        c.batch = batch
+        c.model = ModelKind(rawValue: model)!
+        c.budgetBytes = budget
+        c.recompute = recompute
+        c.steps = trainSteps
+        return c
+    }
+
+    static func describeTrain(_ r: BenchRow) -> String {
+        let g = (r["grid"] as? [Int] ?? []).map(String.init).joined(separator: "×")
+        func blocks(_ k: String) -> String { let b = r[k] as? [Int] ?? []; return b.isEmpty ? "-" : b.map(String.init).joined(separator: ",") }
+        return String(format: "%-13@ b%d %@ %-10@ %7.2f s/step  peak RSS %6.0f MB  (estimate %5d MB)  recompute G %@ D %@", g, r["batch"] as? Int ?? 0,
+                      r["model"] as? String ?? "", (r["recompute"] as? Bool ?? false) ? "recompute" : "keep-all", r["seconds"] as? Double ?? 0,
+                      r["peak_rss_mb"] as? Double ?? 0, r["estimated_mb"] as? Int ?? 0, blocks("g_blocks"), blocks("d_blocks"))
+    }
+
+    /// `--train`: one case in this process (with --grid) or the sweep, each case in its own process.
+    func runTrain() throws {
+        if let g = grid {
+            let row = try TrainMemoryBenchmark.run(trainCase(Self.parseGrid(g)!, budget: parseByteSize(memoryBudget)!, recompute: !noRecompute)) {
+                if !rowOutput { print("  " + $0) }
+            }
+            if rowOutput {
+                let d = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
+                print("ROW " + String(decoding: d, as: UTF8.self))
+            } else {
+                print(Self.describeTrain(row))
+                if let j = json { try writeJSONRows([row], to: j); print("wrote \(j)") }
+            }
+            return
+        }
+        print("PETGAN \(PETGANVersion.string) training memory benchmark: \(model), batch \(batch), G 512→256→128→64→1, D 64→128→256→512, \(trainSteps) steps (first untimed), \(Parallel.threads) threads; each case in its own process")
+        var rows: [BenchRow] = []
+        var failures: [String] = []
+        for pair in trainCases.split(separator: ",") {
+            let parts = pair.split(separator: ":").map(String.init)
+            var pairRows: [Bool: BenchRow] = [:]
+            for recompute in [false, true] {
+                var args = ["bench", "memory", "--train", "--grid", parts[0], "--memory-budget", parts[1], "--batch", String(batch),
+                            "--model", model, "--train-steps", String(trainSteps), "--row-output"]
+                if !recompute { args.append("--no-recompute") }
+                let row = try Self.runChild(args)
+                print(Self.describeTrain(row))
+                rows.append(row)
+                pairRows[recompute] = row
+            }
+            let on = pairRows[true]!, off = pairRows[false]!
+            let limit = Double(parseByteSize(parts[1])! >> 20)
+            let peak = on["peak_rss_mb"] as! Double
+            print(String(format: "  %@: recomputation time %.2f× keep-all, peak RSS %.0f → %.0f MB (budget %.0f MB); parameter checksums %.9g vs %.9g", parts[0],
+                         (on["seconds"] as! Double) / (off["seconds"] as! Double), off["peak_rss_mb"] as! Double, peak, limit,
+                         on["checksum"] as! Double, off["checksum"] as! Double))
+            if peak > limit { failures.append(String(format: "%@: peak RSS %.0f MB > budget %.0f MB", parts[0], peak, limit)) }
+        }
+        if let j = json { try writeJSONRows(rows, to: j); print("wrote \(j)") }
+        print(failures.isEmpty ? "within budget at every grid" : "over budget:\n  " + failures.joined(separator: "\n  "))
+    }
+
     func run() throws {
         try runReportingErrors {
+            if train { try runTrain(); return }
             if let g = grid {
                 let row = try MemoryBenchmark.run(makeCase(Self.parseGrid(g)!, tiled: tiled)) { if !rowOutput { print("  " + $0) } }
                 if rowOutput {

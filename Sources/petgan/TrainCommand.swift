@@ -47,6 +47,8 @@ struct TrainCommand: ParsableCommand {
     var settings: [String] = []
     @Flag(name: .customLong("dry-run"), help: "Print the resolved configuration and the layer shapes, then exit.")
     var dryRun = false
+    @Option(name: .customLong("memory-budget"), help: "Train within this memory, e.g. 4GB: generator/discriminator blocks are recomputed in backward (activation checkpointing, same gradients) until the estimated step peak fits; too small a budget fails with one that would work.")
+    var memoryBudget: String?
 
     func validate() throws {
         if let m = model, ModelKind(rawValue: m) == nil { throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(m)')") }
@@ -56,6 +58,7 @@ struct TrainCommand: ParsableCommand {
         if conditional && classFilter != nil { throw ValidationError("--conditional trains one model for every class; --class trains one class: choose one") }
         if resume == nil && data == nil && config == nil { throw ValidationError("--data is required (or --config with a data setting, or --resume RUN_DIR)") }
         for s in settings where !s.contains("=") { throw ValidationError("--set expects key=value (got '\(s)')") }
+        if let m = memoryBudget, parseByteSize(m) == nil { throw ValidationError("--memory-budget must be a size like 4GB or 512MB (got '\(m)')") }
     }
 
     func overrides() -> [String: Any] {
@@ -99,7 +102,7 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             // Ctrl-C: the checkpoint is saved; status 130 tells scripts the run did not finish.
-            if try TrainCommand.train(cfg, resume: resume).interrupted { throw ExitCode(130) }
+            if try TrainCommand.train(cfg, resume: resume, memoryBudget: memoryBudget.flatMap(parseByteSize)).interrupted { throw ExitCode(130) }
         }
     }
 
@@ -117,10 +120,16 @@ struct TrainCommand: ParsableCommand {
 
     /// Runs a training job with the progress bar; shared with `petgan demo`.
     @discardableResult
-    static func train(_ cfg: TrainConfig, resume: String? = nil, label: String = "train", timeLimit: Double? = nil) throws -> TrainSummary {
+    static func train(_ cfg: TrainConfig, resume: String? = nil, label: String = "train", timeLimit: Double? = nil,
+                      memoryBudget: Int? = nil) throws -> TrainSummary {
         InterruptFlag.reset()
         InterruptFlag.install()
         let trainer = try Trainer(config: cfg, resumeDirectory: resume)
+        if let b = memoryBudget {
+            let plan = try RecomputePlan.choose(trainer.model, batch: trainer.config.batch, budgetBytes: b)
+            plan.apply(to: trainer.model)
+            print("\(label): memory budget: \(plan)")
+        }
         trainer.timeLimit = timeLimit
         var bar = TrainProgress(total: trainer.totalSteps, stepsPerEpoch: trainer.stepsPerEpoch)
         let first = trainer.step

@@ -25,8 +25,11 @@ public class BatchNorm: Module {
         guard x.rank == expectedRank else {
             throw TensorError.shapeMismatch(op: "\(type(of: self))", detail: "input \(shapeString(x.shape)) is not \(expectedRank)-D")
         }
-        return try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean.value, runningVar: runningVar.value,
-                             training: isTraining, momentum: momentum, eps: eps)
+        // A checkpointed segment re-run in backward (Checkpoint.swift) normalises with the same batch
+        // statistics but must not move the running ones a second time.
+        let keepStats = isTraining && Recompute.isRecomputing
+        return try batchNorm(x, weight: weight, bias: bias, runningMean: keepStats ? nil : runningMean.value,
+                             runningVar: keepStats ? nil : runningVar.value, training: isTraining, momentum: momentum, eps: eps)
     }
 
     /// This layer followed by leaky ReLU (`negativeSlope` 0: ReLU). In training mode one fused op

@@ -1,0 +1,130 @@
+import Foundation
+import PETAutograd
+import PETTensor
+
+// Memory-budgeted training (`petgan train --memory-budget 4GB`): which generator and discriminator
+// blocks run with activation checkpointing (PETAutograd's `checkpoint`: recomputed in backward
+// instead of kept), chosen from an estimate of a training step's peak memory. Checkpointing changes
+// no result (first-order gradients are bitwise equal; tests check it), only memory and time.
+//
+// The estimate, per phase of a step (batch N; bytes of float32 activations):
+//   fixed       weights, their gradients and two Adam moments (4 × parameters), one real batch;
+//   a G block   (transposed conv → batch norm → ReLU) keeps 4 tensors of its output size (conv output,
+//               standardized, affine, ReLU output), 1 when recomputed (its output);
+//   a D block   (conv → norm → LeakyReLU) keeps 2 (no norm) or 4 tensors, 1 when recomputed;
+//   critic      two D graphs (real, fake) plus, for BCE, the G graph of the fake (the generator
+//               update reuses it); WGAN-GP adds the penalty's D graph and its recorded gradient graph
+//               (≈ 3 D graphs kept whole: recomputation saves nothing inside a double backward);
+//   generator   one G graph and one D graph;
+//   transient   the backward's gradient of the largest activation (×2), the kernels' column
+//               buffers (≤ 64 MB), and the internals of the largest recomputed block while it is
+//               backpropagated (they exist again then).
+// It is meant to rank choices and to refuse budgets that cannot work, not to promise a peak: the
+// benchmark (`petgan bench memory --train`) reports the measured peak RSS next to it.
+
+/// Which blocks recompute their activations in backward, and the estimated peak.
+public struct RecomputePlan: CustomStringConvertible, Sendable {
+    public var generatorBlocks: Set<Int> = []
+    public var discriminatorBlocks: Set<Int> = []
+    /// Estimated peak bytes of a training step with this plan, and with no recomputation.
+    public var estimatedBytes: Int = 0
+    public var estimatedBytesWithout: Int = 0
+    public var budgetBytes: Int? = nil
+
+    public init() {}
+
+    public var description: String {
+        func list(_ s: Set<Int>) -> String { s.isEmpty ? "none" : s.sorted().map(String.init).joined(separator: ",") }
+        return "recompute G blocks \(list(generatorBlocks)), D blocks \(list(discriminatorBlocks)); estimated step peak "
+            + "\(formatBytes(estimatedBytes)) (\(formatBytes(estimatedBytesWithout)) without)" + (budgetBytes.map { ", budget \(formatBytes($0))" } ?? "")
+    }
+
+    /// Sets the model's networks to this plan.
+    public func apply(to model: GANModel) {
+        model.generator.recomputeBlocks = generatorBlocks
+        model.discriminator.recomputeBlocks = discriminatorBlocks
+    }
+
+    /// Every block of both networks recomputed (the least memory).
+    public static func all(_ model: GANModel, batch: Int) -> RecomputePlan {
+        var p = RecomputePlan()
+        p.generatorBlocks = Set(0..<model.config.gChannels.count)
+        p.discriminatorBlocks = Set(0..<model.config.dChannels.count)
+        p.estimatedBytes = estimate(model, batch: batch, plan: p)
+        p.estimatedBytesWithout = estimate(model, batch: batch, plan: RecomputePlan())
+        return p
+    }
+
+    /// The fewest blocks (largest savings first) whose estimate fits `budgetBytes`. Throws
+    /// `ConfigError` naming the budget that would work when even recomputing every block does not fit.
+    public static func choose(_ model: GANModel, batch: Int, budgetBytes: Int) throws -> RecomputePlan {
+        var p = RecomputePlan()
+        p.budgetBytes = budgetBytes
+        p.estimatedBytesWithout = estimate(model, batch: batch, plan: p)
+        p.estimatedBytes = p.estimatedBytesWithout
+        let sizes = blockSizes(model, batch: batch)
+        var candidates: [(g: Bool, i: Int, saving: Int)] = []
+        for (i, s) in sizes.g.enumerated() { candidates.append((true, i, 3 * s)) }
+        for (i, s) in sizes.d.enumerated() { candidates.append((false, i, (sizes.dKept - 1) * s)) }
+        candidates.sort { $0.saving > $1.saving }
+        for c in candidates where p.estimatedBytes > budgetBytes {
+            if c.g { p.generatorBlocks.insert(c.i) } else { p.discriminatorBlocks.insert(c.i) }
+            p.estimatedBytes = estimate(model, batch: batch, plan: p)
+        }
+        guard p.estimatedBytes <= budgetBytes else {
+            let mb = Int((Double(p.estimatedBytes) / 1_048_576).rounded(.up))
+            throw ConfigError.badValue(source: "--memory-budget", key: "memory_budget",
+                reason: "the memory budget of \(formatBytes(budgetBytes)) is too small to train this model at batch \(batch): even with every block "
+                    + "recomputed a step needs about \(formatBytes(p.estimatedBytes)); a budget of at least \(formatBytes(p.estimatedBytes)) "
+                    + "would work (--memory-budget \(mb)MB), or lower --batch")
+        }
+        return p
+    }
+
+    /// Output bytes of each G and D block at batch `n`, and how many tensors a D block keeps.
+    static func blockSizes(_ model: GANModel, batch n: Int) -> (g: [Int], d: [Int], dKept: Int) {
+        let geo = model.geometry
+        var g: [Int] = []
+        var spatial = geo.baseGrid.reduce(1, *)
+        let factor = geo.dims == 3 ? 8 : 4
+        let gw = model.config.gChannels + [geo.channels]
+        for i in 0..<model.config.gChannels.count {
+            spatial *= factor
+            g.append(n * gw[i + 1] * spatial * 4)
+        }
+        var d: [Int] = []
+        spatial = geo.imageShape.reduce(1, *)
+        for c in model.config.dChannels {
+            spatial /= factor
+            d.append(n * c * spatial * 4)
+        }
+        return (g, d, model.config.criticNorm == "none" ? 2 : 4)
+    }
+
+    /// Estimated peak bytes of one training step (see the comment at the top of this file).
+    public static func estimate(_ model: GANModel, batch n: Int, plan: RecomputePlan) -> Int {
+        let sizes = blockSizes(model, batch: n)
+        let params = (model.generator.parameterCount + model.discriminator.parameterCount) * 4
+        let image = n * model.geometry.channels * model.geometry.imageShape.reduce(1, *) * 4
+        let fixed = 4 * params + image
+        var gGraph = 0, dGraph = 0, dWhole = 0
+        for (i, s) in sizes.g.enumerated() { gGraph += plan.generatorBlocks.contains(i) ? s : 4 * s }
+        for (i, s) in sizes.d.enumerated() {
+            dGraph += plan.discriminatorBlocks.contains(i) ? s : sizes.dKept * s
+            dWhole += sizes.dKept * s
+        }
+        dGraph += image; dWhole += image
+        var critic = 2 * dGraph + image
+        switch model.config.loss {
+        case .bce: critic += gGraph
+        case .wganGP: critic += 3 * dWhole
+        case .wganClip: break
+        }
+        let generator = gGraph + dGraph
+        let largest = (sizes.g + sizes.d + [image]).max() ?? 0
+        // While a recomputed block is backpropagated its internals exist again (and their gradients).
+        let rerun = max(plan.generatorBlocks.map { 4 * sizes.g[$0] }.max() ?? 0,
+                        plan.discriminatorBlocks.map { sizes.dKept * sizes.d[$0] }.max() ?? 0)
+        return fixed + max(critic, generator) + 2 * largest + rerun + (64 << 20)
+    }
+}
