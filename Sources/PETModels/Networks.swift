@@ -149,7 +149,7 @@ public final class Generator: Module {
 
     func block(_ i: Int, _ x: Variable) throws -> Variable {
         let y = try ups[i](x)
-        return i < norms.count ? try norms[i](y).relu() : y.tanh()
+        return i < norms.count ? try activated(norms[i], y, negativeSlope: 0) : y.tanh()
     }
 
     func blockParameters(_ i: Int) -> [Variable] { ups[i].parameters + (i < norms.count ? norms[i].parameters : []) }
@@ -218,9 +218,8 @@ public final class Discriminator: Module {
     public var recomputeBlocks: Set<Int> = []
 
     func block(_ i: Int, _ x: Variable) throws -> Variable {
-        var y = try downs[i](x)
-        if i > 0 { y = try norms[i - 1](y) }
-        return y.leakyReLU(0.2)
+        let y = try downs[i](x)
+        return i > 0 ? try activated(norms[i - 1], y, negativeSlope: 0.2) : y.leakyReLU(0.2)
     }
 
     func blockParameters(_ i: Int) -> [Variable] { downs[i].parameters + (i > 0 ? norms[i - 1].parameters : []) }

@@ -40,8 +40,10 @@ public class BatchNorm: Module {
         guard x.rank == expectedRank else {
             throw TensorError.shapeMismatch(op: "\(type(of: self))", detail: "input \(shapeString(x.shape)) is not \(expectedRank)-D")
         }
-        return try batchNormActivation(x, weight: weight, bias: bias, runningMean: runningMean.value, runningVar: runningVar.value,
-                                       momentum: momentum, eps: eps, negativeSlope: negativeSlope)
+        let keepStats = Recompute.isRecomputing   // see forward
+        return try batchNormActivation(x, weight: weight, bias: bias, runningMean: keepStats ? nil : runningMean.value,
+                                       runningVar: keepStats ? nil : runningVar.value, momentum: momentum, eps: eps,
+                                       negativeSlope: negativeSlope)
     }
 }
 
