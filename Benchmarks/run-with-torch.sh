@@ -14,3 +14,9 @@ make -s build
 "$VENV/bin/python" "$PEER" --suite layers --threads "$THREADS" --batches 4 --out $OUT/torch_layers.json --rows $OUT/torch_layers_rows.json
 "$VENV/bin/python" "$PEER" --suite bigk --threads "$THREADS" --batches 1 --out $OUT/torch_bigk.json --rows $OUT/torch_bigk_rows.json
 .build/release/petgan bench conv --threads "$THREADS" --json $OUT/conv.json --peer $OUT/torch_layers_rows.json --peer $OUT/torch_bigk_rows.json | tee $OUT/conv_vs_torch.txt
+# Training steps (issue 6): PyTorch's model suite (one case per process, so each peak RSS is its own;
+# torch_models.py tolerates torch 2.13's FLOP counter failing on the gradient penalty), then ours.
+for c in dcgan3d_64_b4 wgangp3d_64_b4 dcgan2d_b64; do
+  "$VENV/bin/python" Benchmarks/torch_models.py "$PEER" --suite models --threads "$THREADS" --cases $c --out $OUT/torch_models_$c.json
+done
+.build/release/petgan bench train --threads "$THREADS" --json $OUT/train.json | tee $OUT/train_vs_torch.txt
