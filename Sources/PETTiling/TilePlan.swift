@@ -130,6 +130,9 @@ extension TiledStack {
         let shapes = try self.shapes(input: input)
         let out = shapes.last!
         let outSpatial = Array(out[2...])
+        // Idle pooled buffers are resident but not needed (e.g. the copies a checkpoint load freed):
+        // give them back first, so that they neither count against the budget nor add to peak RSS.
+        if budgetBytes != nil && accountant === MemoryAccountant.shared { ScratchPool.shared.trim() }
         let inUse = accountant.bytesInUse
         let available = budgetBytes.map { $0 - inUse } ?? Int.max / 4
         let columnLimit = budgetBytes == nil ? (64 << 20) : max(1 << 20, min(64 << 20, available / 10))

@@ -180,6 +180,7 @@ final class TilingTests: XCTestCase {
 
         // Too small: the error names a budget that works.
         let sink2 = TensorSink(shape: [1, 1, 40, 48, 32])
+        ScratchPool.shared.trim()   // planning with a budget frees idle pooled buffers before counting
         let tiny = MemoryAccountant.shared.bytesInUse + 1024
         var suggested = 0
         XCTAssertThrowsError(try gen.plan(latentGrid: x.shape, memoryBudget: tiny)) { e in
@@ -205,6 +206,23 @@ final class TilingTests: XCTestCase {
 
     /// The streaming writer produces exactly the file the in-memory writer does (.nii bytes, and
     /// the decompressed bytes of .nii.gz), slab sizes not dividing the depth.
+    func testIdlePooledBuffersDoNotCountAgainstABudget() throws {
+        // Regression: buffers freed before planning (a checkpoint load's copies of the weights) sat in
+        // the scratch pool, were counted as in use, and made `generate --memory-budget` demand ~2× the
+        // weights. Planning with a budget now frees them first.
+        var rng = PETRandom(seed: 6)
+        let gen = try TiledGenerator(layers: [ConvTranspose3dLayer(8, 1, kernel: 4, stride: 2, padding: 1, bias: false, rng: &rng), Tanh()])
+        let x = Tensor.normal([1, 8, 6, 6, 6], rng: &rng)
+        ScratchPool.shared.trim()
+        let base = MemoryAccountant.shared.bytesInUse
+        let budget = base + (8 << 20)
+        XCTAssertNoThrow(try gen.plan(latentGrid: x.shape, memoryBudget: budget))
+        do { _ = Tensor(shape: [16 << 20]) }   // 64 MB, freed at once into the pool (idle)
+        XCTAssertGreaterThanOrEqual(MemoryAccountant.shared.bytesInUse, base + (64 << 20), "the freed buffer is pooled and counted")
+        XCTAssertNoThrow(try gen.plan(latentGrid: x.shape, memoryBudget: budget))
+        XCTAssertLessThan(MemoryAccountant.shared.bytesInUse, base + (1 << 20), "planning gave the idle buffer back")
+    }
+
     func testStreamedNIfTIEqualsInMemoryWrite() throws {
         let dir = try tempDir("nifti")
         defer { try? FileManager.default.removeItem(atPath: dir) }
