@@ -9,16 +9,18 @@ import PETTensor
 //
 // The estimate, per phase of a step (batch N; bytes of float32 activations):
 //   fixed       weights, their gradients and two Adam moments (4 × parameters), one real batch;
-//   a G block   (transposed conv → batch norm → ReLU) keeps 4 tensors of its output size (conv output,
-//               standardized, affine, ReLU output), 1 when recomputed (its output);
-//   a D block   (conv → norm → LeakyReLU) keeps 2 (no norm) or 4 tensors, 1 when recomputed;
+//   a G block   (transposed conv → batch norm + ReLU, fused) keeps 2 tensors of its output size (conv
+//               output, ReLU output), 1 when recomputed (its output);
+//   a D block   (conv → norm → LeakyReLU) keeps 2 (no norm, or batch norm: fused with the activation)
+//               or 4 tensors (layer / instance norm), 1 when recomputed;
 //   critic      two D graphs (real, fake) plus, for BCE, the G graph of the fake (the generator
 //               update reuses it); WGAN-GP adds the penalty's D graph and its recorded gradient graph
 //               (≈ 3 D graphs kept whole: recomputation saves nothing inside a double backward);
 //   generator   one G graph and one D graph;
 //   transient   the backward's gradient of the largest activation (×2), the kernels' column
 //               buffers (≤ 64 MB), and the internals of the largest recomputed block while it is
-//               backpropagated (they exist again then).
+//               backpropagated (they exist again then);
+//   process     what a process has resident besides counted buffers (processBaseline).
 // It is meant to rank choices and to refuse budgets that cannot work, not to promise a peak: the
 // benchmark (`petgan bench memory --train`) reports the measured peak RSS next to it.
 
@@ -64,7 +66,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         p.estimatedBytes = p.estimatedBytesWithout
         let sizes = blockSizes(model, batch: batch)
         var candidates: [(g: Bool, i: Int, saving: Int)] = []
-        for (i, s) in sizes.g.enumerated() { candidates.append((true, i, 3 * s)) }
+        for (i, s) in sizes.g.enumerated() { candidates.append((true, i, (gKept - 1) * s)) }
         for (i, s) in sizes.d.enumerated() { candidates.append((false, i, (sizes.dKept - 1) * s)) }
         candidates.sort { $0.saving > $1.saving }
         for c in candidates where p.estimatedBytes > budgetBytes {
@@ -80,6 +82,9 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         }
         return p
     }
+
+    /// Tensors of its output size a generator block keeps for backward (batch norm + ReLU fused).
+    static let gKept = 2
 
     /// Output bytes of each G and D block at batch `n`, and how many tensors a D block keeps.
     static func blockSizes(_ model: GANModel, batch n: Int) -> (g: [Int], d: [Int], dKept: Int) {
@@ -98,7 +103,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
             spatial /= factor
             d.append(n * c * spatial * 4)
         }
-        return (g, d, model.config.criticNorm == "none" ? 2 : 4)
+        return (g, d, ["none", "batch"].contains(model.config.criticNorm) ? 2 : 4)
     }
 
     /// Estimated peak bytes of one training step (see the comment at the top of this file).
@@ -108,7 +113,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         let image = n * model.geometry.channels * model.geometry.imageShape.reduce(1, *) * 4
         let fixed = 4 * params + image
         var gGraph = 0, dGraph = 0, dWhole = 0
-        for (i, s) in sizes.g.enumerated() { gGraph += plan.generatorBlocks.contains(i) ? s : 4 * s }
+        for (i, s) in sizes.g.enumerated() { gGraph += plan.generatorBlocks.contains(i) ? s : gKept * s }
         for (i, s) in sizes.d.enumerated() {
             dGraph += plan.discriminatorBlocks.contains(i) ? s : sizes.dKept * s
             dWhole += sizes.dKept * s
@@ -123,8 +128,14 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         let generator = gGraph + dGraph
         let largest = (sizes.g + sizes.d + [image]).max() ?? 0
         // While a recomputed block is backpropagated its internals exist again (and their gradients).
-        let rerun = max(plan.generatorBlocks.map { 4 * sizes.g[$0] }.max() ?? 0,
+        let rerun = max(plan.generatorBlocks.map { gKept * sizes.g[$0] }.max() ?? 0,
                         plan.discriminatorBlocks.map { sizes.dKept * sizes.d[$0] }.max() ?? 0)
-        return fixed + max(critic, generator) + 2 * largest + rerun + (64 << 20)
+        return fixed + max(critic, generator) + 2 * largest + rerun + (64 << 20) + processBaseline
     }
+
+    /// Resident memory a training process has besides counted buffers (code, Swift runtime, HDF5,
+    /// OpenBLAS and FFTW workspaces): measured peak RSS minus counted peak in `bench memory --train`
+    /// was 74–107 MB at 96×112×96 and 128×144×128 (160 MB leaves room for other libraries' versions);
+    /// budgets are checked against peak RSS.
+    static let processBaseline = 160 << 20
 }
