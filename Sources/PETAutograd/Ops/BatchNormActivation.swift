@@ -100,8 +100,8 @@ public func batchNormActivation(_ x: Variable, weight: Variable?, bias: Variable
     }
 }
 
-/// Mean and biased variance of channel b (two passes, partial sums in Float per row, totals in Double,
-/// as `standardizeFused`).
+/// Mean (rounded to Float) and biased variance of statistic b of the (A, B, K) view: two passes,
+/// partial sums in Float per row, totals in Double. Shared by `standardizeFused` and `batchNormActivation`.
 @inline(__always)
 func channelMoments(_ px: UnsafeMutablePointer<Float>, _ v: NormView, _ b: Int) -> (Double, Double) {
     var s = 0.0

@@ -29,23 +29,8 @@ func standardizeFused(_ x: Variable, view v: NormView, eps: Float) throws -> (y:
     let y = Tensor(shape: x.shape, zeroed: false)
     let px = x.value.data, py = y.data
     Parallel.forEach(v.b) { b in
-        var s = 0.0
-        for a in 0..<v.a {
-            let p = px + (a * v.b + b) * v.k
-            var part: Float = 0
-            for i in 0..<v.k { part += p[i] }
-            s += Double(part)
-        }
-        let m = s / Double(v.count)
-        var q = 0.0
+        let (m, varB) = channelMoments(px, v, b)
         let mf = Float(m)
-        for a in 0..<v.a {
-            let p = px + (a * v.b + b) * v.k
-            var part: Float = 0
-            for i in 0..<v.k { let d = p[i] - mf; part += d * d }
-            q += Double(part)
-        }
-        let varB = q / Double(v.count)
         let r = Float(1 / (varB + Double(eps)).squareRoot())
         mean.data[b] = mf; variance.data[b] = Float(varB); rstd.data[b] = r
         for a in 0..<v.a {
