@@ -168,27 +168,9 @@ public enum Evaluation {
         // Diversity: MS-SSIM between random pairs of the same class, synthetic and (reference) real.
         let scales = msssimScales(shape)
         func diversity(_ set: VolumeSet, seed: UInt64) throws -> [String: Any] {
-            var rng = PETRandom(seed: seed)
-            var values: [Double] = [], perClass: [String: Any] = [:]
-            let groups: [(String, [Int])] = set.labels.contains(where: { $0 < 0 }) || nClasses == 1
-                ? [("all", Array(0..<set.count))]
-                : (0..<nClasses).map { c in (classNames[c], (0..<set.count).filter { set.labels[$0] == c }) }
-            for (name, members) in groups where members.count >= 2 {
-                var vals: [Double] = []
-                var seen = Set<[Int]>()
-                let maxPairs = min(o.diversityPairs, members.count * (members.count - 1) / 2)
-                var tries = 0
-                while vals.count < maxPairs && tries < maxPairs * 20 {
-                    tries += 1
-                    let a = members[rng.int(below: members.count)], b = members[rng.int(below: members.count)]
-                    guard a != b, !seen.contains([min(a, b), max(a, b)]) else { continue }
-                    seen.insert([min(a, b), max(a, b)])
-                    vals.append(try ImageMetrics.msssim(try set.values(a), try set.values(b), shape: shape, dataRange: dataRange, scales: scales))
-                }
-                perClass[name] = ["mean": Statistics.mean(vals), "sd": Summary(vals).sd, "pairs": vals.count]
-                values += vals
+            try diversityPairs(labels: set.labels, classNames: classNames, maxPairs: o.diversityPairs, seed: seed) { a, b in
+                try ImageMetrics.msssim(try set.values(a), try set.values(b), shape: shape, dataRange: dataRange, scales: scales)
             }
-            return ["mean": Statistics.mean(values), "sd": Summary(values).sd, "pairs": values.count, "per_class": perClass]
         }
         log("MS-SSIM diversity (\(scales) scales)")
         let divSynth = try diversity(synth, seed: o.seed &+ 11)
@@ -383,5 +365,36 @@ func sanitize(_ v: Any) -> Any {
     case let x as Float: return x.isFinite ? Double(x) : NSNull()
     case let x as UInt64: return x <= UInt64(Int.max) ? Int(x) : String(x)
     default: return v
+    }
+}
+
+extension Evaluation {
+    /// Diversity (MS-SSIM among samples): `metric` over up to `maxPairs` distinct random pairs within
+    /// each class (all samples when unlabelled or one class), seeded; mean, SD and pair count overall
+    /// and per class. Shared by the 3D and 2D protocols.
+    static func diversityPairs(labels: [Int], classNames: [String], maxPairs limit: Int, seed: UInt64,
+                               metric: (Int, Int) throws -> Double) throws -> [String: Any] {
+        var rng = PETRandom(seed: seed)
+        let nClasses = max(1, classNames.count)
+        var values: [Double] = [], perClass: [String: Any] = [:]
+        let groups: [(String, [Int])] = labels.contains(where: { $0 < 0 }) || nClasses == 1
+            ? [("all", Array(0..<labels.count))]
+            : (0..<nClasses).map { c in (classNames[c], (0..<labels.count).filter { labels[$0] == c }) }
+        for (name, members) in groups where members.count >= 2 {
+            var vals: [Double] = []
+            var seen = Set<[Int]>()
+            let maxPairs = min(limit, members.count * (members.count - 1) / 2)
+            var tries = 0
+            while vals.count < maxPairs && tries < maxPairs * 20 {
+                tries += 1
+                let a = members[rng.int(below: members.count)], b = members[rng.int(below: members.count)]
+                guard a != b, !seen.contains([min(a, b), max(a, b)]) else { continue }
+                seen.insert([min(a, b), max(a, b)])
+                vals.append(try metric(a, b))
+            }
+            perClass[name] = ["mean": Statistics.mean(vals), "sd": Summary(vals).sd, "pairs": vals.count]
+            values += vals
+        }
+        return ["mean": Statistics.mean(values), "sd": Summary(values).sd, "pairs": values.count, "per_class": perClass]
     }
 }

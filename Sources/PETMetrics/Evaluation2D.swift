@@ -237,27 +237,9 @@ extension Evaluation {
         // Diversity: MS-SSIM between random same-class pairs, synthetic and (reference) real.
         let scales = msssimScales([nh, nw])
         func diversity(_ set: SampleSet2D, seed: UInt64) throws -> [String: Any] {
-            var rng = PETRandom(seed: seed)
-            var values: [Double] = [], perClass: [String: Any] = [:]
-            let groups: [(String, [Int])] = set.labels.contains(where: { $0 < 0 }) || nClasses == 1
-                ? [("all", Array(0..<set.count))]
-                : (0..<nClasses).map { c in (classNames[c], (0..<set.count).filter { set.labels[$0] == c }) }
-            for (name, members) in groups where members.count >= 2 {
-                var vals: [Double] = []
-                var seen = Set<[Int]>()
-                let maxPairs = min(o.diversityPairs, members.count * (members.count - 1) / 2)
-                var tries = 0
-                while vals.count < maxPairs && tries < maxPairs * 20 {
-                    tries += 1
-                    let a = members[rng.int(below: members.count)], b = members[rng.int(below: members.count)]
-                    guard a != b, !seen.contains([min(a, b), max(a, b)]) else { continue }
-                    seen.insert([min(a, b), max(a, b)])
-                    vals.append(try msssim2D(try set.values(a), try set.values(b), shape: shape, dataRange: dataRange, scales: scales))
-                }
-                perClass[name] = ["mean": Statistics.mean(vals), "sd": Summary(vals).sd, "pairs": vals.count]
-                values += vals
+            try diversityPairs(labels: set.labels, classNames: classNames, maxPairs: o.diversityPairs, seed: seed) { a, b in
+                try msssim2D(try set.values(a), try set.values(b), shape: shape, dataRange: dataRange, scales: scales)
             }
-            return ["mean": Statistics.mean(values), "sd": Summary(values).sd, "pairs": values.count, "per_class": perClass]
         }
         log("MS-SSIM diversity (\(scales) scales)")
         let divSynth = try diversity(synth, seed: o.seed &+ 11)
