@@ -1,6 +1,11 @@
-// `petgan evaluate`: every metric of the evaluation on a real and a synthetic set, streamed one volume
-// at a time (only block-averaged copies, ~24×28×24 voxels each, and per-class moment maps stay in
-// memory), written to REPORT_DIR/metrics.json and REPORT_DIR/report.html with figures.
+// `petgan evaluate`: every metric of the evaluation on a real and a synthetic set, written to
+// REPORT_DIR/metrics.json and REPORT_DIR/report.html with figures. Tiled analysis (issue 7): volumes
+// are read in depth slabs (`VolumeSet.slabReader`) and every voxelwise metric is accumulated slab by
+// slab (PSNR and MSE sums in voxel order, `StreamingSSIM`/`StreamingMSSSIM` with a 10-plane halo,
+// regional sums, the joint histogram, 2D slices), so no whole volume is held: only block-averaged
+// copies (≤ 32 voxels a side) for the classifiers and the voxels the montage figures show. The slab
+// schedule does not change a single bit of the results (a test compares slab depth 2 with whole
+// volumes).
 //
 // Public API:
 //   var o = EvaluationOptions(real: "data.h5", synthetic: "gen/", out: "report")
@@ -26,6 +31,8 @@ public struct EvaluationOptions {
     public var augmentationSeeds: [UInt64] = [1, 2, 3]
     public var mmdPermutations = 200
     public var skipClassifiers = false
+    /// Depth planes per slab (rounded up to a multiple of the block-averaging factor; ≥ D: whole volumes).
+    public var slabDepth = 16
     /// 2D samples against a volume store: where real slices are cut (MNI z range in mm and step),
     /// as `petgan phantom --slices axial --slice-range … --slice-step …` cut the 2D training data
     /// (nil: that command's defaults).
@@ -92,24 +99,35 @@ public enum Evaluation {
         // Atlas.
         var atlas = try RegionAtlas.aal2(shape: shape, affine: real.affine, templatesDirectory: o.templatesDirectory)
         if atlas == nil { atlas = RegionAtlas.fallback(shape: shape, affine: real.affine, referenceMean: try realSet.values(0)) }
-        let regional = RegionalAccumulator(atlas: atlas!, classes: nClasses)
-        log("atlas: \(atlas!.source), \(atlas!.brain.count) brain voxels, \(atlas!.regionNames.count) regions")
+        let planes = MontagePlanes(shape: shape, affine: real.affine)
+        let regional = RegionalAccumulator(atlas: atlas!, classes: nClasses, planes: planes)
+        log("atlas: \(atlas!.source), \(atlas!.brainCount) brain voxels, \(atlas!.regionNames.count) regions")
 
-        // Pass 1: stream every volume once.
+        // Pass 1: stream every volume once, slab by slab.
         let factor = smallFactor(shape)
-        var smallShape: [Int] = []
-        func stream(_ set: VolumeSet, synthetic: Bool) throws -> (small: [[Float]], lo: Float, hi: Float) {
-            var small: [[Float]] = [], lo = Float.infinity, hi = -Float.infinity
+        let fd = shape[0] > 1 ? factor : 1
+        let slabDepth = fd * max(1, (o.slabDepth + fd - 1) / fd)
+        let plane = shape[1] * shape[2]
+        let smallShape = [max(1, shape[0] / fd), max(1, shape[1] / factor), max(1, shape[2] / factor)]
+        func stream(_ set: VolumeSet, synthetic: Bool) throws -> (small: [[Float]], lo: Float, hi: Float, maxima: [Float]) {
+            var small: [[Float]] = [], lo = Float.infinity, hi = -Float.infinity, maxima: [Float] = []
             var p = ProgressLog(log: o.log, label: synthetic ? "reading synthetic" : "reading real", total: set.count)
             for i in 0..<set.count {
-                let v = try set.values(i)
-                for x in v { lo = min(lo, x); hi = max(hi, x) }
-                let (s, ss) = ImageMetrics.downsample(v, shape: shape, factor: factor)
-                small.append(s); smallShape = ss
-                regional.add(v, label: set.labels[i], synthetic: synthetic)
+                var sm: [Float] = [], vmax = -Float.infinity
+                regional.beginVolume(label: set.labels[i], synthetic: synthetic)
+                try forEachSlab([(set, i)], depth: slabDepth) { slabs, z0 in
+                    let v = slabs[0]
+                    for x in v { lo = min(lo, x); hi = max(hi, x); vmax = max(vmax, x) }
+                    // Whole depth blocks only (slabs are multiples of fd; a trailing partial block is dropped, as downsample does).
+                    let whole = (v.count / plane / fd) * fd
+                    if whole > 0 { sm += ImageMetrics.downsample(Array(v[0..<(whole * plane)]), shape: [whole, shape[1], shape[2]], factor: factor).0 }
+                    v.withUnsafeBufferPointer { regional.addSlab($0, firstDepth: z0) }
+                }
+                regional.endVolume()
+                small.append(sm); maxima.append(vmax)
                 p.step(i + 1)
             }
-            return (small, lo, hi)
+            return (small, lo, hi, maxima)
         }
         let r = try stream(realSet, synthetic: false)
         let s = try stream(synth, synthetic: true)
@@ -125,43 +143,57 @@ public enum Evaluation {
         var joint = [Double](repeating: 0, count: bins * bins)
         var pairs: [PairResult] = []
         var pp = ProgressLog(log: o.log, label: "nearest-real pairs", total: pairCount)
+        let voxels = Double(shape.reduce(1, *))
         for (n, si) in pairOrder.prefix(pairCount).enumerated() {
             let c = synth.labels[si]
             var cand = (0..<realSet.count).filter { c < 0 || realSet.labels[$0] == c }
             if cand.isEmpty { cand = Array(0..<realSet.count) }
             let coarse = Dictionary(uniqueKeysWithValues: cand.map { ($0, ImageMetrics.mse(r.small[$0], s.small[si])) })
             cand.sort { coarse[$0]! < coarse[$1]! }
-            let sv = try synth.values(si)
-            var best = -1, bestMSE = Double.infinity, bestValues: [Float] = []
-            for ri in cand.prefix(3) {
-                let rv = try realSet.values(ri)
-                let m = ImageMetrics.mse(rv, sv)
-                if m < bestMSE { best = ri; bestMSE = m; bestValues = rv }
+            // Full-resolution MSE of the top 3 in one pass over the synthetic sample.
+            let top = Array(cand.prefix(3))
+            var sums = [Double](repeating: 0, count: top.count)
+            try forEachSlab([(synth, si)] + top.map { (realSet, $0) }, depth: slabDepth) { slabs, _ in
+                let sv = slabs[0]
+                for t in 0..<top.count {
+                    let rv = slabs[t + 1]
+                    var acc = sums[t]
+                    for i in 0..<sv.count { let d = Double(rv[i]) - Double(sv[i]); acc += d * d }
+                    sums[t] = acc
+                }
             }
-            let p3 = ImageMetrics.psnr(real: bestValues, synthetic: sv)
-            let s3 = try ImageMetrics.ssim(bestValues, sv, shape: shape, dataRange: dataRange)
-            // 2D protocol (the paper's): axial slices whose real slice reaches 10% of the volume maximum.
-            let plane = shape[1] * shape[2]
-            let vmax = bestValues.max() ?? 0
+            var best = -1, bestMSE = Double.infinity
+            for (t, ri) in top.enumerated() where sums[t] / voxels < bestMSE { best = ri; bestMSE = sums[t] / voxels }
+            // The pair's metrics in a second pass: PSNR, SSIM (streamed), 2D slices, joint histogram.
+            var psnr = PSNRAccumulator()
+            let ssim3 = try StreamingSSIM(shape: shape, dataRange: dataRange)
+            let vmax = r.maxima[best]
             var p2: [Double] = [], s2: [Double] = []
-            for k in 0..<shape[0] {
-                let rs = Array(bestValues[(k * plane)..<((k + 1) * plane)])
-                guard (rs.max() ?? 0) >= 0.1 * vmax else { continue }
-                let ss = Array(sv[(k * plane)..<((k + 1) * plane)])
-                let pv = ImageMetrics.psnr(real: rs, synthetic: ss)
-                if pv.isFinite { p2.append(pv) }
-                s2.append(try ImageMetrics.ssim(rs, ss, shape: [shape[1], shape[2]], dataRange: dataRange))
-            }
-            // Joint histogram over voxels where either value is above 5% of the range.
             let lo = Double(min(0, r.lo)), span = dataRange
-            for i in 0..<sv.count {
-                let a = Double(bestValues[i]), b = Double(sv[i])
-                guard a - lo > 0.05 * span || b - lo > 0.05 * span else { continue }
-                let ia = min(bins - 1, max(0, Int((a - lo) / span * Double(bins))))
-                let ib = min(bins - 1, max(0, Int((b - lo) / span * Double(bins))))
-                joint[ib * bins + ia] += 1
+            try forEachSlab([(realSet, best), (synth, si)], depth: slabDepth) { slabs, _ in
+                let rv = slabs[0], sv = slabs[1]
+                psnr.add(real: rv, synthetic: sv)
+                ssim3.add(rv, sv)
+                // 2D protocol (the paper's): axial slices whose real slice reaches 10% of the volume maximum.
+                for k in 0..<(rv.count / plane) {
+                    let rs = Array(rv[(k * plane)..<((k + 1) * plane)])
+                    guard (rs.max() ?? 0) >= 0.1 * vmax else { continue }
+                    let ss = Array(sv[(k * plane)..<((k + 1) * plane)])
+                    let pv = ImageMetrics.psnr(real: rs, synthetic: ss)
+                    if pv.isFinite { p2.append(pv) }
+                    s2.append(try ImageMetrics.ssim(rs, ss, shape: [shape[1], shape[2]], dataRange: dataRange))
+                }
+                // Joint histogram over voxels where either value is above 5% of the range.
+                for i in 0..<sv.count {
+                    let a = Double(rv[i]), b = Double(sv[i])
+                    guard a - lo > 0.05 * span || b - lo > 0.05 * span else { continue }
+                    let ia = min(bins - 1, max(0, Int((a - lo) / span * Double(bins))))
+                    let ib = min(bins - 1, max(0, Int((b - lo) / span * Double(bins))))
+                    joint[ib * bins + ia] += 1
+                }
             }
-            pairs.append(PairResult(synth: si, real: best, psnr3D: p3, ssim3D: s3, psnr2D: Statistics.mean(p2), ssim2D: Statistics.mean(s2), slices: s2.count))
+            pairs.append(PairResult(synth: si, real: best, psnr3D: psnr.value, ssim3D: try ssim3.finish().ssim,
+                                    psnr2D: Statistics.mean(p2), ssim2D: Statistics.mean(s2), slices: s2.count))
             pp.step(n + 1)
         }
 
@@ -169,7 +201,9 @@ public enum Evaluation {
         let scales = msssimScales(shape)
         func diversity(_ set: VolumeSet, seed: UInt64) throws -> [String: Any] {
             try diversityPairs(labels: set.labels, classNames: classNames, maxPairs: o.diversityPairs, seed: seed) { a, b in
-                try ImageMetrics.msssim(try set.values(a), try set.values(b), shape: shape, dataRange: dataRange, scales: scales)
+                let m = try StreamingMSSSIM(shape: shape, dataRange: dataRange, scales: scales)
+                try forEachSlab([(set, a), (set, b)], depth: slabDepth) { slabs, _ in m.add(slabs[0], slabs[1]) }
+                return try m.finish()
             }
         }
         log("MS-SSIM diversity (\(scales) scales)")
@@ -196,29 +230,30 @@ public enum Evaluation {
             figs[name] = p
         }
         let realMax = Float(r.hi)
-        var examples: [Volume] = [], exampleCaptions: [String] = []
+        var examples: [[Float]] = [], exampleCaptions: [String] = []
         for (set, tag) in [(realSet, "real"), (synth, "synthetic")] {
             var picked: [Int] = []
             for c in (set.labels.contains(where: { $0 < 0 }) ? [-1] : Array(0..<nClasses)) {
                 if let i = (0..<set.count).first(where: { c < 0 || set.labels[$0] == c }) { picked.append(i) }
             }
             for i in picked.prefix(3) {
-                examples.append(try set.volume(i))
+                // Only the voxels the figure shows are kept.
+                var shown = [Float](repeating: 0, count: planes.indices.count)
+                try forEachSlab([(set, i)], depth: slabDepth) { slabs, z0 in slabs[0].withUnsafeBufferPointer { planes.gather($0, firstDepth: z0, into: &shown) } }
+                examples.append(shown)
                 exampleCaptions.append("\(tag) \(set.labels[i] >= 0 ? classNames[set.labels[i]] : "") (\(set.names[i]))")
             }
         }
-        try save(Montage.render(examples, options: MontageOptions(colorMap: .gray, zoom: 2, window: (0, realMax))), "examples.png")
+        try save(Montage.render(planes: planes, rows: examples, options: MontageOptions(colorMap: .gray, zoom: 2, window: (0, realMax))), "examples.png")
         var mapCaptions: [String: String] = [:]
         for c in 0..<nClasses {
             guard let mr = regional.moments[0][c], let ms = regional.moments[1][c] else { continue }
             let name = c < classNames.count ? classNames[c] : "all"
-            let vols = [mr.meanMap, ms.meanMap].map { Volume(shape: shape, data: $0, affine: real.affine) }
-            try save(Montage.render(vols, options: MontageOptions(colorMap: .hot, zoom: 2, window: (0, realMax))), "mean_\(name).png")
+            try save(Montage.render(planes: planes, rows: [mr.meanMap, ms.meanMap], options: MontageOptions(colorMap: .hot, zoom: 2, window: (0, realMax))), "mean_\(name).png")
             let sds = [mr.sdMap, ms.sdMap]
             let sdMax = max(Float(Normalize.percentile(sds[0], 99.5)), Float(Normalize.percentile(sds[1], 99.5)), 1e-6)
-            try save(Montage.render(sds.map { Volume(shape: shape, data: $0, affine: real.affine) },
-                                    options: MontageOptions(colorMap: .viridis, zoom: 2, window: (0, sdMax))), "sd_\(name).png")
-            mapCaptions[name] = "real n=\(mr.n) (top row), synthetic n=\(ms.n) (bottom row); mean window 0–\(String(format: "%.3g", realMax)), SD window 0–\(String(format: "%.3g", sdMax))"
+            try save(Montage.render(planes: planes, rows: sds, options: MontageOptions(colorMap: .viridis, zoom: 2, window: (0, sdMax))), "sd_\(name).png")
+            mapCaptions[name] = "real n=\(mr.n) (top row), synthetic n=\(ms.n) (bottom row); mean window 0–\(String(format: "%.3g", realMax)), SD window 0–\(String(format: "%.3g", sdMax)) (99.5th percentile of the shown voxels)"
         }
         try save(Figures.heatmap(joint, bins: bins, scale: 4), "joint_histogram.png")
 
@@ -245,7 +280,7 @@ public enum Evaluation {
                                       "psnr_2d": $0.psnr2D, "ssim_2d": $0.ssim2D, "slices": $0.slices] as [String: Any] },
         ]
         let regionalJSON: [String: Any] = [
-            "atlas": atlas!.source, "units": real.units, "brain_voxels": atlas!.brain.count,
+            "atlas": atlas!.source, "units": real.units, "brain_voxels": atlas!.brainCount,
             "global": regional.globalMeasures(classNames: classNames).map { jsonObject($0) },
             "regions": regional.regionMeasures(classNames: classNames).map { jsonObject($0) },
         ]
@@ -255,6 +290,7 @@ public enum Evaluation {
                        "synthetic": ["path": o.synthetic, "kind": synth.kind.rawValue, "count": synth.count, "unlabelled": unknownSynth],
                        "shape_dhw": shape, "classes": classNames, "class_filter": o.classes],
             "seed": o.seed,
+            "streaming": ["slab_depth": slabDepth, "note": "volumes read and measured in depth slabs; no whole volume held"],
             "paper_protocol": paper,
             "regional": regionalJSON,
             "distribution": ["block_average_factor": factor, "block_shape_dhw": smallShape,
@@ -369,6 +405,18 @@ func sanitize(_ v: Any) -> Any {
 }
 
 extension Evaluation {
+    /// Reads volumes (set, index) in lockstep, `depth` planes at a time: body(slabs, first depth plane).
+    static func forEachSlab(_ items: [(VolumeSet, Int)], depth: Int, _ body: ([[Float]], Int) throws -> Void) throws {
+        let readers = try items.map { try $0.0.slabReader($0.1) }
+        let d = items[0].0.shape[0]
+        var z = 0
+        while z < d {
+            let n = min(depth, d - z)
+            try body(try readers.map { try $0.next(depth: n) }, z)
+            z += n
+        }
+    }
+
     /// Diversity (MS-SSIM among samples): `metric` over up to `maxPairs` distinct random pairs within
     /// each class (all samples when unlabelled or one class), seeded; mean, SD and pair count overall
     /// and per class. Shared by the 3D and 2D protocols.

@@ -1,11 +1,15 @@
 // Regional statistics in the manner of Werner et al. (brain SPECT GANs): per-volume global mean over the
 // brain, left/right hemisphere ratio and AAL2 regional means; voxelwise mean and SD maps per class and
 // source (streamed, Welford); one-way ANOVA over all (source, class) groups and Welch t-tests real vs
-// synthetic per class.
+// synthetic per class. Volumes arrive slab by slab (tiled analysis, issue 7): per-volume sums are
+// accumulated in voxel order, so the means are bitwise those of whole-volume sums; the mean/SD maps
+// are kept only for the voxels the montage figures show (`MontagePlanes`), not the whole grid.
 //
 // Public API:
 //   let atlas = try RegionAtlas.aal2(shape:, affine:, templatesDirectory:) ?? RegionAtlas.fallback(...)
-//   let acc = RegionalAccumulator(atlas:, classes:) ; acc.add(values, label:, synthetic:) ; acc.report(classNames)
+//   let acc = RegionalAccumulator(atlas:, classes:, planes: MontagePlanes(shape:, affine:))
+//   acc.beginVolume(label:, synthetic:) ; acc.addSlab(slab, firstDepth: z) … ; acc.endVolume()
+//   acc.add(values, label:, synthetic:)      // a whole volume at once
 
 import Foundation
 import PETCohort
@@ -19,8 +23,11 @@ public struct RegionAtlas {
     /// Region index per voxel (0 = none; i ↔ regionNames[i − 1]).
     public var region: [Int32]
     public var regionNames: [String]
-    public var brain: [Int]
-    public var left: [Int], right: [Int]
+    /// Per voxel: −1 left hemisphere, 1 right, 0 on the midline or outside the brain.
+    public var hemisphere: [Int8]
+    public var brainCount: Int, leftCount: Int, rightCount: Int
+    /// Voxels per region (regionNames order).
+    public var regionCounts: [Int]
 
     /// The AAL2 atlas of PETGAN's templates resampled to the grid (nil when templates are missing).
     public static func aal2(shape: [Int], affine: Affine, templatesDirectory: String? = nil) throws -> RegionAtlas? {
@@ -45,15 +52,18 @@ public struct RegionAtlas {
     }
 
     static func make(source: String, shape: [Int], affine: Affine, region: [Int32], names: [String]) -> RegionAtlas {
-        var brain: [Int] = [], left: [Int] = [], right: [Int] = []
+        var hemi = [Int8](repeating: 0, count: region.count)
+        var brain = 0, left = 0, right = 0
+        var counts = [Int](repeating: 0, count: names.count)
         for k in 0..<shape[0] { for j in 0..<shape[1] { for i in 0..<shape[2] {
             let idx = (k * shape[1] + j) * shape[2] + i
             guard region[idx] > 0 else { continue }
-            brain.append(idx)
+            brain += 1; counts[Int(region[idx]) - 1] += 1
             let x = affine.apply(Double(i), Double(j), Double(k)).0
-            if x < 0 { left.append(idx) } else if x > 0 { right.append(idx) }
+            if x < 0 { hemi[idx] = -1; left += 1 } else if x > 0 { hemi[idx] = 1; right += 1 }
         } } }
-        return RegionAtlas(source: source, shape: shape, region: region, regionNames: names, brain: brain, left: left, right: right)
+        return RegionAtlas(source: source, shape: shape, region: region, regionNames: names, hemisphere: hemi,
+                           brainCount: brain, leftCount: left, rightCount: right, regionCounts: counts)
     }
 }
 
@@ -90,39 +100,73 @@ public struct RegionalClassStat: Codable {
 public final class RegionalAccumulator {
     public let atlas: RegionAtlas
     public let classCount: Int
+    /// The voxels the mean/SD maps are kept for.
+    public let planes: MontagePlanes
     /// [source 0 real / 1 synthetic][class] → per-volume values.
     var globalMean: [[[Double]]], lrRatio: [[[Double]]], regionMeans: [[[[Double]]]]
+    /// Mean/SD maps over `planes.indices`.
     public var moments: [[VoxelMoments?]]
-    let regionVoxels: [[Int]]
+    /// The volume being added: its slot, sums in voxel order and its shown voxels.
+    var current: (s: Int, c: Int)? = nil
+    var brainSum = 0.0, leftSum = 0.0, rightSum = 0.0
+    var regionSums: [Double]
+    var shown: [Float]
+    var depthSeen = 0
 
-    public init(atlas: RegionAtlas, classes: Int) {
-        self.atlas = atlas; classCount = max(1, classes)
+    public init(atlas: RegionAtlas, classes: Int, planes: MontagePlanes) {
+        self.atlas = atlas; classCount = max(1, classes); self.planes = planes
         globalMean = Array(repeating: Array(repeating: [], count: classCount), count: 2)
         lrRatio = globalMean
-        var rv = Array(repeating: [Int](), count: atlas.regionNames.count)
-        for i in atlas.brain { rv[Int(atlas.region[i]) - 1].append(i) }
-        regionVoxels = rv
-        regionMeans = Array(repeating: Array(repeating: Array(repeating: [], count: rv.count), count: classCount), count: 2)
+        regionMeans = Array(repeating: Array(repeating: Array(repeating: [], count: atlas.regionNames.count), count: classCount), count: 2)
         moments = Array(repeating: Array(repeating: nil, count: classCount), count: 2)
+        regionSums = [Double](repeating: 0, count: atlas.regionNames.count)
+        shown = [Float](repeating: 0, count: planes.indices.count)
     }
 
-    static func mean(_ x: [Float], _ idx: [Int]) -> Double {
-        guard !idx.isEmpty else { return .nan }
-        var s = 0.0
-        for i in idx { s += Double(x[i]) }
-        return s / Double(idx.count)
-    }
-
-    /// Adds one volume (label −1 = unknown class: counted as class 0 when there is one class only, else skipped for per-class statistics).
-    public func add(_ x: [Float], label: Int, synthetic: Bool) {
+    /// Starts a volume (label −1 = unknown class: counted as class 0 when there is one class only, else skipped for per-class statistics).
+    public func beginVolume(label: Int, synthetic: Bool) {
         let c = label >= 0 && label < classCount ? label : (classCount == 1 ? 0 : -1)
-        guard c >= 0 else { return }
-        let s = synthetic ? 1 : 0
-        globalMean[s][c].append(RegionalAccumulator.mean(x, atlas.brain))
-        lrRatio[s][c].append(RegionalAccumulator.mean(x, atlas.left) / RegionalAccumulator.mean(x, atlas.right))
-        for r in 0..<regionVoxels.count { regionMeans[s][c][r].append(RegionalAccumulator.mean(x, regionVoxels[r])) }
-        if moments[s][c] == nil { moments[s][c] = VoxelMoments(count: x.count) }
-        moments[s][c]!.add(x)
+        current = c >= 0 ? (synthetic ? 1 : 0, c) : nil
+        brainSum = 0; leftSum = 0; rightSum = 0; depthSeen = 0
+        for r in regionSums.indices { regionSums[r] = 0 }
+    }
+
+    /// The volume's next depth planes (whole planes, in order).
+    public func addSlab(_ slab: UnsafeBufferPointer<Float>, firstDepth z0: Int) {
+        guard current != nil else { return }
+        precondition(z0 == depthSeen, "slabs must arrive in depth order")
+        let plane = atlas.shape[1] * atlas.shape[2], base = z0 * plane
+        atlas.region.withUnsafeBufferPointer { reg in atlas.hemisphere.withUnsafeBufferPointer { hem in
+            for n in 0..<slab.count {
+                let r = Int(reg[base + n])
+                guard r > 0 else { continue }
+                let v = Double(slab[n])
+                brainSum += v; regionSums[r - 1] += v
+                let h = hem[base + n]
+                if h < 0 { leftSum += v } else if h > 0 { rightSum += v }
+            }
+        } }
+        planes.gather(slab, firstDepth: z0, into: &shown)
+        depthSeen += slab.count / plane
+    }
+
+    public func endVolume() {
+        guard let (s, c) = current else { return }
+        precondition(depthSeen == atlas.shape[0], "a volume ended after \(depthSeen) of \(atlas.shape[0]) depth planes")
+        func mean(_ sum: Double, _ n: Int) -> Double { n == 0 ? .nan : sum / Double(n) }
+        globalMean[s][c].append(mean(brainSum, atlas.brainCount))
+        lrRatio[s][c].append(mean(leftSum, atlas.leftCount) / mean(rightSum, atlas.rightCount))
+        for r in regionSums.indices { regionMeans[s][c][r].append(mean(regionSums[r], atlas.regionCounts[r])) }
+        if moments[s][c] == nil { moments[s][c] = VoxelMoments(count: shown.count) }
+        moments[s][c]!.add(shown)
+        current = nil
+    }
+
+    /// Adds one whole volume.
+    public func add(_ x: [Float], label: Int, synthetic: Bool) {
+        beginVolume(label: label, synthetic: synthetic)
+        x.withUnsafeBufferPointer { addSlab($0, firstDepth: 0) }
+        endVolume()
     }
 
     func measure(_ name: String, _ values: [[[Double]]], classNames: [String]) -> RegionalMeasure {
@@ -143,8 +187,8 @@ public final class RegionalAccumulator {
     }
 
     public func regionMeasures(classNames: [String]) -> [RegionalMeasure] {
-        (0..<regionVoxels.count).compactMap { r in
-            regionVoxels[r].isEmpty ? nil : measure(atlas.regionNames[r], regionMeans.map { $0.map { $0[r] } }, classNames: classNames)
+        (0..<atlas.regionNames.count).compactMap { r in
+            atlas.regionCounts[r] == 0 ? nil : measure(atlas.regionNames[r], regionMeans.map { $0.map { $0[r] } }, classNames: classNames)
         }
     }
 }

@@ -237,3 +237,21 @@ public final class StreamingMSSSIM {
         return result
     }
 }
+
+/// The paper's PSNR (`ImageMetrics.psnr`) accumulated over slabs in voxel order: the same sums, so the
+/// same bits as on whole arrays.
+public struct PSNRAccumulator {
+    var sum = 0.0, peak = -Double.infinity, count = 0
+    public init() {}
+    public mutating func add(real: [Float], synthetic: [Float]) {
+        precondition(real.count == synthetic.count)
+        for i in 0..<real.count {
+            let d = Double(real[i]) - Double(synthetic[i])
+            sum += d * d
+            peak = Swift.max(peak, Double(real[i]))
+        }
+        count += real.count
+    }
+    public var mse: Double { sum / Double(count) }
+    public var value: Double { mse == 0 ? .infinity : 10 * Foundation.log10(peak * peak / mse) }
+}

@@ -127,16 +127,26 @@ public enum Montage {
 
     /// The three mid-slice views (axial, coronal, sagittal) of a RAS-reoriented volume.
     static func views(_ volume: Volume) -> [View] {
-        let v = volume.reorientedToRAS()
-        let g = v.gridShape
-        let (dx, dy, dz) = v.voxelSize
-        let ci = g.nx / 2, cj = g.ny / 2, ck = g.nz / 2
-        var axial = View(width: g.nx, height: g.ny, values: [], mmX: dx, mmY: dy)
-        for row in 0..<g.ny { let j = g.ny - 1 - row; for i in 0..<g.nx { axial.values.append(v[i, j, ck]) } }
-        var coronal = View(width: g.nx, height: g.nz, values: [], mmX: dx, mmY: dz)
-        for row in 0..<g.nz { let k = g.nz - 1 - row; for i in 0..<g.nx { coronal.values.append(v[i, cj, k]) } }
-        var sagittal = View(width: g.ny, height: g.nz, values: [], mmX: dy, mmY: dz)
-        for row in 0..<g.nz { let k = g.nz - 1 - row; for j in 0..<g.ny { sagittal.values.append(v[ci, j, k]) } }
+        volume.data.withUnsafeBufferPointer { d in views(shape: volume.shape, affine: volume.affine) { d[$0] } }
+    }
+
+    /// The same views of any (D, H, W) grid, reading voxel values by their linear index in the
+    /// original array (no reoriented copy; `MontagePlanes` reads only these voxels).
+    static func views(shape: [Int], affine: Affine, value: (Int) -> Float) -> [View] {
+        let r = RASReorientation(shape: shape, affine: affine)
+        let grid = r?.newGrid ?? [shape[2], shape[1], shape[0]]
+        let (dx, dy, dz) = (r?.newAffine ?? affine).voxelSizes
+        func at(_ i: Int, _ j: Int, _ k: Int) -> Float {
+            value(r?.oldIndex(i, j, k) ?? (k * shape[1] + j) * shape[2] + i)
+        }
+        let (nx, ny, nz) = (grid[0], grid[1], grid[2])
+        let ci = nx / 2, cj = ny / 2, ck = nz / 2
+        var axial = View(width: nx, height: ny, values: [], mmX: dx, mmY: dy)
+        for row in 0..<ny { let j = ny - 1 - row; for i in 0..<nx { axial.values.append(at(i, j, ck)) } }
+        var coronal = View(width: nx, height: nz, values: [], mmX: dx, mmY: dz)
+        for row in 0..<nz { let k = nz - 1 - row; for i in 0..<nx { coronal.values.append(at(i, cj, k)) } }
+        var sagittal = View(width: ny, height: nz, values: [], mmX: dy, mmY: dz)
+        for row in 0..<nz { let k = nz - 1 - row; for j in 0..<ny { sagittal.values.append(at(ci, j, k)) } }
         return [axial, coronal, sagittal]
     }
 
@@ -152,8 +162,24 @@ public enum Montage {
 
     /// One row per volume: axial | coronal | sagittal.
     public static func render(_ volumes: [Volume], options: MontageOptions = MontageOptions()) -> RGBImage {
+        render(rows: volumes.map { views($0) }, windows: volumes.map { options.window ?? autoWindow($0) }, options: options)
+    }
+
+    /// The same picture from volumes of which only the shown voxels were kept (`MontagePlanes.gather`):
+    /// one row per values array. Without a window, each row's 0.5–99.5 percentiles of the shown voxels.
+    public static func render(planes: MontagePlanes, rows values: [[Float]], options: MontageOptions = MontageOptions()) -> RGBImage {
+        let rows = values.map { v in views(shape: planes.shape, affine: planes.affine) { v[planes.position[$0]!] } }
+        let windows = values.map { v -> (Float, Float) in
+            if let w = options.window { return w }
+            var lo = Float(Normalize.percentile(v, 0.5)), hi = Float(Normalize.percentile(v, 99.5))
+            if !(hi > lo) { lo = v.min() ?? 0; hi = max(v.max() ?? 1, lo + 1) }
+            return (lo, hi)
+        }
+        return render(rows: rows, windows: windows, options: options)
+    }
+
+    static func render(rows: [[View]], windows: [(Float, Float)], options: MontageOptions) -> RGBImage {
         let zoom = max(1, options.zoom)
-        let rows = volumes.map { views($0) }
         // Common pixel size: the smallest voxel edge over everything, divided by zoom.
         let minMM = rows.flatMap { $0.flatMap { [$0.mmX, $0.mmY] } }.filter { $0 > 0 }.min() ?? 1
         let px = minMM / Double(zoom)
@@ -168,7 +194,7 @@ public enum Montage {
         var img = RGBImage(width: width, height: max(1, height))
         var y0 = gap
         for (r, viewsOfRow) in rows.enumerated() {
-            let (lo, hi) = options.window ?? autoWindow(volumes[r])
+            let (lo, hi) = windows[r]
             let span = Double(hi - lo) == 0 ? 1 : Double(hi - lo)
             var x0 = gap
             for (c, view) in viewsOfRow.enumerated() {
@@ -188,5 +214,46 @@ public enum Montage {
             y0 += rowHeights[r] + gap
         }
         return img
+    }
+}
+
+/// The voxels a montage shows (the three RAS mid-slices) of a (D, H, W) grid, so that a volume read
+/// slab by slab can keep just those (a few planes instead of the whole volume) and still be drawn.
+public struct MontagePlanes {
+    public let shape: [Int]
+    public let affine: Affine
+    /// Linear indices into the (D, H, W) array, ascending.
+    public let indices: [Int]
+    /// Index → position in `indices` (and in gathered values).
+    let position: [Int: Int]
+
+    public init(shape: [Int], affine: Affine) {
+        var set = Set<Int>()
+        _ = Montage.views(shape: shape, affine: affine) { set.insert($0); return 0 }
+        indices = set.sorted()
+        var pos: [Int: Int] = [:]
+        for (p, i) in indices.enumerated() { pos[i] = p }
+        position = pos
+        self.shape = shape; self.affine = affine
+    }
+
+    /// Copies the shown voxels of a slab (depth planes z0 ..< z0 + n) into `values` (indices.count long).
+    public func gather(_ slab: UnsafeBufferPointer<Float>, firstDepth z0: Int, into values: inout [Float]) {
+        let plane = shape[1] * shape[2]
+        let lo = z0 * plane, hi = lo + slab.count
+        var p = lowerBound(lo)
+        while p < indices.count && indices[p] < hi { values[p] = slab[indices[p] - lo]; p += 1 }
+    }
+
+    /// Positions p..<q of `indices` that fall in the slab (for callers that accumulate per shown voxel).
+    public func range(firstDepth z0: Int, depth n: Int) -> Range<Int> {
+        let plane = shape[1] * shape[2]
+        return lowerBound(z0 * plane)..<lowerBound((z0 + n) * plane)
+    }
+
+    func lowerBound(_ x: Int) -> Int {
+        var a = 0, b = indices.count
+        while a < b { let m = (a + b) / 2; if indices[m] < x { a = m + 1 } else { b = m } }
+        return a
     }
 }

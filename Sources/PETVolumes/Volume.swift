@@ -215,8 +215,35 @@ public struct Volume {
     /// The same voxels and world positions with the array axes permuted and flipped so the voxel
     /// axes point as close as possible to R, A, S (what viewers call "closest canonical").
     public func reorientedToRAS() -> Volume {
+        guard let r = RASReorientation(shape: shape, affine: affine) else { return self }
+        var out = [Float](repeating: 0, count: data.count)
+        let nn = r.newGrid
+        data.withUnsafeBufferPointer { inp in
+            out.withUnsafeMutableBufferPointer { o in
+                for c in 0..<nn[2] { for b in 0..<nn[1] { for a in 0..<nn[0] {
+                    o[(c * nn[1] + b) * nn[0] + a] = inp[r.oldIndex(a, b, c)]
+                } } }
+            }
+        }
+        var v = self
+        v.shape = r.newShape; v.data = out; v.affine = r.newAffine
+        return v
+    }
+}
+
+/// The index map of `Volume.reorientedToRAS` without copying voxels: which voxel of the original
+/// (D, H, W) array sits at each position of the RAS grid. nil when the grid already is RAS or its
+/// orientation is undefined (then the original indices apply).
+public struct RASReorientation {
+    /// Sizes along the original voxel axes i, j, k.
+    let n: [Int]
+    let src: [Int], flip: [Bool]
+    /// Sizes along the new i, j, k, the new array shape (D, H, W) and the new affine.
+    public let newGrid: [Int], newShape: [Int], newAffine: Affine
+
+    public init?(shape: [Int], affine: Affine) {
         let codes = Array(affine.orientationCodes)
-        guard !codes.contains("?"), String(codes) != "RAS" else { return self }
+        guard !codes.contains("?"), String(codes) != "RAS" else { return nil }
         // For each world axis w (R, A, S) find the voxel axis a pointing along it and its sign.
         let letters: [(Character, Character)] = [("R", "L"), ("A", "P"), ("S", "I")]
         var src = [Int](repeating: 0, count: 3), flip = [Bool](repeating: false, count: 3)
@@ -226,19 +253,8 @@ public struct Volume {
         }
         let n = [shape[2], shape[1], shape[0]]          // sizes along i, j, k
         let nn = [n[src[0]], n[src[1]], n[src[2]]]      // new sizes along new i, j, k
-        let newShape = [nn[2], nn[1], nn[0]]
-        var out = [Float](repeating: 0, count: data.count)
-        // New index (a0, a1, a2) reads old index with old[src[w]] = flip ? n-1-a_w : a_w.
-        data.withUnsafeBufferPointer { inp in
-            out.withUnsafeMutableBufferPointer { o in
-                var old = [0, 0, 0]
-                for c in 0..<nn[2] { for b in 0..<nn[1] { for a in 0..<nn[0] {
-                    let idx = [a, b, c]
-                    for w in 0..<3 { old[src[w]] = flip[w] ? n[src[w]] - 1 - idx[w] : idx[w] }
-                    o[(c * nn[1] + b) * nn[0] + a] = inp[(old[2] * n[1] + old[1]) * n[0] + old[0]]
-                } } }
-            }
-        }
+        self.n = n; self.src = src; self.flip = flip
+        newGrid = nn; newShape = [nn[2], nn[1], nn[0]]
         // New affine: column w = ±old column src[w]; origin moves to the old voxel new(0,0,0) maps to.
         var t = Affine.identity
         for w in 0..<3 {
@@ -246,8 +262,16 @@ public struct Volume {
             t[src[w], w] = flip[w] ? -1 : 1
             t[src[w], 3] = flip[w] ? Double(n[src[w]] - 1) : 0
         }
-        var v = self
-        v.shape = newShape; v.data = out; v.affine = affine * t
-        return v
+        newAffine = affine * t
+    }
+
+    /// Linear index in the original array of new voxel (a, b, c): old[src[w]] = flip ? n−1−a_w : a_w.
+    @inline(__always) public func oldIndex(_ a: Int, _ b: Int, _ c: Int) -> Int {
+        var old = (0, 0, 0)
+        func set(_ axis: Int, _ v: Int) { switch axis { case 0: old.0 = v; case 1: old.1 = v; default: old.2 = v } }
+        set(src[0], flip[0] ? n[src[0]] - 1 - a : a)
+        set(src[1], flip[1] ? n[src[1]] - 1 - b : b)
+        set(src[2], flip[2] ? n[src[2]] - 1 - c : c)
+        return (old.2 * n[1] + old.1) * n[0] + old.0
     }
 }

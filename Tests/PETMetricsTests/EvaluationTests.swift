@@ -110,6 +110,40 @@ final class EvaluationTests: XCTestCase {
         print("report screenshot: \(out)/screenshot.png")
     }
 
+    /// Tiled analysis: the slab schedule changes no result. Slabs of 2 planes (and of 9, rounded up to the
+    /// block-averaging factor, not dividing the depth) against whole volumes give identical metrics,
+    /// and the pair metrics equal the whole-array reference functions exactly.
+    func testSlabScheduleDoesNotChangeMetrics() throws {
+        let real = try Fixtures.smallCohort()
+        let dir = Fixtures.tempDirectory("eval-slabs")
+        let synDir = dir + "/generated"
+        _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
+        var results: [[String: Any]] = []
+        let realSet = try VolumeSet.open(real), synSet = try VolumeSet.open(synDir)
+        XCTAssertNotEqual(realSet.shape[0] % 10, 0, "the fixture's depth should not divide into slabs of 10")
+        for depth in [1, 9, 10_000] {
+            var o = options(real, synDir, dir + "/report-\(depth)")
+            o.skipClassifiers = true; o.slabDepth = depth
+            var m = try Evaluation.run(o)
+            XCTAssertEqual((m["streaming"] as? [String: Any])?["slab_depth"] as? Int, depth == 10_000 ? 10_000 : (depth == 1 ? 2 : 10))
+            for k in ["seconds", "peak_rss_mb", "streaming"] { m[k] = nil }
+            results.append(m)
+        }
+        func text(_ m: [String: Any]) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: m, options: [.sortedKeys]), as: UTF8.self)
+        }
+        XCTAssertEqual(try text(results[0]), try text(results[2]))
+        XCTAssertEqual(try text(results[1]), try text(results[2]))
+        let paper = try XCTUnwrap(results[0]["paper_protocol"] as? [String: Any])
+        let range = try XCTUnwrap(paper["data_range"] as? Double)
+        for p in try XCTUnwrap(paper["pair_list"] as? [[String: Any]]).prefix(3) {
+            let rv = try realSet.values(realSet.names.firstIndex(of: p["real"] as! String)!)
+            let sv = try synSet.values(synSet.names.firstIndex(of: p["synthetic"] as! String)!)
+            XCTAssertEqual(p["ssim_3d"] as? Double, try ImageMetrics.ssim(rv, sv, shape: realSet.shape, dataRange: range))
+            XCTAssertEqual(p["psnr_3d"] as? Double, ImageMetrics.psnr(real: rv, synthetic: sv))
+        }
+    }
+
     func testClearErrorsForBadInputs() throws {
         let real = try Fixtures.smallCohort()
         let dir = Fixtures.tempDirectory("errors")

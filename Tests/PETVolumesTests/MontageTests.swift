@@ -29,6 +29,35 @@ final class MontageTests: XCTestCase {
         XCTAssertThrowsError(try PNGFile.read(dir + "/absent.png"))
     }
 
+    /// A montage drawn from only the shown voxels (gathered slab by slab) equals the montage of the whole
+    /// volume, for RAS, permuted and flipped grids with odd anisotropic shapes.
+    func testMontagePlanesGatheredBySlabsRenderLikeTheWholeVolume() {
+        var rng = SystemRandomNumberGenerator()
+        let affines: [Affine] = [
+            .scaling(2, 2, 3),
+            Affine([-1.5, 0, 0, 90, 0, 0, 2, -120, 0, -2, 0, 80, 0, 0, 0, 1]),   // L, I, A: permuted and flipped
+            Affine([0, 0, 2, -40, -1, 0, 0, 60, 0, -1.25, 0, 30, 0, 0, 0, 1]),    // P, I, R
+        ]
+        for affine in affines {
+            let shape = [9, 14, 11]
+            let v = Volume(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: 0..<1, using: &rng) }, affine: affine)
+            let planes = MontagePlanes(shape: shape, affine: affine)
+            XCTAssertLessThan(planes.indices.count, v.count / 2)
+            var shown = [Float](repeating: -1, count: planes.indices.count)
+            let plane = shape[1] * shape[2]
+            var z = 0
+            while z < shape[0] {
+                let n = min(4, shape[0] - z)
+                v.data[(z * plane)..<((z + n) * plane)].withUnsafeBufferPointer { planes.gather($0, firstDepth: z, into: &shown) }
+                XCTAssertEqual(planes.range(firstDepth: z, depth: n).count, planes.indices.filter { $0 >= z * plane && $0 < (z + n) * plane }.count)
+                z += n
+            }
+            XCTAssertFalse(shown.contains(-1), "every shown voxel gathered")
+            let o = MontageOptions(colorMap: .hot, zoom: 2, window: (0.1, 0.9))
+            XCTAssertEqual(Montage.render(planes: planes, rows: [shown, shown], options: o), Montage.render([v, v], options: o), "\(affine.orientationCodes)")
+        }
+    }
+
     func testColorMapsAndAnisotropicVoxels() {
         XCTAssertTrue(ColorMap.gray.rgb(0) == (0, 0, 0) && ColorMap.gray.rgb(1) == (255, 255, 255))
         XCTAssertTrue(ColorMap.hot.rgb(1) == (255, 255, 255) && ColorMap.hot.rgb(1.0 / 3).1 == 0)
