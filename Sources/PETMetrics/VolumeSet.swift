@@ -7,6 +7,7 @@
 //   let s = try VolumeSet.open("data.h5" | "generated/", memoryBudget: 256 << 20)
 //   s.count, s.shape, s.classNames, s.labels (index into classNames, −1 unknown), s.names, s.affine
 //   try s.values(i) -> [Float] ; try s.volume(i) -> Volume ; s.restricted(toClasses: ["AD"])
+//   let r = try s.slabReader(i); try r.next(depth: 8) -> [Float]   // depth slices of values(i), one slab in memory
 
 import Foundation
 import PETTensor
@@ -128,6 +129,21 @@ public final class VolumeSet {
 
     public func values(_ i: Int) throws -> [Float] { try volume(i).data }
 
+    /// Volume i (of the selection) depth slab by depth slab, with the same values as `values(i)`.
+    public func slabReader(_ i: Int) throws -> VolumeSlabReader {
+        let j = indices[i]
+        if let s = store {
+            let map = s.intensity(j)
+            let inverse = storeHoldsNormalized && !(map.scale == 1 && map.offset == 0)
+            if inverse && map.scale == 0 { throw MetricsError.badInput(path: path, reason: "volume \(j) has intensity scale 0") }
+            return VolumeSlabReader(name: path, shape: shape, source: .store(s, j, inverse ? map : nil))
+        }
+        // The options and shape check of volume(_:).
+        let r = try StreamingNIfTIReader(path: files[j], options: NIfTIReadOptions(nonFinite: .zero))
+        guard r.shape == shape else { throw MetricsError.badInput(path: files[j], reason: "shape \(r.shape) differs from \(shape)") }
+        return VolumeSlabReader(name: files[j], shape: shape, source: .nifti(r))
+    }
+
     /// Renames classes to follow `reference` (same names keep their meaning; unknown names → −1).
     public func alignClasses(to reference: [String]) {
         labels = labels.map { $0 >= 0 && $0 < classNames.count ? (reference.firstIndex(of: classNames[$0]) ?? -1) : -1 }
@@ -146,5 +162,46 @@ public final class VolumeSet {
                             store: store, files: files)
         sub.storeHoldsNormalized = storeHoldsNormalized
         return sub
+    }
+}
+
+/// One volume of a VolumeSet read in depth slabs (runs of whole depth slices), so that evaluation
+/// holds a slab, not the volume. Values are bitwise those of `VolumeSet.values(i)`: a store's slab is
+/// a hyperslab mapped back by the same `IntensityMap.inverse`, a NIfTI file's comes from a
+/// StreamingNIfTIReader with the options `VolumeSet.volume(_:)` uses.
+public final class VolumeSlabReader {
+    enum Source {
+        /// Store, item, and the map to invert (nil: values used as stored).
+        case store(VolumeStore, Int, IntensityMap?)
+        case nifti(StreamingNIfTIReader)
+    }
+    /// The store or NIfTI file read (named by errors).
+    public let name: String
+    /// Array shape [D, H, W].
+    public let shape: [Int]
+    public private(set) var depthRead = 0
+    private let source: Source
+
+    init(name: String, shape: [Int], source: Source) {
+        self.name = name; self.shape = shape; self.source = source
+    }
+
+    /// The next `depth` depth slices (depth·H·W values, W fastest) in physical units.
+    public func next(depth: Int) throws -> [Float] {
+        guard depth > 0, depth <= shape[0] - depthRead else {
+            throw MetricsError.badInput(path: name, reason: "cannot read \(depth) depth slice(s) at depth \(depthRead) of a volume \(shape[0]) deep")
+        }
+        var out: [Float]
+        switch source {
+        case let .store(s, j, map):
+            out = try s.readPatch(j, origin: [depthRead, 0, 0], size: [depth, shape[1], shape[2]])
+            if let map {
+                for k in 0..<out.count { out[k] = map.inverse(out[k]) }
+            }
+        case let .nifti(r):
+            out = try r.read(depth: depth)
+        }
+        depthRead += depth
+        return out
     }
 }

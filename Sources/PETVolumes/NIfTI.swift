@@ -4,6 +4,7 @@
 //   let v = try NIfTIFile.read("sub-01_pet.nii.gz")                 // -> Volume (Float, (D,H,W))
 //   let v = try NIfTIFile.read(path, options: NIfTIReadOptions(nonFinite: .refuse, maxVoxels: 1 << 28))
 //   let h = try NIfTIFile.readHeader(path)                          // validated header, no voxels
+//   let r = try StreamingNIfTIReader(path: path)                    // depth slab by slab (StreamingReaders.swift)
 //   try NIfTIFile.write(v, to: "out.nii.gz", provenance: ["command": "prepare", "seed": 1])
 //   try NIfTIFile.write(v, to: "out.nii", provenance: [:], options: NIfTIWriteOptions(format: .nifti2))
 //
@@ -33,6 +34,8 @@ public enum NIfTIError: Error, CustomStringConvertible, Equatable {
     case invalidPath(path: String, reason: String)
     case libraryFailure(path: String, operation: String)
     case writeFailed(path: String, reason: String)
+    /// A streaming read asked for something the file cannot give (past the end, after close).
+    case badRequest(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -46,6 +49,7 @@ public enum NIfTIError: Error, CustomStringConvertible, Equatable {
         case let .invalidPath(p, r): return "\(p): \(r)"
         case let .libraryFailure(p, op): return "\(p): libnifti failed to \(op) (the file is corrupt or truncated)"
         case let .writeFailed(p, r): return "\(p): could not write: \(r)"
+        case let .badRequest(p, r): return "\(p): \(r)"
         }
     }
 }
@@ -186,7 +190,7 @@ public enum NIfTIFile {
         if bitpix != size * 8 && bitpix != 0 {
             throw NIfTIError.badMagic(path: path, detail: "bitpix \(bitpix) does not match datatype \(name)")
         }
-        // Uncompressed files: the voxels must all be there (a gzipped file is checked by libnifti's read).
+        // Uncompressed files: the voxels must all be there (a gzipped file is checked as its voxels are read).
         if !path.lowercased().hasSuffix(".gz") {
             let attrs = try? FileManager.default.attributesOfItem(atPath: path)
             let fileSize = (attrs?[.size] as? NSNumber)?.intValue ?? 0
@@ -201,8 +205,17 @@ public enum NIfTIFile {
 
     /// Reads a 3-D NIfTI volume. See the file comment for what is applied and checked.
     public static func read(_ path: String, options: NIfTIReadOptions = NIfTIReadOptions()) throws -> Volume {
-        let header = try readHeader(path, maxVoxels: options.maxVoxels)
-        return try lock.withLock { () throws -> Volume in
+        // One slab of every slice: the decoding is StreamingNIfTIReader's (one copy of it).
+        let r = try StreamingNIfTIReader(path: path, options: options)
+        defer { r.close() }
+        let data = try r.read(depth: r.shape[0])
+        return Volume(shape: r.shape, data: data, affine: r.affine, space: r.space, metadata: r.metadata)
+    }
+
+    /// The checked header, then libnifti's parse of it (geometry, scaling, extensions); no voxels.
+    static func voxelLayout(_ path: String, maxVoxels: Int) throws -> NIfTIVoxelLayout {
+        let header = try readHeader(path, maxVoxels: maxVoxels)
+        return try lock.withLock { () throws -> NIfTIVoxelLayout in
             nifti_set_debug_level(0)   // we report errors ourselves
             // Header and extensions through libnifti; voxels read by us, because libnifti's loader
             // silently replaces NaN/Inf with 0 and the user must get to choose (NonFinitePolicy).
@@ -215,54 +228,12 @@ public enum NIfTIFile {
             guard nvox == header.voxelCount else {
                 throw NIfTIError.invalidDimensions(path: path, detail: "libnifti reports \(nvox) voxels, header \(header.voxelCount)")
             }
-            let nbyper = Int(im.nbyper)
-            let byteCount = nvox * nbyper
-            let rawBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, byteCount), alignment: 16)
-            defer { rawBuffer.deallocate() }
-            guard let fp = znzopen(im.iname ?? im.fname, "rb", 1) else {
-                throw NIfTIError.libraryFailure(path: path, operation: "open the voxel data")
-            }
-            var fpVar: znzFile? = fp
-            defer { Xznzclose(&fpVar) }
-            if znzseek(fp, numericCast(im.iname_offset), SEEK_SET) < 0 {
-                throw NIfTIError.truncated(path: path, detail: "cannot seek to the voxel data at offset \(im.iname_offset)")
-            }
-            let got = znzread(rawBuffer, 1, byteCount, fp)
-            if got != byteCount {
-                throw NIfTIError.truncated(path: path, detail: "read \(got) of \(byteCount) voxel bytes (\(nvox) \(header.datatypeName) voxels)")
-            }
-            if im.byteorder != nifti_short_order() && im.swapsize > 1 {
-                nifti_swap_Nbytes(Int64(nvox), im.swapsize, rawBuffer)
-            }
-            let raw = rawBuffer
-            var data = [Float](repeating: 0, count: nvox)
-            data.withUnsafeMutableBufferPointer { out in
-                func convert<T>(_ t: T.Type, _ f: (T) -> Float) {
-                    let p = raw.assumingMemoryBound(to: T.self)
-                    for n in 0..<nvox { out[n] = f(p[n]) }
-                }
-                switch Int(im.datatype) {
-                case 2: convert(UInt8.self) { Float($0) }
-                case 256: convert(Int8.self) { Float($0) }
-                case 4: convert(Int16.self) { Float($0) }
-                case 512: convert(UInt16.self) { Float($0) }
-                case 8: convert(Int32.self) { Float($0) }
-                case 768: convert(UInt32.self) { Float($0) }
-                case 16: convert(Float.self) { $0 }
-                default: convert(Double.self) { Float($0) }
-                }
-                let slope = im.scl_slope, inter = im.scl_inter
-                if slope != 0 && slope.isFinite && inter.isFinite && !(slope == 1 && inter == 0) {
-                    for n in 0..<nvox { out[n] = Float(Double(out[n]) * slope + inter) }
-                }
-            }
             // Geometry: sform, else qform, else pixdim diagonal (libnifti fills qto_xyz with it).
             let useS = im.sform_code > 0
             let mat = useS ? im.sto_xyz : im.qto_xyz
             var m = [Double](repeating: 0, count: 16)
             withUnsafeBytes(of: mat.m) { b in for n in 0..<16 { m[n] = b.load(fromByteOffset: n * 8, as: Double.self) } }
             let code = Int(useS ? im.sform_code : im.qform_code)
-            let affine = Affine(m)
             var meta: [String: String] = ["source_file": path, "nifti_version": String(header.version),
                                           "datatype": header.datatypeName]
             let descrip = withUnsafeBytes(of: im.descrip) { b in String(decoding: b.prefix(while: { $0 != 0 }), as: UTF8.self) }
@@ -276,22 +247,26 @@ public enum NIfTIFile {
                     }
                 }
             }
-            var v = Volume(shape: header.arrayShape, data: data, affine: affine,
-                           space: WorldSpace(rawValue: code) ?? .scanner, metadata: meta)
-            let bad = v.nonFiniteCount
-            if bad > 0 {
-                switch options.nonFinite {
-                case .refuse: throw NIfTIError.nonFiniteVoxels(path: path, count: bad)
-                case .warn, .zero:
-                    if options.nonFinite == .warn {
-                        FileHandle.standardError.write("petgan: warning: \(path): \(bad) NaN/infinite voxel(s) set to 0\n".data(using: .utf8)!)
-                    }
-                    for n in 0..<v.data.count where !v.data[n].isFinite { v.data[n] = 0 }
-                case .keep: break
-                }
-            }
-            return v
+            let dataPath = (im.iname ?? im.fname).map { String(cString: $0) } ?? path
+            let swap = im.byteorder != nifti_short_order() && im.swapsize > 1
+            return NIfTIVoxelLayout(header: header, dataPath: dataPath, dataOffset: Int(im.iname_offset), datatype: Int(im.datatype),
+                                    bytesPerVoxel: Int(im.nbyper), swapSize: swap ? Int(im.swapsize) : 0,
+                                    slope: im.scl_slope, inter: im.scl_inter, affine: Affine(m),
+                                    space: WorldSpace(rawValue: code) ?? .scanner, metadata: meta)
         }
+    }
+
+    /// Applies `policy` to `count` decoded values (`.refuse` throws); returns how many were not finite.
+    static func applyNonFinite(_ out: UnsafeMutablePointer<Float>, count: Int, policy: NonFinitePolicy, path: String) throws -> Int {
+        var bad = 0
+        for n in 0..<count where !out[n].isFinite { bad += 1 }
+        guard bad > 0 else { return 0 }
+        switch policy {
+        case .refuse: throw NIfTIError.nonFiniteVoxels(path: path, count: bad)
+        case .warn, .zero: for n in 0..<count where !out[n].isFinite { out[n] = 0 }
+        case .keep: break
+        }
+        return bad
     }
 
     /// A short provenance string for the 80-byte `descrip` field.
@@ -455,6 +430,53 @@ public enum NIfTIFile {
         }
         if rename(tmp, path) != 0 {
             throw NIfTIError.writeFailed(path: path, reason: "renaming the temporary file: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// What reading needs from a parsed header: where and how the voxels are stored, the geometry and
+/// the metadata. NIfTIFile.read and StreamingNIfTIReader both decode through it.
+struct NIfTIVoxelLayout {
+    var header: NIfTIHeaderInfo
+    /// The file holding the voxels (the .nii / .nii.gz itself) and their offset in its uncompressed bytes.
+    var dataPath: String
+    var dataOffset: Int
+    var datatype: Int
+    var bytesPerVoxel: Int
+    /// Bytes per swapped unit when the file has the other byte order, else 0.
+    var swapSize: Int
+    var slope: Double
+    var inter: Double
+    var affine: Affine
+    var space: WorldSpace
+    var metadata: [String: String]
+
+    /// Slope 0 or non-finite means "no scaling" (NIfTI convention); identity is skipped.
+    var scales: Bool { slope != 0 && slope.isFinite && inter.isFinite && !(slope == 1 && inter == 0) }
+
+    /// Decodes `count` stored voxels at `raw` (byte-swapped in place when needed) into `out`.
+    /// `raw` may be `out` itself for float32.
+    func decode(_ raw: UnsafeMutableRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        if swapSize > 0 { nifti_swap_Nbytes(Int64(count), Int32(swapSize), raw) }
+        func convert<T>(_ t: T.Type, _ f: (T) -> Float) {
+            let p = raw.assumingMemoryBound(to: T.self)
+            for n in 0..<count { out[n] = f(p[n]) }
+        }
+        switch datatype {
+        case 2: convert(UInt8.self) { Float($0) }
+        case 256: convert(Int8.self) { Float($0) }
+        case 4: convert(Int16.self) { Float($0) }
+        case 512: convert(UInt16.self) { Float($0) }
+        case 8: convert(Int32.self) { Float($0) }
+        case 768: convert(UInt32.self) { Float($0) }
+        case 16: if raw != UnsafeMutableRawPointer(out) { convert(Float.self) { $0 } }
+        default: convert(Double.self) { Float($0) }
+        }
+        // In Double from the converted Float, as NIfTIFile.read always did: other arithmetic would
+        // change values by an ulp.
+        if scales {
+            let slope = slope, inter = inter
+            for n in 0..<count { out[n] = Float(Double(out[n]) * slope + inter) }
         }
     }
 }

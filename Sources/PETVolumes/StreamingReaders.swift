@@ -1,0 +1,130 @@
+// Streaming NIfTI input: a volume read slab by slab (runs of whole z planes, i.e. depth slices of
+// our (D, H, W) array) so that the full volume never has to be in memory. The reading twin of
+// StreamingNIfTIWriter.
+//
+//   let r = try StreamingNIfTIReader(path: "x.nii.gz", options: NIfTIReadOptions(nonFinite: .zero))
+//   r.shape, r.affine, r.space, r.metadata              // as NIfTIFile.read gives them
+//   while r.depthRead < r.shape[0] { let slab = try r.read(depth: min(8, r.shape[0] - r.depthRead)) }
+//
+// Values are bitwise those of NIfTIFile.read (which is this reader reading all slices at once): the
+// header is parsed by libnifti, the voxels are read sequentially through znz, a slab's bytes at a
+// time, and decoded by the same code (NIfTIVoxelLayout). Memory is O(slab), also for .nii.gz.
+// Non-finite voxels are handled per slab, so `.refuse` throws when the slab holding the first
+// NaN/infinite voxel is read (its count is that slab's), and `.warn` warns once, with the total,
+// when the last slice has been read (or on close). After an error other than a bad request
+// (depth ≤ 0, past the end) the reader is closed.
+
+import CNIfTI
+import Foundation
+import PETTensor
+
+public final class StreamingNIfTIReader {
+    public let path: String
+    /// Array shape [D, H, W], as NIfTIFile.read(path).shape.
+    public let shape: [Int]
+    public let affine: Affine
+    public let space: WorldSpace
+    /// As NIfTIFile.read gives it (source file, NIfTI version, datatype, descrip, provenance).
+    public let metadata: [String: String]
+    public let options: NIfTIReadOptions
+    /// Depth slices delivered so far.
+    public private(set) var depthRead = 0
+    private let layout: NIfTIVoxelLayout
+    private var file: znzFile?
+    private var scratch: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
+    private var nonFiniteSeen = 0
+    private var warned = false
+
+    /// Voxels of one depth slice (H·W).
+    public var sliceVoxels: Int { shape[1] * shape[2] }
+
+    public init(path: String, options: NIfTIReadOptions = NIfTIReadOptions()) throws {
+        let layout = try NIfTIFile.voxelLayout(path, maxVoxels: options.maxVoxels)
+        self.path = path
+        self.options = options
+        self.layout = layout
+        shape = layout.header.arrayShape
+        affine = layout.affine
+        space = layout.space
+        metadata = layout.metadata
+        guard let fp = znzopen(layout.dataPath, "rb", 1) else {
+            throw NIfTIError.libraryFailure(path: path, operation: "open the voxel data")
+        }
+        file = fp
+        if znzseek(fp, layout.dataOffset, SEEK_SET) < 0 {
+            close()
+            throw NIfTIError.truncated(path: path, detail: "cannot seek to the voxel data at offset \(layout.dataOffset)")
+        }
+    }
+
+    deinit { close() }
+
+    /// Releases the file and the scratch buffer (also on deinit). Reading afterwards is an error.
+    public func close() {
+        if file != nil { Xznzclose(&file) }
+        scratch?.deallocate()
+        scratch = nil; scratchBytes = 0
+        warnIfNeeded()
+    }
+
+    private func warnIfNeeded() {
+        if options.nonFinite == .warn && nonFiniteSeen > 0 && !warned {
+            warned = true
+            FileHandle.standardError.write("petgan: warning: \(path): \(nonFiniteSeen) NaN/infinite voxel(s) set to 0\n".data(using: .utf8)!)
+        }
+    }
+
+    private func checkRequest(_ depth: Int) throws {
+        guard file != nil else { throw NIfTIError.badRequest(path: path, reason: "cannot read after the streaming reader was closed") }
+        guard depth > 0 else { throw NIfTIError.badRequest(path: path, reason: "cannot read a slab of \(depth) depth slices (must be positive)") }
+        guard depth <= shape[0] - depthRead else {
+            throw NIfTIError.badRequest(path: path, reason: "cannot read \(depth) depth slices at depth \(depthRead): that passes the volume depth \(shape[0])")
+        }
+    }
+
+    /// The next `depth` depth slices into `out` (depth·H·W floats, W fastest).
+    public func read(depth: Int, into out: UnsafeMutablePointer<Float>) throws {
+        try checkRequest(depth)
+        do { try readSlab(depth, into: out) } catch { close(); throw error }
+        depthRead += depth
+        if depthRead == shape[0] { warnIfNeeded() }
+    }
+
+    /// The next `depth` depth slices (depth·H·W floats, W fastest).
+    public func read(depth: Int) throws -> [Float] {
+        try checkRequest(depth)
+        let count = depth * sliceVoxels
+        return try [Float](unsafeUninitializedCapacity: count) { buf, initialized in
+            try read(depth: depth, into: buf.baseAddress!)
+            initialized = count
+        }
+    }
+
+    private func readSlab(_ depth: Int, into out: UnsafeMutablePointer<Float>) throws {
+        let count = depth * sliceVoxels
+        let bytes = count * layout.bytesPerVoxel
+        // float32 is decoded in place; other types go through a scratch buffer of one slab.
+        let raw: UnsafeMutableRawPointer
+        if layout.datatype == 16 {
+            raw = UnsafeMutableRawPointer(out)
+        } else {
+            if scratchBytes < bytes {
+                scratch?.deallocate()
+                scratch = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+                scratchBytes = bytes
+            }
+            raw = scratch!
+        }
+        let got = znzread(raw, 1, bytes, file)
+        if got != bytes {
+            let first = depthRead, end = depthRead + depth
+            let what = depth == shape[0] ? "\(count) \(layout.header.datatypeName) voxels" : "depth slices \(first)..<\(end) of \(shape[0])"
+            throw NIfTIError.truncated(path: path, detail: got < 0
+                ? "the compressed stream is corrupt or ends early (reading \(bytes) voxel bytes: \(what))"
+                : "read \(got) of \(bytes) voxel bytes (\(what))")
+        }
+        layout.decode(raw, count: count, into: out)
+        nonFiniteSeen += try NIfTIFile.applyNonFinite(out, count: count, policy: options.nonFinite, path: path)
+    }
+}
