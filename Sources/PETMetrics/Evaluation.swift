@@ -31,6 +31,8 @@ public struct EvaluationOptions {
     public var augmentationSeeds: [UInt64] = [1, 2, 3]
     public var mmdPermutations = 200
     public var skipClassifiers = false
+    /// A run directory or checkpoint whose critic scores both sets (tiled within `memoryBudget`).
+    public var critic: String? = nil
     /// Depth planes per slab (rounded up to a multiple of the block-averaging factor; ≥ D: whole volumes).
     public var slabDepth = 16
     /// 2D samples against a volume store: where real slices are cut (MNI z range in mm and step),
@@ -214,6 +216,13 @@ public enum Evaluation {
         log("MMD on voxels")
         let mmdVox = DistributionMetrics.mmd(r.small, s.small, permutations: o.mmdPermutations, seed: o.seed &+ 21)
 
+        // The run's own critic, tile by tile.
+        var criticResult: CriticScoresResult? = nil
+        if let ck = o.critic {
+            log("critic scores (\(ck))")
+            criticResult = try CriticScores.run(checkpoint: ck, real: realSet, synthetic: synth, memoryBudget: o.memoryBudget, log: o.log)
+        }
+
         // Classifiers: feature network (real classes), Fréchet, MMD on features, C2ST, augmentation.
         var notes: [String] = []
         let cls = try classifierMetrics(real: r.small, realLabels: realSet.labels, synthetic: s.small, syntheticLabels: synth.labels,
@@ -302,6 +311,7 @@ public enum Evaluation {
             "notes": notes,
         ]
         if let c = c2st { metrics["c2st"] = jsonObject(c) }
+        if let c = criticResult { metrics["critic"] = jsonObject(c) }
         metrics["augmentation"] = augmentation.map { jsonObject($0) }
         metrics["seconds"] = Date().timeIntervalSince(t0)
         metrics["peak_rss_mb"] = Figures.peakRSSMegabytes()

@@ -141,6 +141,12 @@ enum Report {
             h += Figures.lineChart([("training loss", c.lossCurve)], title: "C2ST training loss (cross-entropy)", xLabel: "epoch", yLabel: "loss")
         } else { h += "<p>Not run (see notes).</p>" }
 
+        let critic = dict(m["critic"])
+        if !critic.isEmpty {
+            let cr = dict(critic["real"]), cs = dict(critic["synthetic"])
+            h += "<h3>The run's own critic</h3><p>\(esc(critic["model"] as? String ?? "")), from <code>\(esc(critic["checkpoint"] as? String ?? ""))</code>, run tile by tile (\(esc(critic["tile"] as? String ?? ""))). Real scores \(num(cr["mean"], 4)) ± \(num(cr["sd"], 4)) (n = \(int(cr["n"]))), synthetic \(num(cs["mean"], 4)) ± \(num(cs["sd"], 4)) (n = \(int(cs["n"]))); gap \(num(critic["gap"], 4)); AUC <b>\(num(critic["auc"], 3))</b> (0.5: the critic cannot tell the sets apart).</p>"
+        }
+
         h += "<h2>5. Augmentation benefit</h2>"
         if augmentation.isEmpty { h += "<p>Not run (see notes).</p>" }
         for a in augmentation {

@@ -11,8 +11,11 @@ struct EvaluateCommand: ParsableCommand {
         discussion: """
         Inputs are an HDF5 volume store (petgan phantom / prepare / generate --format h5) or a folder of \
         .nii/.nii.gz files (petgan generate; each sample's class is read from its JSON sidecar). Both sets \
-        must share one grid. Volumes are streamed one at a time; only block-averaged copies (about \
-        24x28x24 voxels) stay in memory. Store values are mapped back to raw units with each volume's \
+        must share one grid. Volumes are read in depth slabs (--slab-depth) and every voxelwise metric \
+        (PSNR, SSIM, MS-SSIM, regional means, histograms) is accumulated slab by slab, so no whole \
+        volume is held: only block-averaged copies (at most 32 voxels a side) and the voxels the \
+        figures show stay in memory. --critic RUN_DIR also scores both sets with the run's own \
+        critic, tile by tile within --memory-budget. Store values are mapped back to raw units with each volume's \
         intensity map. 2D samples (channels, H, W) from a 2D model (petgan generate on a dcgan2d run, \
         NIfTI or --format h5) are compared with real 2D samples: the slice store the model trained on \
         (petgan phantom --slices axial), or slices cut from a volume store the same way (--slice-range, \
@@ -43,8 +46,12 @@ struct EvaluateCommand: ParsableCommand {
     var mmdPermutations: Int = 200
     @Option(help: "Folder with the atlas templates (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
-    @Option(name: .customLong("memory-budget"), help: "HDF5 chunk-cache budget in MB.")
+    @Option(name: .customLong("memory-budget"), help: "Memory budget in MB: the HDF5 chunk cache, and the tiles of --critic.")
     var memoryBudget: Int = 256
+    @Option(name: .customLong("slab-depth"), help: "Depth planes read per slab (rounded up to the block-averaging factor); results do not depend on it.")
+    var slabDepth: Int = 16
+    @Option(help: "A training run directory (or checkpoint .h5) of a 3D model on this grid: its critic scores every real and synthetic volume (AUC, mean gap), tile by tile.")
+    var critic: String?
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
     @Option(name: .customLong("slice-range"), help: "2D samples against a volume store: MNI z range (mm, lo:hi) of the real centre slices, as given to `petgan phantom --slices axial` for the 2D training data (default -24:56; write --slice-range=-24:56 when lo is negative).")
@@ -78,6 +85,7 @@ struct EvaluateCommand: ParsableCommand {
         guard mmdPermutations >= 0 else { throw ValidationError("--mmd-permutations must be 0 or more") }
         guard memoryBudget >= 8 else { throw ValidationError("--memory-budget must be at least 8 MB") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        guard slabDepth >= 1 else { throw ValidationError("--slab-depth must be at least 1") }
     }
 
     func run() throws {
@@ -95,6 +103,8 @@ struct EvaluateCommand: ParsableCommand {
             o.templatesDirectory = templates
             o.memoryBudget = memoryBudget << 20
             o.skipClassifiers = skipClassifiers
+            o.slabDepth = slabDepth
+            o.critic = critic
             o.sliceRangeMM = try parsedSliceRange()
             o.sliceStepMM = sliceStep
             o.log = { FileHandle.standardError.write(("evaluate: " + $0 + "\n").data(using: .utf8)!) }
@@ -111,6 +121,9 @@ struct EvaluateCommand: ParsableCommand {
             }
             if let c = m["c2st"] as? [String: Any], let a = c["accuracy"] as? Double {
                 print(String(format: "C2ST accuracy %.1f%% (%.1f–%.1f%%)", 100 * a, 100 * ((c["ciLow"] as? Double) ?? .nan), 100 * ((c["ciHigh"] as? Double) ?? .nan)))
+            }
+            if let c = m["critic"] as? [String: Any] {
+                print(String(format: "critic AUC %.3f (real vs synthetic; 0.5 = indistinguishable), mean score gap %.4g", (c["auc"] as? Double) ?? .nan, (c["gap"] as? Double) ?? .nan))
             }
             print("report: \((out as NSString).appendingPathComponent("report.html"))")
             print("metrics: \((out as NSString).appendingPathComponent("metrics.json"))")

@@ -2,6 +2,8 @@ import XCTest
 @testable import PETMetrics
 import PETTensor
 import PETVolumes
+import PETModels
+import PETAutograd
 
 final class EvaluationTests: XCTestCase {
     static let offset: Float = 0.05
@@ -141,6 +143,60 @@ final class EvaluationTests: XCTestCase {
             let sv = try synSet.values(synSet.names.firstIndex(of: p["synthetic"] as! String)!)
             XCTAssertEqual(p["ssim_3d"] as? Double, try ImageMetrics.ssim(rv, sv, shape: realSet.shape, dataRange: range))
             XCTAssertEqual(p["psnr_3d"] as? Double, ImageMetrics.psnr(real: rv, synthetic: sv))
+        }
+    }
+
+    /// `evaluate --critic`: a tiny trained 3D model's critic scores both sets; tiled (a budget that
+    /// forces several tiles) equals the untiled discriminator on the same mapped volumes.
+    func testCriticScoresTiledEqualUntiled() throws {
+        let real = try Fixtures.smallCohort()
+        let dir = Fixtures.tempDirectory("eval-critic")
+        let synDir = dir + "/generated"
+        _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
+        let cfg = try TrainConfig.resolve(model: .dcgan3d, preset: nil, yamlFile: nil, overrides: [
+            "data": real, "out": dir + "/runs", "batch": 4, "max_steps": 2, "g_channels": "8,4,4", "d_channels": "4,8,8",
+            "z_dim": 8, "checkpoint_every": 1000, "sample_count": 2, "seed": 3, "conditional": true, "n_critic": 1])
+        let run = try Trainer(config: cfg).run().runDirectory
+        let realSet = try VolumeSet.open(real), synSet = try VolumeSet.open(synDir)
+        synSet.alignClasses(to: realSet.classNames)
+
+        // Untiled reference: the discriminator in eval mode on the whole mapped volume.
+        let (m, rec, _) = try Generation.loadModel(try Generation.checkpointFile(run))
+        m.discriminator.eval()
+        func untiled(_ set: VolumeSet) throws -> [Double] {
+            try (0..<set.count).map { i in
+                let x = Tensor(shape: [1, 1] + set.shape, values: try set.values(i).map { rec.data.intensity.forward($0) })
+                let label = rec.data.classNames.firstIndex(of: set.classNames[set.labels[i]])!
+                return Double(try withNoGrad { try m.discriminate(Variable(x), labels: [label]) }.value.array[0])
+            }
+        }
+        let ur = try untiled(realSet), us = try untiled(synSet)
+
+        var tiledSome = false
+        for budget in [nil, 6 << 20] as [Int?] {
+            let c = try CriticScores.run(checkpoint: run, real: realSet, synthetic: synSet, memoryBudget: budget)
+            XCTAssertEqual(c.real.n, 12); XCTAssertEqual(c.synthetic.n, 12); XCTAssertEqual(c.skipped, 0)
+            XCTAssertEqual(c.real.mean, Summary(ur).mean, accuracy: 1e-5, "budget \(String(describing: budget))")
+            XCTAssertEqual(c.synthetic.mean, Summary(us).mean, accuracy: 1e-5)
+            XCTAssertEqual(c.auc, Statistics.auc(scores: ur + us, positive: ur.map { _ in true } + us.map { _ in false }), accuracy: 1e-9)
+            XCTAssertEqual(c.perClass.count, 3)
+            if budget != nil { tiledSome = c.tile.contains("tiles") && !c.tile.contains("= 1 tiles") }
+        }
+        XCTAssertTrue(tiledSome, "a 6 MB budget should need several tiles")
+
+        // Through evaluate: the critic section lands in metrics.json and the report.
+        var o = options(real, synDir, dir + "/report")
+        o.skipClassifiers = true; o.critic = run
+        let metrics = try Evaluation.run(o)
+        XCTAssertEqual(((metrics["critic"] as? [String: Any])?["real"] as? [String: Any])?["n"] as? Double, 12, "\(String(describing: metrics["critic"]))")
+        XCTAssertTrue(try String(contentsOfFile: dir + "/report/report.html", encoding: .utf8).contains("The run's own critic"))
+        // A checkpoint for another grid is refused with the shapes named.
+        let other = dir + "/other.h5"
+        let w = try VolumeStoreWriter.create(other, volumeShape: [8, 8, 8], classNames: ["NC"], voxelSize: (2, 2, 2), normalization: "none")
+        for _ in 0..<2 { try w.append(Volume(shape: [8, 8, 8]), label: 0) }
+        try w.commit()
+        XCTAssertThrowsError(try CriticScores.run(checkpoint: run, real: try VolumeSet.open(other), synthetic: try VolumeSet.open(other), memoryBudget: nil)) { e in
+            XCTAssertTrue("\(e)".contains("[48, 56, 48]") && "\(e)".contains("[8, 8, 8]"), "\(e)")
         }
     }
 
