@@ -63,7 +63,7 @@ let package = Package(
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
-        .target(name: "PETMetrics", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETModels"],
+        .target(name: "PETMetrics", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels"],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
         .target(name: "PETBenchmarks", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics"],

@@ -54,8 +54,16 @@ public enum CriticScores {
                     label = l
                 }
                 // The critic sees what it was trained on: raw units mapped by the training store's map into [−1, 1].
-                let v = try set.values(i)
-                let x = Tensor(shape: [1, 1] + set.shape, values: v.map { map.forward($0) })
+                // Filled slab by slab, straight into the (counted) input tensor: no uncounted whole-volume copies.
+                let x = Tensor(shape: [1, 1] + set.shape, zeroed: false)
+                let reader = try set.slabReader(i)
+                let plane = set.shape[1] * set.shape[2]
+                while reader.depthRead < set.shape[0] {
+                    let z = reader.depthRead
+                    let slab = try reader.next(depth: min(16, set.shape[0] - z))
+                    let dst = x.data + z * plane
+                    for k in 0..<slab.count { dst[k] = map.forward(slab[k]) }
+                }
                 let (s, plan) = try TiledCritic.scores(model, images: x, labels: [label], memoryBudget: memoryBudget)
                 plans.append(plan)
                 out.append((Double(s.array[0]), cls))   // a copy: .data would not keep the tensor alive

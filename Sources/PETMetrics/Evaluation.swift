@@ -13,6 +13,7 @@
 
 import Foundation
 import PETTensor
+import PETTiling
 import PETVolumes
 
 public struct EvaluationOptions {
@@ -77,8 +78,11 @@ public enum Evaluation {
     public static func run(_ o: EvaluationOptions) throws -> [String: Any] {
         let t0 = Date()
         let log = o.log ?? { _ in }
-        let real = try VolumeSet.open(o.real, memoryBudget: o.memoryBudget)
-        let synthAll = try VolumeSet.open(o.synthetic, memoryBudget: o.memoryBudget)
+        // The budget is for the whole run: each store's chunk cache gets an eighth of it (a chunk row per
+        // open slab reader is what streaming needs: 5.5 MB at 1 mm), the critic's tiles what is left.
+        let storeBudget = o.memoryBudget.map { max(8 << 20, $0 / 4) }
+        let real = try VolumeSet.open(o.real, memoryBudget: storeBudget)
+        let synthAll = try VolumeSet.open(o.synthetic, memoryBudget: storeBudget)
         // 2D samples (the 2D model's (channels, H, W) slices) follow the 2D protocol.
         if real.holdsSlices || synthAll.holdsSlices { return try run2D(o, real: real, synthetic: synthAll, start: t0) }
         guard real.shape == synthAll.shape else {
@@ -220,7 +224,26 @@ public enum Evaluation {
         var criticResult: CriticScoresResult? = nil
         if let ck = o.critic {
             log("critic scores (\(ck))")
-            criticResult = try CriticScores.run(checkpoint: ck, real: realSet, synthetic: synth, memoryBudget: o.memoryBudget, log: o.log)
+            // What this run holds besides the critic: the process itself (runtime and libraries, ~30 MB
+            // measured), chunk caches, the atlas maps, the block-averaged copies.
+            let held = (32 << 20) + (real.cacheBytes + synthAll.cacheBytes) + atlas!.region.count * 5
+                + (r.small.count + s.small.count) * smallShape.reduce(4, *)
+            var criticBudget: Int? = nil
+            if let b = o.memoryBudget {
+                guard b - held > 0 else {
+                    throw MetricsError.tooSmall(detail: "--memory-budget \(b >> 20) MB leaves nothing for the critic: the evaluation already holds \(held >> 20) MB (chunk caches, atlas, block-averaged copies); try --memory-budget \((held >> 20) * 2 + 64)")
+                }
+                criticBudget = b - held
+            }
+            do {
+                criticResult = try CriticScores.run(checkpoint: ck, real: realSet, synthetic: synth, memoryBudget: criticBudget, log: o.log)
+            } catch TilingError.budgetTooSmall(_, let need, let detail) {
+                // Name the evaluate-level budget that works, not the critic's share of it.
+                // The chunk caches grow with the budget (an eighth each), so solve total = need + fixed + k·total/8.
+                let stores = [real, synthAll].filter { $0.cacheBytes > 0 }.count
+                let total = Int(Double(need + held - real.cacheBytes - synthAll.cacheBytes) / (1 - Double(stores) / 8)) + (1 << 20)
+                throw MetricsError.tooSmall(detail: "--memory-budget \((o.memoryBudget ?? 0) >> 20) MB is too small for the critic of \(ck): \(detail), and the evaluation holds \(formatBytes(held)) besides; --memory-budget \(Int((Double(total) / 1_048_576).rounded(.up))) would work")
+            }
         }
 
         // Classifiers: feature network (real classes), Fréchet, MMD on features, C2ST, augmentation.

@@ -32,6 +32,8 @@ public final class VolumeSet {
     public internal(set) var storeHoldsNormalized = true
 
     public var count: Int { indices.count }
+    /// Bytes of the store's HDF5 chunk cache (0 for a NIfTI folder).
+    public var cacheBytes: Int { store?.chunkCacheBytes ?? 0 }
     public var voxelCount: Int { shape.reduce(1, *) }
 
     private init(path: String, kind: Kind, shape: [Int], affine: Affine, units: String, classNames: [String], labels: [Int],
