@@ -70,10 +70,14 @@ public enum Generation {
 
     /// Loads a trained model (weights and buffers) with its run record.
     public static func loadModel(_ file: String) throws -> (GANModel, RunRecord, Checkpoint) {
-        let c = try Checkpoint.load(from: file, optimizers: false)
-        let rec = try RunRecord.parse(c.configJSON, file: file)
+        // Metadata first (the config builds the model), then the weights read straight into the
+        // model's own tensors: a large model is never held twice.
+        let meta = try Checkpoint.load(from: file, optimizers: false, readTensors: false)
+        let rec = try RunRecord.parse(meta.configJSON, file: file)
         var rng = PETRandom(seed: 0)
         let model = try GANModel(config: rec.config, geometry: rec.geometry, rng: &rng)
+        let live = model.generator.liveState(prefix: "G").merging(model.discriminator.liveState(prefix: "D")) { a, _ in a }
+        let c = try Checkpoint.load(from: file, optimizers: false, into: live)
         var m = model.manifest(optimizers: false, rngs: [])
         m.rngs = Set(c.rngs.keys)
         var check = c

@@ -14,20 +14,31 @@ public enum SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    /// Hex digest of `data`.
-    public static func hex(_ data: Data) -> String {
+    /// Incremental state: whole 64-byte blocks are compressed as they arrive, so a file is hashed in
+    /// fixed-size reads (a checkpoint can be hundreds of MB; reading it whole tripled generate's peak RSS).
+    public struct Hasher {
         var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        var msg = [UInt8](data)
-        let bitLength = UInt64(msg.count) * 8
-        msg.append(0x80)
-        while msg.count % 64 != 56 { msg.append(0) }
-        for i in (0..<8).reversed() { msg.append(UInt8((bitLength >> (UInt64(i) * 8)) & 0xff)) }
+        var pending: [UInt8] = []
+        var length: UInt64 = 0
         var w = [UInt32](repeating: 0, count: 64)
-        @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-        for chunk in stride(from: 0, to: msg.count, by: 64) {
+        public init() {}
+
+        public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+            length &+= UInt64(bytes.count)
+            pending.append(contentsOf: bytes)
+            let whole = pending.count / 64 * 64
+            guard whole > 0 else { return }
+            pending.withUnsafeBufferPointer { p in
+                for chunk in stride(from: 0, to: whole, by: 64) { compress(p.baseAddress! + chunk) }
+            }
+            pending.removeFirst(whole)
+        }
+
+        mutating func compress(_ m: UnsafePointer<UInt8>) {
+            @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
             for t in 0..<16 {
-                let b = chunk + t * 4
-                w[t] = UInt32(msg[b]) << 24 | UInt32(msg[b + 1]) << 16 | UInt32(msg[b + 2]) << 8 | UInt32(msg[b + 3])
+                let b = t * 4
+                w[t] = UInt32(m[b]) << 24 | UInt32(m[b + 1]) << 16 | UInt32(m[b + 2]) << 8 | UInt32(m[b + 3])
             }
             for t in 16..<64 {
                 let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
@@ -38,7 +49,7 @@ public enum SHA256 {
             for t in 0..<64 {
                 let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
                 let ch = (e & f) ^ (~e & g)
-                let t1 = hh &+ s1 &+ ch &+ k[t] &+ w[t]
+                let t1 = hh &+ s1 &+ ch &+ SHA256.k[t] &+ w[t]
                 let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
                 let maj = (a & b) ^ (a & c) ^ (b & c)
                 let t2 = s0 &+ maj
@@ -47,10 +58,35 @@ public enum SHA256 {
             h[0] = h[0] &+ a; h[1] = h[1] &+ b; h[2] = h[2] &+ c; h[3] = h[3] &+ d
             h[4] = h[4] &+ e; h[5] = h[5] &+ f; h[6] = h[6] &+ g; h[7] = h[7] &+ hh
         }
-        return h.map { String(format: "%08x", $0) }.joined()
+
+        /// Pads (0x80, zeros, the bit length) and returns the hex digest.
+        public mutating func finish() -> String {
+            let bitLength = length &* 8
+            var tail: [UInt8] = [0x80]
+            while (pending.count + tail.count) % 64 != 56 { tail.append(0) }
+            for i in (0..<8).reversed() { tail.append(UInt8((bitLength >> (UInt64(i) * 8)) & 0xff)) }
+            let saved = length
+            update(tail)
+            length = saved
+            return h.map { String(format: "%08x", $0) }.joined()
+        }
     }
 
+    /// Hex digest of `data`.
+    public static func hex(_ data: Data) -> String {
+        var s = Hasher()
+        s.update(data)
+        return s.finish()
+    }
+
+    /// Hex digest of a file, read 1 MB at a time.
     public static func hex(file: String) throws -> String {
-        hex(try Data(contentsOf: URL(fileURLWithPath: file)))
+        guard let fh = FileHandle(forReadingAtPath: file) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file])
+        }
+        defer { try? fh.close() }
+        var s = Hasher()
+        while let block = try fh.read(upToCount: 1 << 20), !block.isEmpty { s.update(block) }
+        return s.finish()
     }
 }

@@ -162,7 +162,11 @@ public struct Checkpoint {
     /// and every RNG name, and throws `CheckpointError.mismatch` listing all differences.
     /// `optimizers: false` skips the optimizer moments (generation needs only the weights; the moments
     /// are twice their size).
-    public static func load(from path: String, expecting manifest: Manifest? = nil, optimizers: Bool = true) throws -> Checkpoint {
+    /// `into`: tensors (by name) to read straight into when the shapes agree, e.g. a model's own
+    /// parameters, so a large model is not held twice while loading; the returned checkpoint then refers
+    /// to those tensors. `readTensors: false` reads only the metadata (config, step, RNG states).
+    public static func load(from path: String, expecting manifest: Manifest? = nil, optimizers: Bool = true,
+                            into targets: [String: Tensor] = [:], readTensors: Bool = true) throws -> Checkpoint {
         let f: HDF5File
         do { f = try HDF5File.open(path, mode: .readOnly) } catch let e as HDF5Error {
             if case .notFound = e { throw e }
@@ -181,7 +185,18 @@ public struct Checkpoint {
         c.step = try f.intAttribute("step")
         let config = try f.dataset("config").readStrings()
         c.configJSON = config.first ?? "{}"
-        for name in try f.group("tensors").childNames() { c.tensors[name] = try readTensor(f, "tensors/" + name) }
+        for name in try f.group("tensors").childNames() where readTensors {
+            if let t = targets[name] {
+                let d = try f.dataset("tensors/" + name)
+                let shape = try d.hasAttribute("rank0") ? [] : d.shape
+                if shape == t.shape {
+                    if t.count > 0 { try d.readHyperslab(start: [Int](repeating: 0, count: d.shape.count), count: d.shape, into: t.data) }
+                    c.tensors[name] = t
+                    continue
+                }
+            }
+            c.tensors[name] = try readTensor(f, "tensors/" + name)
+        }
         for opt in try f.group("optimizers").childNames() where optimizers {
             var rec = OptimizerRecord()
             for key in try f.group("optimizers/\(opt)/tensors").childNames() {

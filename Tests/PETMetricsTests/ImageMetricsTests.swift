@@ -1,6 +1,7 @@
 import XCTest
 @testable import PETMetrics
 import PETTensor
+import PETModels
 
 /// A smooth ellipsoid (peak 2) plus Gaussian noise, any 2-D/3-D shape.
 func blobVolume(_ shape: [Int], seed: UInt64, noise: Float = 0.05) -> [Float] {
@@ -128,10 +129,26 @@ final class ImageMetricsTests: XCTestCase {
 
     func testSHA256KnownVectors() {
         // FIPS 180-2 examples; the 1000 × "a" digest from Python's hashlib.
-        XCTAssertEqual(SHA256Digest.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256Digest.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256Digest.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+        XCTAssertEqual(SHA256.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
                        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(SHA256Digest.hex(Data(repeating: 0x61, count: 1000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        XCTAssertEqual(SHA256.hex(Data(repeating: 0x61, count: 1000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        // Incremental: pieces of odd sizes, and a file read 1 MB at a time (sizes around block and read boundaries).
+        var rng = PETRandom(seed: 9)
+        for size in [55, 56, 64, 119, (1 << 20) - 1, (1 << 20) + 57] {
+            let bytes = Data((0..<size).map { _ in UInt8(rng.int(below: 256)) })
+            var h = SHA256.Hasher()
+            var i = 0, piece = 1
+            while i < size { let j = min(size, i + piece); h.update(bytes[i..<j]); i = j; piece = piece * 3 + 1 }
+            let whole = SHA256.hex(bytes)
+            XCTAssertEqual(h.finish(), whole, "pieces, \(size) bytes")
+            let path = NSTemporaryDirectory() + "/petgan-sha-\(getpid())-\(size)"
+            try? bytes.write(to: URL(fileURLWithPath: path))
+            XCTAssertEqual(try? SHA256.hex(file: path), whole, "file, \(size) bytes")
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        // Against Python's hashlib for a multi-block message.
+        XCTAssertEqual(SHA256.hex(Data((0..<200).map { UInt8($0) })), "1901da1c9f699b48f6b2636e65cbf73abf99d0441ef67f5c540a42f7051dec6f")
     }
 }

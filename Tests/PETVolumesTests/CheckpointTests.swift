@@ -54,6 +54,26 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["run.ckpt.h5"])
     }
 
+    /// Loading into existing tensors (a model's own parameters): read in place when the shape agrees,
+    /// bitwise the values of a normal load; a target of another shape is left alone; metadata-only reads.
+    func testLoadIntoTargetsReadsInPlace() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/ck.h5"
+        let c = sample()
+        try c.save(to: path)
+        let w = Tensor(shape: [4, 3, 2, 2, 2]), s = Tensor.scalar(5), wrong = Tensor(shape: [2, 8], repeating: 7)
+        let back = try Checkpoint.load(from: path, into: ["gen.block1.conv.weight": w, "gen.scale": s, "critic.fc.weight": wrong])
+        XCTAssertTrue(back.tensors["gen.block1.conv.weight"]! === w, "read into the target")
+        XCTAssertTrue(back.tensors["gen.scale"]! === s, "rank-0 target")
+        XCTAssertFalse(back.tensors["critic.fc.weight"]! === wrong, "a target of another shape is not used")
+        XCTAssertTrue(wrong.array.allSatisfy { $0 == 7 }, "and not written")
+        assertBitwiseEqual(c, back)
+        let meta = try Checkpoint.load(from: path, readTensors: false)
+        XCTAssertTrue(meta.tensors.isEmpty)
+        XCTAssertEqual(meta.configJSON, c.configJSON); XCTAssertEqual(meta.step, c.step); XCTAssertEqual(meta.rngs, c.rngs)
+    }
+
     func testManifestMismatchListsEveryDifference() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -91,6 +91,22 @@ open class Module {
         return d
     }
 
+    /// The parameter and buffer tensors themselves by name (not copies): targets to load into.
+    public func liveState(prefix: String = "") -> [String: Tensor] {
+        var d: [String: Tensor] = [:]
+        for (n, p) in namedParameters(prefix: prefix) { d[n] = p.value }
+        for (n, b) in namedBuffers(prefix: prefix) { d[n] = b.value }
+        return d
+    }
+
+    /// Names and shapes of `stateDict` without copying any values (checkpoint manifests).
+    public func stateShapes(prefix: String = "") -> [String: [Int]] {
+        var d: [String: [Int]] = [:]
+        for (n, p) in namedParameters(prefix: prefix) { d[n] = p.value.shape }
+        for (n, b) in namedBuffers(prefix: prefix) { d[n] = b.value.shape }
+        return d
+    }
+
     /// Loads parameters and buffers by name, copying values in place. Checks everything first: a
     /// missing or unexpected name (within `prefix` when `strict`) or a shape difference throws
     /// `AutogradError.stateMismatch` listing all of them, and nothing is changed.
@@ -109,7 +125,8 @@ open class Module {
             throw AutogradError.stateMismatch(what: "state dict for \(prefix.isEmpty ? String(describing: type(of: self)) : prefix)",
                                               missing: missing, unexpected: unexpected, shapeMismatches: shapes)
         }
-        for (n, t) in targets { t.data.update(from: d[n]!.data, count: t.count) }
+        // A tensor read in place (Checkpoint.load(into:)) is already there.
+        for (n, t) in targets where d[n]!.data != t.data { t.data.update(from: d[n]!.data, count: t.count) }
     }
 }
 
