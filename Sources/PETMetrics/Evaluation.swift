@@ -189,14 +189,7 @@ public enum Evaluation {
                     if pv.isFinite { p2.append(pv) }
                     s2.append(try ImageMetrics.ssim(rs, ss, shape: [shape[1], shape[2]], dataRange: dataRange))
                 }
-                // Joint histogram over voxels where either value is above 5% of the range.
-                for i in 0..<sv.count {
-                    let a = Double(rv[i]), b = Double(sv[i])
-                    guard a - lo > 0.05 * span || b - lo > 0.05 * span else { continue }
-                    let ia = min(bins - 1, max(0, Int((a - lo) / span * Double(bins))))
-                    let ib = min(bins - 1, max(0, Int((b - lo) / span * Double(bins))))
-                    joint[ib * bins + ia] += 1
-                }
+                addToJointHistogram(&joint, bins: bins, real: rv, synthetic: sv, lo: lo, span: span)
             }
             pairs.append(PairResult(synth: si, real: best, psnr3D: psnr.value, ssim3D: try ssim3.finish().ssim,
                                     psnr2D: Statistics.mean(p2), ssim2D: Statistics.mean(s2), slices: s2.count))
@@ -438,6 +431,18 @@ func sanitize(_ v: Any) -> Any {
 }
 
 extension Evaluation {
+    /// The joint intensity histogram (bins × bins, row = synthetic, column = real) over the voxels where
+    /// either value is above 5% of the range [lo, lo + span]. Shared by the 3D and 2D protocols.
+    static func addToJointHistogram(_ joint: inout [Double], bins: Int, real rv: [Float], synthetic sv: [Float], lo: Double, span: Double) {
+        for i in 0..<sv.count {
+            let a = Double(rv[i]), b = Double(sv[i])
+            guard a - lo > 0.05 * span || b - lo > 0.05 * span else { continue }
+            let ia = min(bins - 1, max(0, Int((a - lo) / span * Double(bins))))
+            let ib = min(bins - 1, max(0, Int((b - lo) / span * Double(bins))))
+            joint[ib * bins + ia] += 1
+        }
+    }
+
     /// Reads volumes (set, index) in lockstep, `depth` planes at a time: body(slabs, first depth plane).
     static func forEachSlab(_ items: [(VolumeSet, Int)], depth: Int, _ body: ([[Float]], Int) throws -> Void) throws {
         let readers = try items.map { try $0.0.slabReader($0.1) }

@@ -223,13 +223,7 @@ extension Evaluation {
             let psnr = ImageMetrics.psnr(real: bestValues, synthetic: sv)
             let ssim = try ssim2D(bestValues, sv, shape: shape, dataRange: dataRange)
             let lo = Double(min(0, r.lo)), span = dataRange
-            for i in 0..<sv.count {
-                let a = Double(bestValues[i]), b = Double(sv[i])
-                guard a - lo > 0.05 * span || b - lo > 0.05 * span else { continue }
-                let ia = min(bins - 1, max(0, Int((a - lo) / span * Double(bins))))
-                let ib = min(bins - 1, max(0, Int((b - lo) / span * Double(bins))))
-                joint[ib * bins + ia] += 1
-            }
+            addToJointHistogram(&joint, bins: bins, real: bestValues, synthetic: sv, lo: lo, span: span)
             pairs.append((si, best, psnr, ssim))
             pp.step(n + 1)
         }
