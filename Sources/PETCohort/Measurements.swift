@@ -1,5 +1,6 @@
 import Foundation
 import PETTensor
+import PETVolumes
 
 /// Region measurements on the output grid with the unwarped MNI atlas and tissue maps, the way an
 /// analysis of spatially normalised PET would measure them (used by tests, reports and the bench).
@@ -14,8 +15,17 @@ public struct GridAtlas: Sendable {
         self.grid = grid
         gm = Resampling.trilinear(anatomy.gm, from: anatomy.tissueGrid, to: grid)
         wm = Resampling.trilinear(anatomy.wm, from: anatomy.tissueGrid, to: grid)
-        let m = Affine3.multiply(anatomy.atlasGrid.inverseAffine, grid.affine)
-        let s = anatomy.atlasGrid.shape
+        codes = GridAtlas.nearestLabels(from: anatomy.atlasGrid, to: grid) { a in
+            let d = Int(anatomy.atlas[a])
+            return d > 0 ? Int32(anatomy.regions.codes[d - 1]) : 0
+        }
+    }
+
+    /// Nearest-neighbour resampling of a label map on `src` onto `grid` (`label` of a source voxel's
+    /// linear index; 0 outside the source).
+    static func nearestLabels(from src: VoxelGrid, to grid: VoxelGrid, label: (Int) -> Int32) -> [Int32] {
+        let m = Affine3.multiply(src.inverseAffine, grid.affine)
+        let s = src.shape
         var c = [Int32](repeating: 0, count: grid.count)
         for k in 0..<grid.shape[0] { for j in 0..<grid.shape[1] { for i in 0..<grid.shape[2] {
             let (x, y, z) = (Double(i), Double(j), Double(k))
@@ -23,10 +33,26 @@ public struct GridAtlas: Sendable {
             let ay = Int((m[4] * x + m[5] * y + m[6] * z + m[7]).rounded())
             let az = Int((m[8] * x + m[9] * y + m[10] * z + m[11]).rounded())
             guard ax >= 0, ay >= 0, az >= 0, ax < s[2], ay < s[1], az < s[0] else { continue }
-            let d = Int(anatomy.atlas[(az * s[1] + ay) * s[2] + ax])
-            if d > 0 { c[(k * grid.shape[1] + j) * grid.shape[2] + i] = Int32(anatomy.regions.codes[d - 1]) }
+            c[(k * grid.shape[1] + j) * grid.shape[2] + i] = label((az * s[1] + ay) * s[2] + ax)
         } } }
-        codes = c
+        return c
+    }
+
+    /// AAL2 codes on `grid` from the atlas template and its table alone: what an analysis needs, without
+    /// the tissue maps `PhantomAnatomy.load` builds (at 1 mm those cost ~250 MB while loading).
+    public static func aal2Codes(directory: String? = nil, grid: VoxelGrid) throws -> (codes: [Int32], regions: RegionTable) {
+        let dir = TemplateFiles.directory(explicit: directory)
+        try TemplateFiles.check(directory: dir)
+        let atlasPath = (dir as NSString).appendingPathComponent(TemplateFiles.atlas)
+        let regions = try RegionTable.parse(tsv: (dir as NSString).appendingPathComponent(TemplateFiles.atlasTable))
+        let v = try NIfTIFile.read(atlasPath)
+        let known = Set(regions.codes)
+        if let bad = v.data.first(where: { $0 != 0 && !known.contains(Int($0.rounded())) }) {
+            throw PhantomError.badTemplate(path: atlasPath, reason: "label \(Int(bad.rounded())) is not in the table")
+        }
+        let src = GridVolume(v).grid
+        let codes = v.data.withUnsafeBufferPointer { d in nearestLabels(from: src, to: grid) { Int32(d[$0].rounded()) } }
+        return (codes, regions)
     }
 
     /// Output voxels whose code is in `codes` and whose template GM probability is at least `gmMin`.

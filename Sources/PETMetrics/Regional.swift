@@ -33,15 +33,12 @@ public struct RegionAtlas {
     public static func aal2(shape: [Int], affine: Affine, templatesDirectory: String? = nil) throws -> RegionAtlas? {
         let dir = TemplateFiles.directory(explicit: templatesDirectory)
         guard (try? TemplateFiles.check(directory: dir)) != nil else { return nil }
-        let vs = affine.voxelSizes
-        let anatomy = try PhantomAnatomy.load(directory: dir, outputVoxelMM: min(vs.0, vs.1, vs.2))
-        let grid = VoxelGrid(shape: shape, affine: affine.m)
-        let ga = GridAtlas(anatomy: anatomy, grid: grid)
-        var region = [Int32](repeating: 0, count: ga.codes.count)
-        for i in 0..<region.count where ga.codes[i] > 0 {
-            if let d = anatomy.regions.index(ofCode: Int(ga.codes[i])) { region[i] = Int32(d) }
-        }
-        return make(source: "AAL2 (\(dir))", shape: shape, affine: affine, region: region, names: anatomy.regions.names)
+        // The atlas template alone (nearest neighbour), not the whole phantom anatomy: a fraction of the memory.
+        let (codes, regions) = try GridAtlas.aal2Codes(directory: dir, grid: VoxelGrid(shape: shape, affine: affine.m))
+        var index: [Int32: Int32] = [:]
+        for (i, c) in regions.codes.enumerated() where index[Int32(c)] == nil { index[Int32(c)] = Int32(i + 1) }
+        let region = codes.map { $0 > 0 ? (index[$0] ?? 0) : 0 }
+        return make(source: "AAL2 (\(dir))", shape: shape, affine: affine, region: region, names: regions.names)
     }
 
     /// Without an atlas: the brain is where the reference mean volume exceeds 25% of its 99th percentile.

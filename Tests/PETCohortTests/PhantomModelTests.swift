@@ -35,6 +35,19 @@ final class PhantomModelTests: XCTestCase {
         XCTAssertEqual(gen.synthesize(back).values, a.values)
     }
 
+    /// The light atlas loader evaluation uses (atlas template only) gives the same codes as the full
+    /// anatomy's GridAtlas, on the 4 mm and 2 mm grids.
+    func testAAL2CodesFromTheAtlasAloneEqualTheAnatomysGridAtlas() throws {
+        for voxel in [4.0, 2.0] {
+            let grid = Fixtures.grid(voxel: voxel)
+            let full = GridAtlas(anatomy: try Fixtures.anatomy(voxel: voxel), grid: grid).codes
+            let (light, regions) = try GridAtlas.aal2Codes(directory: Fixtures.templatesDirectory, grid: grid)
+            XCTAssertEqual(light, full, "\(voxel) mm")
+            XCTAssertEqual(regions.codes.count, 120)
+            XCTAssertGreaterThan(light.filter { $0 > 0 }.count, grid.count / 10)
+        }
+    }
+
     func testRegionalReductionsAreExactlyTheRecordedFractionsAndSparedRegionsAreUntouched() throws {
         var p = Self.exactParameters()
         for i in p.classes.indices { p.classes[i].atrophy = .fixed(0) }
