@@ -5,12 +5,13 @@ import PETTensor
 /// Streaming (slab-fed) SSIM / MS-SSIM against the whole-array reference: bitwise equal, for odd
 /// non-cubic shapes and slab depths that do not divide the volume.
 final class StreamingSSIMTests: XCTestCase {
-    func feed(_ s: StreamingSSIM, _ x: [Float], _ y: [Float], shape: [Int], slab: Int) {
+    /// Feeds x and y to `add` in depth slabs of `slab` planes (the last one shorter).
+    func feed(_ x: [Float], _ y: [Float], shape: [Int], slab: Int, _ add: ([Float], [Float]) -> Void) {
         let plane = shape[1] * shape[2]
         var z = 0
         while z < shape[0] {
             let n = min(slab, shape[0] - z)
-            s.add(Array(x[(z * plane)..<((z + n) * plane)]), Array(y[(z * plane)..<((z + n) * plane)]))
+            add(Array(x[(z * plane)..<((z + n) * plane)]), Array(y[(z * plane)..<((z + n) * plane)]))
             z += n
         }
     }
@@ -23,7 +24,7 @@ final class StreamingSSIMTests: XCTestCase {
             let ref = try ImageMetrics.ssimTerms(x, y, shape: shape, dataRange: 2)
             for slab in [1, 3, 7, shape[0]] {
                 let s = try StreamingSSIM(shape: shape, dataRange: 2)
-                feed(s, x, y, shape: shape, slab: slab)
+                feed(x, y, shape: shape, slab: slab) { s.add($0, $1) }
                 let got = try s.finish()
                 XCTAssertEqual(got.ssim.bitPattern, ref.ssim.bitPattern, "ssim \(shape) slab \(slab): \(got.ssim) vs \(ref.ssim)")
                 XCTAssertEqual(got.cs.bitPattern, ref.cs.bitPattern, "cs \(shape) slab \(slab)")
@@ -48,13 +49,7 @@ final class StreamingSSIMTests: XCTestCase {
             let ref = try ImageMetrics.msssim(x, y, shape: shape, dataRange: 2, scales: scales)
             for slab in [1, 5, shape[0]] {
                 let m = try StreamingMSSSIM(shape: shape, dataRange: 2, scales: scales)
-                let plane = shape[1] * shape[2]
-                var z = 0
-                while z < shape[0] {
-                    let n = min(slab, shape[0] - z)
-                    m.add(Array(x[(z * plane)..<((z + n) * plane)]), Array(y[(z * plane)..<((z + n) * plane)]))
-                    z += n
-                }
+                feed(x, y, shape: shape, slab: slab) { m.add($0, $1) }
                 let got = try m.finish()
                 XCTAssertEqual(got.bitPattern, ref.bitPattern, "\(shape) scales \(scales) slab \(slab): \(got) vs \(ref)")
             }
