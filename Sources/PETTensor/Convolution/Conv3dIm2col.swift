@@ -269,6 +269,8 @@ final class ScratchBuffer {
 /// memory); `trim()` frees the idle ones.
 public final class ScratchPool: @unchecked Sendable {
     public static let shared = ScratchPool()
+    /// Bytes held idle in the pool (counted by the accountant, reusable by the next allocations).
+    public var idleBytes: Int { lock.lock(); defer { lock.unlock() }; return cachedBytes }
     private let lock = NSLock()
     private var free: [(UnsafeMutablePointer<Float>, Int)] = []
     private var cachedBytes = 0
