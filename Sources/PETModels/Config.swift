@@ -16,11 +16,33 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .unknownKey(s, k, known): return "\(s): unknown setting '\(k)' (known: \(known.joined(separator: ", ")))"
+        case let .unknownKey(s, k, known):
+            let hint = ConfigError.closest(to: k, among: known).map { "did you mean '\($0)'? " } ?? ""
+            return "\(s): unknown setting '\(k)' (\(hint)known: \(known.joined(separator: ", ")))"
         case let .badValue(s, k, r): return "\(s): setting '\(k)': \(r)"
         case let .unreadable(f, r): return "\(f): cannot read the configuration: \(r)"
         case let .invalid(r): return "invalid configuration: \(r)"
         }
+    }
+
+    /// The known name nearest to `key` (edit distance, '-' read as '_', case ignored), when it is
+    /// close enough to be the intended one.
+    static func closest(to key: String, among known: [String]) -> String? {
+        let k = Array(key.lowercased().replacingOccurrences(of: "-", with: "_"))
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+            var prev = Array(0...b.count), cur = prev
+            for i in 1...a.count {
+                cur[0] = i
+                for j in 1...b.count { cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)) }
+                swap(&prev, &cur)
+            }
+            return prev[b.count]
+        }
+        guard k.count <= 64 else { return nil }
+        let scored = known.map { ($0, distance(k, Array($0))) }.min { $0.1 < $1.1 }
+        guard let (name, d) = scored, d <= max(2, k.count / 3) else { return nil }
+        return name
     }
 }
 
@@ -175,41 +197,85 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Resolves defaults → preset → YAML file → overrides (e.g. from the command line).
     /// `overrides` uses the YAML key names; values may be strings (converted to the key's type).
     public static func resolve(model: ModelKind?, preset: String?, yamlFile: String?, overrides: [String: Any]) throws -> TrainConfig {
-        var yaml: [String: Any] = [:]
-        if let f = yamlFile {
-            let text: String
-            do { text = try String(contentsOfFile: f, encoding: .utf8) } catch {
-                throw ConfigError.unreadable(file: f, reason: error.localizedDescription)
-            }
-            let loaded: Any?
-            do { loaded = try Yams.load(yaml: text) } catch { throw ConfigError.unreadable(file: f, reason: "not valid YAML: \(error)") }
-            if let l = loaded {
-                guard let d = l as? [String: Any] else { throw ConfigError.unreadable(file: f, reason: "the top level must be a mapping of settings") }
-                yaml = d
-            }
+        let yaml = try yamlFile.map(loadSettings) ?? [:]
+        let yamlSource = yamlFile ?? "config"
+        // model and preset decide the defaults, so they are checked (as strings) before anything else.
+        func name(_ key: String, _ v: Any?, _ source: String) throws -> String? {
+            try v.map { try coerce($0, to: .string, key: key, source: source) as! String }
         }
-        let presetName = (overrides["preset"] as? String) ?? preset ?? (yaml["preset"] as? String) ?? ""
+        let presetName = try name("preset", overrides["preset"], "command line") ?? preset ?? name("preset", yaml["preset"], yamlSource) ?? ""
         let presetValues = try TrainConfig.preset(presetName)
-        let modelName = (overrides["model"] as? String) ?? model?.rawValue ?? (yaml["model"] as? String) ?? (presetValues["model"] as? String) ?? ModelKind.wgangp3d.rawValue
-        guard let kind = ModelKind(rawValue: modelName) else {
-            throw ConfigError.badValue(source: "model", key: "model", reason: "unknown model '\(modelName)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        var modelSource = "command line"
+        var modelName = try name("model", overrides["model"], "command line") ?? model?.rawValue
+        if modelName == nil, let m = try name("model", yaml["model"], yamlSource) { modelName = m; modelSource = yamlSource }
+        if modelName == nil, let m = presetValues["model"] as? String { modelName = m; modelSource = "preset \(presetName)" }
+        let chosen = modelName ?? ModelKind.wgangp3d.rawValue
+        guard let kind = ModelKind(rawValue: chosen) else {
+            throw ConfigError.badValue(source: modelSource, key: "model", reason: "unknown model '\(chosen)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if let pm = presetValues["model"] as? String, pm != kind.rawValue {
             throw ConfigError.invalid("preset '\(presetName)' is a \(pm) model, but model \(kind.rawValue) was asked for")
         }
         var dict = try defaults(for: kind).dictionary()
-        try merge(&dict, presetValues, source: "preset \(presetName)")
-        try merge(&dict, yaml, source: yamlFile ?? "config")
+        var sources: [String: String] = [:]
+        try merge(&dict, presetValues, source: "preset \(presetName)", sources: &sources)
+        try merge(&dict, yaml, source: yamlSource, sources: &sources)
         var over = overrides
         if let m = model { over["model"] = m.rawValue }
         if let p = preset { over["preset"] = p }
-        try merge(&dict, over, source: "command line")
+        try merge(&dict, over, source: "command line", sources: &sources)
         dict["model"] = kind.rawValue
         dict["preset"] = presetName
-        let data = try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys])
-        let c = try JSONDecoder().decode(TrainConfig.self, from: data)
-        try c.validate()
+        let c: TrainConfig
+        do {
+            let data = try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys])
+            c = try JSONDecoder().decode(TrainConfig.self, from: data)
+        } catch {
+            throw ConfigError.invalid("the settings could not be assembled (\(error))")
+        }
+        try c.validate(sources: sources)
         return c
+    }
+
+    /// Largest configuration file read (a settings file is a few hundred bytes).
+    static let maxSettingsFileBytes = 1 << 20
+
+    /// Reads a YAML settings file: one mapping of setting names to plain values or flat lists of
+    /// plain values (anything deeper, duplicate or unknown names are refused, naming the file).
+    static func loadSettings(_ f: String) throws -> [String: Any] {
+        let bytes: Data
+        do { bytes = try Data(contentsOf: URL(fileURLWithPath: f)) } catch {
+            throw ConfigError.unreadable(file: f, reason: (error as NSError).localizedDescription)
+        }
+        guard bytes.count <= maxSettingsFileBytes else {
+            throw ConfigError.unreadable(file: f, reason: "\(bytes.count) bytes; a settings file is at most \(maxSettingsFileBytes) bytes")
+        }
+        guard let text = String(data: bytes, encoding: .utf8) else { throw ConfigError.unreadable(file: f, reason: "not UTF-8 text") }
+        if text.contains("\0") { throw ConfigError.unreadable(file: f, reason: "not a text file (it holds NUL bytes)") }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch { throw ConfigError.unreadable(file: f, reason: "not valid YAML: \(error)") }
+        guard let root else { return [:] }   // an empty file: no settings
+        guard case .mapping(let map) = root else {
+            throw ConfigError.unreadable(file: f, reason: "the top level must be a mapping of settings (key: value lines)")
+        }
+        var out: [String: Any] = [:]
+        for (k, v) in map {
+            guard case .scalar(let ks) = k else { throw ConfigError.unreadable(file: f, reason: "a setting name must be a plain word, not a list or mapping") }
+            let key = ks.string
+            guard valueKinds[key] != nil else { throw ConfigError.unknownKey(source: f, key: key, known: keys) }
+            guard out[key] == nil else { throw ConfigError.badValue(source: f, key: key, reason: "given more than once") }
+            switch v {
+            case .scalar: out[key] = v.any
+            case .sequence(let seq):
+                out[key] = try seq.map { e -> Any in
+                    guard case .scalar = e else { throw ConfigError.badValue(source: f, key: key, reason: "expected a flat list of values, found a nested list or mapping") }
+                    return e.any
+                }
+            default:
+                throw ConfigError.badValue(source: f, key: key, reason: "expected a value or a list, found a mapping")
+            }
+        }
+        return out
     }
 
     /// Key → JSON-compatible value.
@@ -219,9 +285,17 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     static func merge(_ dict: inout [String: Any], _ over: [String: Any], source: String) throws {
-        for (k, v) in over {
+        var sources: [String: String] = [:]
+        try merge(&dict, over, source: source, sources: &sources)
+    }
+
+    /// Merges `over` into `dict`, recording in `sources` where each setting came from.
+    static func merge(_ dict: inout [String: Any], _ over: [String: Any], source: String, sources: inout [String: String]) throws {
+        // Sorted: the first bad setting reported is the same on every run.
+        for (k, v) in over.sorted(by: { $0.key < $1.key }) {
             guard dict[k] != nil, let kind = valueKinds[k] else { throw ConfigError.unknownKey(source: source, key: k, known: keys) }
             dict[k] = try coerce(v, to: kind, key: k, source: source)
+            sources[k] = source
         }
     }
 
@@ -236,77 +310,105 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     ]
 
     /// Converts a YAML / command-line value to the setting's type (YAML 1.1 reads 1e-4 as a string).
+    /// Numbers must be finite; integers must fit (no silent rounding or wrapping).
     static func coerce(_ v: Any, to kind: ValueKind, key: String, source: String) throws -> Any {
         func bad(_ why: String) -> ConfigError { .badValue(source: source, key: key, reason: why) }
+        func shown(_ x: Any) -> String { let s = "\(x)"; return s.count > 60 ? String(s.prefix(60)) + "…" : s }
         let text = (v as? String)?.trimmingCharacters(in: .whitespaces)
+        if v is [Any] && kind != .intList { throw bad("expected a single value, got a list \(shown(v))") }
+        if v is [String: Any] || v is [AnyHashable: Any] { throw bad("expected a value, got a mapping") }
         switch kind {
         case .string:
             if v is NSNull { return "" }
             return text ?? "\(v)"
         case .bool:
             if let b = v as? Bool { return b }
-            switch text?.lowercased() { case "true", "yes", "on": return true; case "false", "no", "off": return false; default: throw bad("expected true or false, got '\(v)'") }
+            switch text?.lowercased() { case "true", "yes", "on": return true; case "false", "no", "off": return false; default: throw bad("expected true or false, got '\(shown(v))'") }
         case .int:
             if v is Bool { throw bad("expected an integer, got \(v)") }
             if let i = v as? Int { return i }
-            if let d = v as? Double, d == d.rounded() { return Int(d) }
+            if let d = v as? Double ?? text.flatMap(Double.init), !(v is Int) {
+                guard d.isFinite else { throw bad("expected an integer, got \(d)") }
+                if let i = Int(exactly: d) { return i }
+                throw bad(d == d.rounded() ? "\(d) is out of range" : "expected an integer, got \(d)")
+            }
             if let t = text, let i = Int(t) { return i }
-            throw bad("expected an integer, got '\(v)'")
+            throw bad("expected an integer, got '\(shown(v))'")
         case .uint:
-            if let i = v as? Int, i >= 0 { return i }
+            if v is Bool { throw bad("expected a non-negative integer, got \(v)") }
+            if let i = v as? Int { if i >= 0 { return i }; throw bad("expected a non-negative integer, got \(i)") }
             if let u = v as? UInt64 { return u }
             if let t = text, let u = UInt64(t) { return u }
-            throw bad("expected a non-negative integer, got '\(v)'")
+            throw bad("expected a non-negative integer up to \(UInt64.max), got '\(shown(v))'")
         case .double:
             if v is Bool { throw bad("expected a number, got \(v)") }
-            if let i = v as? Int { return Double(i) }
-            if let d = v as? Double { return d }
-            if let t = text, let d = Double(t) { return d }
-            throw bad("expected a number, got '\(v)'")
+            let d: Double
+            if let i = v as? Int { d = Double(i) } else if let x = v as? Double { d = x } else if let t = text, let x = Double(t) { d = x } else {
+                throw bad("expected a number, got '\(shown(v))'")
+            }
+            guard d.isFinite else { throw bad("expected a finite number, got \(d)") }
+            return d
         case .intList:
             if let a = v as? [Any] {
                 return try a.map { x -> Int in
-                    if let i = x as? Int { return i }
+                    if let i = x as? Int, !(x is Bool) { return i }
                     if let s = x as? String, let i = Int(s.trimmingCharacters(in: .whitespaces)) { return i }
-                    throw bad("expected a list of integers, got \(a)")
+                    throw bad("expected a list of integers, got \(shown(a))")
                 }
             }
             if let t = text {
                 let parts = t.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" }).map { Int($0) }
-                guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw bad("expected comma-separated integers, got '\(t)'") }
+                guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw bad("expected comma-separated integers, got '\(shown(t))'") }
                 return parts.map { $0! }
             }
-            throw bad("expected a list of integers, got '\(v)'")
+            if let i = v as? Int, !(v is Bool) { return [i] }
+            throw bad("expected a list of integers, got '\(shown(v))'")
         }
     }
 
-    /// Checks ranges and combinations; the error names the setting.
-    public func validate() throws {
-        func bad(_ k: String, _ r: String) -> ConfigError { .badValue(source: "config", key: k, reason: r) }
-        guard epochs >= 1 else { throw bad("epochs", "must be at least 1") }
-        guard batch >= 1 else { throw bad("batch", "must be at least 1") }
-        guard maxSteps >= 0 else { throw bad("max_steps", "must not be negative") }
-        guard threads >= 0 else { throw bad("threads", "must not be negative") }
-        guard zDim >= 1 else { throw bad("z_dim", "must be at least 1") }
+    /// Upper bounds that keep sizes, step counts and allocations of a run representable (far above
+    /// any useful value; the paper's widest layer has 1024 channels).
+    public static let maxWidth = 16384, maxLayers = 8, maxZDim = 65536, maxBatch = 65536, maxEpochs = 1_000_000
+    public static let maxCritic = 1000, maxThreads = 1024
+
+    /// Checks types, ranges and combinations; the error names the setting and where it came from.
+    public func validate() throws { try validate(sources: [:]) }
+
+    /// As `validate()`, naming `sources[key]` (the file or "command line" that set it) in the error.
+    public func validate(sources: [String: String]) throws {
+        func bad(_ k: String, _ r: String) -> ConfigError { .badValue(source: sources[k] ?? "config", key: k, reason: r) }
+        func positive(_ k: String, _ x: Double, max: Double) throws {
+            guard x.isFinite, x > 0, x <= max else { throw bad(k, "must be a positive finite number up to \(max), got \(x)") }
+        }
+        guard (1...TrainConfig.maxEpochs).contains(epochs) else { throw bad("epochs", "must be 1…\(TrainConfig.maxEpochs), got \(epochs)") }
+        guard (1...TrainConfig.maxBatch).contains(batch) else { throw bad("batch", "must be 1…\(TrainConfig.maxBatch), got \(batch)") }
+        guard maxSteps >= 0 else { throw bad("max_steps", "must not be negative, got \(maxSteps)") }
+        guard (0...TrainConfig.maxThreads).contains(threads) else { throw bad("threads", "must be 0 (all cores)…\(TrainConfig.maxThreads), got \(threads)") }
+        guard (1...TrainConfig.maxZDim).contains(zDim) else { throw bad("z_dim", "must be 1…\(TrainConfig.maxZDim), got \(zDim)") }
         guard ["uniform", "normal"].contains(zDistribution) else { throw bad("z_distribution", "must be uniform or normal, got '\(zDistribution)'") }
-        guard !gChannels.isEmpty, gChannels.allSatisfy({ $0 > 0 }) else { throw bad("g_channels", "needs one or more positive widths") }
-        guard dChannels.count == gChannels.count, dChannels.allSatisfy({ $0 > 0 }) else {
-            throw bad("d_channels", "needs \(gChannels.count) positive widths (one per strided layer, as many as g_channels), got \(dChannels)")
+        guard (1...TrainConfig.maxLayers).contains(gChannels.count), gChannels.allSatisfy({ (1...TrainConfig.maxWidth).contains($0) }) else {
+            throw bad("g_channels", "needs 1…\(TrainConfig.maxLayers) widths of 1…\(TrainConfig.maxWidth), got \(gChannels)")
+        }
+        guard dChannels.count == gChannels.count, dChannels.allSatisfy({ (1...TrainConfig.maxWidth).contains($0) }) else {
+            throw bad("d_channels", "needs \(gChannels.count) widths of 1…\(TrainConfig.maxWidth) (one per strided layer, as many as g_channels), got \(dChannels)")
         }
         guard ["batch", "layer", "instance", "none"].contains(criticNorm) else { throw bad("critic_norm", "must be batch, layer, instance or none, got '\(criticNorm)'") }
         if loss != .bce && criticNorm == "batch" {
             throw bad("critic_norm", "a Wasserstein critic must not use batch norm (the penalty is per sample); use layer, instance or none")
         }
         guard ["adam", "rmsprop"].contains(optimizer) else { throw bad("optimizer", "must be adam or rmsprop, got '\(optimizer)'") }
-        guard lrG > 0, lrD > 0 else { throw bad("lr_g/lr_d", "learning rates must be positive") }
-        guard (0..<1).contains(beta1), (0..<1).contains(beta2) else { throw bad("beta1/beta2", "must be in [0, 1)") }
-        guard nCritic >= 1 else { throw bad("n_critic", "must be at least 1") }
-        guard gpLambda >= 0 else { throw bad("gp_lambda", "must not be negative") }
-        guard clip > 0 else { throw bad("clip", "must be positive") }
-        guard initStd > 0 else { throw bad("init_std", "must be positive") }
-        guard checkpointEvery >= 1 else { throw bad("checkpoint_every", "must be at least 1") }
-        guard sampleCount >= 1, sampleCount <= 64 else { throw bad("sample_count", "must be 1…64") }
-        guard plotEvery >= 0 else { throw bad("plot_every", "must not be negative") }
+        try positive("lr_g", lrG, max: 1)
+        try positive("lr_d", lrD, max: 1)
+        guard beta1.isFinite, (0..<1).contains(beta1) else { throw bad("beta1", "must be in [0, 1), got \(beta1)") }
+        guard beta2.isFinite, (0..<1).contains(beta2) else { throw bad("beta2", "must be in [0, 1), got \(beta2)") }
+        guard rmsAlpha.isFinite, (0..<1).contains(rmsAlpha) else { throw bad("rms_alpha", "must be in [0, 1), got \(rmsAlpha)") }
+        guard (1...TrainConfig.maxCritic).contains(nCritic) else { throw bad("n_critic", "must be 1…\(TrainConfig.maxCritic), got \(nCritic)") }
+        guard gpLambda.isFinite, gpLambda >= 0 else { throw bad("gp_lambda", "must be a finite number ≥ 0, got \(gpLambda)") }
+        try positive("clip", clip, max: 1e6)
+        try positive("init_std", initStd, max: 1e3)
+        guard checkpointEvery >= 1 else { throw bad("checkpoint_every", "must be at least 1, got \(checkpointEvery)") }
+        guard sampleCount >= 1, sampleCount <= 64 else { throw bad("sample_count", "must be 1…64, got \(sampleCount)") }
+        guard plotEvery >= 0 else { throw bad("plot_every", "must not be negative, got \(plotEvery)") }
         if conditional && !classFilter.isEmpty { throw bad("class", "a conditional model trains on every class; drop --class or --conditional") }
     }
 
@@ -318,11 +420,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             guard let v = d[k], let kind = TrainConfig.valueKinds[k] else { continue }
             let text: String
             switch kind {
-            case .string:
-                let s = "\(v)"
-                text = "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            case .string: text = TrainConfig.yamlQuoted("\(v)")
             case .bool: text = (v as? Bool ?? ((v as? NSNumber)?.boolValue ?? false)) ? "true" : "false"
-            case .int, .uint: text = "\((v as? NSNumber)?.int64Value ?? 0)"
+            case .uint: text = k == "seed" ? "\(seed)" : "\((v as? NSNumber)?.uint64Value ?? 0)"
+            case .int: text = "\((v as? NSNumber)?.int64Value ?? 0)"
             case .double:
                 let x = (v as? NSNumber)?.doubleValue ?? 0
                 text = x == x.rounded() && Swift.abs(x) < 1e6 ? String(format: "%.1f", x) : "\(x)"
@@ -331,6 +432,26 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             out += "\(k): \(text)\n"
         }
         return out
+    }
+
+    /// A YAML double-quoted scalar that reads back as exactly `s` (escapes, control characters).
+    static func yamlQuoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                // Other C0/C1 controls, DEL, the line/paragraph separators and the BOM: \uXXXX.
+                if u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 || u.value == 0xFEFF {
+                    out += String(format: "\\u%04X", u.value)
+                } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
     }
 
     public func json() throws -> String {
