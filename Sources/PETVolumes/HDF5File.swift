@@ -271,7 +271,11 @@ public class HDF5Object {
             let space = try HDF5Library.checkID(H5Aget_space(attr), file: filePath, what)
             defer { H5Sclose(space) }
             let isScalar = H5Sget_simple_extent_type(space) == H5S_SCALAR
-            let n = Int(H5Sget_simple_extent_npoints(space))
+            let points = H5Sget_simple_extent_npoints(space)
+            guard points >= 0, points <= 1 << 24 else {
+                throw HDF5Error.mismatch(file: filePath, object: "\(objectPath)@\(name)", reason: "attribute holds \(points) values (corrupt file?)")
+            }
+            let n = Int(points)
             switch H5Tget_class(ftype) {
             case H5T_STRING:
                 let strings = try readHDF5Strings(count: n, fileType: ftype, file: filePath, what: what) { memType, buf in
@@ -655,7 +659,11 @@ public final class HDF5Dataset: HDF5Object {
     public let shuffle: Bool
 
     /// Total number of elements.
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { shape.reduce(1, *) }   // cannot overflow: checked against maxElements on open
+
+    /// Largest dimension and element count accepted from a file (2^40: far beyond any volume, and
+    /// small enough that element counts times 8 bytes never overflow).
+    public static let maxDimension = 1 << 40, maxElements = 1 << 40
 
     init(file filePath: String, path objectPath: String, handle: HDF5Handle) throws {
         let id = handle.id
@@ -666,10 +674,28 @@ public final class HDF5Dataset: HDF5Object {
             let space = try HDF5Library.checkID(H5Dget_space(id), file: filePath, what)
             defer { H5Sclose(space) }
             let rank = Int(H5Sget_simple_extent_ndims(space))
+            guard (0...32).contains(rank) else {
+                throw HDF5Error.mismatch(file: filePath, object: objectPath, reason: "dataspace rank \(rank) is not 0...32 (corrupt file?)")
+            }
             var dims = [hsize_t](repeating: 0, count: max(rank, 1)), maxd = dims
-            if rank > 0 { H5Sget_simple_extent_dims(space, &dims, &maxd) }
-            shape = dims.prefix(rank).map { Int($0) }
-            maxShape = maxd.prefix(rank).map { $0 == petgan_h5s_unlimited() ? nil : Int($0) }
+            if rank > 0 { try HDF5Library.check(H5Sget_simple_extent_dims(space, &dims, &maxd), file: filePath, what) }
+            // A size that does not fit an Int, or whose element count overflows, is refused here so
+            // that no later arithmetic on the shape can trap.
+            shape = try dims.prefix(rank).map { d -> Int in
+                guard let n = Int(exactly: d), n <= HDF5Dataset.maxDimension else {
+                    throw HDF5Error.mismatch(file: filePath, object: objectPath, reason: "dimension \(d) is too large (shape \(Array(dims.prefix(rank))))")
+                }
+                return n
+            }
+            var total = 1
+            for n in shape {
+                let (p, o) = total.multipliedReportingOverflow(by: n)
+                guard !o, p <= HDF5Dataset.maxElements else {
+                    throw HDF5Error.mismatch(file: filePath, object: objectPath, reason: "shape \(shape) holds too many elements (more than \(HDF5Dataset.maxElements))")
+                }
+                total = p
+            }
+            maxShape = maxd.prefix(rank).map { $0 == petgan_h5s_unlimited() ? nil : Int(exactly: $0) ?? Int.max }
             let type = try HDF5Library.checkID(H5Dget_type(id), file: filePath, what)
             defer { H5Tclose(type) }
             kind = elementKind(type)
@@ -677,8 +703,11 @@ public final class HDF5Dataset: HDF5Object {
             defer { H5Pclose(dcpl) }
             if H5Pget_layout(dcpl) == H5D_CHUNKED {
                 var cd = [hsize_t](repeating: 0, count: max(rank, 1))
-                H5Pget_chunk(dcpl, Int32(rank), &cd)
-                chunks = cd.prefix(rank).map { Int($0) }
+                let chunkRank = H5Pget_chunk(dcpl, Int32(rank), &cd)
+                guard chunkRank == Int32(rank) else {
+                    throw HDF5Error.mismatch(file: filePath, object: objectPath, reason: "chunk rank \(chunkRank) differs from the dataset rank \(rank) (corrupt file?)")
+                }
+                chunks = cd.prefix(rank).map { Int(clamping: $0) }
             }
             let nf = H5Pget_nfilters(dcpl)
             for i in 0..<max(0, nf) {
@@ -701,7 +730,7 @@ public final class HDF5Dataset: HDF5Object {
             defer { H5Sclose(space) }
             var dims = [hsize_t](repeating: 0, count: max(shape.count, 1))
             H5Sget_simple_extent_dims(space, &dims, nil)
-            shape = dims.prefix(shape.count).map { Int($0) }
+            shape = dims.prefix(shape.count).map { Int(clamping: $0) }
         }
     }
 
@@ -900,6 +929,10 @@ func readHDF5Strings(count: Int, fileType: hid_t, file: String, what: String, _ 
         return out
     } else {
         let size = H5Tget_size(fileType)
+        guard size > 0, size <= 1 << 20, (size + 1).multipliedReportingOverflow(by: count).partialValue <= 1 << 28,
+              !(size + 1).multipliedReportingOverflow(by: count).overflow else {
+            throw HDF5Error.mismatch(file: file, object: what, reason: "\(count) fixed-length strings of \(size) bytes are not readable (corrupt file?)")
+        }
         let mem = try HDF5Library.checkID(H5Tcopy(petgan_h5t_c_s1()), file: file, what)
         defer { H5Tclose(mem) }
         H5Tset_size(mem, size + 1)   // room for a terminator

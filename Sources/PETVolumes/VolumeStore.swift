@@ -180,8 +180,15 @@ public final class VolumeStore {
         try VolumeStore(path: path, memoryBudget: memoryBudget)
     }
 
+    /// Largest volume a store may hold (voxels; NIfTI reading has the same cap) and largest
+    /// /volumes chunk (bytes).
+    public static let maxVolumeVoxels = NIfTIReadOptions().maxVoxels, maxChunkBytes = 1 << 30
+    /// Bounds of a usable affine: entries, and the voxel sizes (column lengths, mm).
+    public static let maxAffineMagnitude = 1e6, voxelSizeRange = 1e-3...1e3
+
     private init(path: String, memoryBudget: Int?) throws {
         self.path = path
+        func bad(_ detail: String) -> VolumeStoreError { .shapeMismatch(file: path, detail: detail) }
         let f = try HDF5File.open(path)
         for name in ["volumes", "labels", "affines"] where !(try f.exists(name)) {
             throw VolumeStoreError.missingDataset(file: path, name: name)
@@ -194,39 +201,127 @@ public final class VolumeStore {
             return (probe.shape, probe.chunks, probe.kind)
         }()
         guard probeShape.count == 4 else {
-            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes has shape \(probeShape), expected (N, D, H, W)")
+            throw bad("/volumes has shape \(probeShape), expected (N, D, H, W)")
         }
         guard probeKind == .float32 || probeKind == .float64 else {
-            throw VolumeStoreError.shapeMismatch(file: path, detail: "/volumes holds \(probeKind.rawValue), expected float32")
+            throw bad("/volumes holds \(probeKind.rawValue), expected float32")
         }
-        let chunkBytes = (probeChunks ?? probeShape).reduce(4, *)
-        let budget = memoryBudget ?? (64 << 20)
+        let dhw = Array(probeShape.dropFirst())
+        guard dhw.allSatisfy({ $0 > 0 }) else { throw bad("/volumes has shape \(probeShape): every volume dimension (D, H, W) must be positive") }
+        // Cannot overflow: HDF5Dataset caps element counts at 2^40.
+        guard dhw.reduce(1, *) <= VolumeStore.maxVolumeVoxels else {
+            throw bad("/volumes has shape \(probeShape): volumes of \(dhw.reduce(1, *)) voxels exceed the cap of \(VolumeStore.maxVolumeVoxels)")
+        }
+        if let c = probeChunks {
+            guard c.count == 4, c.allSatisfy({ $0 > 0 }) else { throw bad("/volumes has chunk shape \(c), expected four positive sizes") }
+            let (bytes, o) = c.reduce((4, false)) { acc, n in let r = acc.0.multipliedReportingOverflow(by: n); return (r.partialValue, acc.1 || r.overflow) }
+            guard !o, bytes <= VolumeStore.maxChunkBytes else {
+                throw bad("/volumes has chunk shape \(c): chunks over \(VolumeStore.maxChunkBytes >> 20) MB cannot be cached")
+            }
+        }
+        let chunkBytes = probeChunks.map { $0.reduce(4, *) } ?? min(dhw.reduce(4, *), VolumeStore.maxChunkBytes)
+        let budget = max(0, memoryBudget ?? (64 << 20))
         chunkCacheBytes = max(chunkBytes, budget / 2)
         let v = try f.dataset("volumes", chunkCacheBytes: chunkCacheBytes)
         let n = v.shape[0]
         let l = try f.dataset("labels"), a = try f.dataset("affines")
-        guard l.shape == [n] else { throw VolumeStoreError.shapeMismatch(file: path, detail: "/labels has shape \(l.shape), expected [\(n)] to match /volumes \(v.shape)") }
-        guard a.shape == [n, 4, 4] else { throw VolumeStoreError.shapeMismatch(file: path, detail: "/affines has shape \(a.shape), expected [\(n), 4, 4]") }
-        file = f; volumes = v; count = n
-        volumeShape = Array(v.shape.dropFirst()); chunks = v.chunks
-        let labelValues = try l.read(Int64.self).map { Int($0) }
-        let names = (try? l.stringsAttribute("class_names")) ?? []
-        labels = labelValues; classNames = names
-        if let bad = labelValues.first(where: { $0 < 0 || (!names.isEmpty && $0 >= names.count) }) {
-            throw VolumeStoreError.shapeMismatch(file: path, detail: "label \(bad) has no class name (classes: \(classNames))")
+        guard l.shape == [n] else { throw bad("/labels has shape \(l.shape), expected [\(n)] to match /volumes \(v.shape)") }
+        guard a.shape == [n, 4, 4] else { throw bad("/affines has shape \(a.shape), expected [\(n), 4, 4]") }
+        // Float labels would be truncated by HDF5's conversion, strings cannot be labels.
+        guard [.int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64].contains(l.kind) else {
+            throw bad("/labels holds \(l.kind.rawValue), expected integer class indices")
         }
-        affineValues = try a.read(Double.self)
+        guard a.kind == .float32 || a.kind == .float64 else { throw bad("/affines holds \(a.kind.rawValue), expected float64") }
+        file = f; volumes = v; count = n
+        volumeShape = dhw; chunks = v.chunks
+
+        // Class names: required, a string array of distinct non-empty names covering every label.
+        guard try l.hasAttribute("class_names") else { throw bad("/labels has no 'class_names' attribute (the names of the label values)") }
+        let names: [String]
+        do { names = try l.stringsAttribute("class_names") } catch let e as HDF5Error {
+            if case .mismatch = e { throw bad("/labels attribute 'class_names' must be an array of strings (found \((try? l.attribute("class_names").description) ?? "another type"))") }
+            throw e
+        }
+        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }), Set(names).count == names.count else {
+            throw bad("/labels attribute 'class_names' \(names) must hold distinct, non-empty names")
+        }
+        let labelValues = try l.read(Int64.self)
+        if let bad = labelValues.first(where: { $0 < 0 || $0 >= Int64(names.count) }) {
+            throw VolumeStoreError.shapeMismatch(file: path, detail: "label \(bad) has no class name (classes: \(names))")
+        }
+        labels = labelValues.map { Int($0) }; classNames = names
+
+        // Affines: finite, (0, 0, 0, 1) last row, voxel sizes in range, invertible.
+        let av = try a.read(Double.self)
+        for i in 0..<n {
+            let m = Array(av[(16 * i)..<(16 * i + 16)])
+            try VolumeStore.checkAffine(m, what: "/affines[\(i)]", path: path)
+        }
+        affineValues = av
         if try f.exists("intensity") {
             let t = try f.dataset("intensity")
-            guard t.shape == [n, 2] else { throw VolumeStoreError.shapeMismatch(file: path, detail: "/intensity has shape \(t.shape), expected [\(n), 2]") }
-            intensityValues = try t.read(Double.self)
+            guard t.shape == [n, 2] else { throw bad("/intensity has shape \(t.shape), expected [\(n), 2]") }
+            guard t.kind == .float32 || t.kind == .float64 else { throw bad("/intensity holds \(t.kind.rawValue), expected float64") }
+            let iv = try t.read(Double.self)
+            for i in 0..<n {
+                let (scale, offset) = (iv[2 * i], iv[2 * i + 1])
+                // The inverse map divides by the scale: it must be finite both ways.
+                guard scale.isFinite, offset.isFinite, scale != 0, (1 / scale).isFinite, (offset / scale).isFinite else {
+                    throw bad("/intensity[\(i)] = (scale \(scale), offset \(offset)): the map raw → stored needs a finite, non-zero scale and a finite offset")
+                }
+            }
+            intensityValues = iv
         } else {
             intensityValues = (0..<n).flatMap { _ in [1.0, 0.0] }
         }
-        voxelSize = (try? f.doublesAttribute("voxel_size")) ?? []
-        normalization = (try? f.stringAttribute("normalization")) ?? ""
-        space = (try? f.intAttribute("xform_code")).flatMap { WorldSpace(rawValue: $0) } ?? .scanner
-        sourceFiles = (try? f.stringsAttribute("source_files")) ?? []
+
+        // Root attributes: optional, but when present they must have the right type and agree with the data.
+        func attr<T>(_ name: String, _ expected: String, _ read: (String) throws -> T) throws -> T? {
+            guard try f.hasAttribute(name) else { return nil }
+            do { return try read(name) } catch let e as HDF5Error {
+                if case .mismatch = e { throw bad("attribute '\(name)' must be \(expected) (found \((try? f.attribute(name).description) ?? "another type"))") }
+                throw e
+            }
+        }
+        let vs = try attr("voxel_size", "three voxel sizes in mm", f.doublesAttribute) ?? []
+        if try f.hasAttribute("voxel_size") {
+            guard vs.count == 3, vs.allSatisfy({ $0.isFinite && VolumeStore.voxelSizeRange.contains($0) }) else {
+                throw bad("attribute 'voxel_size' \(vs) must be three finite voxel sizes in \(VolumeStore.voxelSizeRange.lowerBound)…\(VolumeStore.voxelSizeRange.upperBound) mm")
+            }
+        }
+        voxelSize = vs
+        if let xyz = try attr("shape_xyz", "three integers (x, y, z)", f.intsAttribute) {
+            guard xyz == [dhw[2], dhw[1], dhw[0]] else {
+                throw bad("attribute 'shape_xyz' \(xyz) disagrees with /volumes \(probeShape) (x, y, z = \([dhw[2], dhw[1], dhw[0]]))")
+            }
+        }
+        normalization = try attr("normalization", "a string", f.stringAttribute) ?? ""
+        if let code = try attr("xform_code", "an integer NIfTI xform code", f.intAttribute) {
+            guard let w = WorldSpace(rawValue: code) else { throw bad("attribute 'xform_code' \(code) is not a NIfTI xform code (0…5)") }
+            space = w
+        } else {
+            space = .scanner
+        }
+        let sources = try attr("source_files", "an array of strings", f.stringsAttribute) ?? []
+        guard sources.isEmpty || sources.count == n else {
+            throw bad("attribute 'source_files' names \(sources.count) files for \(n) volumes")
+        }
+        sourceFiles = sources
+    }
+
+    /// Throws unless `m` (16 row-major values) is a usable voxel → world affine: finite entries of
+    /// at most `maxAffineMagnitude`, last row (0, 0, 0, 1), voxel sizes in `voxelSizeRange`, invertible.
+    static func checkAffine(_ m: [Double], what: String, path: String) throws {
+        func bad(_ r: String) -> VolumeStoreError { .shapeMismatch(file: path, detail: "\(what) \(r)") }
+        guard m.allSatisfy({ $0.isFinite }) else { throw bad("holds NaN or infinite values: \(m)") }
+        guard m.allSatisfy({ abs($0) <= maxAffineMagnitude }) else { throw bad("has entries beyond ±\(maxAffineMagnitude) mm: \(m)") }
+        guard Array(m[12..<16]) == [0, 0, 0, 1] else { throw bad("has last row \(Array(m[12..<16])), expected (0, 0, 0, 1)") }
+        let aff = Affine(m)
+        let (sx, sy, sz) = aff.voxelSizes
+        guard [sx, sy, sz].allSatisfy({ voxelSizeRange.contains($0) }) else {
+            throw bad("has voxel sizes \([sx, sy, sz]) mm, outside \(voxelSizeRange.lowerBound)…\(voxelSizeRange.upperBound)")
+        }
+        guard let inv = aff.inverse, inv.m.allSatisfy({ $0.isFinite && abs($0) <= 1e12 }) else { throw bad("is singular (not invertible): \(m)") }
     }
 
     private func checkIndex(_ i: Int) throws {
