@@ -3,7 +3,7 @@ SWIFT      ?= swift
 BUILD_OPTS := -c release
 PETGAN     := .build/release/petgan
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench clean fuzz fuzz-smoke
 
 setup:
 	@scripts/setup.sh
@@ -24,6 +24,16 @@ test: setup
 	@Volumes/fetch-templates.sh
 	$(SWIFT) build $(BUILD_OPTS) -Xswiftc -enable-testing --build-tests
 	$(SWIFT) test $(BUILD_OPTS) -Xswiftc -enable-testing --skip-build
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+# libFuzzer targets (NIfTI reader, HDF5 store opener, YAML config; Fuzz/, scripts/fuzz.sh), built with
+# -sanitize=fuzzer,address in .build-fuzz: `make fuzz` runs each for 10^6 executions, `make fuzz-smoke`
+# (the end of `make test`) for 60 s each. A crash fails the target.
+fuzz: setup
+	@SWIFT=$(SWIFT) scripts/fuzz.sh runs 1000000
+
+fuzz-smoke: setup
+	@SWIFT=$(SWIFT) scripts/fuzz.sh time 60
 
 bench: build
 	@mkdir -p bench-results

@@ -92,5 +92,23 @@ let package = Package(
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.
+        .target(name: "PETFuzzing", dependencies: ["CNIfTI", "PETTensor", "PETVolumes", "PETModels", "PETMetrics"],
+                path: "Fuzz/PETFuzzing", swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PETFuzzingTests", dependencies: ["PETFuzzing", "PETModels", "PETVolumes", "PETTensor"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
     ]
 )
+
+// libFuzzer executables (`make fuzz`, `make fuzz-smoke`): only in the manifest with PETGAN_FUZZ=1,
+// because they have no main of their own (libFuzzer's comes with -sanitize=fuzzer) and must be built
+// with the sanitizer flags, in their own build folder (.build-fuzz).
+if Context.environment["PETGAN_FUZZ"] == "1" {
+    package.targets.append(.systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
+    for name in ["FuzzNIfTI", "FuzzStore", "FuzzConfig"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["PETFuzzing", "CLibFuzzer"], path: "Fuzz/\(name)",
+                                                 swiftSettings: [.swiftLanguageMode(.v5)]))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

@@ -214,11 +214,13 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             throw ConfigError.badValue(source: modelSource, key: "model", reason: "unknown model '\(chosen)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if let pm = presetValues["model"] as? String, pm != kind.rawValue {
-            throw ConfigError.invalid("preset '\(presetName)' is a \(pm) model, but model \(kind.rawValue) was asked for")
+            throw ConfigError.badValue(source: modelSource, key: "model", reason: "preset '\(presetName)' is a \(pm) model, but model \(kind.rawValue) was asked for")
         }
         var dict = try defaults(for: kind).dictionary()
-        var sources: [String: String] = [:]
-        try merge(&dict, presetValues, source: "preset \(presetName)", sources: &sources)
+        var sources: [String: String] = ["model": modelSource]
+        let presetSource = preset != nil || overrides["preset"] != nil ? "command line" : yamlSource
+        if !presetName.isEmpty { sources["preset"] = presetSource }
+        try merge(&dict, presetValues, source: "preset \(presetName) (chosen in \(presetSource))", sources: &sources)
         try merge(&dict, yaml, source: yamlSource, sources: &sources)
         var over = overrides
         if let m = model { over["model"] = m.rawValue }
@@ -376,7 +378,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// As `validate()`, naming `sources[key]` (the file or "command line" that set it) in the error.
     public func validate(sources: [String: String]) throws {
-        func bad(_ k: String, _ r: String) -> ConfigError { .badValue(source: sources[k] ?? "config", key: k, reason: r) }
+        // A check across settings names where the first of them that was set came from.
+        func bad(_ k: String, _ r: String, with related: [String] = []) -> ConfigError {
+            .badValue(source: ([k] + related).lazy.compactMap { sources[$0] }.first ?? "config", key: k, reason: r)
+        }
         func positive(_ k: String, _ x: Double, max: Double) throws {
             guard x.isFinite, x > 0, x <= max else { throw bad(k, "must be a positive finite number up to \(max), got \(x)") }
         }
@@ -390,11 +395,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             throw bad("g_channels", "needs 1…\(TrainConfig.maxLayers) widths of 1…\(TrainConfig.maxWidth), got \(gChannels)")
         }
         guard dChannels.count == gChannels.count, dChannels.allSatisfy({ (1...TrainConfig.maxWidth).contains($0) }) else {
-            throw bad("d_channels", "needs \(gChannels.count) widths of 1…\(TrainConfig.maxWidth) (one per strided layer, as many as g_channels), got \(dChannels)")
+            throw bad("d_channels", "needs \(gChannels.count) widths of 1…\(TrainConfig.maxWidth) (one per strided layer, as many as g_channels), got \(dChannels)", with: ["g_channels"])
         }
         guard ["batch", "layer", "instance", "none"].contains(criticNorm) else { throw bad("critic_norm", "must be batch, layer, instance or none, got '\(criticNorm)'") }
         if loss != .bce && criticNorm == "batch" {
-            throw bad("critic_norm", "a Wasserstein critic must not use batch norm (the penalty is per sample); use layer, instance or none")
+            throw bad("critic_norm", "a Wasserstein critic must not use batch norm (the penalty is per sample); use layer, instance or none", with: ["model", "preset"])
         }
         guard ["adam", "rmsprop"].contains(optimizer) else { throw bad("optimizer", "must be adam or rmsprop, got '\(optimizer)'") }
         try positive("lr_g", lrG, max: 1)
@@ -409,7 +414,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         guard checkpointEvery >= 1 else { throw bad("checkpoint_every", "must be at least 1, got \(checkpointEvery)") }
         guard sampleCount >= 1, sampleCount <= 64 else { throw bad("sample_count", "must be 1…64, got \(sampleCount)") }
         guard plotEvery >= 0 else { throw bad("plot_every", "must not be negative, got \(plotEvery)") }
-        if conditional && !classFilter.isEmpty { throw bad("class", "a conditional model trains on every class; drop --class or --conditional") }
+        if conditional && !classFilter.isEmpty { throw bad("class", "a conditional model trains on every class; drop --class or --conditional", with: ["conditional"]) }
     }
 
     /// The configuration as YAML (keys in declaration order; strings quoted, lists in flow style).

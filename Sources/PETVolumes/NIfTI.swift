@@ -233,6 +233,11 @@ public enum NIfTIFile {
             let mat = useS ? im.sto_xyz : im.qto_xyz
             var m = [Double](repeating: 0, count: 16)
             withUnsafeBytes(of: mat.m) { b in for n in 0..<16 { m[n] = b.load(fromByteOffset: n * 8, as: Double.self) } }
+            // Found by fuzzing (Tests/Fixtures/fuzz/crashes): a NaN/infinite srow, quaternion, qoffset
+            // or pixdim gives a non-finite affine, which `inspect --json` could not even print.
+            guard m.allSatisfy({ $0.isFinite }) else {
+                throw NIfTIError.invalidDimensions(path: path, detail: "the \(useS ? "sform" : "qform / pixdim") affine holds NaN or infinite values \(m)")
+            }
             let code = Int(useS ? im.sform_code : im.qform_code)
             var meta: [String: String] = ["source_file": path, "nifti_version": String(header.version),
                                           "datatype": header.datatypeName]

@@ -1,0 +1,18 @@
+// libFuzzer target: FuzzTargets.config (Fuzz/PETFuzzing). Built only with PETGAN_FUZZ=1 and
+// -sanitize=fuzzer,address (make fuzz / make fuzz-smoke); takes libFuzzer's options and corpus folders.
+import CLibFuzzer
+import Foundation
+import PETFuzzing
+
+@main
+struct FuzzConfig {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        let status = LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            _ = FuzzTargets.config(UnsafeRawBufferPointer(start: data, count: size))
+            return 0
+        }
+        exit(status)
+    }
+}
