@@ -39,8 +39,11 @@ public enum FuzzTargets {
         return dir
     }()
 
-    /// A finding that is not a trap by itself (fatalError prints its message in optimized builds too).
-    static func fail(_ message: String) -> Never { fatalError(message) }
+    /// What happens on a finding that is not a trap by itself: under libFuzzer a crash (fatalError
+    /// prints its message in optimized builds too), so the input is saved; the XCTest suite records
+    /// a test failure instead and goes on.
+    nonisolated(unsafe) public static var onFinding: (String) -> Void = { fatalError($0) }
+    static func fail(_ message: String) { onFinding(message) }
 
     static func write(_ bytes: UnsafeRawBufferPointer, to name: String) -> String {
         let path = (scratch as NSString).appendingPathComponent(name)

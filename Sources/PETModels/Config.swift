@@ -204,7 +204,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             try v.map { try coerce($0, to: .string, key: key, source: source) as! String }
         }
         let presetName = try name("preset", overrides["preset"], "command line") ?? preset ?? name("preset", yaml["preset"], yamlSource) ?? ""
-        let presetValues = try TrainConfig.preset(presetName)
+        let presetValues: [String: Any]
+        do { presetValues = try TrainConfig.preset(presetName) } catch ConfigError.badValue(_, let key, let reason) {
+            // Name where the preset was asked for (the settings file, or the command line).
+            let from = preset != nil || overrides["preset"] != nil ? "command line" : yamlSource
+            throw ConfigError.badValue(source: from == "command line" ? "--preset" : from, key: key, reason: reason)
+        }
         var modelSource = "command line"
         var modelName = try name("model", overrides["model"], "command line") ?? model?.rawValue
         if modelName == nil, let m = try name("model", yaml["model"], yamlSource) { modelName = m; modelSource = yamlSource }

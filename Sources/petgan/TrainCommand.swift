@@ -70,7 +70,7 @@ struct TrainCommand: ParsableCommand {
         if let b = batch { o["batch"] = b }
         if let m = maxSteps { o["max_steps"] = m }
         if let p = out { o["out"] = p }
-        if let s = seed { o["seed"] = Int(s) }
+        if let s = seed { o["seed"] = s }   // UInt64: Int(s) trapped above Int.max
         if let t = threads { o["threads"] = t }
         for s in settings {
             let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
