@@ -247,6 +247,16 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Largest configuration file read (a settings file is a few hundred bytes).
     static let maxSettingsFileBytes = 1 << 20
 
+    /// A scalar's value as Yams constructs it (Int, Double, Bool, NSNull or String), except YAML 1.1
+    /// base-60 integers ("1:30"): Yams 5 computes them with trapping arithmetic, so a long one
+    /// ("504467440737095516:15", found by fuzzing) killed the process. They stay strings here, which
+    /// the setting's type check then refuses by name; no PETGAN setting is written in base 60.
+    static func plainValue(_ node: Node) -> Any {
+        if case .scalar(let s) = node, s.string.contains(":"),
+           s.string.allSatisfy({ "0123456789_:+-".contains($0) }) { return s.string }
+        return node.any
+    }
+
     /// Reads a YAML settings file: one mapping of setting names to plain values or flat lists of
     /// plain values (anything deeper, duplicate or unknown names are refused, naming the file).
     static func loadSettings(_ f: String) throws -> [String: Any] {
@@ -272,11 +282,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             guard valueKinds[key] != nil else { throw ConfigError.unknownKey(source: f, key: key, known: keys) }
             guard out[key] == nil else { throw ConfigError.badValue(source: f, key: key, reason: "given more than once") }
             switch v {
-            case .scalar: out[key] = v.any
+            case .scalar: out[key] = plainValue(v)
             case .sequence(let seq):
                 out[key] = try seq.map { e -> Any in
                     guard case .scalar = e else { throw ConfigError.badValue(source: f, key: key, reason: "expected a flat list of values, found a nested list or mapping") }
-                    return e.any
+                    return plainValue(e)
                 }
             default:
                 throw ConfigError.badValue(source: f, key: key, reason: "expected a value or a list, found a mapping")

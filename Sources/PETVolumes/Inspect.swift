@@ -16,7 +16,9 @@ public enum FileInspector {
     }
 
     static func round(_ x: Double, _ digits: Int = 6) -> Double {
-        let p = pow(10.0, Double(digits)); return (x * p).rounded() / p
+        // Beyond ~1e302, x * p overflows to inf, which `inspect --json` cannot print (found by fuzzing).
+        let p = pow(10.0, Double(digits)), r = (x * p).rounded() / p
+        return r.isFinite ? r : x
     }
 
     static func inspectNIfTI(_ path: String, nonFinite: NonFinitePolicy) throws -> [String: Any] {
