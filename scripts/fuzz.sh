@@ -33,13 +33,19 @@ mkdir -p .build-fuzz/crashes
 export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
-# Where a crash happened: "library" when the first frame outside libc/the sanitizer runtime is in
-# libhdf5/libnifti/zlib (a bug of the C library on a corrupt file, see docs/FUZZING.md), else "project".
-classify() {
-  "$1" -runs=1 "$2" 2>&1 | grep -E '^ +#[0-9]+ ' \
+# The first stack frame outside libc and the sanitizer/fuzzer runtime of a crash input's report.
+top_frame() {
+  local out
+  out=$("$1" -runs=1 "$2" 2>&1 || true)
+  printf '%s\n' "$out" | grep -E '^ +#[0-9]+ ' \
     | grep -vE 'libc\.so|libclang_rt|compiler-rt|sanitizer|asan_|__interceptor|libFuzzer|fuzzer::' \
-    | head -1 | grep -qE 'libhdf5|libnifti|libniftiio|libznz|libz\.so' && echo library || echo project
+    | head -1 | sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //; s/ \(BuildId.*//; s/\+0x[0-9a-f]+//' || true
 }
+# A crash whose first such frame is in libhdf5/libnifti/zlib is a bug of that C library on a corrupt
+# file (docs/FUZZING.md); any other crash is the project's.
+is_library() { printf '%s' "$1" | grep -qE 'libhdf5|libnifti|libniftiio|libznz|libz\.so'; }
+# At most this many new crash inputs are re-run for classification (each re-run loads the target).
+max_classify=${PETGAN_FUZZ_CLASSIFY:-200}
 
 status=0
 for t in "${targets[@]}"; do
@@ -52,27 +58,31 @@ for t in "${targets[@]}"; do
   # Fork mode with crashes ignored, so that a crash inside a C library does not end the run; every
   # crash input is kept and classified below, and a project crash fails the run.
   set +e
+  t0=$(date +%s)
   "$exe" "${limit[@]}" "${dict[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=0 -ignore_ooms=0 \
       -rss_limit_mb=3072 -malloc_limit_mb=3072 -timeout=30 -max_len=16384 -print_final_stats=1 \
       -artifact_prefix=".build-fuzz/crashes/$name/" ".build-fuzz/corpus/$name" "Tests/Fixtures/fuzz/$name" > "$log" 2>&1
   rc=$?
   set -e
-  runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#'); rate=$(grep -oE 'exec/s: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-  lib=0; proj=0
-  for c in $(ls -tr ".build-fuzz/crashes/$name" | tail -n +$((before + 1))); do
-    case $c in crash-*) ;; *) proj=$((proj + 1)); echo "fuzz: $name: $c (timeout/oom/leak): .build-fuzz/crashes/$name/$c" >&2; continue ;; esac
-    if [ "$(classify "$exe" ".build-fuzz/crashes/$name/$c")" = library ]; then lib=$((lib + 1)); else
-      proj=$((proj + 1)); echo "fuzz: $name: PROJECT CRASH .build-fuzz/crashes/$name/$c:" >&2
-      "$exe" -runs=1 ".build-fuzz/crashes/$name/$c" 2>&1 | grep -E 'Fatal error|ERROR|SUMMARY|^ +#[0-9]+ ' | head -12 >&2
+  secs=$(( $(date +%s) - t0 ))
+  # Fork mode's status lines give the total executions (its exec/s field is per job and reads 0).
+  runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#'); rate=$(( ${runs:-0} / (secs > 0 ? secs : 1) ))
+  lib=0; proj=0; unclassified=0; libframes=""
+  new=$(ls -tr ".build-fuzz/crashes/$name" | tail -n +$((before + 1)))
+  for c in $new; do
+    f=".build-fuzz/crashes/$name/$c"
+    case $c in crash-*) ;; *) proj=$((proj + 1)); echo "fuzz: $name: $c (timeout/oom/leak): $f" >&2; continue ;; esac
+    if [ $((lib + proj)) -ge "$max_classify" ]; then unclassified=$((unclassified + 1)); continue; fi
+    frame=$(top_frame "$exe" "$f")
+    if is_library "$frame"; then lib=$((lib + 1)); libframes+="$frame"$'\n'; else
+      proj=$((proj + 1)); echo "fuzz: $name: PROJECT CRASH $f (in ${frame:-?}):" >&2
+      ("$exe" -runs=1 "$f" 2>&1 || true) | grep -E 'Fatal error|ERROR|SUMMARY' | head -4 >&2 || true
     fi
   done
-  # The C-library crashes, by the library function that crashed (for docs/FUZZING.md).
-  for c in $(ls -tr ".build-fuzz/crashes/$name" | tail -n +$((before + 1)) | grep '^crash-'); do
-    "$exe" -runs=1 ".build-fuzz/crashes/$name/$c" 2>&1 | grep -E '^ +#[0-9]+ ' \
-      | grep -vE 'libc\.so|libclang_rt|compiler-rt|sanitizer|asan_|__interceptor|libFuzzer|fuzzer::' | head -1 \
-      | sed -E "s/^ *#[0-9]+ 0x[0-9a-f]+ in /fuzz: $name: library crash in /; s/ \(BuildId.*//; s/\+0x[0-9a-f]+//" | grep 'library crash' || true
-  done | sort | uniq -c
-  echo "fuzz: $name: ${runs:-?} executions, ${rate:-?} exec/s, $proj project crash(es), $lib crash(es) inside C libraries (libFuzzer status $rc)"
-  if [ "$proj" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$lib" -eq 0 ]; }; then status=1; echo "fuzz: $name: FAILED (log $log)" >&2; fi
+  # The C-library crashes by the function that crashed (for docs/FUZZING.md).
+  [ -n "$libframes" ] && printf '%s' "$libframes" | sort | uniq -c | sed "s/^/fuzz: $name: library crash: /"
+  [ "$unclassified" -gt 0 ] && echo "fuzz: $name: $unclassified more crash input(s) not classified (PETGAN_FUZZ_CLASSIFY=$max_classify)"
+  echo "fuzz: $name: ${runs:-?} executions in $secs s ($rate exec/s), $proj project crash(es), $lib crash(es) inside C libraries (libFuzzer status $rc)"
+  if [ "$proj" -gt 0 ] || [ "$unclassified" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$lib" -eq 0 ]; }; then status=1; echo "fuzz: $name: FAILED (log $log)" >&2; fi
 done
 exit $status

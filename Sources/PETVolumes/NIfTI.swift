@@ -234,9 +234,11 @@ public enum NIfTIFile {
             var m = [Double](repeating: 0, count: 16)
             withUnsafeBytes(of: mat.m) { b in for n in 0..<16 { m[n] = b.load(fromByteOffset: n * 8, as: Double.self) } }
             // Found by fuzzing (Tests/Fixtures/fuzz/crashes): a NaN/infinite srow, quaternion, qoffset
-            // or pixdim gives a non-finite affine, which `inspect --json` could not even print.
-            guard m.allSatisfy({ $0.isFinite }) else {
-                throw NIfTIError.invalidDimensions(path: path, detail: "the \(useS ? "sform" : "qform / pixdim") affine holds NaN or infinite values \(m)")
+            // or pixdim gives a non-finite affine, and entries near 1e200 infinite voxel sizes; neither
+            // could even be printed by `inspect --json`.
+            let sizes = Affine(m).voxelSizes
+            guard m.allSatisfy({ $0.isFinite }), sizes.0.isFinite, sizes.1.isFinite, sizes.2.isFinite else {
+                throw NIfTIError.invalidDimensions(path: path, detail: "the \(useS ? "sform" : "qform / pixdim") affine holds NaN or infinite values (or overflowing voxel sizes) \(m)")
             }
             let code = Int(useS ? im.sform_code : im.qform_code)
             var meta: [String: String] = ["source_file": path, "nifti_version": String(header.version),

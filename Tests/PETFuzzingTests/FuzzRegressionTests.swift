@@ -29,8 +29,11 @@ final class FuzzRegressionTests: XCTestCase {
     static let expected: [String: String?] = [
         // A NaN srow: the affine was not checked, `inspect --json` could not print it.
         "nifti-nonfinite-sform.nii": "affine holds NaN or infinite values",
-        // NIfTI-2 srow values near 1e303: inspect's rounding overflowed to inf (not JSON-printable).
-        "nifti-huge-affine-json.nii": nil,
+        // NIfTI-2 srow values near 1e303: inspect's rounding overflowed to inf (not JSON-printable);
+        // such an affine has infinite voxel sizes and is refused.
+        "nifti-huge-affine-json.nii": "overflowing voxel sizes",
+        // Entries near 1e200: the voxel sizes (column lengths) overflow to inf.
+        "nifti-infinite-voxel-size.nii": "overflowing voxel sizes",
         // `epochs: 504467440737095516:15` (a YAML 1.1 base-60 integer): Yams' parser trapped on overflow.
         "config-yams-sexagesimal-overflow.yaml": "expected an integer",
     ]
