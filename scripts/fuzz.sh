@@ -14,6 +14,11 @@ cd "$(dirname "$0")/.."
 mode=${1:-build}; amount=${2:-}
 SWIFT=${SWIFT:-swift}
 targets=(nifti:FuzzNIfTI store:FuzzStore config:FuzzConfig)
+# PETGAN_FUZZ_TARGETS="store config" runs only those.
+if [ -n "${PETGAN_FUZZ_TARGETS:-}" ]; then
+  all=("${targets[@]}"); targets=()
+  for t in "${all[@]}"; do [[ " $PETGAN_FUZZ_TARGETS " == *" ${t%%:*} "* ]] && targets+=("$t"); done
+fi
 # gold (the default linker) fails on the sanitizer runtime's debug info; lld ships with Swift.
 flags=(-c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
        -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld)
