@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-build}; amount=${2:-}
 SWIFT=${SWIFT:-swift}
 targets=(nifti:FuzzNIfTI store:FuzzStore config:FuzzConfig)
-# PETGAN_FUZZ_TARGETS="store config" runs only those.
+# PETGAN_FUZZ_TARGETS="store config" runs only those; PETGAN_FUZZ_MAX_TIME=S also stops `runs` after S s.
 if [ -n "${PETGAN_FUZZ_TARGETS:-}" ]; then
   all=("${targets[@]}"); targets=()
   for t in "${all[@]}"; do [[ " $PETGAN_FUZZ_TARGETS " == *" ${t%%:*} "* ]] && targets+=("$t"); done
@@ -29,7 +29,7 @@ done
 echo "fuzz: sanitizer build $(( $(date +%s) - start )) s"
 [ "$mode" = build ] && exit 0
 case "$mode" in
-  runs) limit=(-runs="${amount:-1000000}") ;;
+  runs) limit=(-runs="${amount:-1000000}"); [ -n "${PETGAN_FUZZ_MAX_TIME:-}" ] && limit+=(-max_total_time="$PETGAN_FUZZ_MAX_TIME") ;;
   time) limit=(-max_total_time="${amount:-60}") ;;
   *) echo "usage: $0 runs N | time SECONDS | build" >&2; exit 2 ;;
 esac

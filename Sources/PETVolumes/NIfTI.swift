@@ -157,7 +157,13 @@ public enum NIfTIFile {
             if magic[1] == UInt8(ascii: "i") { throw NIfTIError.badMagic(path: path, detail: "a two-file (.hdr/.img) NIfTI; PETGAN reads single-file .nii/.nii.gz") }
             for d in 0..<8 { dims[d] = Int(i16(40 + 2 * d, swap)) }
             datatype = Int(i16(70, swap)); bitpix = Int(i16(72, swap))
-            voxOffset = Int(f32(108, swap))
+            // Found by fuzzing (Tests/Fixtures/fuzz/crashes): Int(Float) traps on NaN, ±inf and
+            // values beyond Int.max; none of them, nor a negative one, is a byte offset.
+            let offset = f32(108, swap)
+            guard offset.isFinite, offset >= 0, offset < 0x1p62 else {
+                throw NIfTIError.badMagic(path: path, detail: "vox_offset \(offset) is not a byte offset in the file")
+            }
+            voxOffset = Int(offset)
         } else {
             if got < 540 { throw NIfTIError.truncated(path: path, detail: "only \(got) header bytes (a NIfTI-2 header has 540)") }
             let magic = Array(bytes[4..<12])
@@ -167,6 +173,9 @@ public enum NIfTIFile {
             datatype = Int(i16(12, swap)); bitpix = Int(i16(14, swap))
             for d in 0..<8 { let v = i64(16 + 8 * d, swap); dims[d] = v > Int64(Int.max) ? Int.max : Int(v) }
             voxOffset = Int(clamping: i64(168, swap))
+            guard voxOffset >= 0, voxOffset < 1 << 62 else {
+                throw NIfTIError.badMagic(path: path, detail: "vox_offset \(voxOffset) is not a byte offset in the file")
+            }
         }
         let nd = dims[0]
         guard (1...7).contains(nd) else { throw NIfTIError.invalidDimensions(path: path, detail: "dim[0] = \(nd), must be 1...7") }
@@ -194,6 +203,7 @@ public enum NIfTIFile {
         if !path.lowercased().hasSuffix(".gz") {
             let attrs = try? FileManager.default.attributesOfItem(atPath: path)
             let fileSize = (attrs?[.size] as? NSNumber)?.intValue ?? 0
+            // Cannot overflow: offsets are below 2^62, total * size below maxVoxels * 8.
             let need = max(voxOffset, version == 1 ? 352 : 544) + total * size
             if fileSize < need {
                 throw NIfTIError.truncated(path: path, detail: "file has \(fileSize) bytes, header promises \(need) (\(total) \(name) voxels from offset \(voxOffset))")

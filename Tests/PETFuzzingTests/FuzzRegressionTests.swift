@@ -34,9 +34,37 @@ final class FuzzRegressionTests: XCTestCase {
         "nifti-huge-affine-json.nii": "overflowing voxel sizes",
         // Entries near 1e200: the voxel sizes (column lengths) overflow to inf.
         "nifti-infinite-voxel-size.nii": "overflowing voxel sizes",
+        // vox_offset beyond Int.max: Int(Float) trapped (issue 13 also names NaN and infinite ones).
+        "nifti-vox-offset-beyond-int.nii": "is not a byte offset in the file",
         // `epochs: 504467440737095516:15` (a YAML 1.1 base-60 integer): Yams' parser trapped on overflow.
         "config-yams-sexagesimal-overflow.yaml": "expected an integer",
     ]
+
+    /// The fuzzer's vox_offset crash, generalized: NaN, ±inf, huge and negative offsets (NIfTI-1
+    /// float, NIfTI-2 int64) are refused by the reader and by `petgan inspect`, never a trap.
+    func testVoxOffsetsThatAreNotOffsets() throws {
+        let exe = try petganBinary()
+        let dir = try makeTempDir()
+        let n1 = try Data(contentsOf: URL(fileURLWithPath: fuzzFixtures + "/nifti/float32.nii"))
+        let n2 = try Data(contentsOf: URL(fileURLWithPath: fuzzFixtures + "/nifti/uint8-nifti2.nii"))
+        var cases: [(String, Data)] = []
+        for (name, v) in [("nan", Float.nan), ("inf", Float.infinity), ("minus-inf", -Float.infinity), ("huge", 1e30 as Float), ("negative", -352)] {
+            var d = n1
+            withUnsafeBytes(of: v.bitPattern.littleEndian) { d.replaceSubrange(108..<112, with: $0) }
+            cases.append(("n1-\(name)", d))
+        }
+        for (name, v) in [("max", Int64.max), ("negative", -1 as Int64)] {
+            var d = n2
+            withUnsafeBytes(of: v.littleEndian) { d.replaceSubrange(168..<176, with: $0) }
+            cases.append(("n2-\(name)", d))
+        }
+        for (name, bytes) in cases {
+            XCTAssertTrue(FuzzTargets.nifti(bytes).messages.allSatisfy { $0.contains("vox_offset") }, name)
+            let path = dir + "/\(name).nii"
+            try bytes.write(to: URL(fileURLWithPath: path))
+            assertOneErrorLine(try runProgram(exe, ["inspect", path]), file: path, reason: "is not a byte offset in the file", "inspect \(name)")
+        }
+    }
 
     func testEveryCrashInputIsNowRefusedWithItsReason() throws {
         let crashes = try files("crashes")
