@@ -70,6 +70,10 @@ enum NIfTIHeaderParser {
             let m = Array(h.bytes[344..<348])
             if m == Array("n+1".utf8) + [0] { return (.nifti1, gzip) }
             if m == Array("ni1".utf8) + [0] { return (.nifti1Pair, gzip) }
+            // One byte off a NIfTI magic is a damaged NIfTI header, not an Analyze file.
+            for good in [Array("n+1".utf8) + [0], Array("ni1".utf8) + [0]] where m[3] == 0 && zip(m, good).filter({ $0 != $1 }).count == 1 {
+                throw NIfTIError.badMagic(path: path, detail: "magic bytes \(m) are not \"n+1\" or \"ni1\" (a damaged NIfTI-1 header)")
+            }
             return (.analyze75, gzip)
         }
         if raw == 540 || raw.byteSwapped == 540 {

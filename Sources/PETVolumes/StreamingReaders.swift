@@ -125,7 +125,28 @@ public final class StreamingNIfTIReader {
             if got < 0 {
                 throw NIfTIError.truncated(path: path, detail: "the gzip stream is corrupt after the voxels (CRC or length check failed): the voxel values cannot be trusted")
             }
-            if got == 0 { return }
+            if got == 0 { break }
+        }
+        // zlib verifies the CRC when the trailer is whole, but a stream cut inside its 8-byte trailer
+        // (or right after the deflate data) reads as a clean end: compare the trailer's ISIZE (the
+        // last 4 bytes, little-endian) with the uncompressed length (single-member gzip, as NIfTI
+        // writers make), and ask zlib's error state.
+        var code: Int32 = 0
+        var message = ""
+        if fp.pointee.withz != 0, let z = fp.pointee.zfptr { message = gzerror(z, &code).map { String(cString: $0) } ?? "" }
+        let length = znztell(fp)
+        var isize: UInt32? = nil
+        if let fh = FileHandle(forReadingAtPath: layout.dataPath), let end = try? fh.seekToEnd(), end >= 18 {
+            try? fh.seek(toOffset: end - 4)
+            let t = [UInt8](fh.readData(ofLength: 4))
+            if t.count == 4 { isize = UInt32(t[0]) | UInt32(t[1]) << 8 | UInt32(t[2]) << 16 | UInt32(t[3]) << 24 }
+            try? fh.close()
+        }
+        if code != Z_OK && code != Z_STREAM_END {
+            throw NIfTIError.truncated(path: path, detail: "the gzip stream ends early or is corrupt after the voxels (\(message.isEmpty ? "zlib error \(code)" : message)): the voxel values cannot be trusted")
+        }
+        if length >= 0, let isize, isize != UInt32(truncatingIfNeeded: length) {
+            throw NIfTIError.truncated(path: path, detail: "the gzip stream ends early: its trailer records \(isize) uncompressed bytes, the stream gave \(length) (cut inside the CRC/length trailer?): the voxel values cannot be trusted")
         }
     }
 
