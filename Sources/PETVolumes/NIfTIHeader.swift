@@ -419,6 +419,12 @@ enum NIfTIHeaderParser {
             if let p = affine.validationProblem() { throw fail("the \(source.rawValue) affine is unusable: \(p)") }
         }
         if format == .analyze75, let p = affine.validationProblem() { throw fail("the Analyze 7.5 affine is unusable: \(p)") }
+        if format == .analyze75 || format == .nifti1Pair {
+            let mat = NIfTIFile.stem(path) + ".mat"
+            if FileManager.default.fileExists(atPath: mat) {
+                warnings.append("\((mat as NSString).lastPathComponent) beside it is an SPM affine file, which PETGAN does not read (SPM and nibabel take the geometry from it): the geometry above is the header's")
+            }
+        }
         for a in 4...7 where !pixdim[a].isFinite && !(a == 4 && frames > 1) {
             warnings.append("pixdim[\(a)] = \(show(pixdim[a])) (unused) is not finite")
         }
