@@ -50,6 +50,9 @@ public final class VolumeSet {
             throw MetricsError.badInput(path: path, reason: "no such file or folder")
         }
         if isDir.boolValue { return try openFolder(path) }
+        if NIfTIFile.isImageFile(path) {
+            throw MetricsError.badInput(path: path, reason: "a single \((try? NIfTIFile.format(of: path).rawValue) ?? "NIfTI") image; a set is an HDF5 volume store or a folder of NIfTI files")
+        }
         let s = try VolumeStore.open(path, memoryBudget: memoryBudget)
         guard s.count > 0 else { throw MetricsError.badInput(path: path, reason: "the store holds no volumes") }
         guard s.volumeShape.count == 3 else {
