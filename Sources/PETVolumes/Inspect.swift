@@ -94,6 +94,12 @@ public enum FileInspector {
             var counts: [String: Int] = [:]
             for l in s.labels { counts[l < s.classNames.count ? s.classNames[l] : String(l)] = (counts[l < s.classNames.count ? s.classNames[l] : String(l)] ?? 0) + 1 }
             out["label_counts"] = counts
+            // Affines that cannot map voxels to mm make every geometric number below meaningless.
+            for i in 0..<s.count {
+                if let p = s.affine(i).validationProblem() {
+                    throw VolumeStoreError.invalidArgument(file: path, detail: "the affine of volume \(i) is unusable: \(p)")
+                }
+            }
             if s.count > 0 {
                 let a = s.affine(0)
                 out["affine_0"] = a.rows.map { $0.map { round($0) } }

@@ -160,7 +160,12 @@ struct MontageCommand: ParsableCommand {
             } else {
                 let s = try VolumeStore.open(file)
                 guard index < s.count else { throw VolumeStoreError.invalidArgument(file: file, detail: "--index \(index) but the store holds \(s.count) volumes") }
-                for i in index..<min(s.count, index + count) { volumes.append(try s.readVolume(i)) }
+                for i in index..<min(s.count, index + count) {
+                    if let p = s.affine(i).validationProblem() {
+                        throw VolumeStoreError.invalidArgument(file: file, detail: "the affine of volume \(i) is unusable: \(p)")
+                    }
+                    volumes.append(try s.readVolume(i))
+                }
                 if win == nil { win = (-1, 1) }
             }
             let img = Montage.render(volumes, options: MontageOptions(colorMap: ColorMap(rawValue: colormap)!, zoom: zoom, window: win))

@@ -52,6 +52,14 @@ final class BadAffineTests: XCTestCase {
             XCTAssertEqual(lines.count, 1, err)
             XCTAssertTrue(lines.first?.contains(p) == true && lines.first?.contains("affine") == true, err)
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/r-\(name)/metrics.json"))
+            // inspect and montage of the same store: one error naming it, nothing drawn.
+            for args in [["inspect", p, "--json"], ["montage", p, "--index", "1", "--out", dir + "/m-\(name).png"]] {
+                let (s2, _, e2) = try Fixtures.run(exe, args)
+                XCTAssertEqual(s2, 1, "\(args[0]) \(name): \(e2)")
+                let l2 = e2.split(separator: "\n").filter { $0.hasPrefix("petgan: error:") }
+                XCTAssertTrue(l2.count == 1 && l2[0].contains(p) && l2[0].contains("affine of volume 1"), "\(args[0]) \(name): \(e2)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m-\(name).png"))
         }
         // The same store with a good second affine opens.
         try store(dir + "/ok.h5", affineOfSecond: .scaling(4, 4, 4))
