@@ -55,7 +55,7 @@ public enum NIfTIError: Error, CustomStringConvertible, Equatable {
         case let .writeFailed(p, r): return "\(p): could not write: \(r)"
         case let .badRequest(p, r): return "\(p): \(r)"
         case let .invalidHeader(p, d): return "\(p): invalid header: \(d)"
-        case let .framesNeeded(p, n, d): return "\(p): a 4-D series of \(n) frames (\(d)); choose what to read with --frames mean|sum|first|last|N[,M...] (0-based frame indices)"
+        case let .framesNeeded(p, n, d): return "\(p): a 4-D series of \(n) frames (\(d)); choose what to read with --frames mean|sum|first|last|N[,M...] (0-based frame indices; petgan prepare and petgan inspect)"
         }
     }
 }
