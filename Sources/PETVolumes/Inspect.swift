@@ -38,20 +38,25 @@ public enum FileInspector {
         if h.slope != 0 && !(h.slope == 1 && h.inter == 0) { out["scaling"] = [h.slope, h.inter] }
         // Value statistics: of the selected volume, or (4-D without a selection) over every frame.
         var lo = Float.infinity, hi = -Float.infinity, sum = 0.0, n = 0, bad = 0
-        var v: Volume? = nil
         var frameMeans: [Double] = []
-        let selections: [FrameSelection?] = h.frames > 1 && frames == nil ? (0..<h.frames).map { .indices([$0]) } : [frames]
-        for sel in selections {
-            let vol = try NIfTIFile.read(path, options: NIfTIReadOptions(nonFinite: nonFinite, frames: sel))
-            var fs = 0.0, fn = 0
-            for x in vol.data where x.isFinite { fs += Double(x); fn += 1; if x < lo { lo = x }; if x > hi { hi = x } }
-            bad += vol.nonFiniteCount
-            sum += fs; n += fn
-            frameMeans.append(fn > 0 ? fs / Double(fn) : 0)
-            if v == nil { v = vol }
+        let vol: Volume
+        if h.frames > 1 && frames == nil {
+            // Every frame, in one pass through the file.
+            let meta = try NIfTIFile.forEachFrame(path, options: NIfTIReadOptions(nonFinite: nonFinite)) { _, data in
+                var fs = 0.0, fn = 0
+                for x in data { if x.isFinite { fs += Double(x); fn += 1; if x < lo { lo = x }; if x > hi { hi = x } } else { bad += 1 } }
+                sum += fs; n += fn
+                frameMeans.append(fn > 0 ? fs / Double(fn) : 0)
+            }
+            var v = Volume(shape: h.arrayShape, affine: h.affine, space: h.space)
+            v.metadata = meta
+            vol = v
+        } else {
+            vol = try NIfTIFile.read(path, options: NIfTIReadOptions(nonFinite: nonFinite, frames: frames))
+            for x in vol.data where x.isFinite { sum += Double(x); n += 1; if x < lo { lo = x }; if x > hi { hi = x } }
+            bad = vol.nonFiniteCount
             if let f = vol.metadata["frames"], frames != nil { out["frames_applied"] = f }
         }
-        let vol = v!
         let g = vol.gridShape, vs = vol.voxelSize
         if h.frames > 1 {
             out["frames"] = h.frames

@@ -225,3 +225,38 @@ public final class StreamingNIfTIReader {
         if depthRead + depth == shape[0] && (streamedFrame ?? 0) == layout.header.frames - 1 { try checkStreamEnd() }
     }
 }
+
+extension NIfTIFile {
+    /// Every frame of a 4-D series (a 3-D file is one frame) in file order, one pass through the file
+    /// (a .nii.gz is decompressed once, not once per frame); one frame in memory. `body` gets the
+    /// frame index and its decoded values (scaling and the non-finite policy applied).
+    /// Returns the file's metadata (as NIfTIFile.read gives it).
+    @discardableResult
+    static func forEachFrame(_ path: String, options: NIfTIReadOptions, _ body: (Int, UnsafeBufferPointer<Float>) throws -> Void) throws -> [String: String] {
+        let layout = try voxelLayout(path, maxVoxels: options.maxVoxels)
+        let h = layout.header
+        let n = h.frameVoxels, bytes = n * layout.bytesPerVoxel
+        guard let fp = znzopen(layout.dataPath, "rb", 1) else { throw NIfTIError.libraryFailure(path: path, operation: "open the voxel data") }
+        var file: znzFile? = fp
+        defer { Xznzclose(&file) }
+        if znzseek(fp, layout.dataOffset, SEEK_SET) < 0 {
+            throw NIfTIError.truncated(path: path, detail: "cannot seek to the voxel data at offset \(layout.dataOffset)")
+        }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 16)
+        defer { raw.deallocate() }
+        var frame = [Float](repeating: 0, count: n)
+        for f in 0..<h.frames {
+            let got = znzread(raw, 1, bytes, fp)
+            if got != bytes {
+                throw NIfTIError.truncated(path: path, detail: got < 0 ? "the compressed stream is corrupt or ends early (reading frame \(f) of \(h.frames))"
+                                                                      : "read \(got) of \(bytes) voxel bytes of frame \(f) of \(h.frames)")
+            }
+            try frame.withUnsafeMutableBufferPointer { out in
+                layout.decode(raw, count: n, into: out.baseAddress!)
+                _ = try applyNonFinite(out.baseAddress!, count: n, policy: options.nonFinite, path: path)
+                try body(f, UnsafeBufferPointer(out))
+            }
+        }
+        return layout.metadata
+    }
+}

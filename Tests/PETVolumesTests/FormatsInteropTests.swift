@@ -149,9 +149,11 @@ final class FormatsInteropTests: XCTestCase {
         put(np.average(f[..., [1, 3]], axis=3, weights=w[[1, 3]]), "idx13"); put(f[..., 2], "idx2"); put(f.mean(axis=3), "unweighted")
         g = nib.load(d + "/hdr.nii").get_fdata()
         put(g.mean(axis=3), "hdrmean")
-        print(json.dumps({"shape": list(f.shape)}))
+        print(json.dumps({"shape": list(f.shape), "frame_means": [float(f[..., t].astype(np.float32).astype(np.float64).mean()) for t in range(5)]}))
         """)
-        XCTAssertEqual(try jsonObject(out)["shape"] as? [Int], [8, 7, 6, 5])
+        let pyRef = try jsonObject(out)
+        XCTAssertEqual(pyRef["shape"] as? [Int], [8, 7, 6, 5])
+        let numpyFrameMeans = try XCTUnwrap((pyRef["frame_means"] as? [NSNumber])?.map(\.doubleValue))
         let path = dir + "/dyn.nii.gz"
         // No selection: refused, naming the option.
         XCTAssertThrowsError(try NIfTIFile.read(path)) { e in
@@ -227,7 +229,9 @@ final class FormatsInteropTests: XCTestCase {
         XCTAssertEqual(j["frames"] as? Int, 5)
         XCTAssertEqual((j["frame_durations_s"] as? [NSNumber])?.map(\.doubleValue), durations)
         XCTAssertEqual((j["frame_starts_s"] as? [NSNumber])?.map(\.doubleValue), [0, 60, 120, 240, 540])
-        XCTAssertEqual((j["frame_means"] as? [Any])?.count, 5)
+        let means = try XCTUnwrap((j["frame_means"] as? [NSNumber])?.map(\.doubleValue))
+        XCTAssertEqual(means.count, 5)
+        for (a, b) in zip(means, numpyFrameMeans) { XCTAssertTrue(abs(a - b) <= 1e-6, "inspect frame mean \(a) vs numpy \(b)") }   // inspect rounds to 6 digits
         let i2 = try runProgram(exe, ["inspect", path, "--frames", "sum", "--json"])
         XCTAssertEqual(i2.status, 0, i2.stderr)
         XCTAssertTrue((try wholeJSON(i2.stdout)["frames_applied"] as? String)?.hasPrefix("sum of all 5 frames") == true, i2.stdout)
