@@ -293,7 +293,7 @@ enum NIfTIHeaderParser {
         func dimOf(_ a: Int) -> Int { nd >= a ? dims[a] : 1 }
 
         // Datatype and bitpix.
-        let datatype = v2 ? f.i16(L.datatype) : f.i16(L.datatype)
+        let datatype = f.i16(L.datatype)
         let bitpix = f.i16(L.bitpix)
         guard let (typeName, size) = NIfTIFile.supportedDatatypes[datatype] else {
             throw NIfTIError.unsupportedDatatype(path: path, code: datatype, name: NIfTIFile.datatypeName(datatype))
