@@ -1,6 +1,7 @@
 // `petgan prepare`, `petgan inspect`, `petgan montage`: the volume commands (PETVolumes).
 import ArgumentParser
 import Foundation
+import PETCohort
 import PETTensor
 import PETVolumes
 
@@ -50,6 +51,7 @@ struct PrepareCommand: ParsableCommand {
     var memoryBudget: String?
     @Flag(help: "Append to the existing store --out (same --shape; labels must be among its classes).")
     var append = false
+    @OptionGroup var sliceArgs: SliceStoreOptions
 
     func validate() throws {
         guard GridShape.parse(shape) != nil else { throw ValidationError("--shape '\(shape)' must be x×y×z positive voxels, e.g. 96x112x96") }
@@ -75,10 +77,16 @@ struct PrepareCommand: ParsableCommand {
             cfg.nonFinite = NonFinitePolicy(rawValue: nonFinite)!
             cfg.memoryBudget = memoryBudget.flatMap(parseByteSize)
             cfg.append = append
+            let sliceOptions = try sliceArgs.options()
             let s = try DatasetPreparer.run(cfg) { print($0) }
             let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
             print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
                          voxelSize, formatBytes(s.bytesWritten), s.seconds))
+            if let so = sliceOptions {
+                let path = sliceArgs.path(for: out)
+                let n = try AxialSlices.writeStore(from: out, to: path, options: so)
+                print("wrote \(path): \(n) slice samples of \(so.channels)x\(so.size.map(String.init).joined(separator: "x"))")
+            }
         }
     }
 }

@@ -38,4 +38,32 @@ final class PaperPresetCommandTests: XCTestCase {
         XCTAssertEqual(s5, 0, e5)
         XCTAssertTrue(o5.contains("G.ups.4: 2×3×64×64"), o5)
     }
+
+    /// `petgan prepare --slices axial` turns a folder of NIfTI volumes into the paper preset's input.
+    func testPrepareSlicesFitThePaperPreset() throws {
+        let exe = try petganExecutable()
+        let dir = Fixtures.tempDirectory("prepareslices")
+        let names = try Fixtures.writePerturbedNIfTI(from: try Fixtures.smallCohort(), to: dir + "/nifti", offset: 0, indices: [0, 1, 4, 11])
+        let csv = "file,label\n" + names.map { "\($0),\($0.split(separator: "_")[0])\n" }.joined()
+        try csv.write(toFile: dir + "/labels.csv", atomically: true, encoding: .utf8)
+        let (s0, o0, e0) = try Fixtures.run(exe, ["prepare", "--input", dir + "/nifti", "--labels", dir + "/labels.csv", "--out", dir + "/p.h5",
+                                                  "--shape", "48x56x48", "--voxel-size", "4", "--center", "origin", "--slices", "axial"])
+        XCTAssertEqual(s0, 0, e0)
+        XCTAssertTrue(o0.contains("wrote \(dir)/p_slices-axial.h5: ") && o0.contains("slice samples of 3x128x128"), o0)
+        let (s1, o1, e1) = try Fixtures.run(exe, ["inspect", "--json", dir + "/p_slices-axial.h5"])
+        XCTAssertEqual(s1, 0, e1)
+        let info = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(o1.utf8)) as? [String: Any])
+        let shape = try XCTUnwrap(info["array_shape_ndhw"] as? [Int], o1)
+        XCTAssertEqual(Array(shape.dropFirst()), [3, 128, 128])
+        XCTAssertTrue(shape[0] > 0 && shape[0] % 4 == 0, "every volume gives the same centres: \(shape)")
+        let (s2, o2, e2) = try Fixtures.run(exe, ["train", "--data", dir + "/p_slices-axial.h5", "--preset", "paper2d", "--class", "AD", "--dry-run"])
+        XCTAssertEqual(s2, 0, e2)
+        XCTAssertTrue(o2.contains("epochs: 500"), o2)
+        // A bad slice option is refused before anything is written.
+        let (s3, _, e3) = try Fixtures.run(exe, ["prepare", "--input", dir + "/nifti", "--labels", dir + "/labels.csv", "--out", dir + "/q.h5",
+                                                 "--shape", "48x56x48", "--voxel-size", "4", "--slices", "axial", "--slice-range", "5"])
+        XCTAssertNotEqual(s3, 0)
+        XCTAssertTrue(e3.contains("--slice-range"), e3)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/q.h5"))
+    }
 }
