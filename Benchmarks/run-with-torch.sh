@@ -43,7 +43,8 @@ fi
 model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 family=$(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 cpumodel=$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
-isa=$(for f in avx2 avx512f avx512_bf16; do grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$f" && printf '%s ' "$f"; done)
+isa=$(for f in avx2 avx512f avx512_bf16; do grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$f" && printf '%s ' "$f"; done; true)
+isa=${isa% }
 mkdir -p "$OUT"
 {
   echo "date: $(date -u +%FT%TZ)"
