@@ -68,6 +68,24 @@ final class TrainingTests: XCTestCase {
         XCTAssertGreaterThan(dReal, dFake)
     }
 
+    /// Generated montages use the training data's display window (in raw units), the one the demo
+    /// shows real volumes in, not a window stretched over the samples themselves.
+    func testGeneratedMontageUsesTheTrainingDataWindow() throws {
+        let out = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let s = try Trainer(config: tinyConfig(.dcgan3d, data: TrainingTests.store3D, out: out, extra: ["max_steps": 1])).run()
+        let (_, rec, _) = try Generation.loadModel(try Generation.checkpointFile(s.runDirectory))
+        let want = try XCTUnwrap(try DataInfo.displayWindow(try VolumeStore.open(TrainingTests.store3D), item: 0))
+        XCTAssertEqual(rec.data.displayWindow, [Double(want.0), Double(want.1)])
+        // The store's map is y = SUVR · 2/3 − 1: the window starts at SUVR 0; its top is the first
+        // item's 99.5th percentile, within the blob's peak (1.2 SUVR for class LO, plus noise).
+        XCTAssertEqual(want.0, 0, accuracy: 1e-6)
+        XCTAssertGreaterThan(want.1, 0.5); XCTAssertLessThan(want.1, 1.6)
+        let bright = Volume(shape: [8, 12, 8], data: [Float](repeating: 3, count: 8 * 12 * 8))
+        let w = Generation.window([bright], record: rec)
+        XCTAssertEqual(w.0, want.0); XCTAssertEqual(w.1, want.1)
+    }
+
     /// A run stopped after 2 steps and resumed to 5 equals an uninterrupted 5-step run bitwise
     /// (weights, buffers, optimizer moments and steps, random generators), with one thread, for every
     /// model family: Adam (dcgan3d, dcgan2d, wgangp3d) and RMSprop with weight clipping (wgan3d).
