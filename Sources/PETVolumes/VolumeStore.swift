@@ -261,6 +261,12 @@ public final class VolumeStore {
         return Volume(shape: volumeShape, data: data, affine: affine(i), space: space, metadata: meta)
     }
 
+    /// Volume i in the units it was stored from (its intensity map inverted: SUVR for the phantom),
+    /// which is what a reader compares by eye and what generated volumes are written in.
+    public func readVolumeInRawUnits(_ i: Int) throws -> Volume {
+        Normalize.invert(intensity(i), try readVolume(i))
+    }
+
     /// Shape of a slice in the given plane.
     public func sliceShape(_ axis: SliceAxis) -> [Int] {
         var s = volumeShape; s.remove(at: axis.arrayAxis); return s
