@@ -1,6 +1,7 @@
 // `petgan prepare`, `petgan inspect`, `petgan montage`: the volume commands (PETVolumes).
 import ArgumentParser
 import Foundation
+import PETCohort
 import PETTensor
 import PETVolumes
 
@@ -52,6 +53,7 @@ struct PrepareCommand: ParsableCommand {
     var append = false
     @Option(help: "4-D (dynamic) inputs: mean (duration-weighted when a BIDS sidecar <name>.json FrameDuration or the header gives durations), sum, first, last, or 0-based frame indices N[,M...] (several are averaged). Without it a 4-D input is refused. Recorded in the store.")
     var frames: String?
+    @OptionGroup var sliceArgs: SliceStoreOptions
 
     func validate() throws {
         guard GridShape.parse(shape) != nil else { throw ValidationError("--shape '\(shape)' must be x×y×z positive voxels, e.g. 96x112x96") }
@@ -79,10 +81,16 @@ struct PrepareCommand: ParsableCommand {
             cfg.memoryBudget = memoryBudget.flatMap(parseByteSize)
             cfg.append = append
             cfg.frames = frames.flatMap(FrameSelection.parse)
+            let sliceOptions = try sliceArgs.options()
             let s = try DatasetPreparer.run(cfg) { print($0) }
             let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
             print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
                          voxelSize, formatBytes(s.bytesWritten), s.seconds))
+            if let so = sliceOptions {
+                let path = sliceArgs.path(for: out)
+                let n = try AxialSlices.writeStore(from: out, to: path, options: so)
+                print("wrote \(path): \(n) slice samples of \(so.channels)x\(so.size.map(String.init).joined(separator: "x"))")
+            }
         }
     }
 }

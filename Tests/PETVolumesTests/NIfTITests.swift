@@ -271,4 +271,17 @@ final class NIfTITests: XCTestCase {
         XCTAssertEqual(a.orientationCodes, "PSL")
         XCTAssertTrue(a.isRigidWithScaling)
     }
+
+    /// Two affines with NaN (or ±inf) are never "equal within tolerance" (a max fold once said so).
+    func testAffineDifferenceFailsOnNonFinite() {
+        let a = Affine.scaling(2, 2, 2)
+        for v in [Double.nan, .infinity, -.infinity] {
+            var m = a.m
+            m[5] = v
+            XCTAssertFalse(Affine(m).maxAbsDifference(a) <= 1e-6, "\(v) in the first")
+            XCTAssertFalse(a.maxAbsDifference(Affine(m)) <= 1e-6, "\(v) in the second")
+            XCTAssertFalse(Affine(m).maxAbsDifference(Affine(m)) <= 1e-6, "\(v) in both")
+        }
+        XCTAssertEqual(a.maxAbsDifference(a), 0)
+    }
 }
