@@ -377,7 +377,7 @@ enum NIfTIHeaderParser {
             let sAffine = Affine(srow + [0, 0, 0, 1])
             let rowName = ["srow_x", "srow_y", "srow_z"]
             func sformProblem() -> String? {
-                if let n = srow.firstIndex(where: { !$0.isFinite }) { return "\(rowName[n / 4])[\(n % 4)] = \(show(srow[n])) is not finite" }
+                if let n = srow.firstIndex(where: { !$0.isFinite }) { return "the affine holds NaN or infinite values: \(rowName[n / 4])[\(n % 4)] = \(show(srow[n]))" }
                 return sAffine.validationProblem()
             }
             // The qform: quaternion, offsets, pixdim, qfac.
@@ -385,7 +385,7 @@ enum NIfTIHeaderParser {
             for n in 0..<6 { q[n] = v2 ? f.f64(L.quatern + 8 * n) : f.f32(L.quatern + 4 * n) }
             let qNames = ["quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y", "qoffset_z"]
             func qformProblem() -> String? {
-                if let n = q.firstIndex(where: { !$0.isFinite }) { return "\(qNames[n]) = \(show(q[n])) is not finite" }
+                if let n = q.firstIndex(where: { !$0.isFinite }) { return "the affine holds NaN or infinite values: \(qNames[n]) = \(show(q[n]))" }
                 if let n = q[3...5].firstIndex(where: { abs($0) > 1e7 }) { return "\(qNames[n]) = \(show(q[n])) mm is beyond any scanner's field of view" }
                 let norm = q[0] * q[0] + q[1] * q[1] + q[2] * q[2]
                 if norm > 1 + 1e-5 { return "the quaternion (b, c, d) = (\(q[0]), \(q[1]), \(q[2])) has b²+c²+d² = \(norm) > 1" }
@@ -539,7 +539,7 @@ extension Affine {
     /// row (0, 0, 0, 1), voxel edges between 1e-6 and 1e6 mm, translations within ±1e7 mm, and the
     /// 3×3 part well conditioned enough to invert (|det| ≥ 1e-9 × the product of the column lengths).
     public func validationProblem() -> String? {
-        if let n = m.firstIndex(where: { !$0.isFinite }) { return "element [\(n / 4)][\(n % 4)] is \(m[n])" }
+        if let n = m.firstIndex(where: { !$0.isFinite }) { return "it holds NaN or infinite values: element [\(n / 4)][\(n % 4)] is \(m[n])" }
         if m[12] != 0 || m[13] != 0 || m[14] != 0 || m[15] != 1 { return "the last row is \(Array(m[12..<16])), not [0, 0, 0, 1]" }
         let (sx, sy, sz) = voxelSizes
         for (axis, s) in [("i", sx), ("j", sy), ("k", sz)] where !(s >= 1e-6 && s <= 1e6) {

@@ -359,7 +359,7 @@ final class MalformedHeaderTests: XCTestCase {
         var st = good; f32(&st, 292, 1e30); invalid(st, "translation")
         // An unused qform that is broken: the sform still gives the geometry, with a warning.
         var su = good; f32(&su, 268, .infinity)
-        XCTAssertTrue(try parse(su).warnings.contains { $0.contains("the qform is unusable (qoffset_x = inf") })
+        XCTAssertTrue(try parse(su).warnings.contains { $0.contains("the qform is unusable (the affine holds NaN or infinite values: qoffset_x = inf") })
         // Transform codes outside 0...5 are ignored with a warning (here: the qform then gives the geometry).
         var sc = good; sc[254] = 9
         let hsc = try parse(sc)
