@@ -45,22 +45,32 @@ public enum ConvBenchmark {
         let opts = ConvOptions(path: path)
         let x = Tensor.uniform([l.batch, l.cin, l.inSize, l.inSize, l.inSize], low: -1, high: 1, rng: &rng)
         let wShape = l.transposed ? [l.cin, l.cout, l.k, l.k, l.k] : [l.cout, l.cin, l.k, l.k, l.k]
-        let w = Tensor.normal(wShape, std: 0.02, rng: &rng)
+        // Two weight sets, used in turn: every repetition sees weights other than the previous call's,
+        // as every training step does after its optimizer update. The FFT path keys its cached weight
+        // spectra by the weight values, so with one fixed weight it would transform them once and
+        // never again in the timed runs; alternating makes each timed forward pay its weight
+        // transform (and the content hash) inside the timing, as training pays it. The input
+        // gradient of an f+b repetition reuses the spectra its own forward made (same weights, as in
+        // a step of a network with one FFT layer). Other paths keep nothing between calls.
+        let weights = [Tensor.normal(wShape, std: 0.02, rng: &rng), Tensor.normal(wShape, std: 0.02, rng: &rng)]
+        var calls = 0
+        func nextWeight() -> Tensor { calls += 1; return weights[calls % 2] }
         // Peak RSS per row: drop what earlier rows left cached (idle pooled buffers, weight spectra).
         ScratchPool.shared.trim()
         Conv3dFFT.clearCache()
         resetPeakResident()
-        let forward: () throws -> Tensor = {
+        let forward: (Tensor) throws -> Tensor = { w in
             l.transposed ? try ConvTranspose3d.forward(x, weight: w, params: params, options: opts)
                          : try Conv3d.forward(x, weight: w, params: params, options: opts)
         }
-        let yProbe = try forward()
+        let yProbe = try forward(nextWeight())
         let gy = Tensor.uniform(yProbe.shape, low: -1, high: 1, rng: &rng)
-        let g = l.transposed ? try ConvGeometry.transposed(x: x.shape, w: w.shape, params: params, op: "bench")
-                             : try ConvGeometry.conv(x: x.shape, w: w.shape, params: params, op: "bench")
-        let msF = try timing.medianMs { _ = try forward() }
+        let g = l.transposed ? try ConvGeometry.transposed(x: x.shape, w: wShape, params: params, op: "bench")
+                             : try ConvGeometry.conv(x: x.shape, w: wShape, params: params, op: "bench")
+        let msF = try timing.medianMs { _ = try forward(nextWeight()) }
         let msFB = try timing.medianMs {
-            _ = try forward()
+            let w = nextWeight()
+            _ = try forward(w)
             if l.transposed {
                 _ = try ConvTranspose3d.backwardInput(gy, weight: w, params: params, options: opts)
                 _ = try ConvTranspose3d.backwardWeight(gy, input: x, params: params, options: opts)
@@ -78,7 +88,7 @@ public enum ConvBenchmark {
         return [
             "name": l.name, "op": l.transposed ? "conv_transpose3d" : "conv3d", "path": usedPath, "batch": l.batch,
             "in": [l.cin, l.inSize, l.inSize, l.inSize], "out": Array(yProbe.shape.dropFirst()),
-            "ms_forward": round3(msF), "ms_forward_backward": round3(msFB),
+            "ms_forward": round3(msF), "ms_forward_backward": round3(msFB), "weights": "new each repetition",
             "gflops_forward": round3(flops / msF / 1e6), "gflops_forward_backward": round3(3 * flops / msFB / 1e6),
             "peak_rss_mb": round3(Double(peakResidentBytes()) / 1_048_576),
         ]

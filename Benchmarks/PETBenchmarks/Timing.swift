@@ -42,3 +42,31 @@ public func writeJSONRows(_ rows: [BenchRow], to path: String) throws {
         throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
     }
 }
+
+/// The CPU the figures were measured on: speed ratios against PyTorch change with the vector ISA
+/// (oneDNN and OpenBLAS pick AVX2 or AVX-512 kernels), so every benchmark prints it and peer tables
+/// keep it.
+public enum Machine {
+    /// "AMD EPYC (family 26, model 2), 2 CPUs, avx2 avx512f avx512_bf16" from /proc/cpuinfo.
+    public static var description: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> String? {
+            for line in info.split(separator: "\n") where line.hasPrefix(name) {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name { return parts[1].trimmingCharacters(in: .whitespaces) }
+            }
+            return nil
+        }
+        let model = field("model name") ?? "unknown CPU"
+        let family = field("cpu family").map { ", family \($0)" } ?? ""
+        let number = field("model").map { ", model \($0)" } ?? ""
+        return "\(model) (\(family.dropFirst(2))\(number)), \(ProcessInfo.processInfo.activeProcessorCount) CPUs, ISA: \(isa(flags: field("flags") ?? ""))"
+    }
+
+    /// The vector extensions that decide which kernels the libraries run.
+    public static func isa(flags: String) -> String {
+        let have = Set(flags.split(separator: " ").map(String.init))
+        let shown = ["avx2", "avx512f", "avx512_bf16"].filter { have.contains($0) }
+        return shown.isEmpty ? "no avx2" : shown.joined(separator: " ")
+    }
+}

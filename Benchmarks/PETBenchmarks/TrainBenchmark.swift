@@ -12,8 +12,9 @@ import PETTensor
 /// GFLOP/s use an analytic count of the convolution and linear work a step does (2 FLOPs per MAC;
 /// a backward pass counts twice its forward): DCGAN 3·F_G + 8·F_D (the G update's discriminator pass
 /// computes input gradients only), WGAN-GP critic F_G + 12·F_D (penalty: forward, input gradient,
-/// and the double backward ≈ 6 F_D). PyTorch's FlopCounterMode counts slightly more for the DCGAN
-/// (it also computes D's weight gradients in the G update).
+/// and the double backward ≈ 6 F_D). torch_peer.py freezes D's weights in the G update too, so
+/// both sides do the same work; its FlopCounterMode count is in its result file (null when PyTorch
+/// cannot count the gradient penalty's double backward).
 public enum TrainBenchmark {
     public struct Case {
         public var name: String

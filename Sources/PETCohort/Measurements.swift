@@ -29,9 +29,10 @@ public struct GridAtlas: Sendable {
         var c = [Int32](repeating: 0, count: grid.count)
         for k in 0..<grid.shape[0] { for j in 0..<grid.shape[1] { for i in 0..<grid.shape[2] {
             let (x, y, z) = (Double(i), Double(j), Double(k))
-            let ax = Int((m[0] * x + m[1] * y + m[2] * z + m[3]).rounded())
-            let ay = Int((m[4] * x + m[5] * y + m[6] * z + m[7]).rounded())
-            let az = Int((m[8] * x + m[9] * y + m[10] * z + m[11]).rounded())
+            let fx = m[0] * x + m[1] * y + m[2] * z + m[3], fy = m[4] * x + m[5] * y + m[6] * z + m[7], fz = m[8] * x + m[9] * y + m[10] * z + m[11]
+            // Range first: Int(_:) of a NaN or huge coordinate (a bad affine) would trap.
+            guard fx > -0.5, fy > -0.5, fz > -0.5, fx < Double(s[2]), fy < Double(s[1]), fz < Double(s[0]) else { continue }
+            let ax = Int(fx.rounded()), ay = Int(fy.rounded()), az = Int(fz.rounded())
             guard ax >= 0, ay >= 0, az >= 0, ax < s[2], ay < s[1], az < s[0] else { continue }
             c[(k * grid.shape[1] + j) * grid.shape[2] + i] = label((az * s[1] + ay) * s[2] + ax)
         } } }

@@ -1,4 +1,5 @@
 import Foundation
+import PETVolumes
 
 /// 2D slice sets for the 2D mode (the reference paper's 128×128×3 inputs): for each chosen axial
 /// position, `channels` adjacent axial slices centred on it, resampled (bilinear) onto a square
@@ -67,5 +68,56 @@ public enum AxialSlices {
             }
         }
         return out
+    }
+}
+
+extension AxialSlices {
+    /// Cuts the 2D slice samples of every volume of a volume store (e.g. one `petgan prepare`
+    /// wrote) into a slice store at `slicePath`, as `petgan phantom --slices` does for its cohort:
+    /// the same centres (per volume, from its own affine: world z in `zRangeMM`), resampling and
+    /// layout ((channels, H, W) items, labels and intensity maps of their volume, /slice_subject,
+    /// /slice_z_mm). Slices are cut from the raw intensities (outside the field of view is raw 0)
+    /// and mapped back with the volume's map. The store appears only when complete. Returns the
+    /// number of slice samples written.
+    @discardableResult
+    public static func writeStore(from volumeStorePath: String, to slicePath: String, options o: SliceOptions) throws -> Int {
+        try o.validate()
+        let store = try VolumeStore.open(volumeStorePath)
+        let shape = store.volumeShape
+        let tmp = temporaryName(for: slicePath) + ".h5"
+        defer { unlink(tmp) }
+        let vs = store.voxelSize
+        let writer = try VolumeStoreWriter.create(tmp, volumeShape: [o.channels] + o.size, classNames: store.classNames,
+                                                  voxelSize: (vs[0], vs.count > 1 ? vs[1] : vs[0], vs.count > 2 ? vs[2] : vs[0]),
+                                                  normalization: store.normalization, options: VolumeStoreOptions(chunks: [1, o.channels] + o.size),
+                                                  extraAttributes: ["kind": "axial slices", "source_store": volumeStorePath,
+                                                                    "item_axes": "(channel = adjacent axial slice, row = anterior→posterior, column = right→left of the image = subject left→right)"])
+        var sliceSubject: [Int32] = [], sliceZ: [Double] = []
+        for i in 0..<store.count {
+            let grid = VoxelGrid(shape: shape, affine: store.affine(i).m)
+            let centres = centres(grid: grid, options: o)
+            let map = store.intensity(i)
+            let raw = try store.readVolume(i).data.map { map.inverse($0) }
+            let source = i < store.sourceFiles.count ? store.sourceFiles[i] : "#\(i)"
+            for k in centres {
+                let item = extract(raw, grid: grid, centre: k, options: o).map { map.forward($0) }
+                try writer.append(Volume(shape: [o.channels] + o.size, data: item, affine: .identity, space: .unknown),
+                                  label: store.labels[i], intensity: map, sourceFile: "\(source):k=\(k)")
+                sliceSubject.append(Int32(i))
+                sliceZ.append(grid.world(0, 0, Double(k)).2)
+            }
+        }
+        guard !sliceSubject.isEmpty else {
+            throw PhantomError.invalidRequest("\(volumeStorePath): no axial slice of its volumes lies in world z \(o.zRangeMM[0])…\(o.zRangeMM[1]) mm (set --slice-range to the data's z range; MNI-registered data: -24:56)")
+        }
+        try writer.commit()
+        do {   // closed before the rename
+            let f = try HDF5File.open(tmp, mode: .readWrite)
+            try f.createDataset("slice_subject", values: sliceSubject, shape: [sliceSubject.count])
+            try f.createDataset("slice_z_mm", values: sliceZ, shape: [sliceZ.count])
+            try f.flush()
+        }
+        guard rename(tmp, slicePath) == 0 else { throw PhantomError.writeFailed(path: slicePath, reason: String(cString: strerror(errno))) }
+        return sliceSubject.count
     }
 }

@@ -50,10 +50,20 @@ public final class VolumeSet {
             throw MetricsError.badInput(path: path, reason: "no such file or folder")
         }
         if isDir.boolValue { return try openFolder(path) }
+        if NIfTIFile.isImageFile(path) {
+            throw MetricsError.badInput(path: path, reason: "a single \((try? NIfTIFile.format(of: path).rawValue) ?? "NIfTI") image; a set is an HDF5 volume store or a folder of NIfTI files")
+        }
         let s = try VolumeStore.open(path, memoryBudget: memoryBudget)
         guard s.count > 0 else { throw MetricsError.badInput(path: path, reason: "the store holds no volumes") }
         guard s.volumeShape.count == 3 else {
             throw MetricsError.badInput(path: path, reason: "items have shape \(s.volumeShape); evaluation needs 3-D volumes (D, H, W) or 2D samples (channels, H, W)")
+        }
+        // Every volume's affine maps voxels to millimetres (finite, invertible, sane sizes): the
+        // atlas, montage and regional lookups index voxels through it.
+        for i in 0..<s.count {
+            if let p = s.affine(i).validationProblem() {
+                throw MetricsError.badInput(path: path, reason: "the affine of volume \(i) is unusable: \(p)")
+            }
         }
         let names = (0..<s.count).map { i in i < s.sourceFiles.count && !s.sourceFiles[i].isEmpty ? s.sourceFiles[i] : "volume \(i)" }
         // Normalized stores (petgan prepare, petgan phantom) hold values in [-1, 1] and the map back to
@@ -72,7 +82,7 @@ public final class VolumeSet {
 
     private static func openFolder(_ path: String) throws -> VolumeSet {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        let files = entries.filter { NIfTIFile.isNIfTIPath($0) }.sorted().map { (path as NSString).appendingPathComponent($0) }
+        let files = entries.filter { NIfTIFile.isImagePath($0) }.sorted().map { (path as NSString).appendingPathComponent($0) }
         guard !files.isEmpty else {
             // `petgan generate --format png` writes colour-mapped previews: no values to measure.
             let pngs = entries.filter { $0.lowercased().hasSuffix(".png") }.count

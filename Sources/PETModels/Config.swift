@@ -181,17 +181,31 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         switch name {
         case "", "none": return [:]
         case "paper2d":
-            // Islam & Zhang, Brain Informatics 2020: z = 100 ~ U[−1, 1]; G = FC → 4×4×1024 + 5
-            // ConvTranspose2d (k5, s2) to 128×128×3, BN + ReLU but the last, tanh; D = 5 Conv2d (k5,
-            // s2), BN + LeakyReLU(0.2) except on the input layer, FC + sigmoid; N(0, 0.02) weights;
-            // Adam lr 1e-4, β = (0.5, 0.999); batch 64; original losses; one model per class.
-            return ["model": "dcgan2d", "z_dim": 100, "z_distribution": "uniform",
+            // Islam & Zhang, "GAN-based synthetic brain PET image generation", Brain Informatics 7:3
+            // (2020), doi:10.1186/s40708-020-00104-2. The paper's recipe (docs/training.md lists
+            // which values are the paper's and which PETGAN's): 128×128×3 inputs (three adjacent
+            // axial slices), one model per class (NC, MCI, AD), 500 epochs, batch 64; z = 100 ~
+            // U[−1, 1]; G = FC → 4×4×1024 + 5 ConvTranspose2d (k5, s2) 1024→512→256→128→64→3, BN +
+            // ReLU but the last, tanh; D = 5 Conv2d (k5, s2) 3→64→128→256→512→1024, BN except on the
+            // input layer, LeakyReLU 0.2, FC + sigmoid; Adam lr 1e-4, β1 0.5. PETGAN's choices, DCGAN
+            // conventions (Radford et al. 2016) the paper gives no figure for: β2 0.999 (Adam's
+            // default), N(0, 0.02) initial weights, one D update per G update, BCE on logits (the
+            // same loss, numerically stable). The trainer checks the data shape (presetItemShape;
+            // --allow-any-shape overrides).
+            return ["model": "dcgan2d", "epochs": 500, "batch": 64, "conditional": false,
+                    "z_dim": 100, "z_distribution": "uniform",
                     "g_channels": [1024, 512, 256, 128, 64], "d_channels": [64, 128, 256, 512, 1024],
                     "critic_norm": "batch", "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
-                    "beta1": 0.5, "beta2": 0.999, "batch": 64, "n_critic": 1, "init_std": 0.02]
+                    "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "init_std": 0.02]
         default:
             throw ConfigError.badValue(source: "--preset", key: "preset", reason: "unknown preset '\(name)' (known: paper2d)")
         }
+    }
+
+    /// The training item shape (channels, height, width) a preset's recipe was stated for, or nil
+    /// when a preset fits any data: paper2d is the paper's 128×128×3 slices.
+    public static func presetItemShape(_ name: String) -> [Int]? {
+        name == "paper2d" ? [3, 128, 128] : nil
     }
 
     /// Resolves defaults → preset → YAML file → overrides (e.g. from the command line).

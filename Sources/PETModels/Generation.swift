@@ -101,8 +101,11 @@ public enum Generation {
         }
     }
 
-    /// Display window shared by all samples: from the value −1 maps to, up to the 99.5th percentile.
-    static func window(_ vols: [Volume], record: RunRecord) -> (Float, Float) {
+    /// Display window shared by all samples: the training data's (DataInfo.displayWindow), so that
+    /// samples look as bright as the real images they imitate; for records without one, from the
+    /// value −1 maps to, up to the samples' 99.5th percentile.
+    public static func window(_ vols: [Volume], record: RunRecord) -> (Float, Float) {
+        if let w = record.data.displayWindow, w.count == 2, w[1] > w[0] { return (Float(w[0]), Float(w[1])) }
         var sample: [Float] = []
         for v in vols { let s = max(1, v.count / 20_000); for i in stride(from: 0, to: v.count, by: s) { sample.append(v.data[i]) } }
         let lo = record.data.intensity.inverse(-1)

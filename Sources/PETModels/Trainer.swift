@@ -8,6 +8,8 @@ public enum TrainError: Error, CustomStringConvertible {
     case nonFinite(step: Int, metrics: String, checkpoint: String?)
     case runDirectory(path: String, reason: String)
     case resume(path: String, reason: String)
+    /// The data do not have the shape a preset's recipe is for.
+    case dataShape(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum TrainError: Error, CustomStringConvertible {
                 + (ckpt.map { "the last good checkpoint is kept: \($0) (lower the learning rates and --resume from it)" } ?? "no checkpoint was written yet")
         case let .runDirectory(p, r): return "\(p): \(r)"
         case let .resume(p, r): return "cannot resume \(p): \(r)"
+        case let .dataShape(p, r): return "\(p): \(r)"
         }
     }
 }
@@ -84,8 +87,21 @@ public final class Trainer {
     /// passes it. For demos; a time-limited run is not reproducible step for step.
     public var timeLimit: Double?
 
+    /// Refuses data whose items are not the shape the configuration's preset was stated for
+    /// (paper2d: 128×128×3 slices), unless `allowAnyShape`.
+    public static func checkPresetShape(_ config: TrainConfig, data: TrainingData, allowAnyShape: Bool) throws {
+        guard !allowAnyShape, let want = TrainConfig.presetItemShape(config.preset), data.itemShape != want else { return }
+        // (C, H, W) shown as the paper writes it: H×W×C.
+        func paper(_ s: [Int]) -> String { (s.dropFirst().map(String.init) + [String(s[0])]).joined(separator: "×") }
+        throw TrainError.dataShape(path: data.info.path, reason: "preset \(config.preset) is the paper's recipe for \(paper(want)) slices, "
+            + "but this store's items are \(paper(data.itemShape)); make \(paper(want)) slices (`petgan phantom --slices axial`, or "
+            + "`petgan prepare ... --slices axial`; both default to 3 channels of 128×128), or pass --allow-any-shape to train the preset on these items")
+    }
+
     /// Sets up a new run (numbered directory under `config.out`) or resumes `resumeDirectory`.
-    public init(config c: TrainConfig, resumeDirectory: String? = nil) throws {
+    /// A new run with a preset refuses data of another shape than the preset's (see
+    /// `checkPresetShape`) unless `allowAnyShape`; a resumed run was checked when it started.
+    public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false) throws {
         if c.threads > 0 { Parallel.setThreads(c.threads) }
         var config = c
         if let r = resumeDirectory {
@@ -103,6 +119,7 @@ public final class Trainer {
         }
         self.config = config
         data = try TrainingData(path: config.data, model: config.model, classFilter: config.classFilter)
+        if resumeDirectory == nil { try Trainer.checkPresetShape(config, data: data, allowAnyShape: allowAnyShape) }
         let image = Array(data.itemShape.dropFirst())
         let geometry = NetworkGeometry(dims: config.model.isThreeD ? 3 : 2, channels: data.itemShape[0], imageShape: image,
                                        layers: config.gChannels.count, conditionalClasses: config.conditional ? data.info.classNames.count : 0)

@@ -22,8 +22,22 @@ public struct DataInfo: Codable, Equatable, Sendable {
     public var count: Int
     /// Whether the items are MNI-space volumes.
     public var mni: Bool
+    /// Display window (low, high) in raw units for pictures of this data and of generated samples:
+    /// from the value −1 maps to, up to the 99.5th percentile of the first training item. One window
+    /// for real and generated images makes them comparable by eye (nil in records of older runs).
+    public var displayWindow: [Double]? = nil
 
     public var intensity: IntensityMap { IntensityMap(scale: intensityScale, offset: intensityOffset) }
+
+    /// The display window of a store's item in raw units: from the value −1 maps to, up to the item's
+    /// 99.5th percentile (nil when that range is empty or not finite).
+    public static func displayWindow(_ s: VolumeStore, item: Int) throws -> (Float, Float)? {
+        let raw = try s.readVolumeInRawUnits(item).data
+        let step = max(1, raw.count / 200_000)
+        let lo = s.intensity(item).inverse(-1)
+        let hi = Float(Normalize.percentile(stride(from: 0, to: raw.count, by: step).map { raw[$0] }, 99.5))
+        return lo.isFinite && hi.isFinite && hi > lo ? (lo, hi) : nil
+    }
 }
 
 /// Everything a checkpoint needs to rebuild its model: stored as the checkpoint's config JSON.
@@ -54,7 +68,7 @@ public final class TrainingData {
     public let indices: [Int]
     /// Labels of those items (store class indices).
     public let labels: [Int]
-    public let info: DataInfo
+    public private(set) var info: DataInfo
     public var count: Int { indices.count }
     public var itemShape: [Int] { info.itemShape }
 
@@ -92,6 +106,7 @@ public final class TrainingData {
                         intensityScale: map.scale, intensityOffset: map.offset,
                         units: units == "mm" || units.isEmpty ? "store units (see \(path))" : units,
                         normalization: s.normalization, count: idx.count, mni: kind.contains("phantom"))
+        info.displayWindow = try DataInfo.displayWindow(s, item: first).map { [Double($0.0), Double($0.1)] }
     }
 
     /// Items `which` (positions in `indices`) as a (B, item...) tensor with their labels.

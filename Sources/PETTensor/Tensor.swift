@@ -175,22 +175,19 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     // MARK: comparisons used by tests and benchmarks
 
-    /// max |a - b| / max(max |b|, tiny): the relative error used to compare kernels with the reference.
+    /// max |a − b| / max(max |b|, tiny): the relative error used to compare kernels with the
+    /// reference; +inf when either tensor holds a non-finite value (Comparison.swift says why).
     public func relativeError(to other: Tensor) -> Float {
         precondition(shape == other.shape, "relativeError: \(shapeString(shape)) vs \(shapeString(other.shape))")
-        var maxDiff: Float = 0, maxRef: Float = 0
-        for i in 0..<count {
-            maxDiff = max(maxDiff, abs(data[i] - other.data[i]))
-            maxRef = max(maxRef, abs(other.data[i]))
-        }
-        return maxDiff / max(maxRef, 1e-30)
+        return PETTensor.relativeError(UnsafeBufferPointer(start: data, count: count),
+                                       UnsafeBufferPointer(start: other.data, count: other.count))
     }
 
+    /// max |a − b|; +inf when either tensor holds a non-finite value.
     public func maxAbsDifference(to other: Tensor) -> Float {
-        precondition(shape == other.shape)
-        var m: Float = 0
-        for i in 0..<count { m = max(m, abs(data[i] - other.data[i])) }
-        return m
+        precondition(shape == other.shape, "maxAbsDifference: \(shapeString(shape)) vs \(shapeString(other.shape))")
+        return PETTensor.maxAbsDifference(UnsafeBufferPointer(start: data, count: count),
+                                          UnsafeBufferPointer(start: other.data, count: other.count))
     }
 
     public func bitwiseEqual(_ other: Tensor) -> Bool {

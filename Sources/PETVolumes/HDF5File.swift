@@ -271,6 +271,9 @@ public class HDF5Object {
         }
     }
 
+    /// Deletes the attribute `name` if there is one.
+    public func removeAttribute(_ name: String) throws { try HDF5Library.locked { try deleteAttributeIfPresent(name) } }
+
     private func deleteAttributeIfPresent(_ name: String) throws {
         if try hasAttribute(name) {
             try HDF5Library.check(H5Adelete(id, name), file: filePath, "deleting attribute '\(name)' of \(objectPath)")

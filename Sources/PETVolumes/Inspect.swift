@@ -9,10 +9,20 @@ import Foundation
 import PETTensor
 
 public enum FileInspector {
-    public static func inspect(_ path: String, nonFinite: NonFinitePolicy = .keep) throws -> [String: Any] {
+    /// The reader is chosen by the file's content (magic numbers), not its name: NIfTI-1/-2 single
+    /// files and pairs, Analyze 7.5, HDF5. `frames`: for a 4-D series, report the volume this
+    /// selection makes; nil reports every frame.
+    public static func inspect(_ path: String, nonFinite: NonFinitePolicy = .keep, frames: FrameSelection? = nil) throws -> [String: Any] {
         guard FileManager.default.fileExists(atPath: path) else { throw NIfTIError.fileNotFound(path: path) }
-        if NIfTIFile.isNIfTIPath(path) { return try inspectNIfTI(path, nonFinite: nonFinite) }
-        return try inspectHDF5(path)
+        let format: VolumeFileFormat
+        do { format = try NIfTIFile.format(of: path) } catch {
+            // An HDF5 file with a user block has its signature further in: let HDF5 judge .h5 names.
+            let l = path.lowercased()
+            if l.hasSuffix(".h5") || l.hasSuffix(".hdf5") { return try inspectHDF5(path) }
+            throw error
+        }
+        if format == .hdf5 { return try inspectHDF5(path) }
+        return try inspectNIfTI(path, nonFinite: nonFinite, frames: frames)
     }
 
     static func round(_ x: Double, _ digits: Int = 6) -> Double {
@@ -21,24 +31,53 @@ public enum FileInspector {
         return r.isFinite ? r : x
     }
 
-    static func inspectNIfTI(_ path: String, nonFinite: NonFinitePolicy) throws -> [String: Any] {
+    static func inspectNIfTI(_ path: String, nonFinite: NonFinitePolicy, frames: FrameSelection?) throws -> [String: Any] {
         let h = try NIfTIFile.readHeader(path)
-        let v = try NIfTIFile.read(path, options: NIfTIReadOptions(nonFinite: nonFinite))
-        let r = v.finiteRange
-        var sum = 0.0, n = 0
-        for x in v.data where x.isFinite { sum += Double(x); n += 1 }
-        let g = v.gridShape, vs = v.voxelSize
-        var out: [String: Any] = [
-            "file": path, "format": "NIfTI-\(h.version)", "datatype": h.datatypeName,
-            "shape_xyz": [g.nx, g.ny, g.nz], "array_shape_dhw": v.shape,
+        var out: [String: Any] = ["file": path, "format": h.format.rawValue, "datatype": h.datatypeName,
+                                  "affine_source": h.affineSource.rawValue]
+        if !h.warnings.isEmpty { out["warnings"] = h.warnings }
+        if h.format.isPair { out["image_file"] = h.dataPath }
+        if h.slope != 0 && !(h.slope == 1 && h.inter == 0) { out["scaling"] = [h.slope, h.inter] }
+        // Value statistics: of the selected volume, or (4-D without a selection) over every frame.
+        var lo = Float.infinity, hi = -Float.infinity, sum = 0.0, n = 0, bad = 0
+        var frameMeans: [Double] = []
+        let vol: Volume
+        if h.frames > 1 && frames == nil {
+            // Every frame, in one pass through the file.
+            let meta = try NIfTIFile.forEachFrame(path, options: NIfTIReadOptions(nonFinite: nonFinite)) { _, data in
+                var fs = 0.0, fn = 0
+                for x in data { if x.isFinite { fs += Double(x); fn += 1; if x < lo { lo = x }; if x > hi { hi = x } } else { bad += 1 } }
+                sum += fs; n += fn
+                frameMeans.append(fn > 0 ? fs / Double(fn) : 0)
+            }
+            var v = Volume(shape: h.arrayShape, affine: h.affine, space: h.space)
+            v.metadata = meta
+            vol = v
+        } else {
+            vol = try NIfTIFile.read(path, options: NIfTIReadOptions(nonFinite: nonFinite, frames: frames))
+            for x in vol.data where x.isFinite { sum += Double(x); n += 1; if x < lo { lo = x }; if x > hi { hi = x } }
+            bad = vol.nonFiniteCount
+            if let f = vol.metadata["frames"], frames != nil { out["frames_applied"] = f }
+        }
+        let g = vol.gridShape, vs = vol.voxelSize
+        if h.frames > 1 {
+            out["frames"] = h.frames
+            let t = try FrameTiming.read(for: path, header: h)
+            out["frame_timing_source"] = t.source
+            if let d = t.durations { out["frame_durations_s"] = d }
+            if let s = t.starts { out["frame_starts_s"] = s }
+            if frames == nil { out["frame_means"] = frameMeans.map { round($0) } }
+        }
+        out.merge([
+            "shape_xyz": [g.nx, g.ny, g.nz], "array_shape_dhw": vol.shape,
             "voxel_size_mm": [round(vs.0), round(vs.1), round(vs.2)],
-            "affine": v.affine.rows.map { $0.map { round($0) } },
-            "orientation": v.affine.orientationCodes, "space": v.space.name,
-            "value_min": Double(r.min), "value_max": Double(r.max), "value_mean": n > 0 ? sum / Double(n) : 0,
-            "non_finite_voxels": v.nonFiniteCount,
-        ]
-        if let d = v.metadata["descrip"] { out["descrip"] = d }
-        if let p = v.metadata["provenance"], let obj = try? JSONSerialization.jsonObject(with: Data(p.utf8)) { out["provenance"] = obj }
+            "affine": vol.affine.rows.map { $0.map { round($0) } },
+            "orientation": vol.affine.orientationCodes, "space": vol.space.name,
+            "value_min": lo <= hi ? Double(lo) : 0, "value_max": lo <= hi ? Double(hi) : 0, "value_mean": n > 0 ? sum / Double(n) : 0,
+            "non_finite_voxels": bad,
+        ]) { $1 }
+        if let d = vol.metadata["descrip"] { out["descrip"] = d }
+        if let p = vol.metadata["provenance"], let obj = try? JSONSerialization.jsonObject(with: Data(p.utf8)) { out["provenance"] = obj }
         return out
     }
 
@@ -62,6 +101,12 @@ public enum FileInspector {
             var counts: [String: Int] = [:]
             for l in s.labels { counts[l < s.classNames.count ? s.classNames[l] : String(l)] = (counts[l < s.classNames.count ? s.classNames[l] : String(l)] ?? 0) + 1 }
             out["label_counts"] = counts
+            // Affines that cannot map voxels to mm make every geometric number below meaningless.
+            for i in 0..<s.count {
+                if let p = s.affine(i).validationProblem() {
+                    throw VolumeStoreError.invalidArgument(file: path, detail: "the affine of volume \(i) is unusable: \(p)")
+                }
+            }
             if s.count > 0 {
                 let a = s.affine(0)
                 out["affine_0"] = a.rows.map { $0.map { round($0) } }
@@ -105,7 +150,8 @@ public enum FileInspector {
 
     /// Human-readable text of a report (key order fixed for the common keys).
     public static func text(_ r: [String: Any]) -> String {
-        let order = ["file", "format", "kind", "datatype", "count", "shape_xyz", "voxel_size_mm", "orientation", "space",
+        let order = ["file", "format", "image_file", "kind", "datatype", "count", "shape_xyz", "voxel_size_mm", "orientation", "space", "affine_source",
+                     "frames", "frame_durations_s", "frame_starts_s", "frame_timing_source", "frame_means", "frames_applied", "scaling",
                      "value_min", "value_max", "value_mean", "non_finite_voxels", "value_range_first_volumes", "class_names",
                      "label_counts", "normalization", "chunks_ndhw", "deflate", "shuffle", "petgan_version", "descrip"]
         var lines: [String] = []
@@ -118,6 +164,7 @@ public enum FileInspector {
             return "\(v)"
         }
         for k in order { if let v = r[k] { lines.append(pad(k.replacingOccurrences(of: "_", with: " ")) + fmt(v)) } }
+        if let w = r["warnings"] as? [String] { for x in w { lines.append(pad("warning") + x) } }
         for key in ["affine", "affine_0"] {
             if let a = r[key] as? [[Double]] {
                 lines.append(key == "affine" ? "affine (voxel → mm)" : "affine of volume 0")

@@ -165,6 +165,12 @@ public enum Montage {
         render(rows: volumes.map { views($0) }, windows: volumes.map { options.window ?? autoWindow($0) }, options: options)
     }
 
+    /// Volumes side by side: each row holds several volumes (e.g. real | generated of one class), each
+    /// shown axial | coronal | sagittal, all in one window and colour map so equal values look equal.
+    public static func render(sideBySide rows: [[Volume]], window: (Float, Float), options: MontageOptions = MontageOptions()) -> RGBImage {
+        render(rows: rows.map { $0.flatMap { views($0) } }, windows: rows.map { _ in window }, options: options)
+    }
+
     /// The same picture from volumes of which only the shown voxels were kept (`MontagePlanes.gather`):
     /// one row per values array. Without a window, each row's 0.5–99.5 percentiles of the shown voxels.
     public static func render(planes: MontagePlanes, rows values: [[Float]], options: MontageOptions = MontageOptions()) -> RGBImage {
@@ -186,10 +192,11 @@ public enum Montage {
         func size(_ view: View) -> (Int, Int) {
             (max(1, Int((Double(view.width) * view.mmX / px).rounded())), max(1, Int((Double(view.height) * view.mmY / px).rounded())))
         }
-        let colWidths = (0..<3).map { c in rows.map { size($0[c]).0 }.max() ?? 1 }
+        let columns = rows.map(\.count).max() ?? 0
+        let colWidths = (0..<columns).map { c in rows.map { c < $0.count ? size($0[c]).0 : 0 }.max() ?? 1 }
         let rowHeights = rows.map { r in r.map { size($0).1 }.max() ?? 1 }
         let gap = max(0, options.gap)
-        let width = colWidths.reduce(0, +) + gap * 4
+        let width = colWidths.reduce(0, +) + gap * (columns + 1)
         let height = rowHeights.reduce(0, +) + gap * (rows.count + 1)
         var img = RGBImage(width: width, height: max(1, height))
         var y0 = gap

@@ -36,6 +36,10 @@ public enum NIfTIError: Error, CustomStringConvertible, Equatable {
     case writeFailed(path: String, reason: String)
     /// A streaming read asked for something the file cannot give (past the end, after close).
     case badRequest(path: String, reason: String)
+    /// A header field that the reading needs is not finite, out of range or inconsistent.
+    case invalidHeader(path: String, detail: String)
+    /// A 4-D series read without saying which frames to use.
+    case framesNeeded(path: String, frames: Int, detail: String)
 
     public var description: String {
         switch self {
@@ -50,6 +54,8 @@ public enum NIfTIError: Error, CustomStringConvertible, Equatable {
         case let .libraryFailure(p, op): return "\(p): libnifti failed to \(op) (the file is corrupt or truncated)"
         case let .writeFailed(p, r): return "\(p): could not write: \(r)"
         case let .badRequest(p, r): return "\(p): \(r)"
+        case let .invalidHeader(p, d): return "\(p): invalid header: \(d)"
+        case let .framesNeeded(p, n, d): return "\(p): a 4-D series of \(n) frames (\(d)); choose what to read with --frames mean|sum|first|last|N[,M...] (0-based frame indices; petgan prepare and petgan inspect)"
         }
     }
 }
@@ -70,8 +76,10 @@ public struct NIfTIReadOptions {
     public var nonFinite: NonFinitePolicy
     /// Refuse volumes with more voxels than this (checked from the header, before allocating).
     public var maxVoxels: Int
-    public init(nonFinite: NonFinitePolicy = .refuse, maxVoxels: Int = 1 << 29) {
-        self.nonFinite = nonFinite; self.maxVoxels = maxVoxels
+    /// Which frames of a 4-D series make the volume (nil: a 4-D file is refused, naming --frames).
+    public var frames: FrameSelection?
+    public init(nonFinite: NonFinitePolicy = .refuse, maxVoxels: Int = 1 << 29, frames: FrameSelection? = nil) {
+        self.nonFinite = nonFinite; self.maxVoxels = maxVoxels; self.frames = frames
     }
 }
 
@@ -83,21 +91,42 @@ public struct NIfTIWriteOptions {
     public init(format: Format = .nifti1, sidecar: Bool = true) { self.format = format; self.sidecar = sidecar }
 }
 
-/// The header facts PETGAN checks before reading voxels.
+/// The header facts PETGAN checks before reading voxels (NIfTIHeader.swift validates them).
 public struct NIfTIHeaderInfo: Equatable {
-    /// 1 or 2.
+    /// 1 or 2 (Analyze 7.5: 1, with `format` saying so).
     public var version: Int
+    public var format: VolumeFileFormat
     /// dim[0...7].
     public var dims: [Int]
     public var datatype: Int
     public var datatypeName: String
     public var bitsPerVoxel: Int
+    /// Offset of the voxels in the (uncompressed) file holding them (the .img for a pair).
     public var voxOffset: Int
     public var byteSwapped: Bool
-    /// Number of voxels (product of dim[1...dim[0]]).
+    /// Number of voxels (product of dim[1...dim[0]], all frames).
     public var voxelCount: Int
-    /// Array shape [D, H, W].
-    public var arrayShape: [Int] { VolumeAxes.arrayShape(nx: dims[1], ny: max(1, dims[0] >= 2 ? dims[2] : 1), nz: max(1, dims[0] >= 3 ? dims[3] : 1)) }
+    /// Array shape [D, H, W] of one frame.
+    public var arrayShape: [Int]
+    /// dim[4] of a 4-D series, else 1.
+    public var frames: Int
+    /// pixdim[4] in seconds when the header gives a frame duration (4-D only).
+    public var frameDurationSeconds: Double?
+    public var pixdim: [Double]
+    /// Scaling as applied (slope 0: none).
+    public var slope: Double
+    public var inter: Double
+    public var affine: Affine
+    public var affineSource: AffineSource
+    public var space: WorldSpace
+    /// Odd but usable fields, one sentence each (printed as `petgan: warning: FILE: ...`).
+    public var warnings: [String]
+    /// The file with the header and the one with the voxels (the same except for pairs).
+    public var headerPath: String
+    public var dataPath: String
+    public var dataGzip: Bool
+    /// Voxels in one frame.
+    public var frameVoxels: Int { arrayShape.reduce(1, *) }
 }
 
 public enum NIfTIFile {
@@ -115,103 +144,58 @@ public enum NIfTIFile {
         return l.hasSuffix(".nii") || l.hasSuffix(".nii.gz")
     }
 
-    /// The path without .nii / .nii.gz.
+    /// Whether `path` has the name of an image PETGAN reads: .nii, .nii.gz, or a pair's/Analyze
+    /// header .hdr, .hdr.gz (the .img beside it is found from the header; readers also accept the
+    /// .img name). The reader itself is chosen by the file's content.
+    public static func isImagePath(_ path: String) -> Bool {
+        let l = path.lowercased()
+        return isNIfTIPath(path) || l.hasSuffix(".hdr") || l.hasSuffix(".hdr.gz")
+    }
+
+    /// The path without .nii / .nii.gz (/ .hdr, .img and their .gz).
     public static func stem(_ path: String) -> String {
         let l = path.lowercased()
+        for ext in [".hdr.gz", ".img.gz", ".hdr", ".img"] where l.hasSuffix(ext) { return String(path.dropLast(ext.count)) }
         if l.hasSuffix(".nii.gz") { return String(path.dropLast(7)) }
         if l.hasSuffix(".nii") { return String(path.dropLast(4)) }
         return path
     }
 
-    /// Reads and validates the header (magic, dims, datatype, size cap, truncation) without voxels.
-    public static func readHeader(_ path: String, maxVoxels: Int = NIfTIReadOptions().maxVoxels) throws -> NIfTIHeaderInfo {
-        guard FileManager.default.fileExists(atPath: path) else { throw NIfTIError.fileNotFound(path: path) }
-        var bytes = [UInt8](repeating: 0, count: 540)
-        let got: Int = lock.withLock {
-            guard let fp = znzopen(path, "rb", 1) else { return -1 }
-            var f: znzFile? = fp
-            let n = znzread(&bytes, 1, 540, fp)
-            Xznzclose(&f)
-            return n
-        }
-        if got < 0 { throw NIfTIError.libraryFailure(path: path, operation: "open the file for reading") }
-        if got < 348 { throw NIfTIError.truncated(path: path, detail: "only \(got) header bytes (a NIfTI-1 header has 348)") }
-
-        func i32(_ o: Int, _ swap: Bool) -> Int32 { let v = bytes[o..<(o + 4)].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }; return swap ? v.byteSwapped : v }
-        func i16(_ o: Int, _ swap: Bool) -> Int16 { let v = bytes[o..<(o + 2)].withUnsafeBytes { $0.loadUnaligned(as: Int16.self) }; return swap ? v.byteSwapped : v }
-        func i64(_ o: Int, _ swap: Bool) -> Int64 { let v = bytes[o..<(o + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }; return swap ? v.byteSwapped : v }
-        func f32(_ o: Int, _ swap: Bool) -> Float { Float(bitPattern: UInt32(bitPattern: i32(o, swap))) }
-
-        let raw = i32(0, false)
-        var version = 0, swap = false
-        if raw == 348 { version = 1 } else if raw.byteSwapped == 348 { version = 1; swap = true }
-        else if raw == 540 { version = 2 } else if raw.byteSwapped == 540 { version = 2; swap = true }
-        else { throw NIfTIError.badMagic(path: path, detail: "sizeof_hdr is \(raw), expected 348 (NIfTI-1) or 540 (NIfTI-2)") }
-
-        var dims = [Int](repeating: 0, count: 8), datatype = 0, bitpix = 0, voxOffset = 0
-        if version == 1 {
-            let magic = Array(bytes[344..<348])
-            guard magic == Array("n+1".utf8) + [0] || magic == Array("ni1".utf8) + [0] else {
-                throw NIfTIError.badMagic(path: path, detail: "magic bytes \(magic) are not \"n+1\" or \"ni1\" (an Analyze 7.5 file?)")
-            }
-            if magic[1] == UInt8(ascii: "i") { throw NIfTIError.badMagic(path: path, detail: "a two-file (.hdr/.img) NIfTI; PETGAN reads single-file .nii/.nii.gz") }
-            for d in 0..<8 { dims[d] = Int(i16(40 + 2 * d, swap)) }
-            datatype = Int(i16(70, swap)); bitpix = Int(i16(72, swap))
-            // Found by fuzzing (Tests/Fixtures/fuzz/crashes): Int(Float) traps on NaN, ±inf and
-            // values beyond Int.max; none of them, nor a negative one, is a byte offset.
-            let offset = f32(108, swap)
-            guard offset.isFinite, offset >= 0, offset < 0x1p62 else {
-                throw NIfTIError.badMagic(path: path, detail: "vox_offset \(offset) is not a byte offset in the file")
-            }
-            voxOffset = Int(offset)
-        } else {
-            if got < 540 { throw NIfTIError.truncated(path: path, detail: "only \(got) header bytes (a NIfTI-2 header has 540)") }
-            let magic = Array(bytes[4..<12])
-            guard magic == Array("n+2".utf8) + [0, 0x0D, 0x0A, 0x1A, 0x0A] else {
-                throw NIfTIError.badMagic(path: path, detail: "NIfTI-2 magic bytes \(magic) are not \"n+2\\0\\r\\n\\032\\n\"")
-            }
-            datatype = Int(i16(12, swap)); bitpix = Int(i16(14, swap))
-            for d in 0..<8 { let v = i64(16 + 8 * d, swap); dims[d] = v > Int64(Int.max) ? Int.max : Int(v) }
-            voxOffset = Int(clamping: i64(168, swap))
-            guard voxOffset >= 0, voxOffset < 1 << 62 else {
-                throw NIfTIError.badMagic(path: path, detail: "vox_offset \(voxOffset) is not a byte offset in the file")
-            }
-        }
-        let nd = dims[0]
-        guard (1...7).contains(nd) else { throw NIfTIError.invalidDimensions(path: path, detail: "dim[0] = \(nd), must be 1...7") }
-        for d in 1...nd where dims[d] <= 0 {
-            throw NIfTIError.invalidDimensions(path: path, detail: "dim[\(d)] = \(dims[d]) (dims \(Array(dims[1...nd]))) must be positive")
-        }
-        if nd > 3, dims[4...nd].contains(where: { $0 != 1 }) {
-            throw NIfTIError.invalidDimensions(path: path, detail: "a \(nd)-D image with dims \(Array(dims[1...nd])); PETGAN reads single 3-D volumes")
-        }
-        var total = 1
-        for d in 1...nd {
-            let (p, overflow) = total.multipliedReportingOverflow(by: dims[d])
-            if overflow { throw NIfTIError.tooLarge(path: path, detail: "dims \(Array(dims[1...nd])) overflow a 64-bit voxel count") }
-            total = p
-        }
-        if total > maxVoxels { throw NIfTIError.tooLarge(path: path, detail: "\(total) voxels (dims \(Array(dims[1...nd]))) exceed the cap of \(maxVoxels)") }
-        guard let (name, size) = supportedDatatypes[datatype] else {
-            let n = String(cString: nifti_datatype_string(Int32(datatype)))
-            throw NIfTIError.unsupportedDatatype(path: path, code: datatype, name: n)
-        }
-        if bitpix != size * 8 && bitpix != 0 {
-            throw NIfTIError.badMagic(path: path, detail: "bitpix \(bitpix) does not match datatype \(name)")
-        }
-        // Uncompressed files: the voxels must all be there (a gzipped file is checked as its voxels are read).
-        if !path.lowercased().hasSuffix(".gz") {
-            let attrs = try? FileManager.default.attributesOfItem(atPath: path)
-            let fileSize = (attrs?[.size] as? NSNumber)?.intValue ?? 0
-            // Cannot overflow: offsets are below 2^62, total * size below maxVoxels * 8.
-            let need = max(voxOffset, version == 1 ? 352 : 544) + total * size
-            if fileSize < need {
-                throw NIfTIError.truncated(path: path, detail: "file has \(fileSize) bytes, header promises \(need) (\(total) \(name) voxels from offset \(voxOffset))")
-            }
-        }
-        return NIfTIHeaderInfo(version: version, dims: dims, datatype: datatype, datatypeName: name, bitsPerVoxel: size * 8,
-                               voxOffset: voxOffset, byteSwapped: swap, voxelCount: total)
+    /// libnifti's name of a datatype code.
+    static func datatypeName(_ code: Int) -> String {
+        guard let c = Int32(exactly: code) else { return "unknown" }
+        return String(cString: nifti_datatype_string(c))
     }
+
+    /// Reads, recognizes (by content) and validates the header without voxels: NIfTI-1/-2 single
+    /// files and .hdr/.img pairs, Analyze 7.5 (see NIfTIHeader.swift for every check).
+    public static func readHeader(_ path: String, maxVoxels: Int = NIfTIReadOptions().maxVoxels) throws -> NIfTIHeaderInfo {
+        try NIfTIHeaderParser.readHeader(path, maxVoxels: maxVoxels)
+    }
+
+    /// Whether the file at `path` is a NIfTI/Analyze image by its content (false for HDF5 or unknown).
+    public static func isImageFile(_ path: String) -> Bool {
+        guard let (f, _) = try? NIfTIHeaderParser.sniff(NIfTIHeaderParser.headerPath(forImage: path) ?? path) else { return false }
+        return f.isNIfTIFamily
+    }
+
+    /// The format of the file at `path`, recognized by its content.
+    public static func format(of path: String) throws -> VolumeFileFormat {
+        guard FileManager.default.fileExists(atPath: path) else { throw NIfTIError.fileNotFound(path: path) }
+        return try NIfTIHeaderParser.sniff(NIfTIHeaderParser.headerPath(forImage: path) ?? path).format
+    }
+
+    /// Prints each of the header's warnings once per process and file.
+    static func report(_ h: NIfTIHeaderInfo, path: String) {
+        warnedLock.withLock {
+            for w in h.warnings where !warned.contains(path + "\u{0}" + w) {
+                warned.insert(path + "\u{0}" + w)
+                FileHandle.standardError.write("petgan: warning: \(path): \(w)\n".data(using: .utf8)!)
+            }
+        }
+    }
+    nonisolated(unsafe) static var warned = Set<String>()
+    static let warnedLock = NSLock()
 
     /// Reads a 3-D NIfTI volume. See the file comment for what is applied and checked.
     public static func read(_ path: String, options: NIfTIReadOptions = NIfTIReadOptions()) throws -> Volume {
@@ -222,55 +206,40 @@ public enum NIfTIFile {
         return Volume(shape: r.shape, data: data, affine: r.affine, space: r.space, metadata: r.metadata)
     }
 
-    /// The checked header, then libnifti's parse of it (geometry, scaling, extensions); no voxels.
+    /// The checked header (geometry, scaling, frames: NIfTIHeader.swift), then libnifti's parse of
+    /// it for `descrip` and extensions (provenance); no voxels. Prints the header's warnings once.
     static func voxelLayout(_ path: String, maxVoxels: Int) throws -> NIfTIVoxelLayout {
         let header = try readHeader(path, maxVoxels: maxVoxels)
-        return try lock.withLock { () throws -> NIfTIVoxelLayout in
-            nifti_set_debug_level(0)   // we report errors ourselves
-            // Header and extensions through libnifti; voxels read by us, because libnifti's loader
-            // silently replaces NaN/Inf with 0 and the user must get to choose (NonFinitePolicy).
-            guard let nim = nifti_image_read(path, 0) else {
-                throw NIfTIError.libraryFailure(path: path, operation: "read the header")
-            }
-            defer { nifti_image_free(nim) }
-            let im = nim.pointee
-            let nvox = Int(im.nvox)
-            guard nvox == header.voxelCount else {
-                throw NIfTIError.invalidDimensions(path: path, detail: "libnifti reports \(nvox) voxels, header \(header.voxelCount)")
-            }
-            // Geometry: sform, else qform, else pixdim diagonal (libnifti fills qto_xyz with it).
-            let useS = im.sform_code > 0
-            let mat = useS ? im.sto_xyz : im.qto_xyz
-            var m = [Double](repeating: 0, count: 16)
-            withUnsafeBytes(of: mat.m) { b in for n in 0..<16 { m[n] = b.load(fromByteOffset: n * 8, as: Double.self) } }
-            // Found by fuzzing (Tests/Fixtures/fuzz/crashes): a NaN/infinite srow, quaternion, qoffset
-            // or pixdim gives a non-finite affine, and entries near 1e200 infinite voxel sizes; neither
-            // could even be printed by `inspect --json`.
-            let sizes = Affine(m).voxelSizes
-            guard m.allSatisfy({ $0.isFinite }), sizes.0.isFinite, sizes.1.isFinite, sizes.2.isFinite else {
-                throw NIfTIError.invalidDimensions(path: path, detail: "the \(useS ? "sform" : "qform / pixdim") affine holds NaN or infinite values (or overflowing voxel sizes) \(m)")
-            }
-            let code = Int(useS ? im.sform_code : im.qform_code)
-            var meta: [String: String] = ["source_file": path, "nifti_version": String(header.version),
-                                          "datatype": header.datatypeName]
-            let descrip = withUnsafeBytes(of: im.descrip) { b in String(decoding: b.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if !descrip.isEmpty { meta["descrip"] = descrip }
-            if im.num_ext > 0, let list = im.ext_list {
-                for e in 0..<Int(im.num_ext) where list[e].ecode == 6 {
-                    let size = Int(list[e].esize) - 8
-                    if let d = list[e].edata, size > 0 {
-                        let text = String(decoding: UnsafeRawBufferPointer(start: d, count: size).prefix(while: { $0 != 0 }), as: UTF8.self)
-                        if text.hasPrefix("{") { meta["provenance"] = text }
+        report(header, path: path)
+        var meta: [String: String] = ["source_file": path, "nifti_version": String(header.version),
+                                      "datatype": header.datatypeName, "format": header.format.rawValue,
+                                      "affine_source": header.affineSource.rawValue]
+        if header.format != .analyze75 {
+            lock.withLock {
+                nifti_set_debug_level(0)   // we report errors ourselves
+                // Header and extensions through libnifti; voxels read by us, because libnifti's loader
+                // silently replaces NaN/Inf with 0 and the user must get to choose (NonFinitePolicy).
+                guard let nim = nifti_image_read(header.headerPath, 0) else { return }
+                defer { nifti_image_free(nim) }
+                let im = nim.pointee
+                let descrip = withUnsafeBytes(of: im.descrip) { b in String(decoding: b.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if !descrip.isEmpty { meta["descrip"] = descrip }
+                if im.num_ext > 0, let list = im.ext_list {
+                    for e in 0..<Int(im.num_ext) where list[e].ecode == 6 {
+                        let size = Int(list[e].esize) - 8
+                        if let d = list[e].edata, size > 0 {
+                            let text = String(decoding: UnsafeRawBufferPointer(start: d, count: size).prefix(while: { $0 != 0 }), as: UTF8.self)
+                            if text.hasPrefix("{") { meta["provenance"] = text }
+                        }
                     }
                 }
             }
-            let dataPath = (im.iname ?? im.fname).map { String(cString: $0) } ?? path
-            let swap = im.byteorder != nifti_short_order() && im.swapsize > 1
-            return NIfTIVoxelLayout(header: header, dataPath: dataPath, dataOffset: Int(im.iname_offset), datatype: Int(im.datatype),
-                                    bytesPerVoxel: Int(im.nbyper), swapSize: swap ? Int(im.swapsize) : 0,
-                                    slope: im.scl_slope, inter: im.scl_inter, affine: Affine(m),
-                                    space: WorldSpace(rawValue: code) ?? .scanner, metadata: meta)
         }
+        let size = header.bitsPerVoxel / 8
+        return NIfTIVoxelLayout(header: header, dataPath: header.dataPath, dataOffset: header.voxOffset, datatype: header.datatype,
+                                bytesPerVoxel: size, swapSize: header.byteSwapped && size > 1 ? size : 0,
+                                slope: header.slope, inter: header.inter, affine: header.affine,
+                                space: header.space, metadata: meta)
     }
 
     /// Applies `policy` to `count` decoded values (`.refuse` throws); returns how many were not finite.

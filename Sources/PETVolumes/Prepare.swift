@@ -90,6 +90,8 @@ public struct PrepareConfig {
     public var memoryBudget: Int?
     /// Append to an existing store at `output` (same grid; labels must be among its classes).
     public var append = false
+    /// Frames of 4-D inputs (nil: a 4-D input is refused, naming --frames). Recorded in the store.
+    public var frames: FrameSelection?
 
     public init(inputDirectory: String, labelsCSV: String, output: String, shape: GridShape, voxelSize: (Double, Double, Double)) {
         self.inputDirectory = inputDirectory; self.labelsCSV = labelsCSV; self.output = output
@@ -135,20 +137,38 @@ public enum DatasetPreparer {
         if let b = cfg.memoryBudget, volumeBytes * 3 > b {
             throw TensorError.overBudget(what: "prepare: one \(cfg.shape) volume (source, resampled, normalized)", requestedBytes: volumeBytes * 3, inUseBytes: 0, budgetBytes: b)
         }
+        // Every header first (4-D inputs need --frames): a bad file stops the run before anything is written.
+        var reductions: [String: String] = [:]
+        for row in rows {
+            let h = try NIfTIFile.readHeader(row.path)
+            guard h.frames > 1 else { continue }
+            guard let sel = cfg.frames else {
+                throw NIfTIError.framesNeeded(path: row.path, frames: h.frames, detail: "dims \(Array(h.dims[1...h.dims[0]]))")
+            }
+            let plan = try FrameReduction.plan(sel, header: h, timing: try FrameTiming.read(for: row.path, header: h), path: row.path)
+            reductions[row.name] = plan.description
+        }
+        let readOptions = { (policy: NonFinitePolicy) in NIfTIReadOptions(nonFinite: policy, frames: cfg.frames) }
         let mask = try cfg.referenceMask.map { try NIfTIFile.read($0, options: NIfTIReadOptions(nonFinite: .zero)) }
         if case .suvr = cfg.normalization, mask == nil {
             throw PrepareError.invalidOption("SUVR normalization needs --reference-mask")
         }
         // MNI space when the grid is centred on the world origin and the first input says MNI.
-        let firstSpace = try NIfTIFile.read(rows[0].path, options: NIfTIReadOptions(nonFinite: .keep)).space
+        let firstSpace = try NIfTIFile.readHeader(rows[0].path).space
         let space: WorldSpace = cfg.center == .origin && firstSpace == .mni ? .mni : .scanner
+        // Provenance: how 4-D inputs became volumes (the option, and per file what it applied).
+        var provenance = ["grid_center": cfg.center.rawValue, "labels_csv": cfg.labelsCSV]
+        if let sel = cfg.frames { provenance["frames"] = sel.description }
+        if !reductions.isEmpty, let j = try? JSONSerialization.data(withJSONObject: reductions, options: [.sortedKeys]) {
+            provenance["frame_reductions"] = String(decoding: j, as: UTF8.self)
+        }
         let writer = existingGrid != nil ? try VolumeStoreWriter.appending(to: cfg.output) : try VolumeStoreWriter.create(cfg.output, volumeShape: shape, classNames: classNames, voxelSize: cfg.voxelSize,
                                                   normalization: cfg.normalization.description, options: cfg.storeOptions, space: space,
-                                                  extraAttributes: ["grid_center": cfg.center.rawValue, "labels_csv": cfg.labelsCSV])
+                                                  extraAttributes: provenance)
         let start = Date()
         var counts = [Int](repeating: 0, count: classNames.count)
         for (n, row) in rows.enumerated() {
-            let v = try NIfTIFile.read(row.path, options: NIfTIReadOptions(nonFinite: cfg.nonFinite))
+            let v = try NIfTIFile.read(row.path, options: readOptions(cfg.nonFinite))
             let grid: VolumeGrid
             switch cfg.center {
             case .volume: grid = VolumeGrid.centered(on: v, shape: shape, voxelSize: cfg.voxelSize)
@@ -164,8 +184,8 @@ public enum DatasetPreparer {
             counts[classIndex[row.label]!] += 1
             let elapsed = Date().timeIntervalSince(start)
             let eta = elapsed / Double(n + 1) * Double(rows.count - n - 1)
-            progress(String(format: "[%d/%d] %@ (%@) %@ → %@, ETA %.0fs", n + 1, rows.count, row.name, row.label,
-                            v.gridShape.description, cfg.shape.description, eta))
+            progress(String(format: "[%d/%d] %@ (%@) %@ → %@%@, ETA %.0fs", n + 1, rows.count, row.name, row.label,
+                            v.gridShape.description, cfg.shape.description, reductions[row.name].map { " [\($0)]" } ?? "", eta))
         }
         try writer.commit()
         let size = ((try? FileManager.default.attributesOfItem(atPath: cfg.output))?[.size] as? NSNumber)?.intValue ?? 0

@@ -66,11 +66,14 @@ public enum Resample {
         guard grid.shape.count == 3, grid.shape.allSatisfy({ $0 > 0 }) else {
             throw PreprocessError.invalidGrid(source: v.sourceName, detail: "shape \(grid.shape) must be three positive sizes")
         }
+        if let p = v.affine.validationProblem() {
+            throw PreprocessError.invalidGrid(source: v.sourceName, detail: "the source affine is unusable: \(p)")
+        }
+        if let p = grid.affine.validationProblem() {
+            throw PreprocessError.invalidGrid(source: v.sourceName, detail: "the target affine is unusable: \(p)")
+        }
         guard let srcInv = v.affine.inverse else {
             throw PreprocessError.invalidGrid(source: v.sourceName, detail: "the source affine is singular")
-        }
-        guard grid.affine.inverse != nil else {
-            throw PreprocessError.invalidGrid(source: v.sourceName, detail: "the target affine is singular")
         }
         // Target voxel → source voxel: a single affine map M = src⁻¹ · target.
         let m = (srcInv * grid.affine).m
@@ -92,6 +95,8 @@ public enum Resample {
                             if i > 0 { x += m[0]; y += m[4]; z += m[8] }
                             switch interpolation {
                             case .nearest:
+                                // Range first: Int(_:) of a huge or NaN coordinate would trap.
+                                guard x > -0.5 && x < Double(sw) && y > -0.5 && y < Double(sh) && z > -0.5 && z < Double(sd) else { continue }
                                 let xi = Int((x).rounded()), yi = Int((y).rounded()), zi = Int((z).rounded())
                                 if xi >= 0 && xi < sw && yi >= 0 && yi < sh && zi >= 0 && zi < sd {
                                     row[i] = src[(zi * sh + yi) * sw + xi]

@@ -133,8 +133,16 @@ public struct Affine: Equatable, Codable, CustomStringConvertible {
         return String(out)
     }
 
-    /// Largest absolute element-wise difference.
-    public func maxAbsDifference(_ o: Affine) -> Double { zip(m, o.m).map { abs($0 - $1) }.max() ?? 0 }
+    /// Largest absolute element-wise difference; +inf when either affine holds a non-finite value
+    /// (a fold with `max` would drop NaN and call two broken affines equal).
+    public func maxAbsDifference(_ o: Affine) -> Double {
+        var worst = 0.0
+        for (a, b) in zip(m, o.m) {
+            guard a.isFinite, b.isFinite else { return .infinity }
+            worst = Swift.max(worst, abs(a - b))
+        }
+        return worst
+    }
 
     public var description: String {
         rows.map { "[" + $0.map { String(format: "%9.4f", $0) }.joined(separator: " ") + "]" }.joined(separator: "\n")

@@ -6,7 +6,7 @@
 //   /affines    float64 (N, 4, 4) voxel → world mm (RAS+)
 //   /intensity  float64 (N, 2) per-volume (scale, offset) of the raw → [-1, 1] map (inverse: (y - offset) / scale)
 //   root attributes: voxel_size (dx, dy, dz), units "mm", shape_xyz (nx, ny, nz), normalization, xform_code,
-//                    source_files (string array), petgan_version, axis_order "D,H,W (NIfTI z,y,x)"
+//                    source_files (string array; the /source_files dataset past 2048 volumes), petgan_version, axis_order "D,H,W (NIfTI z,y,x)"
 //
 // Public API:
 //   let w = try VolumeStoreWriter.create("data.h5", volumeShape: [D, H, W], classNames: ["AD", "CN"],
@@ -134,9 +134,20 @@ public final class VolumeStoreWriter {
         count += 1
     }
 
+    /// Up to this many source names are a root attribute; more are the /source_files dataset. An
+    /// attribute lives in the 64 KB object header (16 bytes per variable-length string), so a
+    /// slice store of ~4000 items (411 subjects × 11 slices) could not be written as one.
+    public static let sourceAttributeLimit = 2048
+
     /// Writes the source-file list, flushes and renames the file into place.
     public func commit() throws {
-        try file.setAttribute("source_files", sources)
+        if try file.exists("source_files") { try file.remove("source_files") }
+        if sources.count <= VolumeStoreWriter.sourceAttributeLimit {
+            try file.setAttribute("source_files", sources)
+        } else {
+            try file.removeAttribute("source_files")
+            _ = try file.createStringDataset("source_files", sources)
+        }
         try file.commit()
     }
 }
@@ -302,9 +313,15 @@ public final class VolumeStore {
         } else {
             space = .scanner
         }
-        let sources = try attr("source_files", "an array of strings", f.stringsAttribute) ?? []
+        // Source names: a root attribute, or (past VolumeStoreWriter.sourceAttributeLimit) a dataset.
+        var sources = try attr("source_files", "an array of strings", f.stringsAttribute) ?? []
+        if sources.isEmpty, try f.exists("source_files") {
+            let d = try f.dataset("source_files")
+            guard d.kind == .string, d.shape.count == 1 else { throw bad("/source_files holds \(d.kind.rawValue) \(d.shape), expected a list of strings") }
+            sources = try d.readStrings()
+        }
         guard sources.isEmpty || sources.count == n else {
-            throw bad("attribute 'source_files' names \(sources.count) files for \(n) volumes")
+            throw bad("'source_files' names \(sources.count) files for \(n) volumes")
         }
         sourceFiles = sources
     }
@@ -342,6 +359,12 @@ public final class VolumeStore {
         if labels[i] < classNames.count { meta["class"] = classNames[labels[i]] }
         if i < sourceFiles.count, !sourceFiles[i].isEmpty { meta["source_file"] = sourceFiles[i] }
         return Volume(shape: volumeShape, data: data, affine: affine(i), space: space, metadata: meta)
+    }
+
+    /// Volume i in the units it was stored from (its intensity map inverted: SUVR for the phantom),
+    /// which is what a reader compares by eye and what generated volumes are written in.
+    public func readVolumeInRawUnits(_ i: Int) throws -> Volume {
+        Normalize.invert(intensity(i), try readVolume(i))
     }
 
     /// Shape of a slice in the given plane.

@@ -50,13 +50,14 @@ struct BenchConv: ParsableCommand {
             var rows: [BenchRow] = []
             var peerRows: [String: [String: Any]] = [:]
             for p in peer {
-                guard let data = FileManager.default.contents(atPath: p),
-                      let arr = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
-                    throw ValidationError("--peer \(p): not a JSON array of rows (make it with torch_peer.py --rows)")
+                guard let arr = try PeerFile.load(p) as? [[String: Any]] else {
+                    throw PeerError("\(p): the --peer file is not a JSON array of rows (make it with torch_peer.py --rows FILE)")
                 }
                 for r in arr { if let n = r["name"] as? String { peerRows[n] = r } }
             }
             print("PETGAN \(PETGANVersion.string) conv benchmark: OpenBLAS core \(BLAS.coreName), \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
+            print("machine: \(Machine.description)")
+            print("weights: new each repetition, as in training: FFT rows pay their weight transforms (fft-weights) inside the timing; an f+b input gradient reuses its forward's spectra")
             print(pad("name", 7) + pad("op", 17) + pad("path", 14) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("RSS MB", 8))
             let sg = ConvBenchmark.sgemmCeiling(timing: timing)
             rows.append(sg)
@@ -71,7 +72,9 @@ struct BenchConv: ParsableCommand {
                     KernelProfile.reset()
                     let row = try ConvBenchmark.run(layer, path: path, timing: timing)
                     if profile {
-                        print("   phases (ms, all runs): " + KernelProfile.snapshot().sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", "))
+                        let calls = KernelProfile.callCounts()
+                        print("   phases (ms and calls, all runs): " + KernelProfile.snapshot().sorted { $0.key < $1.key }
+                            .map { "\($0.key) \(String(format: "%.1f", $0.value)) ×\(calls[$0.key] ?? 0)" }.joined(separator: ", "))
                     }
                     rows.append(row)
                     let inStr = "\(layer.batch)x\(layer.cin)x\(layer.inSize)³"

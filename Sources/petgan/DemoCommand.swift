@@ -127,25 +127,37 @@ struct DemoCommand: ParsableCommand {
             if let r2 = run2 {
                 gen2 = try Generation.run(GenerationRequest(checkpoint: r2.runDirectory, seeds: (0..<UInt64(16)).map { $0 }, out: p("generated/dcgan2d")))
             }
-            // Real examples for comparison: the first subject of each class.
+            // Real next to generated, per class, both in SUVR with one window and colour map: the
+            // training data's display window, which the generated montage uses too (the store holds
+            // values mapped to [−1, 1]; they are shown in the units they came from).
             let store = try VolumeStore.open(cohort)
-            var realVols: [Volume] = []
-            for c in 0..<store.classNames.count { if let i = store.labels.firstIndex(of: c) { realVols.append(try store.readVolume(i)) } }
+            let window = try DataInfo.displayWindow(store, item: 0) ?? (0, 2.2)
+            var realVols: [Volume] = [], pairs: [[Volume]] = []
+            for c in 0..<store.classNames.count {
+                guard let i = store.labels.firstIndex(of: c) else { continue }
+                let real = try store.readVolumeInRawUnits(i)
+                realVols.append(real)
+                if let k = gen3.classes.firstIndex(of: store.classNames[c]) { pairs.append([real, try NIfTIFile.read(gen3.files[k * samples])]) }
+            }
             let side = realVols.first?.shape.max() ?? 64
-            try PNGFile.write(Montage.render(realVols, options: MontageOptions(colorMap: .inferno, zoom: max(2, Int((160.0 / Double(side)).rounded(.up))), window: (0, 2.2))),
-                              to: p("real_examples.png"))
+            let look = MontageOptions(colorMap: .inferno, zoom: max(2, Int((160.0 / Double(side)).rounded(.up))), window: window)
+            try PNGFile.write(Montage.render(realVols, options: look), to: p("real_examples.png"))
+            try PNGFile.write(Montage.render(sideBySide: pairs, window: window, options: look), to: p("real_vs_generated.png"))
+            let windowText = String(format: "SUVR %.2f–%.2f, inferno", window.0, window.1)
 
             // Report.
             var rep = HTMLReport(title: "PETGAN demo")
             rep.paragraph("PETGAN \(PETGANVersion.string), \(Parallel.threads) threads, total \(elapsed()). Phantom cohort: \(subjects) subjects (NC/MCI/AD), \(shape) voxels at \(voxelSize) mm, SUVR (pons).")
+            rep.heading("Real and generated, side by side (rows NC, MCI, AD)")
+            rep.image("real_vs_generated.png", caption: "Per class: the first real subject (axial | coronal | sagittal) | the first generated sample (seed 0), both in \(windowText)")
             rep.heading("Real phantom volumes (rows NC, MCI, AD)")
-            rep.image("real_examples.png", caption: "First subject of each class: axial | coronal | sagittal mid-slices, SUVR 0–2.2")
+            rep.image("real_examples.png", caption: "First subject of each class: axial | coronal | sagittal mid-slices, \(windowText)")
             rep.heading("Conditional 3D WGAN-GP")
             let rel3 = String(run3.runDirectory.dropFirst(out.count + 1))
             rep.paragraph(String(format: "%d generator steps (3 critic steps each, batch %d) in %.0f s (%.2f s per step). Run directory: %@.", run3.steps, batch, run3.seconds, run3.secondsPerStep, rel3))
             rep.image(rel3 + "/loss_curve.png", caption: "Critic loss, generator loss and Wasserstein estimate per step")
             rep.image(rel3 + "/samples/latest.png", caption: "Fixed-noise samples at the end of training (rows cycle NC, MCI, AD)")
-            rep.image("generated/wgangp3d/montage.png", caption: "Generated samples: \(samples) per class (rows NC×\(samples), MCI×\(samples), AD×\(samples)), in SUVR, written as NIfTI in generated/wgangp3d/")
+            rep.image("generated/wgangp3d/montage.png", caption: "Generated samples: \(samples) per class (rows NC×\(samples), MCI×\(samples), AD×\(samples)), in \(windowText), written as NIfTI in generated/wgangp3d/")
             if let r2 = run2, gen2 != nil {
                 let rel2 = String(r2.runDirectory.dropFirst(out.count + 1))
                 rep.heading("2D paper baseline (reduced), AD")
@@ -164,6 +176,7 @@ struct DemoCommand: ParsableCommand {
             if let r2 = run2 { print("  2D run          \(r2.runDirectory)") }
             print("  3D samples      \(p("generated/wgangp3d")) (\(gen3.samples) NIfTI + JSON sidecars, montage.png)")
             if let g2 = gen2 { print("  2D samples      \(p("generated/dcgan2d")) (\(g2.samples) PNG + NIfTI, montage.png)") }
+            print("  pictures        \(p("real_vs_generated.png")) (real | generated per class, \(windowText))")
             print("  report          \(p("report.html"))")
         }
     }

@@ -36,18 +36,7 @@ struct PhantomCommand: ParsableCommand {
     var config: String?
     @Option(help: "Folder with the templates (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
-    @Option(help: "Also write 2D slice sets along this axis (only 'axial').")
-    var slices: String?
-    @Option(name: .customLong("slice-shape"), help: "Slice size in pixels, HxW.")
-    var sliceShape: String = "128x128"
-    @Option(help: "Adjacent slices per 2D sample (channels, odd).")
-    var channels: Int = 3
-    @Option(name: .customLong("slice-range"), help: "MNI z range of the centre slices in mm, lo:hi.")
-    var sliceRange: String = "-24:56"
-    @Option(name: .customLong("slice-step"), help: "Distance between centre slices in mm.")
-    var sliceStep: Double = 8
-    @Option(name: .customLong("slices-out"), help: "Slice store path (default: <out stem>_slices-axial.h5).")
-    var slicesOut: String?
+    @OptionGroup var sliceArgs: SliceStoreOptions
     @Option(name: .customLong("suvr-max"), help: "SUVR mapped to +1 by the stores' intensity map (SUVR/max → [0,1] → [-1,1]).")
     var suvrMax: Double = 3
     @Option(help: "Write a PNG montage (axial, coronal, sagittal mid-slices) of the first subject of each class.")
@@ -69,7 +58,6 @@ struct PhantomCommand: ParsableCommand {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         _ = try parsedShape()
         guard voxelSize >= 0.5, voxelSize <= 10 else { throw ValidationError("--voxel-size must be between 0.5 and 10 mm") }
-        if let s = slices, s != "axial" { throw ValidationError("--slices supports 'axial' only (got '\(s)')") }
         guard suvrMax > 0 else { throw ValidationError("--suvr-max must be positive") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if printParameters { return }
@@ -109,18 +97,8 @@ struct PhantomCommand: ParsableCommand {
             req.niftiDirectory = niftiDir
             req.templatesDirectory = templates
             req.suvrMax = suvrMax
-            req.slicePath = slicesOut
-            if slices != nil {
-                var s = SliceOptions()
-                s.channels = channels
-                s.size = sliceShape.lowercased().split(separator: "x").compactMap { Int($0) }
-                let r = sliceRange.split(separator: ":", omittingEmptySubsequences: false).compactMap { Double($0) }
-                guard r.count == 2 else { throw PhantomError.invalidRequest("--slice-range must be lo:hi in mm, e.g. -24:56 (got '\(sliceRange)')") }
-                s.zRangeMM = r
-                s.stepMM = sliceStep
-                try s.validate()
-                req.slices = s
-            }
+            req.slicePath = sliceArgs.slicesOut
+            req.slices = try sliceArgs.options()
             let counts = Dictionary(grouping: plan.subjects, by: \.className).mapValues(\.count)
             print("phantom: \(count) subjects (\(classNames.map { "\($0) \(counts[$0] ?? 0)" }.joined(separator: ", "))) on \(grid), seed \(seed)")
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -134,7 +112,7 @@ struct PhantomCommand: ParsableCommand {
             }
             bar.finish()
             print(String(format: "phantom: wrote %@ (%d volumes, %.2f s per subject)", summary.outputPath, summary.subjects, summary.secondsPerSubject))
-            if let sp = summary.slicePath { print("phantom: wrote \(sp) (\(summary.sliceCount) slice samples of \(channels)x\(sliceShape))") }
+            if let sp = summary.slicePath { print("phantom: wrote \(sp) (\(summary.sliceCount) slice samples of \(sliceArgs.channels)x\(sliceArgs.sliceShape))") }
             if let d = summary.niftiDirectory { print("phantom: wrote \(summary.subjects) NIfTI volumes into \(d)") }
             if let m = montage {
                 let store = try VolumeStore.open(out)

@@ -21,8 +21,10 @@ struct TrainCommand: ParsableCommand {
     var data: String?
     @Option(help: "Model: dcgan2d, dcgan3d, wgan3d (weight clipping, RMSprop) or wgangp3d (gradient penalty).")
     var model: String?
-    @Option(help: "Preset: paper2d (Islam & Zhang 2020, exact layer shapes and hyper-parameters).")
+    @Option(help: "Preset: paper2d (Islam & Zhang 2020: the paper's layer shapes and hyper-parameters, 500 epochs; needs 128×128×3 slices).")
     var preset: String?
+    @Flag(name: .customLong("allow-any-shape"), help: "Train a preset on items of another shape than the one its paper used (paper2d: 128×128×3).")
+    var allowAnyShape = false
     @Flag(help: "One model for every class: one-hot class joined to z and given to the discriminator as class channels.")
     var conditional = false
     @Option(name: .customLong("class"), help: "Train on one class only (the paper's one model per class), e.g. AD.")
@@ -95,6 +97,7 @@ struct TrainCommand: ParsableCommand {
                 print(try cfg.yaml(), terminator: "")
                 if FileManager.default.fileExists(atPath: cfg.data) {
                     let d = try TrainingData(path: cfg.data, model: cfg.model, classFilter: cfg.classFilter)
+                    try Trainer.checkPresetShape(cfg, data: d, allowAnyShape: allowAnyShape)
                     try printLayers(cfg, data: d)
                 } else if !cfg.data.isEmpty {
                     print("# (data \(cfg.data) not found: layer shapes need the data's grid)")
@@ -102,7 +105,7 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             // Ctrl-C: the checkpoint is saved; status 130 tells scripts the run did not finish.
-            if try TrainCommand.train(cfg, resume: resume, memoryBudget: memoryBudget.flatMap(parseByteSize)).interrupted { throw ExitCode(130) }
+            if try TrainCommand.train(cfg, resume: resume, memoryBudget: memoryBudget.flatMap(parseByteSize), allowAnyShape: allowAnyShape).interrupted { throw ExitCode(130) }
         }
     }
 
@@ -121,10 +124,10 @@ struct TrainCommand: ParsableCommand {
     /// Runs a training job with the progress bar; shared with `petgan demo`.
     @discardableResult
     static func train(_ cfg: TrainConfig, resume: String? = nil, label: String = "train", timeLimit: Double? = nil,
-                      memoryBudget: Int? = nil) throws -> TrainSummary {
+                      memoryBudget: Int? = nil, allowAnyShape: Bool = false) throws -> TrainSummary {
         InterruptFlag.reset()
         InterruptFlag.install()
-        let trainer = try Trainer(config: cfg, resumeDirectory: resume)
+        let trainer = try Trainer(config: cfg, resumeDirectory: resume, allowAnyShape: allowAnyShape)
         if let b = memoryBudget {
             let plan = try RecomputePlan.choose(trainer.model, batch: trainer.config.batch, budgetBytes: b)
             plan.apply(to: trainer.model)

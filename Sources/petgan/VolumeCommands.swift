@@ -1,6 +1,7 @@
 // `petgan prepare`, `petgan inspect`, `petgan montage`: the volume commands (PETVolumes).
 import ArgumentParser
 import Foundation
+import PETCohort
 import PETTensor
 import PETVolumes
 
@@ -50,6 +51,9 @@ struct PrepareCommand: ParsableCommand {
     var memoryBudget: String?
     @Flag(help: "Append to the existing store --out (same --shape; labels must be among its classes).")
     var append = false
+    @Option(help: "4-D (dynamic) inputs: mean (duration-weighted when a BIDS sidecar <name>.json FrameDuration or the header gives durations), sum, first, last, or 0-based frame indices N[,M...] (several are averaged). Without it a 4-D input is refused. Recorded in the store.")
+    var frames: String?
+    @OptionGroup var sliceArgs: SliceStoreOptions
 
     func validate() throws {
         guard GridShape.parse(shape) != nil else { throw ValidationError("--shape '\(shape)' must be x×y×z positive voxels, e.g. 96x112x96") }
@@ -62,6 +66,7 @@ struct PrepareCommand: ParsableCommand {
         if let m = memoryBudget, parseByteSize(m) == nil { throw ValidationError("--memory-budget '\(m)' is not a size like 512MB") }
         if case .suvr = NormalizationMethod.parse(normalize)!, referenceMask == nil { throw ValidationError("--normalize suvr needs --reference-mask") }
         guard out.lowercased().hasSuffix(".h5") || out.lowercased().hasSuffix(".hdf5") else { throw ValidationError("--out must end in .h5 or .hdf5") }
+        if let f = frames, FrameSelection.parse(f) == nil { throw ValidationError("--frames '\(f)' must be mean, sum, first, last or 0-based frame indices N[,M...]") }
     }
 
     func run() throws {
@@ -75,10 +80,17 @@ struct PrepareCommand: ParsableCommand {
             cfg.nonFinite = NonFinitePolicy(rawValue: nonFinite)!
             cfg.memoryBudget = memoryBudget.flatMap(parseByteSize)
             cfg.append = append
+            cfg.frames = frames.flatMap(FrameSelection.parse)
+            let sliceOptions = try sliceArgs.options()
             let s = try DatasetPreparer.run(cfg) { print($0) }
             let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
             print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
                          voxelSize, formatBytes(s.bytesWritten), s.seconds))
+            if let so = sliceOptions {
+                let path = sliceArgs.path(for: out)
+                let n = try AxialSlices.writeStore(from: out, to: path, options: so)
+                print("wrote \(path): \(n) slice samples of \(so.channels)x\(so.size.map(String.init).joined(separator: "x"))")
+            }
         }
     }
 }
@@ -88,14 +100,20 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show what is in a NIfTI file or HDF5 store: shape (x×y×z), voxel size, affine, orientation, value range, labels.")
 
-    @Argument(help: "A .nii / .nii.gz file or an HDF5 file.")
+    @Argument(help: "A .nii / .nii.gz file, a NIfTI or Analyze 7.5 .hdr/.img pair, or an HDF5 file (recognized by content).")
     var file: String
     @Flag(help: "Print JSON instead of text.")
     var json = false
+    @Option(help: "4-D series: report the volume that mean|sum|first|last|N[,M...] makes (default: every frame, with durations).")
+    var frames: String?
+
+    func validate() throws {
+        if let f = frames, FrameSelection.parse(f) == nil { throw ValidationError("--frames '\(f)' must be mean, sum, first, last or 0-based frame indices N[,M...]") }
+    }
 
     func run() throws {
         try runReportingErrors {
-            let r = try FileInspector.inspect(file)
+            let r = try FileInspector.inspect(file, frames: frames.flatMap(FrameSelection.parse))
             if json {
                 let d = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: d, as: UTF8.self))
@@ -133,7 +151,7 @@ struct MontageCommand: ParsableCommand {
         guard index >= 0 else { throw ValidationError("--index must not be negative") }
         guard out.lowercased().hasSuffix(".png") else { throw ValidationError("--out must end in .png") }
         guard !files.isEmpty else { throw ValidationError("give a NIfTI file or an HDF5 store") }
-        if files.count > 1 && !files.allSatisfy(NIfTIFile.isNIfTIPath) { throw ValidationError("several inputs must all be NIfTI files") }
+        if files.count > 1 && !files.allSatisfy(NIfTIFile.isImageFile) { throw ValidationError("several inputs must all be NIfTI files") }
         if let w = window {
             let p = w.split(separator: ",").compactMap { Float($0) }
             guard p.count == 2, p[1] > p[0] else { throw ValidationError("--window must be low,high with high > low") }
@@ -145,12 +163,17 @@ struct MontageCommand: ParsableCommand {
             var win = window.map { w -> (Float, Float) in let p = w.split(separator: ",").compactMap { Float($0) }; return (p[0], p[1]) }
             var volumes: [Volume] = []
             let file = files[0]
-            if NIfTIFile.isNIfTIPath(file) {
+            if NIfTIFile.isImageFile(file) {
                 volumes = try files.map { try NIfTIFile.read($0, options: NIfTIReadOptions(nonFinite: .zero)) }
             } else {
                 let s = try VolumeStore.open(file)
                 guard index < s.count else { throw VolumeStoreError.invalidArgument(file: file, detail: "--index \(index) but the store holds \(s.count) volumes") }
-                for i in index..<min(s.count, index + count) { volumes.append(try s.readVolume(i)) }
+                for i in index..<min(s.count, index + count) {
+                    if let p = s.affine(i).validationProblem() {
+                        throw VolumeStoreError.invalidArgument(file: file, detail: "the affine of volume \(i) is unusable: \(p)")
+                    }
+                    volumes.append(try s.readVolume(i))
+                }
                 if win == nil { win = (-1, 1) }
             }
             let img = Montage.render(volumes, options: MontageOptions(colorMap: ColorMap(rawValue: colormap)!, zoom: zoom, window: win))

@@ -88,10 +88,10 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(c.bias!.value.array, [Float](repeating: 0, count: 16))
         Init.kaimingUniform(c.weight, rng: &rng)
         let bound = (2 as Float).squareRoot() * (3 / Float(8 * 64)).squareRoot()
-        XCTAssertLessThanOrEqual(c.weight.value.array.map(abs).max()!, bound)
-        XCTAssertGreaterThan(c.weight.value.array.map(abs).max()!, 0.9 * bound)
+        XCTAssertLessThanOrEqual(maxMagnitude(c.weight.value.array), bound)
+        XCTAssertGreaterThan(maxMagnitude(c.weight.value.array), 0.9 * bound)
         Init.clipWeights(Sequential([c]), to: 0.01)
-        XCTAssertLessThanOrEqual(c.weight.value.array.map(abs).max()!, 0.01)
+        XCTAssertLessThanOrEqual(maxMagnitude(c.weight.value.array), 0.01)
     }
 
     /// The layer types compute what their functional ops compute, 2D variants included.

@@ -63,8 +63,8 @@ final class PhantomModelTests: XCTestCase {
                     let range = model.reductions[name]!
                     let w = range.hi - range.lo
                     // Within the Beta's reach (range widened by the tails, then the asymmetry).
-                    XCTAssertGreaterThanOrEqual(lr.min()!, max(0, range.lo - p.severityTail * w) * (1 - p.asymmetry) - 1e-9)
-                    XCTAssertLessThanOrEqual(lr.max()!, (range.hi + p.severityTail * w) * (1 + p.asymmetry) + 1e-9)
+                    XCTAssertGreaterThanOrEqual(finiteMinimum(lr)!, max(0, range.lo - p.severityTail * w) * (1 - p.asymmetry) - 1e-9)
+                    XCTAssertLessThanOrEqual(finiteMaximum(lr)!, (range.hi + p.severityTail * w) * (1 + p.asymmetry) + 1e-9)
                     for code in p.group(named: name)!.codes {
                         let idx = atlas.voxels(codes: [code], gmMin: 0.3)
                         if idx.isEmpty { continue }

@@ -31,11 +31,13 @@ final class FuzzRegressionTests: XCTestCase {
         "nifti-nonfinite-sform.nii": "affine holds NaN or infinite values",
         // NIfTI-2 srow values near 1e303: inspect's rounding overflowed to inf (not JSON-printable);
         // such an affine has infinite voxel sizes and is refused.
-        "nifti-huge-affine-json.nii": "overflowing voxel sizes",
+        "nifti-huge-affine-json.nii": "voxel edge along",
         // Entries near 1e200: the voxel sizes (column lengths) overflow to inf.
-        "nifti-infinite-voxel-size.nii": "overflowing voxel sizes",
+        "nifti-infinite-voxel-size.nii": "voxel edge along",
         // vox_offset beyond Int.max: Int(Float) trapped (issue 13 also names NaN and infinite ones).
-        "nifti-vox-offset-beyond-int.nii": "is not a byte offset in the file",
+        // The fuzzer changed other fields too; today's reader refuses it for its datatype first
+        // ("" = refused, for any reason); testVoxOffsetsThatAreNotOffsets checks the offsets alone.
+        "nifti-vox-offset-beyond-int.nii": "",
         // `epochs: 504467440737095516:15` (a YAML 1.1 base-60 integer): Yams' parser trapped on overflow.
         "config-yams-sexagesimal-overflow.yaml": "expected an integer",
     ]
@@ -59,10 +61,12 @@ final class FuzzRegressionTests: XCTestCase {
             cases.append(("n2-\(name)", d))
         }
         for (name, bytes) in cases {
-            XCTAssertTrue(FuzzTargets.nifti(bytes).messages.allSatisfy { $0.contains("vox_offset") }, name)
+            let messages = FuzzTargets.nifti(bytes).messages
+            XCTAssertEqual(messages.count, 2, "\(name): refused as .nii and as .nii.gz")
+            XCTAssertTrue(messages.allSatisfy { $0.contains("vox_offset") }, "\(name): \(messages)")
             let path = dir + "/\(name).nii"
             try bytes.write(to: URL(fileURLWithPath: path))
-            assertOneErrorLine(try runProgram(exe, ["inspect", path]), file: path, reason: "is not a byte offset in the file", "inspect \(name)")
+            assertOneErrorLine(try runProgram(exe, ["inspect", path]), file: path, reason: "vox_offset", "inspect \(name)")
         }
     }
 
@@ -83,7 +87,7 @@ final class FuzzRegressionTests: XCTestCase {
             guard let expected = Self.expected[name] else { continue }
             if let reason = expected {
                 XCTAssertFalse(outcome.messages.isEmpty, "\(name) is accepted")
-                XCTAssertTrue(outcome.messages.allSatisfy { $0.contains(reason) }, "\(name): expected '\(reason)' in \(outcome.messages)")
+                XCTAssertTrue(reason.isEmpty || outcome.messages.allSatisfy { $0.contains(reason) }, "\(name): expected '\(reason)' in \(outcome.messages)")
             }
         }
     }

@@ -32,7 +32,7 @@ final class ImageMetricsTests: XCTestCase {
 
     func testPSNROfKnownPerturbation() {
         let x = blobVolume([10, 12, 14], seed: 4)
-        let peak = Double(x.max()!)
+        let peak = Double(finiteMaximum(x)!)
         // A constant offset δ gives MSE = δ².
         let d: Float = 0.125
         XCTAssertEqual(ImageMetrics.psnr(real: x, synthetic: x.map { $0 + d }), 10 * log10(peak * peak / Double(d * d)), accuracy: 1e-4)

@@ -5,6 +5,11 @@ import PETTensor
 import PETVolumes
 @testable import PETMetrics
 
+enum FixtureError: Error, CustomStringConvertible {
+    case missingTool(String)
+    var description: String { switch self { case .missingTool(let why): return why } }
+}
+
 /// Shared fixtures: repository paths, temporary folders, templates (fetched once on a fresh clone),
 /// and a small phantom cohort built once for the suite.
 enum Fixtures {
@@ -78,11 +83,11 @@ enum Fixtures {
     }
 
     /// Chromium for the report tests: installed with apt-get when missing; nil (with the reason) if that fails.
-    static func chromium() -> (String?, String) {
-        for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] where FileManager.default.isExecutableFile(atPath: c) { return (c, "") }
-        let r = try? run("/bin/bash", ["-c", "apt-get install -y chromium >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1)"])
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") { return ("/usr/bin/chromium", "") }
-        return (nil, "chromium is not installed and 'apt-get install -y chromium' failed (status \(r?.0 ?? -1))")
+    /// The headless browser, a declared test dependency (scripts/setup-test-tools.sh, run by
+    /// `make test`): a missing one is an error, never a skipped check.
+    static func chromium() throws -> String {
+        for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] where FileManager.default.isExecutableFile(atPath: c) { return c }
+        throw FixtureError.missingTool("chromium is not installed: run scripts/setup-test-tools.sh (make test does)")
     }
 
     /// Loads `html` in headless Chromium with a probe script appended that records load errors and

@@ -75,6 +75,8 @@ func checkpointsEqual(_ a: Checkpoint, _ b: Checkpoint, file: StaticString = #fi
     XCTAssertEqual(Set(a.tensors.keys), Set(b.tensors.keys), file: file, line: line)
     for (k, t) in a.tensors {
         XCTAssertTrue(b.tensors[k].map { $0.bitwiseEqual(t) } ?? false, "tensor \(k) differs", file: file, line: line)
+        // Bitwise equal NaNs are equal too: both runs must also have stayed finite.
+        XCTAssertTrue(maxMagnitude(t.array).isFinite, "tensor \(k) holds a non-finite value", file: file, line: line)
     }
     XCTAssertEqual(a.optimizers, b.optimizers, "optimizer states differ", file: file, line: line)
     XCTAssertEqual(a.rngs, b.rngs, "random generator states differ", file: file, line: line)

@@ -27,7 +27,18 @@ final class TiledGenerationTests: XCTestCase {
         // The store's map is y = SUVR · 2/3 − 1: 1e-5 of the generator's output is 1.5e-5 SUVR.
         let tolerance: Float = 1e-5 * 1.5
 
-        for (name, tile, budget) in [("tiles", [3, 5, 3] as [Int]?, nil as Int?), ("budget", nil, 256 << 20)] {
+        // The budget case must really tile: the tightest budget that works (what a too-small budget's
+        // error names, in bytes) leaves room for the smallest tiles only, never the whole grid.
+        var probe = plain
+        probe.out = dir + "/probe"
+        probe.memoryBudget = 4096
+        var tightest: Int?
+        XCTAssertThrowsError(try Generation.run(probe)) { e in
+            guard case TilingError.budgetTooSmall(_, let need, _) = e else { return XCTFail("\(e)") }
+            tightest = need
+        }
+        let budget = try XCTUnwrap(tightest)
+        for (name, tile, budget) in [("tiles", [3, 5, 3] as [Int]?, nil as Int?), ("budget", nil, budget)] {
             var req = plain
             req.out = dir + "/" + name
             req.tile = tile
@@ -35,6 +46,10 @@ final class TiledGenerationTests: XCTestCase {
             let t = try Generation.run(req)
             let plan = try XCTUnwrap(t.plan, name)
             if tile != nil { XCTAssertEqual(plan.tileCounts, [3, 3, 3], name) }
+            if let b = budget {
+                XCTAssertGreaterThan(plan.tileCount, 1, "\(name): a budget of \(b) bytes must tile the 8×12×8 grid")
+                XCTAssertLessThanOrEqual(plan.estimatedBytes, b, name)
+            }
             XCTAssertEqual(t.files.map { ($0 as NSString).lastPathComponent }, u.files.map { ($0 as NSString).lastPathComponent })
             for (a, b) in zip(t.files, u.files) {
                 let va = try NIfTIFile.read(a), vb = try NIfTIFile.read(b)
@@ -42,7 +57,7 @@ final class TiledGenerationTests: XCTestCase {
                 XCTAssertEqual(va.shape, vb.shape)
                 XCTAssertEqual(va.affine.maxAbsDifference(vb.affine), 0, "the training grid's affine")
                 XCTAssertEqual(va.space, vb.space)
-                let diff = zip(va.data, vb.data).map { abs($0 - $1) }.max()!
+                let diff = maxAbsDifference(va.data, vb.data)
                 XCTAssertLessThanOrEqual(diff, tolerance, "\(name) \(a)")
                 // Provenance: the same sidecar (checkpoint hash, class, seed, units, version).
                 let sa = try Data(contentsOf: URL(fileURLWithPath: NIfTIFile.sidecarPath(a)))
@@ -64,7 +79,7 @@ final class TiledGenerationTests: XCTestCase {
         let su = try VolumeStore.open(try Generation.run(h5u).files.last!), st = try VolumeStore.open(try Generation.run(h5t).files.last!)
         XCTAssertEqual(st.count, su.count)
         for i in 0..<su.count {
-            let d = zip(try st.readVolume(i).data, try su.readVolume(i).data).map { abs($0 - $1) }.max()!
+            let d = maxAbsDifference(try st.readVolume(i).data, try su.readVolume(i).data)
             XCTAssertLessThanOrEqual(d, tolerance)
         }
     }

@@ -9,13 +9,15 @@ final class TrainingTests: XCTestCase {
     static var store3D = ""
     static var store2D = ""
 
-    override class func setUp() {
-        super.setUp()
+    // Made once per process, by the first test that runs; a failure fails that test (a `try!` in a
+    // class set-up would take the whole bundle down).
+    override func setUpWithError() throws {
+        try super.setUpWithError()
         let dir = NSTemporaryDirectory() + "petgan-models-stores-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        store3D = dir + "/vol.h5"; store2D = dir + "/slices.h5"
-        if !FileManager.default.fileExists(atPath: store3D) { try! makeStore(store3D, shape: [8, 12, 8]) }
-        if !FileManager.default.fileExists(atPath: store2D) { try! makeStore(store2D, shape: [3, 16, 16], count: 16) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        TrainingTests.store3D = dir + "/vol.h5"; TrainingTests.store2D = dir + "/slices.h5"
+        if !FileManager.default.fileExists(atPath: TrainingTests.store3D) { try makeStore(TrainingTests.store3D, shape: [8, 12, 8]) }
+        if !FileManager.default.fileExists(atPath: TrainingTests.store2D) { try makeStore(TrainingTests.store2D, shape: [3, 16, 16], count: 16) }
     }
 
     /// A few steps of every model family (and the conditional variants): losses finite, both
@@ -42,7 +44,7 @@ final class TrainingTests: XCTestCase {
                 XCTAssertFalse(changed.isEmpty, "\(label): no \(prefix) weight changed")
             }
             if model == .wgan3d {
-                let maxAbs = t.model.discriminator.parameters.flatMap { $0.value.array }.map(abs).max()!
+                let maxAbs = maxMagnitude(t.model.discriminator.parameters.flatMap { $0.value.array })
                 XCTAssertLessThanOrEqual(maxAbs, Float(cfg.clip), "weights are clipped")
             }
             let rows = MetricsFile.read(s.runDirectory + "/metrics.jsonl")
@@ -66,13 +68,35 @@ final class TrainingTests: XCTestCase {
         XCTAssertGreaterThan(dReal, dFake)
     }
 
+    /// Generated montages use the training data's display window (in raw units), the one the demo
+    /// shows real volumes in, not a window stretched over the samples themselves.
+    func testGeneratedMontageUsesTheTrainingDataWindow() throws {
+        let out = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let s = try Trainer(config: tinyConfig(.dcgan3d, data: TrainingTests.store3D, out: out, extra: ["max_steps": 1])).run()
+        let (_, rec, _) = try Generation.loadModel(try Generation.checkpointFile(s.runDirectory))
+        let want = try XCTUnwrap(try DataInfo.displayWindow(try VolumeStore.open(TrainingTests.store3D), item: 0))
+        XCTAssertEqual(rec.data.displayWindow, [Double(want.0), Double(want.1)])
+        // The store's map is y = SUVR · 2/3 − 1: the window starts at SUVR 0; its top is the first
+        // item's 99.5th percentile, within the blob's peak (1.2 SUVR for class LO, plus noise).
+        XCTAssertEqual(want.0, 0, accuracy: 1e-6)
+        XCTAssertGreaterThan(want.1, 0.5); XCTAssertLessThan(want.1, 1.6)
+        let bright = Volume(shape: [8, 12, 8], data: [Float](repeating: 3, count: 8 * 12 * 8))
+        let w = Generation.window([bright], record: rec)
+        XCTAssertEqual(w.0, want.0); XCTAssertEqual(w.1, want.1)
+    }
+
     /// A run stopped after 2 steps and resumed to 5 equals an uninterrupted 5-step run bitwise
-    /// (weights, buffers, optimizer moments and steps, random generators), with one thread.
+    /// (weights, buffers, optimizer moments and steps, random generators), with one thread, for every
+    /// model family: Adam (dcgan3d, dcgan2d, wgangp3d) and RMSprop with weight clipping (wgan3d).
     func testResumeEqualsUninterruptedRunBitwise() throws {
         let saved = Parallel.threads
         Parallel.setThreads(1)
         defer { Parallel.setThreads(saved) }
-        for (model, extra) in [(ModelKind.wgangp3d, ["conditional": true, "n_critic": 2] as [String: Any]), (.dcgan2d, [:])] {
+        let cases: [(ModelKind, [String: Any])] = [
+            (.wgangp3d, ["conditional": true, "n_critic": 2]), (.dcgan2d, [:]), (.dcgan3d, [:]), (.wgan3d, ["n_critic": 2]),
+        ]
+        for (model, extra) in cases {
             let data = model.isThreeD ? TrainingTests.store3D : TrainingTests.store2D
             // 12 items / (batch 4 · n_critic 2) = 1 step per epoch for the 3D case: resuming crosses epochs.
             let full = try Trainer(config: tinyConfig(model, data: data, out: try makeTempDir(), extra: extra.merging(["max_steps": 5]) { a, _ in a }))

@@ -35,8 +35,9 @@ final class BLASTests: XCTestCase {
                     BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a: pa.baseAddress!, lda: lda,
                                b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
                 }}}
-                var worst: Float = 0
-                for i in 0..<m { for j in 0..<n { worst = max(worst, abs(c[i * ldc + j] - expected[i * ldc + j])) } }
+                var got: [Float] = [], want: [Float] = []
+                for i in 0..<m { for j in 0..<n { got.append(c[i * ldc + j]); want.append(expected[i * ldc + j]) } }
+                let worst = maxAbsDifference(got, want)
                 XCTAssertLessThan(worst, 1e-4 * Float(k).squareRoot(), "m \(m) n \(n) k \(k) transA \(transA) transB \(transB) beta \(beta)")
                 // Padding columns of C are untouched.
                 for i in 0..<m { for j in n..<ldc { XCTAssertEqual(c[i * ldc + j], c0[i * ldc + j]) } }

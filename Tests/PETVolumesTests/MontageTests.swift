@@ -1,4 +1,5 @@
 import XCTest
+import PETTensor
 @testable import PETVolumes
 
 final class MontageTests: XCTestCase {
@@ -67,5 +68,44 @@ final class MontageTests: XCTestCase {
         let img = Montage.render([v], options: MontageOptions(zoom: 1, gap: 0))
         // Coronal and sagittal views are 4 voxels of 3 mm tall → 12 px.
         XCTAssertEqual(img.height, 12); XCTAssertEqual(img.width, 12)
+    }
+
+    /// Mean brightness (mean of all RGB bytes) of an image.
+    func meanBrightness(_ img: RGBImage) -> Double { Double(img.pixels.reduce(0) { $0 + Int($1) }) / Double(img.pixels.count) }
+
+    /// A cube of known SUVR fills every view (gap 0): the montage's mean brightness is exactly the
+    /// colour map's at the value's place in the window.
+    func testMontageOfAKnownVolumeHasTheExpectedMeanBrightness() {
+        let v = Volume(shape: [8, 8, 8], data: [Float](repeating: 1.1, count: 512), affine: .scaling(2, 2, 2))
+        let img = Montage.render([v], options: MontageOptions(colorMap: .inferno, zoom: 2, window: (0, 2.2), gap: 0))
+        XCTAssertEqual(img.width, 3 * 16); XCTAssertEqual(img.height, 16)
+        let c = ColorMap.inferno.rgb(0.5)
+        let expected = (Double(c.0) + Double(c.1) + Double(c.2)) / 3
+        XCTAssertEqual(meanBrightness(img), expected, accuracy: 1e-9)
+        XCTAssertGreaterThan(expected, 80, "inferno at mid-window is clearly visible")
+        // Side by side in one window: both halves of the row as bright as each alone.
+        let pair = Montage.render(sideBySide: [[v, v]], window: (0, 2.2), options: MontageOptions(colorMap: .inferno, zoom: 2, gap: 0))
+        XCTAssertEqual(pair.width, 6 * 16)
+        XCTAssertEqual(meanBrightness(pair), expected, accuracy: 1e-9)
+    }
+
+    /// Real volumes are shown in the units they came from: a store holds values mapped to [−1, 1],
+    /// and an SUVR window on those drew the demo's real examples nearly black.
+    func testStoreVolumesAreShownInRawUnits() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/suvr.h5"
+        let map = IntensityMap(scale: 2.0 / 3.0, offset: -1)    // the phantom's SUVR map
+        let suvr = Volume(shape: [8, 8, 8], data: [Float](repeating: 1.1, count: 512), affine: .scaling(2, 2, 2))
+        let w = try VolumeStoreWriter.create(path, volumeShape: [8, 8, 8], classNames: ["NC"], voxelSize: (2, 2, 2), normalization: "suvr(3)")
+        try w.append(Normalize.apply(map, to: suvr), label: 0, intensity: map)
+        try w.commit()
+        let store = try VolumeStore.open(path)
+        let raw = try store.readVolumeInRawUnits(0)
+        XCTAssertLessThan(maxAbsDifference(raw.data, suvr.data), 1e-5)
+        let look = MontageOptions(colorMap: .inferno, zoom: 2, window: (0, 2.2), gap: 0)
+        let shown = meanBrightness(Montage.render([raw], options: look))
+        XCTAssertEqual(shown, meanBrightness(Montage.render([suvr], options: look)), accuracy: 0.5)
+        XCTAssertLessThan(meanBrightness(Montage.render([try store.readVolume(0)], options: look)), 10, "normalized values in an SUVR window are black")
     }
 }

@@ -200,8 +200,9 @@ final class NIfTITests: XCTestCase {
         try expectError(dir + "/big.nii", big) { if case .tooLarge = $0 { return true }; return false }
         var dt = good; setI16(&dt, 70, 32); setI16(&dt, 72, 64)   // complex64
         try expectError(dir + "/complex.nii", dt) { if case .unsupportedDatatype(_, 32, _) = $0 { return true }; return false }
-        var fourD = good; setI16(&fourD, 40, 4); setI16(&fourD, 48, 2)
-        try expectError(dir + "/4d.nii", fourD) { if case .invalidDimensions = $0 { return true }; return false }
+        // 4-D series are read (FramesTests); 5-D and more (vectors, tensors) are refused.
+        var fiveD = good; setI16(&fiveD, 40, 5); setI16(&fiveD, 50, 2)
+        try expectError(dir + "/5d.nii", fiveD) { if case .invalidDimensions = $0 { return true }; return false }
         // Truncated gzip stream: the header is fine, the voxels are not all there.
         try NIfTIFile.write(sampleVolume(shape: [20, 20, 20]), to: dir + "/full.nii.gz", options: NIfTIWriteOptions(sidecar: false))
         let gz = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/full.nii.gz")))
@@ -269,5 +270,18 @@ final class NIfTITests: XCTestCase {
         XCTAssertLessThan((a * a.inverse!).maxAbsDifference(.identity), 1e-12)
         XCTAssertEqual(a.orientationCodes, "PSL")
         XCTAssertTrue(a.isRigidWithScaling)
+    }
+
+    /// Two affines with NaN (or ±inf) are never "equal within tolerance" (a max fold once said so).
+    func testAffineDifferenceFailsOnNonFinite() {
+        let a = Affine.scaling(2, 2, 2)
+        for v in [Double.nan, .infinity, -.infinity] {
+            var m = a.m
+            m[5] = v
+            XCTAssertFalse(Affine(m).maxAbsDifference(a) <= 1e-6, "\(v) in the first")
+            XCTAssertFalse(a.maxAbsDifference(Affine(m)) <= 1e-6, "\(v) in the second")
+            XCTAssertFalse(Affine(m).maxAbsDifference(Affine(m)) <= 1e-6, "\(v) in both")
+        }
+        XCTAssertEqual(a.maxAbsDifference(a), 0)
     }
 }

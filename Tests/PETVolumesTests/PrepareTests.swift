@@ -1,3 +1,4 @@
+import PETTensor
 import XCTest
 @testable import PETVolumes
 
@@ -39,11 +40,11 @@ final class PrepareTests: XCTestCase {
         let v0 = try s.readVolume(0), v1 = try s.readVolume(1)
         XCTAssertEqual(v0.affine.orientationCodes, "RAS")
         XCTAssertEqual(s.space, .scanner, "centred on each volume: not a shared MNI grid")
-        XCTAssertEqual(v0.data.max(), 1); XCTAssertGreaterThanOrEqual(v0.data.min()!, -1)
-        XCTAssertLessThan(zip(v0.data, v1.data).map { abs($0 - $1) }.max()!, 1e-5)
+        XCTAssertEqual(finiteMaximum(v0.data), 1); XCTAssertGreaterThanOrEqual(finiteMinimum(v0.data)!, -1)
+        XCTAssertLessThan(maxAbsDifference(v0.data, v1.data), 1e-5)
         // The stored inverse map brings values back to the original units (peak ≈ 10 + s).
         let raw = Normalize.invert(s.intensity(1), v1)
-        XCTAssertEqual(raw.data.max()!, 11, accuracy: 0.5)
+        XCTAssertEqual(finiteMaximum(raw.data)!, 11, accuracy: 0.5)
         // --append: two more volumes on the same grid.
         try "s2.nii.gz,CN\ns3.nii.gz,AD\n".write(toFile: dir + "/more.csv", atomically: true, encoding: .utf8)
         var more = cfg
@@ -117,7 +118,7 @@ final class PrepareTests: XCTestCase {
         XCTAssertEqual(r.affine, .scaling(2, 2, 2, origin: (-7, -7, -7)), "the origin-centred grid is the inputs' grid here")
         // Same grid: the stored volume is the input (normalized) voxel for voxel.
         let map = s.intensity(0)
-        XCTAssertLessThan(zip(Normalize.invert(map, r).data, v.data).map { abs($0 - $1) }.max()!, 1e-3)
+        XCTAssertLessThan(maxAbsDifference(Normalize.invert(map, r).data, v.data), 1e-3)
         try NIfTIFile.write(r, to: dir + "/back.nii.gz")
         XCTAssertEqual(try NIfTIFile.read(dir + "/back.nii.gz").space, .mni, "written back with sform code 4")
     }

@@ -36,6 +36,20 @@ public enum Conv3dFFT: ConvKernel {
         var groupColumns: Int // tile columns (sample × tile) per spectra group
     }
 
+    /// Calls that ran on the FFT path, and calls that had no plan fitting the scratch limit and fell
+    /// back to im2col: a test that forces FFT asserts it really ran (a fallback is silent otherwise).
+    public struct CallCounts: Equatable, Sendable {
+        public var ran = 0
+        public var fellBack = 0
+    }
+    nonisolated(unsafe) private static var counts = CallCounts()
+    private static let countsLock = NSLock()
+    public static var callCounts: CallCounts { countsLock.lock(); defer { countsLock.unlock() }; return counts }
+    static func count(ran: Bool) {
+        countsLock.lock(); defer { countsLock.unlock() }
+        if ran { counts.ran += 1 } else { counts.fellBack += 1 }
+    }
+
     public static func applies(_ g: ConvGeometry) -> Bool {
         g.isStrideOne && g.kernelVolume > 1 && plan(g, role: .correlate, options: .automatic) != nil
     }
@@ -94,8 +108,10 @@ public enum Conv3dFFT: ConvKernel {
 
     public static func correlate(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, options: ConvOptions) {
         guard let p = plan(g, role: .correlate, options: options) else {
+            count(ran: false)
             return Conv3dIm2col.correlate(g, x: x, w: w, y: y, options: options)
         }
+        count(ran: true)
         let fft = FFT3D.plan(p.F)
         let ws = weightSpectra(g, w: w, fft: fft)
         let fc = fft.complexCount
@@ -132,8 +148,10 @@ public enum Conv3dFFT: ConvKernel {
 
     public static func correlateAdjoint(_ g: ConvGeometry, y: UnsafePointer<Float>, w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, options: ConvOptions) {
         guard let p = plan(g, role: .adjoint, options: options) else {
+            count(ran: false)
             return Conv3dIm2col.correlateAdjoint(g, y: y, w: w, x: x, options: options)
         }
+        count(ran: true)
         let fft = FFT3D.plan(p.F)
         let ws = weightSpectra(g, w: w, fft: fft)
         let fc = fft.complexCount
@@ -172,8 +190,10 @@ public enum Conv3dFFT: ConvKernel {
 
     public static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafePointer<Float>, w: UnsafeMutablePointer<Float>, options: ConvOptions) {
         guard let p = plan(g, role: .weight, options: options) else {
+            count(ran: false)
             return Conv3dIm2col.weightGradient(g, x: x, y: y, w: w, options: options)
         }
+        count(ran: true)
         let fft = FFT3D.plan(p.F)
         let fc = fft.complexCount
         let columns = g.n * p.tileCount

@@ -1,0 +1,42 @@
+import ArgumentParser
+import PETCohort
+
+/// The 2D slice-store options shared by `petgan phantom` and `petgan prepare`: with `--slices axial`
+/// they also write `<out stem>_slices-axial.h5` of (channels, H, W) samples, by default the reference
+/// paper's 128×128×3 (three adjacent axial slices), the input of `train --preset paper2d`.
+struct SliceStoreOptions: ParsableArguments {
+    @Option(help: "Also write 2D slice sets along this axis (only 'axial'): 3 adjacent slices of 128×128 by default, the paper2d preset's input.")
+    var slices: String?
+    @Option(name: .customLong("slice-shape"), help: "Slice size in pixels, HxW.")
+    var sliceShape: String = "128x128"
+    @Option(help: "Adjacent slices per 2D sample (channels, odd).")
+    var channels: Int = 3
+    @Option(name: .customLong("slice-range"), help: "World (MNI) z range of the centre slices in mm, lo:hi.")
+    var sliceRange: String = "-24:56"
+    @Option(name: .customLong("slice-step"), help: "Distance between centre slices in mm.")
+    var sliceStep: Double = 8
+    @Option(name: .customLong("slices-out"), help: "Slice store path (default: <out stem>_slices-axial.h5).")
+    var slicesOut: String?
+
+    func validate() throws {
+        if let s = slices, s != "axial" { throw ValidationError("--slices supports 'axial' only (got '\(s)')") }
+        do { _ = try options() } catch { throw ValidationError("\(error)") }   // before anything is written
+    }
+
+    /// The slice options, or nil without --slices.
+    func options() throws -> SliceOptions? {
+        guard slices != nil else { return nil }
+        var s = SliceOptions()
+        s.channels = channels
+        s.size = sliceShape.lowercased().split(separator: "x").compactMap { Int($0) }
+        let r = sliceRange.split(separator: ":", omittingEmptySubsequences: false).compactMap { Double($0) }
+        guard r.count == 2 else { throw PhantomError.invalidRequest("--slice-range must be lo:hi in mm, e.g. -24:56 (got '\(sliceRange)')") }
+        s.zRangeMM = r
+        s.stepMM = sliceStep
+        try s.validate()
+        return s
+    }
+
+    /// Where the slice store goes for the volume store `out`.
+    func path(for out: String) -> String { slicesOut ?? CohortRequest.defaultSlicePath(for: out) }
+}
