@@ -2,8 +2,9 @@
 """Writes the fuzz seed corpus (Tests/Fixtures/fuzz/<target>/): tiny valid inputs, a few hundred
 bytes to a few kB each. Re-run from the repository root after changing the store layout:
     python3 Tests/Fixtures/fuzz/make-seeds.py
-The store seeds follow VolumeStore.swift's layout; PETGAN-written stores are added by
-PETFuzzingTests.testSeedStoresOpen's fixture (see Tests/PETFuzzingTests)."""
+The store seeds follow VolumeStore.swift's layout (h5py-written, as users' own tools would; one
+compact file format, one chunked + gzip + shuffle like PETGAN's writer). FuzzRegressionTests checks
+that every seed is read without error."""
 import gzip, os, struct
 import numpy as np
 import nibabel as nib
