@@ -261,13 +261,13 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Largest configuration file read (a settings file is a few hundred bytes).
     static let maxSettingsFileBytes = 1 << 20
 
-    /// A scalar's value as Yams constructs it (Int, Double, Bool, NSNull or String), except YAML 1.1
-    /// base-60 integers ("1:30"): Yams 5 computes them with trapping arithmetic, so a long one
-    /// ("504467440737095516:15", found by fuzzing) killed the process. They stay strings here, which
-    /// the setting's type check then refuses by name; no PETGAN setting is written in base 60.
+    /// A scalar's value as Yams constructs it (Int, Double, Bool, NSNull or String), except text with
+    /// a ':' in it: Yams 5 reads it as a YAML 1.1 base-60 integer when it looks like one ("1:30") or
+    /// is tagged `!!int`, with trapping arithmetic, so a long one ("504467440737095516:15", or
+    /// `!!int` on any text; both found by fuzzing) killed the process. Such text stays a string
+    /// here (a path or class name keeps its meaning; a number setting refuses it by name).
     static func plainValue(_ node: Node) -> Any {
-        if case .scalar(let s) = node, s.string.contains(":"),
-           s.string.allSatisfy({ "0123456789_:+-".contains($0) }) { return s.string }
+        if case .scalar(let s) = node, s.string.contains(":") { return s.string }
         return node.any
     }
 

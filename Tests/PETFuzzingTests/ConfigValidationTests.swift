@@ -67,6 +67,9 @@ final class ConfigValidationTests: XCTestCase {
         ("a: &x [1, 2]\nb: *x\n", "a", "unknown setting"),
         ("? [1, 2]\n: 3\n", nil, "setting name must be a plain word"),
         ("model: wgan3d\u{0}\n", nil, "NUL"),
+        ("epochs: 504467440737095516:15\n", "epochs", "expected an integer"),
+        ("epochs: !!int 99999999999:99999999999:99\n", "epochs", "expected an integer"),
+        ("batch: !!int a:b\n", "batch", "expected an integer"),
     ]
 
     func testEveryMalformedSettingsFileIsRefusedNamingFileKeyAndReason() throws {
@@ -83,6 +86,14 @@ final class ConfigValidationTests: XCTestCase {
             // The fuzz target takes the same file the same way (no trap, the file named).
             XCTAssertEqual(FuzzTargets.config(Data(text.utf8)).messages.count, 1, text)
         }
+    }
+
+    func testTextWithColonsKeepsItsMeaning() throws {
+        let dir = try makeTempDir()
+        try "data: !!int /data/PET:2024/cohort.h5\nclass: AD:early\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let c = try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: dir + "/c.yaml", overrides: [:])
+        XCTAssertEqual(c.data, "/data/PET:2024/cohort.h5")
+        XCTAssertEqual(c.classFilter, "AD:early")
     }
 
     func testInvalidBytesAndOversizedFiles() throws {

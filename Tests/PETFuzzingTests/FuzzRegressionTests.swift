@@ -40,6 +40,8 @@ final class FuzzRegressionTests: XCTestCase {
         "nifti-vox-offset-beyond-int.nii": "",
         // `epochs: 504467440737095516:15` (a YAML 1.1 base-60 integer): Yams' parser trapped on overflow.
         "config-yams-sexagesimal-overflow.yaml": "expected an integer",
+        // `data: !!int …:16…`: an explicit !!int tag sends any text with a ':' into the same Yams code.
+        "config-yams-tagged-int-colon.yaml": "",
     ]
 
     /// The fuzzer's vox_offset crash, generalized: NaN, ±inf, huge and negative offsets (NIfTI-1
