@@ -202,23 +202,24 @@ final class MalformedHeaderTests: XCTestCase {
                     }
                 }
                 // Run the binaries four cases at a time (they mostly wait on process start-up), then judge in order.
-                var results = [(RunResult, RunResult)?](repeating: nil, count: pending.count)
-                let resultsLock = NSLock()
+                let jobs = pending
+                let box = ResultBox(count: jobs.count)
                 let group = DispatchGroup()
                 for worker in 0..<4 {
                     group.enter()
                     DispatchQueue.global().async {
                         defer { group.leave() }
-                        for n in stride(from: worker, to: pending.count, by: 4) {
-                            let c = pending[n]
+                        for n in stride(from: worker, to: jobs.count, by: 4) {
+                            let c = jobs[n]
                             guard let ins = try? runProgram(exe, ["inspect", c.file, "--json"]),
                                   let prep = try? runProgram(exe, ["prepare", "--input", c.folder, "--labels", c.folder + "/labels.csv", "--out", c.folder + "/s.h5",
                                                                    "--shape", "6x6x6", "--voxel-size", "4", "--deflate", "none", "--non-finite", "zero"]) else { continue }
-                            resultsLock.withLock { results[n] = (ins, prep) }
+                            box.set(n, (ins, prep))
                         }
                     }
                 }
                 group.wait()
+                let results = box.values
                 for (n, c) in pending.enumerated() {
                     let (what, file, folder) = (c.what, c.file, c.folder)
                     guard let (ins, prep) = results[n] else { failures.append("\(what): could not run petgan"); continue }
@@ -426,4 +427,13 @@ final class MalformedHeaderTests: XCTestCase {
         var v = sampleVolume(); v.affine[0, 0] = .nan
         XCTAssertThrowsError(try Resample.toGrid(v, grid: VolumeGrid(shape: [4, 4, 4], affine: .scaling(2, 2, 2)), interpolation: .nearest))
     }
+}
+
+/// Results of the concurrently run binaries, one slot per case, filled under a lock.
+private final class ResultBox: @unchecked Sendable {
+    private var slots: [(RunResult, RunResult)?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: (RunResult, RunResult)) { lock.withLock { slots[i] = r } }
+    var values: [(RunResult, RunResult)?] { lock.withLock { slots } }
 }
