@@ -78,6 +78,8 @@ let package = Package(
             ],
             swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
+        // Helpers shared by the test targets (running the petgan binary); Foundation only.
+        .target(name: "PETTestSupport", path: "Tests/PETTestSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETTensorTests", dependencies: ["PETTensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETAutogradTests", dependencies: ["PETAutograd", "PETTensor"],
@@ -88,15 +90,15 @@ let package = Package(
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETModelsTests", dependencies: ["PETModels", "PETTiling", "PETAutograd", "PETVolumes", "PETCohort", "PETTensor"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor"],
+        .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor"],
+        .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.
         .target(name: "PETFuzzing", dependencies: ["CNIfTI", "PETTensor", "PETVolumes", "PETModels", "PETMetrics"],
                 path: "Fuzz/PETFuzzing", swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETFuzzingTests", dependencies: ["PETFuzzing", "PETModels", "PETVolumes", "PETTensor"],
+        .testTarget(name: "PETFuzzingTests", dependencies: ["PETFuzzing", "PETModels", "PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 @testable import PETVolumes
 
 /// A fresh temporary folder per test.
@@ -27,25 +28,12 @@ func petganBinary(file: StaticString = #filePath, line: UInt = #line) throws -> 
 
 /// Runs a program; (status, stdout, stderr). A signal shows as status 128 + signal.
 func runProgram(_ exe: String, _ args: [String]) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
     let templates = URL(fileURLWithPath: fuzzFixtures).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Volumes/templates").path
     var env = ["SWIFT_BACKTRACE": "enable=no"]
     if ProcessInfo.processInfo.environment["PETGAN_TEMPLATES"] == nil { env["PETGAN_TEMPLATES"] = templates }
-    p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
-    try p.run()
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let g = DispatchGroup()
-    g.enter(); DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit(); g.wait()
-    let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
-    return (status, String(decoding: outData, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
+    let r = try runProcess(exe, args, environment: env)
+    return (r.signalled ? 128 + r.status : r.status, r.stdout, r.stderr)
 }
 
 /// Asserts the command failed the PETGAN way: exit 1 (no signal), stderr exactly one

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 import PETCohort
 import PETTensor
 import PETVolumes
@@ -49,21 +50,8 @@ enum Fixtures {
     /// Runs a program; returns (status, stdout, stderr).
     @discardableResult
     static func run(_ exe: String, _ args: [String], environment: [String: String]? = nil) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        if let e = environment { p.environment = ProcessInfo.processInfo.environment.merging(e) { $1 } }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        // Read both pipes while the process runs (a full pipe would block it).
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let g = DispatchGroup()
-        g.enter(); DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit(); g.wait()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
+        let r = try runProcess(exe, args, environment: environment)
+        return (r.status, r.stdout, r.stderr)
     }
 
     /// Writes perturbed copies of a store's volumes (raw units + `offset`) as NIfTI files with

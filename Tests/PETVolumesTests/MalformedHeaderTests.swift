@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 @testable import PETVolumes
 import PETTensor
 
@@ -21,31 +22,9 @@ func wholeJSON(_ text: String) throws -> [String: Any] {
 }
 
 /// How a petgan run ended.
-struct RunResult {
-    var status: Int32
-    var signalled: Bool
-    var stdout: String
-    var stderr: String
-    var errorLines: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("petgan: error:") } }
-    var warningLines: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("petgan: warning:") } }
-}
+typealias RunResult = ProcessResult
 
-func runProgram(_ exe: String, _ args: [String]) throws -> RunResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
-    try p.run()
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let g = DispatchGroup()
-    g.enter(); DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit(); g.wait()
-    return RunResult(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
-                     stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errBox.data, as: UTF8.self))
-}
+func runProgram(_ exe: String, _ args: [String]) throws -> RunResult { try runProcess(exe, args) }
 
 /// Every numeric header field, in turn NaN, ±inf, 0, negative and huge, through the real `petgan
 /// inspect` and `petgan prepare` (NIfTI-1 and -2 with sform or qform geometry, Analyze 7.5): one
