@@ -49,7 +49,7 @@ top_frame() {
   # A hang shows where it is once it passes the alarm; 2 s keeps the triage of many hangs short.
   out=$("$1" -runs=1 -timeout=2 "$2" 2>&1 || true)
   printf '%s\n' "$out" | grep -E '^ +#[0-9]+ ' \
-    | grep -vE 'libc\.so|libclang_rt|compiler-rt|sanitizer|asan_|__interceptor|libFuzzer|fuzzer::' \
+    | grep -vE 'libc\.so|sysdeps/|libclang_rt|compiler-rt|sanitizer|asan_|__interceptor|libFuzzer|fuzzer::' \
     | head -1 | sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //; s/ \(BuildId.*//; s/\+0x[0-9a-f]+//' || true
 }
 # A crash (or, for a timeout, the frame where it hung) whose first such frame is in libhdf5/libnifti/zlib is a bug of that C library on a corrupt
@@ -78,10 +78,13 @@ for t in "${targets[@]}"; do
   secs=$(( $(date +%s) - t0 ))
   # Fork mode's status lines give the total executions (its exec/s field is per job and reads 0).
   runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#'); rate=$(( ${runs:-0} / (secs > 0 ? secs : 1) ))
-  lib=0; proj=0; unclassified=0; libframes=""
+  lib=0; proj=0; res=0; unclassified=0; libframes=""
   new=$(ls -tr ".build-fuzz/crashes/$name" | tail -n +$((before + 1)))
   for c in $new; do
     f=".build-fuzz/crashes/$name/$c"
+    # An input that only ran past the fuzzer's memory limit is a resource finding, not a crash: the
+    # real binary refuses it with one error (it is kept and reported; docs/FUZZING.md).
+    case "$c" in oom-*) res=$((res + 1)); echo "fuzz: $name: over the memory limit (not a crash, kept): $f"; continue ;; esac
     if [ $((lib + proj)) -ge "$max_classify" ]; then unclassified=$((unclassified + 1)); continue; fi
     frame=$(top_frame "$exe" "$f")
     if is_library "$frame"; then lib=$((lib + 1)); libframes+="${c%%-*} in $frame"$'\n'; else
@@ -92,7 +95,7 @@ for t in "${targets[@]}"; do
   # The C-library crashes by the function that crashed (for docs/FUZZING.md).
   [ -n "$libframes" ] && printf '%s' "$libframes" | sort | uniq -c | sed "s/^/fuzz: $name: library crash: /"
   [ "$unclassified" -gt 0 ] && echo "fuzz: $name: $unclassified more crash input(s) not classified (PETGAN_FUZZ_CLASSIFY=$max_classify)"
-  echo "fuzz: $name: ${runs:-?} executions in $secs s ($rate exec/s), $proj project crash(es), $lib crash(es) inside C libraries (libFuzzer status $rc)"
-  if [ "$proj" -gt 0 ] || [ "$unclassified" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$lib" -eq 0 ]; }; then status=1; echo "fuzz: $name: FAILED (log $log)" >&2; fi
+  echo "fuzz: $name: ${runs:-?} executions in $secs s ($rate exec/s), $proj project crash(es), $lib crash(es) inside C libraries, $res over the memory limit (libFuzzer status $rc)"
+  if [ "$proj" -gt 0 ] || [ "$unclassified" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$lib" -eq 0 ] && [ "$res" -eq 0 ]; }; then status=1; echo "fuzz: $name: FAILED (log $log)" >&2; fi
 done
 exit $status
