@@ -5,10 +5,10 @@
 //   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG)
 //   → PETTensor   (tensors, RNG, parallel loops, memory accounting, convolution kernels)
 //   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
-//   → PETVolumes  (NIfTI, HDF5 volume store, preprocessing, PNG, checkpoint files)
+//   → PETVolumes  (NIfTI, HDF5 volume store, preprocessing, PNG)
 //   → PETCohort   (the built-in FDG-PET phantom cohort)
 //   → PETTiling   (tiled execution of convolution stacks within a memory budget)
-//   → PETModels   (GAN models, trainer, generation)
+//   → PETModels   (GAN models, trainer, training checkpoints, generation)
 //   → PETMetrics  (evaluation)
 //   → petgan (the command-line tool)
 import PackageDescription

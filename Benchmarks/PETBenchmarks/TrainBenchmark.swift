@@ -32,7 +32,7 @@ public enum TrainBenchmark {
         d3.data = "benchmark"
         let g3 = NetworkGeometry(dims: 3, channels: 1, imageShape: [size, size, size], layers: d3.gChannels.count, conditionalClasses: 0)
         var w3 = TrainConfig.defaults(for: .wgangp3d)
-        w3.gChannels = d3.gChannels; w3.dChannels = d3.dChannels; w3.criticNorm = "none"; w3.beta1 = 0; w3.data = "benchmark"
+        w3.gChannels = d3.gChannels; w3.dChannels = d3.dChannels; w3.criticNorm = .none; w3.beta1 = 0; w3.data = "benchmark"
         var p2 = TrainConfig.defaults(for: .dcgan2d)
         p2.gChannels = [1024, 512, 256, 128, 64]; p2.dChannels = [64, 128, 256, 512, 1024]; p2.lrG = 1e-4; p2.lrD = 1e-4; p2.data = "benchmark"
         let b2 = quick ? 8 : 64

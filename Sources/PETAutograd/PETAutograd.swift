@@ -28,6 +28,7 @@
 //               `state()` / `load(_:)` give an OptimizerState (moments by "<param>.<slot>", step
 //               counts by parameter name) for checkpoints.
 //
-// Checkpoint files live in PETVolumes (`Checkpoint`, which does not depend on this module). Glue in a
-// later layer: Checkpoint.tensors = model.stateDict(prefix:), Checkpoint.optimizers[name] =
-// .init(tensors: opt.state().tensors, steps: opt.state().steps), and back with loadStateDict / load.
+// Training checkpoint files live in PETModels (`Checkpoint`, TrainingCheckpoint.swift), which stores
+// these types as they are: Checkpoint.tensors = model.stateDict(prefix:), Checkpoint.optimizers[name]
+// = opt.state(), and back with loadStateDict / load. ActivationCheckpointing.swift is the other
+// meaning of the word: recomputing a segment's activations in backward.

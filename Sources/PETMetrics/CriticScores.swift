@@ -86,7 +86,7 @@ public enum CriticScores {
         }
         let finest = plans.max { $0.tileCount < $1.tileCount }
         let tile = finest.map { $0.tileCount <= 1 ? "whole volume (1 tile)" : $0.description } ?? "-"
-        let kind = rec.config.model.loss != .bce ? "\(rec.config.model.rawValue): WGAN critic (scores unbounded; the gap estimates the Wasserstein distance)" : "\(rec.config.model.rawValue): discriminator (scores are logits)"
+        let kind = "\(rec.config.model.rawValue): \(rec.config.loss.objective.scoreDescription)"
         return CriticScoresResult(checkpoint: file, model: kind, tile: tile, real: Summary(r.map(\.score)), synthetic: Summary(s.map(\.score)),
                                   auc: auc, gap: Statistics.mean(r.map(\.score)) - Statistics.mean(s.map(\.score)), perClass: perClass,
                                   skipped: skipped,

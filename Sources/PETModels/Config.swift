@@ -46,31 +46,6 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The model families of `petgan train --model`.
-public enum ModelKind: String, Codable, CaseIterable, Sendable {
-    /// 2D DCGAN (Islam & Zhang 2020 layout): FC + strided ConvTranspose2d k5, BCE losses.
-    case dcgan2d
-    /// 3D DCGAN: projection + ConvTranspose3d k4 s2 p1, batch norm, BCE losses.
-    case dcgan3d
-    /// 3D WGAN with weight clipping and RMSprop (Arjovsky et al. 2017; Han et al. 2018).
-    case wgan3d
-    /// 3D WGAN-GP (Gulrajani et al. 2017): gradient penalty with exact double backward.
-    case wgangp3d
-
-    public var isThreeD: Bool { self != .dcgan2d }
-    public var loss: LossKind { self == .wgan3d ? .wganClip : self == .wgangp3d ? .wganGP : .bce }
-}
-
-/// Adversarial objectives.
-public enum LossKind: String, Codable, Sendable {
-    /// Original GAN losses, non-saturating generator loss (BCE on logits).
-    case bce
-    /// Wasserstein critic with gradient penalty.
-    case wganGP = "wgan-gp"
-    /// Wasserstein critic with weight clipping.
-    case wganClip = "wgan-clip"
-}
-
 /// Every setting of a training run. YAML keys are the snake_case names in `CodingKeys`.
 public struct TrainConfig: Codable, Equatable, Sendable {
     public var model: ModelKind = .wgangp3d
@@ -95,8 +70,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     // Architecture
     public var zDim: Int = 100
-    /// "uniform" (U[−1, 1], the paper) or "normal" (N(0, 1)).
-    public var zDistribution: String = "normal"
+    /// uniform (U[−1, 1], the paper) or normal (N(0, 1)).
+    public var zDistribution: ZDistribution = .normal
     /// Generator widths: the projection's output channels first, then one per upsampling layer
     /// (the last upsampling layer outputs the image channels). Length = number of upsamplings.
     public var gChannels: [Int] = [64, 32, 16]
@@ -104,11 +79,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var dChannels: [Int] = [16, 32, 64]
     /// Discriminator normalization after every strided convolution but the first:
     /// batch | layer | instance | none.
-    public var criticNorm: String = "layer"
+    public var criticNorm: CriticNorm = .layer
 
     // Optimization
     /// adam | rmsprop
-    public var optimizer: String = "adam"
+    public var optimizer: OptimizerKind = .adam
     public var lrG: Double = 1e-4
     public var lrD: Double = 1e-4
     public var beta1: Double = 0.5
@@ -158,21 +133,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public static func defaults(for model: ModelKind) -> TrainConfig {
         var c = TrainConfig()
         c.model = model
-        switch model {
-        case .dcgan2d:
-            // A reduced 2D DCGAN for 32×32 slices; --preset paper2d gives the paper's full size.
-            c.gChannels = [128, 64, 32]; c.dChannels = [32, 64, 128]
-            c.criticNorm = "batch"; c.optimizer = "adam"; c.lrG = 2e-4; c.lrD = 2e-4; c.beta1 = 0.5; c.beta2 = 0.999
-            c.nCritic = 1; c.batch = 64; c.zDistribution = "uniform"
-        case .dcgan3d:
-            c.criticNorm = "batch"; c.optimizer = "adam"; c.lrG = 2e-4; c.lrD = 2e-4; c.beta1 = 0.5; c.beta2 = 0.999
-            c.nCritic = 1
-        case .wgangp3d:
-            c.criticNorm = "layer"; c.optimizer = "adam"; c.lrG = 1e-4; c.lrD = 1e-4; c.beta1 = 0.5; c.beta2 = 0.9
-            c.nCritic = 5; c.gpLambda = 10
-        case .wgan3d:
-            c.criticNorm = "none"; c.optimizer = "rmsprop"; c.lrG = 5e-5; c.lrD = 5e-5; c.nCritic = 5; c.clip = 0.01
-        }
+        model.family.defaults(&c)
         return c
     }
 
@@ -247,6 +208,14 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try merge(&dict, over, source: "command line", sources: &sources)
         dict["model"] = kind.rawValue
         dict["preset"] = presetName
+        // Named choices are checked before decoding, so the error names the setting and its source.
+        func choice<C: SettingChoice>(_: C.Type, _ key: String) throws {
+            guard let v = dict[key] as? String, C(rawValue: v) == nil else { return }
+            throw ConfigError.badValue(source: sources[key] ?? "config", key: key, reason: "must be \(C.choiceList), got '\(v)'")
+        }
+        try choice(ZDistribution.self, "z_distribution")
+        try choice(CriticNorm.self, "critic_norm")
+        try choice(OptimizerKind.self, "optimizer")
         let c: TrainConfig
         do {
             let data = try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys])
@@ -419,18 +388,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         guard maxSteps >= 0 else { throw bad("max_steps", "must not be negative, got \(maxSteps)") }
         guard (0...TrainConfig.maxThreads).contains(threads) else { throw bad("threads", "must be 0 (all cores)…\(TrainConfig.maxThreads), got \(threads)") }
         guard (1...TrainConfig.maxZDim).contains(zDim) else { throw bad("z_dim", "must be 1…\(TrainConfig.maxZDim), got \(zDim)") }
-        guard ["uniform", "normal"].contains(zDistribution) else { throw bad("z_distribution", "must be uniform or normal, got '\(zDistribution)'") }
         guard (1...TrainConfig.maxLayers).contains(gChannels.count), gChannels.allSatisfy({ (1...TrainConfig.maxWidth).contains($0) }) else {
             throw bad("g_channels", "needs 1…\(TrainConfig.maxLayers) widths of 1…\(TrainConfig.maxWidth), got \(gChannels)")
         }
         guard dChannels.count == gChannels.count, dChannels.allSatisfy({ (1...TrainConfig.maxWidth).contains($0) }) else {
             throw bad("d_channels", "needs \(gChannels.count) widths of 1…\(TrainConfig.maxWidth) (one per strided layer, as many as g_channels), got \(dChannels)", with: ["g_channels"])
         }
-        guard ["batch", "layer", "instance", "none"].contains(criticNorm) else { throw bad("critic_norm", "must be batch, layer, instance or none, got '\(criticNorm)'") }
-        if loss != .bce && criticNorm == "batch" {
-            throw bad("critic_norm", "a Wasserstein critic must not use batch norm (the penalty is per sample); use layer, instance or none", with: ["model", "preset"])
+        if criticNorm == .batch, let refusal = loss.objective.batchNormCriticRefusal {
+            throw bad("critic_norm", refusal, with: ["model", "preset"])
         }
-        guard ["adam", "rmsprop"].contains(optimizer) else { throw bad("optimizer", "must be adam or rmsprop, got '\(optimizer)'") }
         try positive("lr_g", lrG, max: 1)
         try positive("lr_d", lrD, max: 1)
         guard beta1.isFinite, (0..<1).contains(beta1) else { throw bad("beta1", "must be in [0, 1), got \(beta1)") }

@@ -7,7 +7,7 @@ import PETVolumes
 public struct StepMetrics: Codable, Equatable, Sendable {
     public var lossD: Double = 0
     public var lossG: Double = 0
-    /// BCE models: mean sigmoid(D(x)) on real and fake; Wasserstein models: mean critic scores.
+    /// Logit discriminators (BCE): mean sigmoid(D(x)) on real and fake; critics: mean scores.
     public var dReal: Double = 0
     public var dFake: Double = 0
     /// mean D(real) − mean D(fake) of the critic (Wasserstein estimate; for BCE models the logit gap).
@@ -16,8 +16,8 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     /// L2 norms of the discriminator's (last critic iteration) and generator's parameter gradients.
     public var gradNormD: Double = 0
     public var gradNormG: Double = 0
-    /// Fraction of real and fake samples the discriminator puts on the right side (BCE: logit sign;
-    /// Wasserstein: of the midpoint between the mean scores).
+    /// Fraction of real and fake samples the discriminator puts on the right side (BCE and hinge:
+    /// score sign; Wasserstein: of the midpoint between the mean scores).
     public var accuracyD: Double = 0
 
     public var isFinite: Bool { [lossD, lossG, dReal, dFake, wasserstein, gradientPenalty, gradNormD, gradNormG].allSatisfy(\.isFinite) }
@@ -31,6 +31,8 @@ public final class GANModel {
     public let discriminator: Discriminator
     public let optG: Optimizer
     public let optD: Optimizer
+    /// The losses and step rules of the configuration's loss family.
+    public let objective: AdversarialObjective
 
     /// Builds and initializes the networks from `config` (initialization drawn from `rng`).
     public init(config: TrainConfig, geometry: NetworkGeometry, rng: inout PETRandom) throws {
@@ -45,22 +47,16 @@ public final class GANModel {
         discriminator = Discriminator(geometry: geometry, channels: config.dChannels, norm: config.criticNorm, rng: &rng)
         initializeWeights(generator, std: Float(config.initStd), rng: &rng)
         initializeWeights(discriminator, std: Float(config.initStd), rng: &rng)
-        let gp = generator.namedParameters(prefix: "G"), dp = discriminator.namedParameters(prefix: "D")
-        if config.optimizer == "rmsprop" {
-            optG = RMSprop(gp, learningRate: config.lrG, alpha: config.rmsAlpha)
-            optD = RMSprop(dp, learningRate: config.lrD, alpha: config.rmsAlpha)
-        } else {
-            optG = Adam(gp, learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2)
-            optD = Adam(dp, learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2)
-        }
+        optG = config.optimizer.make(generator.namedParameters(prefix: "G"), learningRate: config.lrG, config: config)
+        optD = config.optimizer.make(discriminator.namedParameters(prefix: "D"), learningRate: config.lrD, config: config)
+        objective = config.loss.objective
     }
 
     // MARK: noise and conditioning
 
     /// (n, zDim) latent vectors: U[−1, 1] or N(0, 1) per the configuration.
     public func sampleNoise(_ n: Int, rng: inout PETRandom) -> Tensor {
-        config.zDistribution == "uniform" ? Tensor.uniform([n, config.zDim], low: -1, high: 1, rng: &rng)
-            : Tensor.normal([n, config.zDim], rng: &rng)
+        config.zDistribution.sample(n, config.zDim, rng: &rng)
     }
 
     /// The generator input: z joined with the one-hot class (conditional models).
@@ -116,56 +112,47 @@ public final class GANModel {
         let k = Double(real.count)
         m.lossD /= k; m.dReal /= k; m.dFake /= k; m.wasserstein /= k; m.gradientPenalty /= k; m.accuracyD /= k
         let (x, labels) = real[real.count - 1]
-        let g = try generatorStep(fake: config.loss == .bce ? lastFake : nil, batch: x.shape[0], labels: labels, rng: &rng)
+        let g = try generatorStep(fake: objective.generatorReusesCriticBatch ? lastFake : nil, batch: x.shape[0], labels: labels, rng: &rng)
         m.lossG = g.lossG
         m.gradNormG = g.gradNormG
         return m
     }
 
-    /// One discriminator (critic) update on a real batch. BCE models return the generated batch with
-    /// its graph (the generator update reuses it, as the reference DCGAN loop does); Wasserstein
-    /// models generate without a graph.
+    /// One discriminator (critic) update on a real batch. Objectives whose generator step reuses the
+    /// critic's batch (BCE, as the reference DCGAN loop does) return the generated batch with its
+    /// graph; the others generate without a graph.
     public func criticStep(real x: Tensor, labels: [Int], rng: inout PETRandom) throws -> (StepMetrics, Variable?) {
         var m = StepMetrics()
         let n = x.shape[0]
         optD.zeroGrad()
         let realV = Variable(x)
         let z = sampleNoise(n, rng: &rng)
-        var lossD: Variable
-        let dr: Variable, df: Variable
-        var keep: Variable? = nil
-        switch config.loss {
-        case .bce:
-            let fake = try generate(z, labels: labels)
-            keep = fake
-            dr = try discriminate(realV, labels: labels)
-            df = try discriminate(fake.detached(), labels: labels)
-            lossD = try Loss.bceWithLogits(dr, target: 1) + Loss.bceWithLogits(df, target: 0)
+        let reuse = objective.generatorReusesCriticBatch
+        let fake = reuse ? try generate(z, labels: labels) : try withNoGrad { try generate(z, labels: labels) }
+        let dr = try discriminate(realV, labels: labels)
+        let df = try discriminate(reuse ? fake.detached() : fake, labels: labels)
+        var lossD = try objective.criticLoss(real: dr, fake: df)
+        if let penalty = try objective.criticPenalty(critic: { try self.discriminate($0, labels: labels) }, real: x, fake: fake.value,
+                                                     config: config, rng: &rng) {
+            m.gradientPenalty = Double(penalty.scalar)
+            lossD = try lossD + penalty
+        }
+        if objective.scoresAreLogits {
             m.dReal = Double(mean(sigmoid: dr.value)); m.dFake = Double(mean(sigmoid: df.value))
-        case .wganGP, .wganClip:
-            let fake = try withNoGrad { try generate(z, labels: labels) }
-            dr = try discriminate(realV, labels: labels)
-            df = try discriminate(fake, labels: labels)
-            lossD = try Loss.wassersteinCritic(real: dr, fake: df)
-            if config.loss == .wganGP {
-                let gp = try Loss.gradientPenalty(critic: { try self.discriminate($0, labels: labels) }, real: x, fake: fake.value,
-                                                  lambda: Float(config.gpLambda), rng: &rng)
-                m.gradientPenalty = Double(gp.scalar)
-                lossD = try lossD + gp
-            }
+        } else {
             m.dReal = Double(mean(dr.value)); m.dFake = Double(mean(df.value))
         }
         try lossD.backward()
         m.lossD = Double(lossD.scalar)
         m.wasserstein = Double(mean(dr.value) - mean(df.value))
-        m.accuracyD = accuracy(real: dr.value, fake: df.value, threshold: config.loss == .bce ? 0 : nil)
+        m.accuracyD = accuracy(real: dr.value, fake: df.value, threshold: objective.accuracyThreshold)
         m.gradNormD = gradNorm(discriminator.parameters)
         try optD.step()
-        if config.loss == .wganClip { Init.clipWeights(discriminator, to: Float(config.clip)) }
-        return (m, keep)
+        objective.afterCriticUpdate(discriminator, config: config)
+        return (m, reuse ? fake : nil)
     }
 
-    /// One generator update (non-saturating BCE or Wasserstein loss). The discriminator's parameters
+    /// One generator update (the objective's generator loss). The discriminator's parameters
     /// are frozen meanwhile, so no weight gradients are computed for them.
     public func generatorStep(fake given: Variable?, batch n: Int, labels: [Int], rng: inout PETRandom) throws -> StepMetrics {
         var m = StepMetrics()
@@ -175,7 +162,7 @@ public final class GANModel {
         defer { for p in dParams { p.requiringGrad(true) } }
         let fake = try given ?? generate(sampleNoise(n, rng: &rng), labels: labels)
         let dg = try discriminate(fake, labels: labels)
-        let lossG = config.loss == .bce ? try Loss.bceWithLogits(dg, target: 1) : try Loss.wassersteinGenerator(fake: dg)
+        let lossG = try objective.generatorLoss(fake: dg)
         try lossG.backward()
         m.lossG = Double(lossG.scalar)
         m.gradNormG = gradNorm(generator.parameters)
@@ -234,8 +221,8 @@ func mean(sigmoid t: Tensor) -> Float {
     return Float(s / Double(max(1, t.count)))
 }
 
-/// Fraction classified correctly: BCE logits by sign (threshold 0); Wasserstein scores have no fixed
-/// zero, so there the threshold is the midpoint of the two mean scores.
+/// Fraction classified correctly: by sign for BCE logits and hinge scores (threshold 0); Wasserstein
+/// scores have no fixed zero, so there the threshold is the midpoint of the two mean scores.
 func accuracy(real: Tensor, fake: Tensor, threshold: Float?) -> Double {
     let t = threshold ?? (mean(real) + mean(fake)) / 2
     var ok = 0

@@ -229,7 +229,7 @@ public enum Generation {
                     "preset": rec.config.preset, "class": j.cls, "label": j.label, "seed": Int(j.seed),
                     "checkpoint": file, "checkpoint_sha256": hash, "checkpoint_step": checkpointStep,
                     "training_data": rec.data.path, "units": rec.data.units, "normalization": rec.data.normalization,
-                    "z_dim": rec.config.zDim, "z_distribution": rec.config.zDistribution,
+                    "z_dim": rec.config.zDim, "z_distribution": rec.config.zDistribution.rawValue,
                     "layout": rec.geometry.dims == 3 ? "volume (D, H, W)" : "2D sample: (channels, H, W) = adjacent axial slices",
                 ]
             }

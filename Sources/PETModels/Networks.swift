@@ -157,12 +157,12 @@ public final class Generator: Module {
 
 public final class Discriminator: Module {
     public let geometry: NetworkGeometry
-    public let norm: String
+    public let norm: CriticNorm
     let downs: [Module]
     let norms: [Module]
     let head: Module
 
-    public init(geometry g: NetworkGeometry, channels: [Int], norm: String, rng: inout PETRandom) {
+    public init(geometry g: NetworkGeometry, channels: [Int], norm: CriticNorm, rng: inout PETRandom) {
         geometry = g
         self.norm = norm
         var downs: [Module] = [], norms: [Module] = []
@@ -177,10 +177,10 @@ public final class Discriminator: Module {
             }
             if i > 0 {
                 switch norm {
-                case "batch": norms.append(g.dims == 3 ? BatchNorm3d(c) : BatchNorm2d(c))
-                case "layer": norms.append(LayerNorm([c] + spatial))
-                case "instance": norms.append(InstanceNormAny())
-                default: norms.append(Identity())
+                case .batch: norms.append(g.dims == 3 ? BatchNorm3d(c) : BatchNorm2d(c))
+                case .layer: norms.append(LayerNorm([c] + spatial))
+                case .instance: norms.append(InstanceNormAny())
+                case .none: norms.append(Identity())
                 }
             }
             inC = c

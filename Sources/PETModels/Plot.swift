@@ -22,8 +22,9 @@ public enum LossPlot {
     /// smoothed with a moving average (raw values faint behind).
     public static func render(_ rows: [[String: Double]], loss: LossKind, width: Int = 640, height: Int = 360) -> RGBImage {
         var series = [Series(name: "LOSS D", key: "loss_d", color: (220, 60, 50)), Series(name: "LOSS G", key: "loss_g", color: (40, 110, 220))]
-        if loss != .bce { series.append(Series(name: "W ESTIMATE", key: "wasserstein", color: (40, 160, 70))) }
-        return plot(rows, series: series, width: width, height: height, title: loss == .bce ? "BCE LOSSES" : "WASSERSTEIN CRITIC")
+        let objective = loss.objective
+        if let gap = objective.scoreGapCurve { series.append(Series(name: gap, key: "wasserstein", color: (40, 160, 70))) }
+        return plot(rows, series: series, width: width, height: height, title: objective.curveTitle)
     }
 
     static func plot(_ rows: [[String: Double]], series: [Series], width: Int, height: Int, title: String) -> RGBImage {

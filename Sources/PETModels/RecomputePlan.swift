@@ -103,7 +103,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
             spatial /= factor
             d.append(n * c * spatial * 4)
         }
-        return (g, d, ["none", "batch"].contains(model.config.criticNorm) ? 2 : 4)
+        return (g, d, [CriticNorm.none, .batch].contains(model.config.criticNorm) ? 2 : 4)
     }
 
     /// Estimated peak bytes of one training step (see the comment at the top of this file).
@@ -120,11 +120,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         }
         dGraph += image; dWhole += image
         var critic = 2 * dGraph + image
-        switch model.config.loss {
-        case .bce: critic += gGraph
-        case .wganGP: critic += 3 * dWhole
-        case .wganClip: break
-        }
+        critic += model.objective.criticStepExtraBytes(generatorGraph: gGraph, wholeCritic: dWhole)
         let generator = gGraph + dGraph
         let largest = (sizes.g + sizes.d + [image]).max() ?? 0
         // While a recomputed block is backpropagated its internals exist again (and their gradients).

@@ -187,9 +187,8 @@ public final class Trainer {
     static let rngNames: Set<String> = ["noise", "data"]
 
     func checkpoint() throws -> Checkpoint {
-        let g = model.optG.state(), d = model.optD.state()
-        return Checkpoint(tensors: model.tensors(),
-                          optimizers: ["optG": .init(tensors: g.tensors, steps: g.steps), "optD": .init(tensors: d.tensors, steps: d.steps)],
+        Checkpoint(tensors: model.tensors(),
+                          optimizers: ["optG": model.optG.state(), "optD": model.optD.state()],
                           rngs: ["noise": noiseRng, "data": dataEpochStart],
                           epoch: step / stepsPerEpoch, step: step, configJSON: try record.json())
     }
@@ -213,8 +212,8 @@ public final class Trainer {
         try tensorCheck.check(against: m, file: file)
         try model.load(tensors: c.tensors)
         for (name, opt) in [("optG", model.optG), ("optD", model.optD)] {
-            guard let rec = c.optimizers[name] else { throw TrainError.resume(path: file, reason: "optimizer \(name) is missing") }
-            try opt.load(OptimizerState(tensors: rec.tensors, steps: rec.steps))
+            guard let state = c.optimizers[name] else { throw TrainError.resume(path: file, reason: "optimizer \(name) is missing") }
+            try opt.load(state)
         }
         guard let n = c.rngs["noise"], let d = c.rngs["data"] else { throw TrainError.resume(path: file, reason: "random generator states are missing") }
         noiseRng = n

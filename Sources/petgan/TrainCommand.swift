@@ -19,7 +19,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Training data: a PETVolumes HDF5 store (3D volumes; for dcgan2d a slice store from `petgan phantom --slices axial`).")
     var data: String?
-    @Option(help: "Model: dcgan2d, dcgan3d, wgan3d (weight clipping, RMSprop) or wgangp3d (gradient penalty).")
+    @Option(help: "Model: \(ModelKind.helpList).")
     var model: String?
     @Option(help: "Preset: paper2d (Islam & Zhang 2020: the paper's layer shapes and hyper-parameters, 500 epochs; needs 128×128×3 slices).")
     var preset: String?

@@ -11,10 +11,10 @@ final class ArchitectureTests: XCTestCase {
     func testPaper2DPresetHasThePaperLayerShapes() throws {
         let cfg = try TrainConfig.resolve(model: nil, preset: "paper2d", yamlFile: nil, overrides: ["data": "x.h5"])
         XCTAssertEqual(cfg.model, .dcgan2d)
-        XCTAssertEqual(cfg.zDim, 100); XCTAssertEqual(cfg.zDistribution, "uniform")
+        XCTAssertEqual(cfg.zDim, 100); XCTAssertEqual(cfg.zDistribution.rawValue, "uniform")
         XCTAssertEqual(cfg.lrG, 1e-4); XCTAssertEqual(cfg.lrD, 1e-4); XCTAssertEqual(cfg.beta1, 0.5); XCTAssertEqual(cfg.beta2, 0.999)
-        XCTAssertEqual(cfg.batch, 64); XCTAssertEqual(cfg.loss, .bce); XCTAssertEqual(cfg.optimizer, "adam"); XCTAssertEqual(cfg.initStd, 0.02)
-        XCTAssertEqual(cfg.criticNorm, "batch"); XCTAssertEqual(cfg.nCritic, 1)
+        XCTAssertEqual(cfg.batch, 64); XCTAssertEqual(cfg.loss, .bce); XCTAssertEqual(cfg.optimizer.rawValue, "adam"); XCTAssertEqual(cfg.initStd, 0.02)
+        XCTAssertEqual(cfg.criticNorm.rawValue, "batch"); XCTAssertEqual(cfg.nCritic, 1)
         let g = NetworkGeometry(dims: 2, channels: 3, imageShape: [128, 128], layers: 5, conditionalClasses: 0)
         var rng = PETRandom(seed: 1)
         let m = try GANModel(config: cfg, geometry: g, rng: &rng)

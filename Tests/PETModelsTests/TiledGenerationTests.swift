@@ -156,7 +156,7 @@ final class TiledCriticTests: XCTestCase {
     func model(norm: String, conditional: Int, grid: [Int]) throws -> GANModel {
         // A Wasserstein critic refuses batch norm: the batch-norm critic is a DCGAN discriminator.
         var cfg = TrainConfig.defaults(for: norm == "batch" ? .dcgan3d : .wgangp3d)
-        cfg.gChannels = [8, 4, 4]; cfg.dChannels = [4, 6, 8]; cfg.zDim = 8; cfg.criticNorm = norm; cfg.data = "test"
+        cfg.gChannels = [8, 4, 4]; cfg.dChannels = [4, 6, 8]; cfg.zDim = 8; cfg.criticNorm = try XCTUnwrap(CriticNorm(rawValue: norm)); cfg.data = "test"
         let g = NetworkGeometry(dims: 3, channels: 1, imageShape: grid, layers: 3, conditionalClasses: conditional)
         var rng = PETRandom(seed: 9)
         let m = try GANModel(config: cfg, geometry: g, rng: &rng)

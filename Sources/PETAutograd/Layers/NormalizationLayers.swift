@@ -25,7 +25,7 @@ public class BatchNorm: Module {
         guard x.rank == expectedRank else {
             throw TensorError.shapeMismatch(op: "\(type(of: self))", detail: "input \(shapeString(x.shape)) is not \(expectedRank)-D")
         }
-        // A checkpointed segment re-run in backward (Checkpoint.swift) normalises with the same batch
+        // A checkpointed segment re-run in backward (ActivationCheckpointing.swift) normalises with the same batch
         // statistics but must not move the running ones a second time.
         let keepStats = isTraining && Recompute.isRecomputing
         return try batchNorm(x, weight: weight, bias: bias, runningMean: keepStats ? nil : runningMean.value,

@@ -3,11 +3,16 @@ import PETTensor
 
 /// An optimizer's resumable state: per-parameter tensors (moments) and step counts, by name.
 /// Tensor keys are `<parameter name>.<slot>` (e.g. `gen.block1.conv.weight.exp_avg`); step keys are
-/// parameter names. Checkpoints store both.
-public struct OptimizerState {
+/// parameter names. Training checkpoints (PETModels) store this type as it is.
+public struct OptimizerState: Equatable {
     public var tensors: [String: Tensor]
     public var steps: [String: Int]
     public init(tensors: [String: Tensor] = [:], steps: [String: Int] = [:]) { self.tensors = tensors; self.steps = steps }
+    /// Equal when the step counts are and every tensor is bitwise (what an exact resume needs).
+    public static func == (a: OptimizerState, b: OptimizerState) -> Bool {
+        a.steps == b.steps && a.tensors.count == b.tensors.count
+            && a.tensors.allSatisfy { k, t in b.tensors[k].map { $0.bitwiseEqual(t) } ?? false }
+    }
 }
 
 /// Shared per-parameter bookkeeping; subclasses implement `update` for one parameter (torch.optim's

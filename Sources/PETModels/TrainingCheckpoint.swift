@@ -1,5 +1,7 @@
 import Foundation
+import PETAutograd
 import PETTensor
+import PETVolumes
 
 // Training checkpoints in HDF5: everything `--resume` needs to continue a run exactly.
 //
@@ -16,9 +18,10 @@ import PETTensor
 // Writing goes to a temporary sibling file that is fsynced and then renamed over the target (and
 // the folder fsynced), so a kill at any moment leaves either the old checkpoint or the new one.
 //
-// This file depends only on PETTensor and the HDF5 wrapper. Converting a model / optimizer to and
-// from a `Checkpoint` is a few lines in the trainer (PETAutograd's `Module.stateDict()` gives
-// `tensors`, `Optimizer.state()` gives `OptimizerRecord(tensors:steps:)`); see PETAutograd's notes.
+// The training checkpoint lives with the trainer, above PETAutograd and PETVolumes' HDF5 wrapper, so
+// it stores PETAutograd's own types: `Module.stateDict()` gives `tensors`, `Optimizer.state()` gives
+// an `OptimizerState` that is written and read as it is (no second record type to convert through).
+// The layout is unchanged since format version 1 (when this file was in PETVolumes).
 
 /// Why a checkpoint could not be written, read or used.
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
@@ -47,17 +50,6 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 }
 
 public struct Checkpoint {
-    /// Per-parameter optimizer state: moment tensors by key and step counts by parameter name.
-    public struct OptimizerRecord: Equatable {
-        public var tensors: [String: Tensor]
-        public var steps: [String: Int]
-        public init(tensors: [String: Tensor] = [:], steps: [String: Int] = [:]) { self.tensors = tensors; self.steps = steps }
-        public static func == (a: OptimizerRecord, b: OptimizerRecord) -> Bool {
-            a.steps == b.steps && a.tensors.count == b.tensors.count
-                && a.tensors.allSatisfy { k, t in b.tensors[k].map { $0.bitwiseEqual(t) } ?? false }
-        }
-    }
-
     /// What a run expects to find: tensor names and shapes, optimizer keys and shapes, RNG names.
     public struct Manifest {
         public var tensors: [String: [Int]]
@@ -74,7 +66,7 @@ public struct Checkpoint {
     /// Model parameters and buffers by name.
     public var tensors: [String: Tensor]
     /// Optimizer states by optimizer name (e.g. "optG", "optD").
-    public var optimizers: [String: OptimizerRecord]
+    public var optimizers: [String: OptimizerState]
     /// Generator states by name (e.g. "train", "noise").
     public var rngs: [String: PETRandom]
     public var epoch: Int
@@ -84,7 +76,7 @@ public struct Checkpoint {
     /// The PETGAN version that wrote the checkpoint.
     public var version: String
 
-    public init(tensors: [String: Tensor] = [:], optimizers: [String: OptimizerRecord] = [:], rngs: [String: PETRandom] = [:],
+    public init(tensors: [String: Tensor] = [:], optimizers: [String: OptimizerState] = [:], rngs: [String: PETRandom] = [:],
                 epoch: Int = 0, step: Int = 0, configJSON: String = "{}", version: String = PETGANVersion.string) {
         self.tensors = tensors; self.optimizers = optimizers; self.rngs = rngs
         self.epoch = epoch; self.step = step; self.configJSON = configJSON; self.version = version
@@ -198,7 +190,7 @@ public struct Checkpoint {
             c.tensors[name] = try readTensor(f, "tensors/" + name)
         }
         for opt in try f.group("optimizers").childNames() where optimizers {
-            var rec = OptimizerRecord()
+            var rec = OptimizerState()
             for key in try f.group("optimizers/\(opt)/tensors").childNames() {
                 rec.tensors[key] = try readTensor(f, "optimizers/\(opt)/tensors/\(key)")
             }

@@ -1,9 +1,11 @@
 import Foundation
 import XCTest
 import PETTensor
-@testable import PETVolumes
+import PETVolumes
+@testable import PETModels
 
-final class CheckpointTests: XCTestCase {
+/// The training checkpoint file (TrainingCheckpoint.swift; in PETVolumesTests before it moved up).
+final class TrainingCheckpointTests: XCTestCase {
     func sample(seed: UInt64 = 1) -> Checkpoint {
         var rng = PETRandom(seed: seed)
         var c = Checkpoint()
@@ -153,7 +155,8 @@ final class CheckpointTests: XCTestCase {
                           "steps": int(f['optimizers/optG/step_counts'][0]), "rng": [int(v) for v in f['rng/noise'][:]],
                           "config": json.loads(cfg)["model"]}))
         """)
-        let j = try jsonObject(out.stdout)
+        let last = out.split(separator: "\n").last.map(String.init) ?? ""
+        let j = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
         XCTAssertEqual(j["format"] as? String, "petgan-checkpoint")
         XCTAssertEqual(j["step"] as? Int, 4321)
         XCTAssertEqual(j["shape"] as? [Int], [4, 3, 2, 2, 2])
