@@ -153,10 +153,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             // default), N(0, 0.02) initial weights, one D update per G update, BCE on logits (the
             // same loss, numerically stable). The trainer checks the data shape (presetItemShape;
             // --allow-any-shape overrides).
-            return ["model": "dcgan2d", "epochs": 500, "batch": 64, "conditional": false,
-                    "z_dim": 100, "z_distribution": "uniform",
+            return ["model": ModelKind.dcgan2d.rawValue, "epochs": 500, "batch": 64, "conditional": false,
+                    "z_dim": 100, "z_distribution": ZDistribution.uniform.rawValue,
                     "g_channels": [1024, 512, 256, 128, 64], "d_channels": [64, 128, 256, 512, 1024],
-                    "critic_norm": "batch", "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
+                    "critic_norm": CriticNorm.batch.rawValue, "optimizer": OptimizerKind.adam.rawValue, "lr_g": 1e-4, "lr_d": 1e-4,
                     "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "init_std": 0.02]
         default:
             throw ConfigError.badValue(source: "--preset", key: "preset", reason: "unknown preset '\(name)' (known: paper2d)")
