@@ -2,8 +2,8 @@ import XCTest
 import PETTensor
 @testable import PETAutograd
 
-/// Activation checkpointing (Checkpoint.swift): the same gradients as keeping the activations.
-final class CheckpointTests: XCTestCase {
+/// Activation checkpointing (ActivationCheckpointing.swift): the same gradients as keeping the activations.
+final class ActivationCheckpointingTests: XCTestCase {
     /// Two identical networks (same seed): conv → training batch norm → LeakyReLU → transposed conv
     /// → batch norm → ReLU → conv, split into two segments.
     final class Net: Module {
