@@ -77,8 +77,9 @@ public enum Conv3d {
 /// not, so that a tiled output is the same arithmetic as the untiled one.
 public func addChannelBias(_ y: Tensor, _ b: Tensor) {
     let n = y.shape[0], c = y.shape[1], s = y.count / max(1, n * c)
+    let py = y.data, pb = b.data
     Parallel.forEach(n * c) { nc in
-        let v = b.data[nc % c], p = y.data + nc * s
+        let v = pb[nc % c], p = py + nc * s
         for j in 0..<s { p[j] += v }
     }
 }
