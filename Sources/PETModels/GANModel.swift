@@ -202,8 +202,9 @@ public final class GANModel {
         defer { generator.train(); discriminator.train() }
         try withNoGrad {
             let z = generatorInput(sampleNoise(n, rng: &rng), labels: [Int](repeating: 0, count: n))
-            let x = try generator.forwardTrace(z, trace: &gTrace)
-            _ = try discriminator.forwardTrace(try discriminatorInput(x, labels: [Int](repeating: 0, count: n)), trace: &dTrace)
+            let x: Variable
+            (x, gTrace) = try generator.traced(z)
+            dTrace = try discriminator.traced(try discriminatorInput(x, labels: [Int](repeating: 0, count: n))).1
         }
         return gTrace.map { ("G." + $0.0, $0.1) } + dTrace.map { ("D." + $0.0, $0.1) }
     }

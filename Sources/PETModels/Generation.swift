@@ -51,6 +51,15 @@ public struct GenerationSummary {
     public var plan: TilePlan? = nil
 }
 
+extension TiledGenerator {
+    /// Tiled generation by `generator`'s blocks: its input block's projection (`generator.input.layer`,
+    /// small: C0 × base grid) runs whole, its norm and activation and every upsampling block tile by
+    /// tile. The same module objects, so weights and running statistics are the model's.
+    public convenience init(_ generator: Generator) throws {
+        try self.init(layers: Array(generator.input.layers.dropFirst()) + generator.blocks.flatMap(\.layers))
+    }
+}
+
 public enum Generation {
     /// The checkpoint file of a run directory: final.h5 when the run finished, else latest.h5.
     public static func checkpointFile(_ path: String) throws -> String {
@@ -209,7 +218,8 @@ public enum Generation {
         var done = 0
         // Tiled: the projection runs whole (it is small: C0 × base grid), everything after it tile by
         // tile within the budget; NIfTI output is streamed slab by slab, so no full volume is held.
-        let tiledGen = tiled ? try TiledGenerator(layers: model.generator.tiledLayers()) : nil
+        let generator = model.generator
+        let tiledGen = tiled ? try TiledGenerator(generator) : nil
         if tiled { model.generator.eval() }
         defer { model.generator.train() }
         var plan: TilePlan? = nil
@@ -259,7 +269,7 @@ public enum Generation {
             }
             if let tg = tiledGen {
                 let j = part[0]
-                let x = try withNoGrad { try model.generator.projectLatent(model.generatorInput(z, labels: [j.label])) }.value
+                let x = try withNoGrad { try generator.input.layer(model.generatorInput(z, labels: [j.label])) }.value
                 let shape = rec.geometry.imageShape
                 if req.format == .nifti {
                     // The preview for the montage is allocated before planning, so the plan counts it.

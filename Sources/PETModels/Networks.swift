@@ -42,18 +42,6 @@ public final class GridHead3d: Module {
     }
 }
 
-/// A layer that returns its input (the "none" normalization).
-public final class Identity: Module {
-    public override init() {}
-    public override func forward(_ x: Variable) throws -> Variable { x }
-}
-
-/// Instance normalization for 2D (N, C, H, W) or 3D inputs, no affine (PyTorch's default).
-public final class InstanceNormAny: Module {
-    public override init() {}
-    public override func forward(_ x: Variable) throws -> Variable { try instanceNorm(x) }
-}
-
 /// What a network is built for: dimensionality, image channels, base grid, classes.
 public struct NetworkGeometry: Codable, Equatable, Sendable {
     /// 2 or 3.
@@ -85,150 +73,120 @@ public struct NetworkGeometry: Codable, Equatable, Sendable {
     }
 }
 
+/// z (+ one-hot class) → image: the input block (projection → bn0 → ReLU), then the upsampling
+/// blocks (transposed conv → batch norm → ReLU; the last → tanh).
 public final class Generator: Module {
     public let geometry: NetworkGeometry
     public let zDim: Int
-    let project: Module
-    let bn0: BatchNorm
-    let ups: [Module]
-    let norms: [Module]
+    /// The dense input: z → (N, C0, base grid), batch norm, ReLU.
+    public let input: NetworkBlock
+    /// The upsampling blocks, 0 ..< layers.
+    public let blocks: [NetworkBlock]
 
     public init(geometry g: NetworkGeometry, zDim: Int, channels: [Int], rng: inout PETRandom) {
         geometry = g
         self.zDim = zDim
         let inF = zDim + g.conditionalClasses
-        let base = g.baseGrid
+        var spatial = g.baseGrid
+        let project: Module
         if g.dims == 3 {
-            project = GridProjection3d(inF, channels[0], grid: base, rng: &rng)
-            bn0 = BatchNorm3d(channels[0])
+            project = GridProjection3d(inF, channels[0], grid: spatial, rng: &rng)
         } else {
-            project = Sequential(named: [("fc", Linear(inF, channels[0] * base.reduce(1, *), bias: false, rng: &rng)),
-                                         ("unflatten", Unflatten([channels[0]] + base))])
-            bn0 = BatchNorm2d(channels[0])
+            project = Sequential(named: [("fc", Linear(inF, channels[0] * spatial.reduce(1, *), bias: false, rng: &rng)),
+                                         ("unflatten", Unflatten([channels[0]] + spatial))])
         }
-        var ups: [Module] = [], norms: [Module] = []
+        func batchNorm(_ c: Int) -> BatchNorm { g.dims == 3 ? BatchNorm3d(c) : BatchNorm2d(c) }
+        input = NetworkBlock("project", project, norm: ("bn0", batchNorm(channels[0])), activation: ReLU(), outputShape: [channels[0]] + spatial)
+        var blocks: [NetworkBlock] = []
         let widths = channels + [g.channels]
         for i in 0..<channels.count {
             let a = widths[i], b = widths[i + 1]
-            if g.dims == 3 {
-                ups.append(ConvTranspose3dLayer(a, b, kernel: 4, stride: 2, padding: 1, bias: false, rng: &rng))
-                if i < channels.count - 1 { norms.append(BatchNorm3d(b)) }
-            } else {
-                ups.append(ConvTranspose2dLayer(a, b, kernel: 5, stride: 2, padding: 2, outputPadding: 1, bias: false, rng: &rng))
-                if i < channels.count - 1 { norms.append(BatchNorm2d(b)) }
-            }
+            spatial = spatial.map { $0 * 2 }
+            let up: Module = g.dims == 3
+                ? ConvTranspose3dLayer(a, b, kernel: 4, stride: 2, padding: 1, bias: false, rng: &rng)
+                : ConvTranspose2dLayer(a, b, kernel: 5, stride: 2, padding: 2, outputPadding: 1, bias: false, rng: &rng)
+            let last = i == channels.count - 1
+            blocks.append(NetworkBlock("ups.\(i)", up, norm: last ? nil : ("norms.\(i)", batchNorm(b)),
+                                       activation: last ? Tanh() : ReLU(), outputShape: [b] + spatial))
         }
-        self.ups = ups
-        self.norms = norms
+        self.blocks = blocks
     }
 
-    /// z: (N, zDim + classes) → (N, channels, image...)
-    public override func forward(_ z: Variable) throws -> Variable { try forwardTrace(z, trace: nil) }
+    /// State-dict names: "project", "bn0", "ups.i", "norms.i".
+    public override var namedChildren: [(String, Module)] { ([input] + blocks).familyOrderedLayers }
 
-    /// The forward pass, recording each layer's output shape when `trace` is given.
-    public func forwardTrace(_ z: Variable, trace: UnsafeMutablePointer<[(String, [Int])]>?) throws -> Variable {
-        var x = try project(z)
-        trace?.pointee.append(("project", x.shape))
-        x = try bn0.forwardActivated(x, negativeSlope: 0)
-        for (i, up) in ups.enumerated() {
-            if trace == nil && recomputeBlocks.contains(i) {
-                x = try checkpoint(x, parameters: blockParameters(i), name: "checkpoint(G.ups.\(i))") { [unowned self] v in try self.block(i, v) }
-                continue
-            }
-            x = try up(x)
-            trace?.pointee.append(("ups.\(i)", x.shape))
-            x = i < norms.count ? try activated(norms[i], x, negativeSlope: 0) : x.tanh()
-        }
+    /// z: (N, zDim + classes) → (N, channels, image...)
+    public override func forward(_ z: Variable) throws -> Variable {
+        var x = try input(z)
+        for (i, b) in blocks.enumerated() { x = try b.run(x, recompute: recomputeBlocks.contains(i), owner: "G") }
         return x
     }
 
-    /// Upsampling blocks (0 ..< layers: transposed conv → batch norm → ReLU, the last → tanh) whose
-    /// activations are recomputed in backward instead of kept (activation checkpointing; the
-    /// gradients are the same). Chosen by `RecomputePlan` from a memory budget.
+    /// Upsampling blocks whose activations are recomputed in backward instead of kept (activation
+    /// checkpointing; the gradients are the same). Chosen by `RecomputePlan` from a memory budget.
     public var recomputeBlocks: Set<Int> = []
 
-    func block(_ i: Int, _ x: Variable) throws -> Variable {
-        let y = try ups[i](x)
-        return i < norms.count ? try activated(norms[i], y, negativeSlope: 0) : y.tanh()
-    }
-
-    func blockParameters(_ i: Int) -> [Variable] { ups[i].parameters + (i < norms.count ? norms[i].parameters : []) }
+    /// The forward pass with each block's name and the shape of its layer's output.
+    func traced(_ z: Variable) throws -> (Variable, [(String, [Int])]) { try ([input] + blocks).traced(z) }
 }
 
+/// image (+ class channels) → one logit: the strided blocks (conv → norm → LeakyReLU(0.2), no norm
+/// on the first), then the head.
 public final class Discriminator: Module {
     public let geometry: NetworkGeometry
     public let norm: CriticNorm
-    let downs: [Module]
-    let norms: [Module]
-    let head: Module
+    /// The strided blocks, 0 ..< layers.
+    public let blocks: [NetworkBlock]
+    /// (N, C_L, base grid) → (N, 1): no norm, no activation.
+    public let head: NetworkBlock
 
     public init(geometry g: NetworkGeometry, channels: [Int], norm: CriticNorm, rng: inout PETRandom) {
         geometry = g
         self.norm = norm
-        var downs: [Module] = [], norms: [Module] = []
+        var blocks: [NetworkBlock] = []
         var inC = g.channels + g.conditionalClasses
         var spatial = g.imageShape
         for (i, c) in channels.enumerated() {
             spatial = spatial.map { $0 / 2 }
-            if g.dims == 3 {
-                downs.append(Conv3dLayer(inC, c, kernel: 4, stride: 2, padding: 1, bias: false, rng: &rng))
-            } else {
-                downs.append(Conv2dLayer(inC, c, kernel: 5, stride: 2, padding: 2, bias: false, rng: &rng))
-            }
+            let down: Module = g.dims == 3
+                ? Conv3dLayer(inC, c, kernel: 4, stride: 2, padding: 1, bias: false, rng: &rng)
+                : Conv2dLayer(inC, c, kernel: 5, stride: 2, padding: 2, bias: false, rng: &rng)
+            var normalization: (Module & BackwardFootprint)? = nil
             if i > 0 {
                 switch norm {
-                case .batch: norms.append(g.dims == 3 ? BatchNorm3d(c) : BatchNorm2d(c))
-                case .layer: norms.append(LayerNorm([c] + spatial))
-                case .instance: norms.append(InstanceNormAny())
-                case .none: norms.append(Identity())
+                case .batch: normalization = g.dims == 3 ? BatchNorm3d(c) : BatchNorm2d(c)
+                case .layer: normalization = LayerNorm([c] + spatial)
+                case .instance: normalization = InstanceNormAny()
+                case .none: normalization = Identity()
                 }
             }
+            blocks.append(NetworkBlock("downs.\(i)", down, norm: normalization.map { ("norms.\(i - 1)", $0) },
+                                       activation: LeakyReLU(0.2), outputShape: [c] + spatial))
             inC = c
         }
-        self.downs = downs
-        self.norms = norms
+        self.blocks = blocks
         let base = g.baseGrid
-        if g.dims == 3 {
-            head = GridHead3d(inC, grid: base, rng: &rng)
-        } else {
-            head = Sequential(named: [("flatten", Flatten()), ("fc", Linear(inC * base.reduce(1, *), 1, rng: &rng))])
-        }
+        let headLayer: Module = g.dims == 3
+            ? GridHead3d(inC, grid: base, rng: &rng)
+            : Sequential(named: [("flatten", Flatten()), ("fc", Linear(inC * base.reduce(1, *), 1, rng: &rng))])
+        head = NetworkBlock("head", headLayer, outputShape: [1])
     }
+
+    /// State-dict names: "downs.i", "norms.i", "head".
+    public override var namedChildren: [(String, Module)] { (blocks + [head]).familyOrderedLayers }
 
     /// x: (N, channels + classes, image...) → logits (N, 1)
-    public override func forward(_ x: Variable) throws -> Variable { try forwardTrace(x, trace: nil) }
-
-    public func forwardTrace(_ input: Variable, trace: UnsafeMutablePointer<[(String, [Int])]>?) throws -> Variable {
-        var x = input
-        for (i, d) in downs.enumerated() {
-            if trace == nil && recomputeBlocks.contains(i) {
-                x = try checkpoint(x, parameters: blockParameters(i), name: "checkpoint(D.downs.\(i))") { [unowned self] v in try self.block(i, v) }
-                continue
-            }
-            x = try d(x)
-            trace?.pointee.append(("downs.\(i)", x.shape))
-            x = i > 0 ? try activated(norms[i - 1], x, negativeSlope: 0.2) : x.leakyReLU(0.2)
-        }
-        let y = try head(x)
-        trace?.pointee.append(("head", y.shape))
-        return y
+    public override func forward(_ x: Variable) throws -> Variable {
+        var x = x
+        for (i, b) in blocks.enumerated() { x = try b.run(x, recompute: recomputeBlocks.contains(i), owner: "D") }
+        return try head(x)
     }
 
-    /// Strided blocks (conv → norm → LeakyReLU) recomputed in backward (activation checkpointing).
+    /// Strided blocks recomputed in backward (activation checkpointing).
     public var recomputeBlocks: Set<Int> = []
 
-    func block(_ i: Int, _ x: Variable) throws -> Variable {
-        let y = try downs[i](x)
-        return i > 0 ? try activated(norms[i - 1], y, negativeSlope: 0.2) : y.leakyReLU(0.2)
-    }
-
-    func blockParameters(_ i: Int) -> [Variable] { downs[i].parameters + (i > 0 ? norms[i - 1].parameters : []) }
-}
-
-/// norm(x) then leaky ReLU; batch norm fuses the two (half the saved activations, fewer passes).
-func activated(_ norm: Module, _ x: Variable, negativeSlope: Float) throws -> Variable {
-    if let bn = norm as? BatchNorm { return try bn.forwardActivated(x, negativeSlope: negativeSlope) }
-    return try norm(x).leakyReLU(negativeSlope)
+    /// The forward pass with each block's name and the shape of its layer's output.
+    func traced(_ x: Variable) throws -> (Variable, [(String, [Int])]) { try (blocks + [head]).traced(x) }
 }
 
 /// DCGAN initialization of every weight: N(0, std) for convolution and linear weights, biases 0,
@@ -245,25 +203,4 @@ func initializeWeights(_ m: Module, std: Float, rng: inout PETRandom) {
         }
     }
     for (_, c) in m.namedChildren { initializeWeights(c, std: std, rng: &rng) }
-}
-
-// MARK: tiled generation (PETTiling)
-
-extension Generator {
-    /// The generator's dense input: z (+ one-hot class) → (N, C0, base grid), before bn0. Tiled
-    /// generation runs this small part whole and the rest (`tiledLayers()`) tile by tile.
-    public func projectLatent(_ z: Variable) throws -> Variable { try project(z) }
-
-    /// The layers after the projection, in the order `forward` applies them: bn0, ReLU, then per
-    /// upsampling layer the transposed convolution, its batch norm and ReLU, and tanh at the end.
-    /// The same module objects (weights and running statistics are shared, not copied); `forward`
-    /// calls `.relu()` / `.tanh()`, which are the ops the ReLU / Tanh modules run.
-    public func tiledLayers() -> [Module] {
-        var layers: [Module] = [bn0, ReLU()]
-        for (i, up) in ups.enumerated() {
-            layers.append(up)
-            layers += i < norms.count ? [norms[i], ReLU()] : [Tanh()]
-        }
-        return layers
-    }
 }

@@ -9,10 +9,12 @@ import PETTensor
 //
 // The estimate, per phase of a step (batch N; bytes of float32 activations):
 //   fixed       weights, their gradients and two Adam moments (4 × parameters), one real batch;
-//   a G block   (transposed conv → batch norm + ReLU, fused) keeps 2 tensors of its output size (conv
-//               output, ReLU output), 1 when recomputed (its output);
-//   a D block   (conv → norm → LeakyReLU) keeps 2 (no norm, or batch norm: fused with the activation)
-//               or 4 tensors (layer / instance norm), 1 when recomputed;
+//   a block     keeps `keptTensorsForBackward` tensors of its output size (NetworkBlock: its layer's
+//               output and what its norm and activation keep: 2 for transposed conv → batch norm +
+//               ReLU fused, conv → LeakyReLU, conv → batch norm + LeakyReLU fused; 4 with layer or
+//               instance norm), 1 when recomputed (its output). Every block of a network is counted at
+//               the network's largest count (a critic's first block, which has no norm, like the
+//               others), as the estimate always has: budgets keep choosing the plans they chose;
 //   critic      two D graphs (real, fake) plus, for BCE, the G graph of the fake (the generator
 //               update reuses it); WGAN-GP adds the penalty's D graph and its recorded gradient graph
 //               (≈ 3 D graphs kept whole: recomputation saves nothing inside a double backward);
@@ -50,8 +52,8 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
     /// Every block of both networks recomputed (the least memory).
     public static func all(_ model: GANModel, batch: Int) -> RecomputePlan {
         var p = RecomputePlan()
-        p.generatorBlocks = Set(0..<model.config.gChannels.count)
-        p.discriminatorBlocks = Set(0..<model.config.dChannels.count)
+        p.generatorBlocks = Set(model.generator.blocks.indices)
+        p.discriminatorBlocks = Set(model.discriminator.blocks.indices)
         p.estimatedBytes = estimate(model, batch: batch, plan: p)
         p.estimatedBytesWithout = estimate(model, batch: batch, plan: RecomputePlan())
         return p
@@ -66,7 +68,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         p.estimatedBytes = p.estimatedBytesWithout
         let sizes = blockSizes(model, batch: batch)
         var candidates: [(g: Bool, i: Int, saving: Int)] = []
-        for (i, s) in sizes.g.enumerated() { candidates.append((true, i, (gKept - 1) * s)) }
+        for (i, s) in sizes.g.enumerated() { candidates.append((true, i, (sizes.gKept - 1) * s)) }
         for (i, s) in sizes.d.enumerated() { candidates.append((false, i, (sizes.dKept - 1) * s)) }
         candidates.sort { $0.saving > $1.saving }
         for c in candidates where p.estimatedBytes > budgetBytes {
@@ -83,27 +85,13 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         return p
     }
 
-    /// Tensors of its output size a generator block keeps for backward (batch norm + ReLU fused).
-    static let gKept = 2
-
-    /// Output bytes of each G and D block at batch `n`, and how many tensors a D block keeps.
-    static func blockSizes(_ model: GANModel, batch n: Int) -> (g: [Int], d: [Int], dKept: Int) {
-        let geo = model.geometry
-        var g: [Int] = []
-        var spatial = geo.baseGrid.reduce(1, *)
-        let factor = geo.dims == 3 ? 8 : 4
-        let gw = model.config.gChannels + [geo.channels]
-        for i in 0..<model.config.gChannels.count {
-            spatial *= factor
-            g.append(n * gw[i + 1] * spatial * 4)
-        }
-        var d: [Int] = []
-        spatial = geo.imageShape.reduce(1, *)
-        for c in model.config.dChannels {
-            spatial /= factor
-            d.append(n * c * spatial * 4)
-        }
-        return (g, d, [CriticNorm.none, .batch].contains(model.config.criticNorm) ? 2 : 4)
+    /// Output bytes of each G and D block at batch `n`, and how many tensors of its output size a
+    /// block of each network keeps for backward (see the comment at the top of this file).
+    static func blockSizes(_ model: GANModel, batch n: Int) -> (g: [Int], d: [Int], gKept: Int, dKept: Int) {
+        func bytes(_ blocks: [NetworkBlock]) -> [Int] { blocks.map { n * $0.outputShape.reduce(1, *) * 4 } }
+        func kept(_ blocks: [NetworkBlock]) -> Int { blocks.map(\.keptTensorsForBackward).max() ?? 0 }
+        let g = model.generator.blocks, d = model.discriminator.blocks
+        return (bytes(g), bytes(d), kept(g), kept(d))
     }
 
     /// Estimated peak bytes of one training step (see the comment at the top of this file).
@@ -113,7 +101,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         let image = n * model.geometry.channels * model.geometry.imageShape.reduce(1, *) * 4
         let fixed = 4 * params + image
         var gGraph = 0, dGraph = 0, dWhole = 0
-        for (i, s) in sizes.g.enumerated() { gGraph += plan.generatorBlocks.contains(i) ? s : gKept * s }
+        for (i, s) in sizes.g.enumerated() { gGraph += plan.generatorBlocks.contains(i) ? s : sizes.gKept * s }
         for (i, s) in sizes.d.enumerated() {
             dGraph += plan.discriminatorBlocks.contains(i) ? s : sizes.dKept * s
             dWhole += sizes.dKept * s
@@ -124,7 +112,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         let generator = gGraph + dGraph
         let largest = (sizes.g + sizes.d + [image]).max() ?? 0
         // While a recomputed block is backpropagated its internals exist again (and their gradients).
-        let rerun = max(plan.generatorBlocks.map { gKept * sizes.g[$0] }.max() ?? 0,
+        let rerun = max(plan.generatorBlocks.map { sizes.gKept * sizes.g[$0] }.max() ?? 0,
                         plan.discriminatorBlocks.map { sizes.dKept * sizes.d[$0] }.max() ?? 0)
         return fixed + max(critic, generator) + 2 * largest + rerun + (64 << 20) + processBaseline
     }

@@ -10,23 +10,6 @@ import PETTiling
 // equal the untiled ones (≤ 1e-5). Batch-norm and normalization-free critics tile; layer and instance
 // norm depend on the whole volume and are refused with `TilingError.unsupportedLayer`.
 
-extension Discriminator {
-    /// The strided blocks in order (conv, its norm when it has one, LeakyReLU(0.2)): what `forward`
-    /// runs before the head. The same module objects.
-    public func tiledTrunkLayers() -> [Module] {
-        var layers: [Module] = []
-        for (i, d) in downs.enumerated() {
-            layers.append(d)
-            if i > 0 { layers.append(norms[i - 1]) }
-            layers.append(LeakyReLU(0.2))
-        }
-        return layers
-    }
-
-    /// The head on the trunk's output (N, C_L, base grid) → (N, 1).
-    public func applyHead(_ x: Variable) throws -> Variable { try head(x) }
-}
-
 public enum TiledCritic {
     /// Critic scores (N, 1) of `images` (N, C, D, H, W) in evaluation mode, the trunk tile by tile:
     /// tiles chosen from `memoryBudget` (bytes; nil: the shared accountant's) or given as `tile`
@@ -40,12 +23,13 @@ public enum TiledCritic {
         let wasTraining = d.isTraining
         d.eval()
         defer { d.train(wasTraining) }
-        let stack = try TiledStack(d.tiledTrunkLayers(), isPointwise: { $0 is Identity })
+        // The trunk is the strided blocks' layers (conv, norm, LeakyReLU), the same module objects.
+        let stack = try TiledStack(d.blocks.flatMap(\.layers))
         let input = try withNoGrad { try model.discriminatorInput(Variable(images), labels: labels) }.value
         let plan = try stack.plan(input: input.shape, budgetBytes: memoryBudget ?? MemoryAccountant.shared.budgetBytes, tile: tile)
         let sink = TensorSink(shape: plan.outputShape)
         try stack.run(input, plan: plan, into: sink)
-        let s = try withNoGrad { try d.applyHead(Variable(sink.output)) }.value
+        let s = try withNoGrad { try d.head(Variable(sink.output)) }.value
         return (s, plan)
     }
 }

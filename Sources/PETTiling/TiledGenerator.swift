@@ -17,9 +17,11 @@ import PETVolumes
 public final class TiledGenerator {
     public let stack: TiledStack
 
-    public init(layers: [Module], isPointwise: (Module) -> Bool = { _ in false }) throws {
+    /// `layers` are put in evaluation mode (batch norm with its running statistics) and must be
+    /// `Tileable`.
+    public init(layers: [Module]) throws {
         for l in layers { l.eval() }
-        stack = try TiledStack(layers, isPointwise: isPointwise)
+        stack = try TiledStack(layers)
     }
 
     /// Plan for a latent grid of shape (N, C0, bD, bH, bW). `memoryBudget` nil uses the shared

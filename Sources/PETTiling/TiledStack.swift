@@ -131,34 +131,20 @@ public final class TiledStack {
     /// Kernel options for tiled runs (the column-buffer limit is set from the memory plan).
     public var convPath: ConvPath? = .im2col
 
-    /// Builds the stack from layers in order (Sequential containers are flattened). Convolution and
-    /// transposed-convolution layers, batch norm in eval mode, ReLU, LeakyReLU, Tanh and Sigmoid are
-    /// known; `isPointwise` may declare other parameter-free voxelwise modules (e.g. an identity).
-    public init(_ layers: [Module], isPointwise: (Module) -> Bool = { _ in false }) throws {
+    /// Builds the stack from layers in order. Each must be `Tileable` (convolution and
+    /// transposed-convolution layers, eval-mode 3-D batch norm, activations, the identity, Sequential
+    /// containers of these); any other layer, or one that refuses, throws
+    /// `TilingError.unsupportedLayer` with its index in `layers`.
+    public init(_ layers: [Module]) throws {
         var out: [TileStage] = []
-        func add(_ m: Module, _ index: Int) throws {
-            let name = String(describing: type(of: m))
-            switch m {
-            case let s as Sequential: for (_, c) in s.layers { try add(c, index) }
-            case let c as Conv3dLayer:
-                out.append(.conv(weight: c.weight.value, bias: c.bias?.value, params: c.params))
-            case let c as ConvTranspose3dLayer:
-                out.append(.convTranspose(weight: c.weight.value, bias: c.bias?.value, params: c.params))
-            case let b as BatchNorm:
-                guard !b.isTraining else {
-                    throw TilingError.unsupportedLayer(index: index, name: name, reason: "batch norm in training mode normalises with statistics of the whole batch; call eval() first")
-                }
-                guard b is BatchNorm3d else { throw TilingError.unsupportedLayer(index: index, name: name, reason: "only 3-D (N, C, D, H, W) stacks are tiled") }
-                out.append(.pointwise(m, name: name))
-            case is ReLU, is LeakyReLU, is Tanh, is Sigmoid:
-                out.append(.pointwise(m, name: name))
-            default:
-                if isPointwise(m) { out.append(.pointwise(m, name: name)); break }
-                throw TilingError.unsupportedLayer(index: index, name: name,
-                    reason: "only convolutions, transposed convolutions, eval-mode batch norm and pointwise activations have a bounded receptive field")
+        for (i, m) in layers.enumerated() {
+            do {
+                guard let t = m as? any Tileable else { throw TilingRefusal(m, reason: TilingRefusal.boundedOnly) }
+                out += try t.tileStages()
+            } catch let r as TilingRefusal {
+                throw TilingError.unsupportedLayer(index: i, name: r.layer, reason: r.reason)
             }
         }
-        for (i, m) in layers.enumerated() { try add(m, i) }
         guard !out.isEmpty else { throw TilingError.invalidShape("the stack has no layers") }
         stages = out
     }
@@ -305,15 +291,5 @@ func copyBox(src: Tensor, srcOrigin: [Int], dst: Tensor, dstOrigin: [Int], box: 
                 (pd + d).update(from: ps + s, count: len)
             }
         }
-    }
-}
-
-/// y[n, c, ...] += b[c], the loop the untiled ops use (same arithmetic, same result).
-func addChannelBias(_ y: Tensor, _ b: Tensor) {
-    let n = y.shape[0], c = y.shape[1], s = y.count / max(1, n * c)
-    let py = y.data, pb = b.data
-    Parallel.forEach(n * c) { nc in
-        let v = pb[nc % c], p = py + nc * s
-        for j in 0..<s { p[j] += v }
     }
 }

@@ -47,7 +47,7 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(z.shape, [64, 100])
         XCTAssertTrue(z.array.allSatisfy { $0 >= -1 && $0 <= 1 })
         XCTAssertLessThan(maxMagnitude(z.array), 1.0001); XCTAssertLessThan(finiteMinimum(z.array)!, -0.9); XCTAssertGreaterThan(finiteMaximum(z.array)!, 0.9)
-        let w = m.generator.ups[0] as! ConvTranspose2dLayer
+        let w = m.generator.blocks[0].layer as! ConvTranspose2dLayer
         let std = sqrt(w.weight.value.array.map { Double($0 * $0) }.reduce(0, +) / Double(w.weight.count))
         XCTAssertEqual(std, 0.02, accuracy: 0.001)
         // tanh output in [−1, 1].
@@ -69,7 +69,7 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(m.generator.namedParameters().first { $0.0 == "project.weight" }?.1.shape, [cfg.zDim + 3, 8, 3, 4, 5])
         XCTAssertEqual(m.discriminator.namedParameters().first { $0.0 == "downs.0.weight" }?.1.shape, [4, 4, 4, 4, 4])
         // Layer norm (no batch norm) in the WGAN-GP critic.
-        XCTAssertTrue(m.discriminator.norms.allSatisfy { $0 is LayerNorm })
+        XCTAssertTrue(m.discriminator.blocks.compactMap(\.norm).allSatisfy { $0 is LayerNorm })
 
         let bad = NetworkGeometry(dims: 3, channels: 1, imageShape: [12, 18, 20], layers: 2, conditionalClasses: 0)
         XCTAssertThrowsError(try bad.validate()) { e in XCTAssertTrue("\(e)".contains("2^2"), "\(e)") }

@@ -131,9 +131,9 @@ final class TiledGenerationTests: XCTestCase {
         let z = Variable(Tensor.normal([1, 8], rng: &rng))
         let want = try withNoGrad { try gen(z) }.value
         XCTAssertEqual(want.shape, [1, 1, 192, 224, 192])
-        let x = try withNoGrad { try gen.projectLatent(z) }.value
+        let x = try withNoGrad { try gen.input.layer(z) }.value
         XCTAssertEqual(x.shape, [1, 16, 12, 14, 12])
-        let tg = try TiledGenerator(layers: gen.tiledLayers())
+        let tg = try TiledGenerator(gen)
         ScratchPool.shared.trim()
         let budget = MemoryAccountant.shared.bytesInUse + (24 << 20)
         let plan = try tg.plan(latentGrid: x.shape, memoryBudget: budget)

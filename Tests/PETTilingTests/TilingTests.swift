@@ -163,6 +163,30 @@ final class TilingTests: XCTestCase {
         }
     }
 
+    /// A layer tiles by conforming to `Tileable` (here a test's own voxelwise layer); the identity and
+    /// Sequential containers tile; a layer that does not conform is refused at its index.
+    func testLayersTileByConformingToTileable() throws {
+        var rng = PETRandom(seed: 2)
+        let layers: [Module] = [
+            Sequential([ConvTranspose3dLayer(3, 2, kernel: 4, stride: 2, padding: 1, rng: &rng), Identity()]),
+            Negate(), Conv3dLayer(2, 1, kernel: 3, stride: 1, padding: 1, rng: &rng), Sigmoid(),
+        ]
+        let stack = try TiledStack(layers)
+        XCTAssertEqual(stack.stages.map(\.name).filter { !$0.hasPrefix("conv") }, ["Identity", "negate", "Sigmoid"])
+        let x = Tensor.normal([1, 3, 3, 4, 5], rng: &rng)
+        let want = try withNoGrad { try Sequential(layers)(Variable(x)) }.value
+        XCTAssertLessThanOrEqual(try stack.forwardTiled(x, tile: [2, 3, 4]).maxAbsDifference(to: want), 1e-5)
+        XCTAssertThrowsError(try TiledStack([Identity(), Conv2dLayer(1, 1, kernel: 3, rng: &rng)])) { e in
+            guard case TilingError.unsupportedLayer(let i, let n, let reason) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(i, 1); XCTAssertEqual(n, "Conv2dLayer")
+            XCTAssertTrue(reason.contains("bounded receptive field"), reason)
+        }
+        XCTAssertThrowsError(try TiledStack([Sequential([Negate(), LayerNorm([2, 3, 3, 3])])])) { e in
+            guard case TilingError.unsupportedLayer(let i, let n, _) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(i, 0); XCTAssertEqual(n, "LayerNorm")
+        }
+    }
+
     /// A plan made under a budget keeps every counted buffer within it, and a too-small budget is
     /// refused up front with the budget that would work (which then does).
     func testBudgetPlanAndTooSmallBudget() throws {
@@ -319,4 +343,13 @@ final class TilingTests: XCTestCase {
         let stored: [Float] = try d.read()
         XCTAssertLessThanOrEqual(maxAbsDifference(stored, want.array), 1e-5)
     }
+}
+
+/// A voxelwise layer PETTiling does not know, made tileable by the test.
+private final class Negate: Module {
+    override func forward(_ x: Variable) throws -> Variable { x * -1 }
+}
+
+extension Negate: Tileable {
+    func tileStages() throws -> [TileStage] { [.pointwise(self, name: "negate")] }
 }

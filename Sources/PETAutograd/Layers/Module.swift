@@ -130,6 +130,12 @@ open class Module {
     }
 }
 
+/// How many tensors of its input's size a layer's op keeps for backward: what memory estimates
+/// (PETModels' `RecomputePlan`) count for it.
+public protocol BackwardFootprint {
+    var keptTensorsForBackward: Int { get }
+}
+
 @inline(__always) func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
 /// Layers applied in order. Children are named "0", "1", … or by the given names.

@@ -4,7 +4,9 @@ import PETTensor
 // x: (N, C, D, H, W) (BatchNorm3d) or (N, C, H, W) (BatchNorm2d); weight, bias, running stats: (C)
 /// Batch normalization, PyTorch defaults: momentum 0.1, eps 1e-5, γ = 1, β = 0, running mean 0 and
 /// variance 1. Training mode uses batch statistics and updates the running ones; eval mode uses them.
-public class BatchNorm: Module {
+/// For backward it keeps 2 tensors of its input's size (as the other norms are counted); fused with
+/// the activation after it (`forwardActivated`), the pair keeps 1 (`keptTensorsForBackwardActivated`).
+public class BatchNorm: Module, BackwardFootprint {
     public let weight: Variable?
     public let bias: Variable?
     public let runningMean: Buffer
@@ -18,6 +20,10 @@ public class BatchNorm: Module {
         runningVar = Buffer(Tensor(shape: [channels], repeating: 1))
         self.momentum = momentum; self.eps = eps; self.expectedRank = rank
     }
+    public var keptTensorsForBackward: Int { 2 }
+    /// The fused op's output: it recomputes the normalized values from its input in backward.
+    public var keptTensorsForBackwardActivated: Int { 1 }
+
     /// PyTorch's buffer names.
     public override var ownBuffers: [(String, Buffer)] { [("running_mean", runningMean), ("running_var", runningVar)] }
 
@@ -61,7 +67,8 @@ public final class BatchNorm2d: BatchNorm {
 
 // x: (N, ..., normalizedShape)   weight, bias: normalizedShape
 /// Layer normalization over the trailing axes (PyTorch LayerNorm: γ = 1, β = 0, eps 1e-5).
-public final class LayerNorm: Module {
+/// Keeps 2 tensors of its input's size for backward (the standardized values and the affine's output).
+public final class LayerNorm: Module, BackwardFootprint {
     public let weight: Variable?
     public let bias: Variable?
     public let normalizedShape: [Int]
@@ -71,6 +78,7 @@ public final class LayerNorm: Module {
         weight = affine ? Variable(Tensor(shape: normalizedShape, repeating: 1), requiresGrad: true) : nil
         bias = affine ? Variable(Tensor(shape: normalizedShape), requiresGrad: true) : nil
     }
+    public var keptTensorsForBackward: Int { 2 }
     public override func forward(_ x: Variable) throws -> Variable {
         try layerNorm(x, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
     }
@@ -78,7 +86,8 @@ public final class LayerNorm: Module {
 
 // x: (N, C, D, H, W)   weight, bias: (C) when affine
 /// Instance normalization (PyTorch InstanceNorm3d: no running statistics; affine off by default).
-public final class InstanceNorm3d: Module {
+/// Counted as keeping 2 tensors of its input's size for backward, like layer norm.
+public final class InstanceNorm3d: Module, BackwardFootprint {
     public let weight: Variable?
     public let bias: Variable?
     public let eps: Float
@@ -87,8 +96,17 @@ public final class InstanceNorm3d: Module {
         weight = affine ? Variable(Tensor(shape: [channels], repeating: 1), requiresGrad: true) : nil
         bias = affine ? Variable(Tensor(shape: [channels]), requiresGrad: true) : nil
     }
+    public var keptTensorsForBackward: Int { 2 }
     public override func forward(_ x: Variable) throws -> Variable {
         guard x.rank == 5 else { throw TensorError.shapeMismatch(op: "InstanceNorm3d", detail: "input \(shapeString(x.shape)) is not 5-D") }
         return try instanceNorm(x, weight: weight, bias: bias, eps: eps)
     }
+}
+
+/// Instance normalization for 2D (N, C, H, W) or 3D inputs, no affine (PyTorch's default); counted
+/// like `InstanceNorm3d`.
+public final class InstanceNormAny: Module, BackwardFootprint {
+    public override init() {}
+    public var keptTensorsForBackward: Int { 2 }
+    public override func forward(_ x: Variable) throws -> Variable { try instanceNorm(x) }
 }

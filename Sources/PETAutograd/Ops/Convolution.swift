@@ -69,15 +69,6 @@ public func channelSum(_ x: Variable) throws -> Variable {
     return try x.sum(toShape: keep).reshaped([x.shape[1]])
 }
 
-func addChannelBias(_ y: Tensor, _ b: Tensor) {
-    let n = y.shape[0], c = y.shape[1], s = y.count / max(1, n * c)
-    let py = y.data, pb = b.data
-    Parallel.forEach(n * c) { nc in
-        let v = pb[nc % c], p = py + nc * s
-        for j in 0..<s { p[j] += v }
-    }
-}
-
 // 2-D convenience (depth 1): x (N, C, H, W) ↔ (N, C, 1, H, W) is a reshape.
 /// 2-D convolution on (N, C, H, W) with a (Co, Ci, k, k) weight.
 public func conv2d(_ x: Variable, weight: Variable, bias: Variable? = nil, stride: Int = 1, padding: Int = 0,

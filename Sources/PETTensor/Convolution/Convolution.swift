@@ -18,7 +18,7 @@ public enum Conv3d {
         let y = try Tensor.checked(shape: g.yShape, op: "conv3d output")
         ConvDispatch.kernel(for: g, role: .correlate, options: options)
             .correlate(g, x: x.data, w: weight.data, y: y.data, options: options)
-        if let b = bias { addBias(y, b) }
+        if let b = bias { addChannelBias(y, b) }
         return y
     }
 
@@ -71,12 +71,16 @@ public enum Conv3d {
         }
     }
 
-    static func addBias(_ y: Tensor, _ b: Tensor) {
-        let n = y.shape[0], c = y.shape[1], s = y.count / max(1, n * c)
-        Parallel.forEach(n * c) { nc in
-            let v = b.data[nc % c], p = y.data + nc * s
-            for j in 0..<s { p[j] += v }
-        }
+}
+
+/// y[n, c, ...] += b[c] in place (y: (N, C, ...), b: (C)): the bias of every convolution, tiled or
+/// not, so that a tiled output is the same arithmetic as the untiled one.
+public func addChannelBias(_ y: Tensor, _ b: Tensor) {
+    let n = y.shape[0], c = y.shape[1], s = y.count / max(1, n * c)
+    let py = y.data, pb = b.data
+    Parallel.forEach(n * c) { nc in
+        let v = pb[nc % c], p = py + nc * s
+        for j in 0..<s { p[j] += v }
     }
 }
 
@@ -95,7 +99,7 @@ public enum ConvTranspose3d {
         let y = try Tensor.checked(shape: g.xShape, op: "conv_transpose3d output")
         ConvDispatch.kernel(for: g, role: .adjoint, options: options)
             .correlateAdjoint(g, y: x.data, w: weight.data, x: y.data, options: options)
-        if let b = bias { Conv3d.addBias(y, b) }
+        if let b = bias { addChannelBias(y, b) }
         return y
     }
 
