@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 import PETTensor
 @testable import PETVolumes
 
