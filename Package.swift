@@ -78,17 +78,18 @@ let package = Package(
             ],
             swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
-        // Helpers shared by the test targets (running the petgan binary); Foundation only.
+        // Helpers shared by the test targets (temporary folders, repository and template paths, the petgan
+        // binary, subprocesses, python3); Foundation only.
         .target(name: "PETTestSupport", path: "Tests/PETTestSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETTensorTests", dependencies: ["PETTensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETAutogradTests", dependencies: ["PETAutograd", "PETTensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETCohortTests", dependencies: ["PETCohort", "PETVolumes", "PETTensor"],
+        .testTarget(name: "PETCohortTests", dependencies: ["PETCohort", "PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETTilingTests", dependencies: ["PETTiling", "PETAutograd", "PETVolumes", "PETTensor"],
+        .testTarget(name: "PETTilingTests", dependencies: ["PETTiling", "PETAutograd", "PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETModelsTests", dependencies: ["PETModels", "PETTiling", "PETAutograd", "PETVolumes", "PETCohort", "PETTensor"],
+        .testTarget(name: "PETModelsTests", dependencies: ["PETModels", "PETTiling", "PETAutograd", "PETVolumes", "PETCohort", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),

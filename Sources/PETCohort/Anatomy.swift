@@ -1,5 +1,6 @@
 import Foundation
 import PETTensor
+import PETVolumes
 
 /// The AAL2 label table: `codes[i]` is the code of dense region index i + 1 (0 is background).
 public struct RegionTable: Codable, Equatable, Sendable {
@@ -67,13 +68,13 @@ public enum TemplateFiles {
 /// template grid, the AAL2 atlas as dense region indices on its own grid, and the pons mask on its
 /// own grid. All grids are MNI world millimetres; subjects sample them through the affines.
 public struct PhantomAnatomy: Sendable {
-    public var tissueGrid: VoxelGrid
+    public var tissueGrid: VolumeGrid
     public var gm: [Float], wm: [Float], csf: [Float]
-    public var atlasGrid: VoxelGrid
+    public var atlasGrid: VolumeGrid
     /// Dense region index per atlas voxel (index i ↔ regions.codes[i − 1]; 0 background).
     public var atlas: [UInt8]
     public var regions: RegionTable
-    public var ponsGrid: VoxelGrid
+    public var ponsGrid: VolumeGrid
     /// Pons reference mask values (0/1) on `ponsGrid`.
     public var pons: [Float]
 
@@ -84,105 +85,66 @@ public struct PhantomAnatomy: Sendable {
     /// - outputVoxelMM: the voxel size subjects will be written at. Tissue maps are smoothed against
     ///   aliasing (σ = 0.4·voxel) and kept at half the output voxel size (never finer than native),
     ///   which bounds the memory and the per-subject sampling cost.
-    public static func build(t1: GridVolume, gm: GridVolume, wm: GridVolume, atlas: GridVolume, regions: RegionTable,
-                             pons: GridVolume, outputVoxelMM: Double, names: [String] = TemplateFiles.all) throws -> PhantomAnatomy {
-        guard t1.grid.shape == gm.grid.shape, t1.grid.shape == wm.grid.shape else {
-            throw PhantomError.badTemplate(path: names[1], reason: "GM/WM/T1 shapes differ: \(t1.grid.shape), \(gm.grid.shape), \(wm.grid.shape)")
+    public static func build(t1: Volume, gm: Volume, wm: Volume, atlas: Volume, regions: RegionTable,
+                             pons: Volume, outputVoxelMM: Double, names: [String] = TemplateFiles.all) throws -> PhantomAnatomy {
+        guard t1.shape == gm.shape, t1.shape == wm.shape else {
+            throw PhantomError.badTemplate(path: names[1], reason: "GM/WM/T1 shapes differ: \(t1.shape), \(gm.shape), \(wm.shape)")
         }
-        let gmScale: Float = (gm.values.max() ?? 0) > 1.5 ? 1 / 255 : 1
-        let wmScale: Float = (wm.values.max() ?? 0) > 1.5 ? 1 / 255 : 1
-        let n = t1.grid.count
+        // Every template is sampled through the inverse of its affine.
+        for (v, name) in [(t1, names[0]), (gm, names[1]), (wm, names[2]), (atlas, names[3]), (pons, names[5])] where v.affine.inverse == nil {
+            throw PhantomError.badTemplate(path: name, reason: "its affine is singular")
+        }
+        let gmScale: Float = (gm.data.max() ?? 0) > 1.5 ? 1 / 255 : 1
+        let wmScale: Float = (wm.data.max() ?? 0) > 1.5 ? 1 / 255 : 1
+        let n = t1.count
         var g = [Float](repeating: 0, count: n), w = g, c = g
-        for i in 0..<n where t1.values[i] > 0 {
-            let gi = min(max(gm.values[i] * gmScale, 0), 1), wi = min(max(wm.values[i] * wmScale, 0), 1)
+        for i in 0..<n where t1.data[i] > 0 {
+            let gi = min(max(gm.data[i] * gmScale, 0), 1), wi = min(max(wm.data[i] * wmScale, 0), 1)
             g[i] = gi; w[i] = wi; c[i] = max(0, 1 - gi - wi)
         }
-        let native = t1.grid.voxelSizes
+        let native = t1.voxelSize   // (x, y, z)
+        let nativeMax = max(native.0, native.1, native.2)
         var tissueGrid = t1.grid
-        if outputVoxelMM > 1.5 * (native.max() ?? 1) {
-            let sigmaMM = (max(0, pow(0.4 * outputVoxelMM, 2) - pow(0.4 * (native.max() ?? 1), 2))).squareRoot()
-            let sig = [sigmaMM / native[2], sigmaMM / native[1], sigmaMM / native[0]]
-            GaussianFilter.smooth(&g, shape: t1.grid.shape, sigmas: sig)
-            GaussianFilter.smooth(&w, shape: t1.grid.shape, sigmas: sig)
-            GaussianFilter.smooth(&c, shape: t1.grid.shape, sigmas: sig)
+        if outputVoxelMM > 1.5 * nativeMax {
+            let sigmaMM = (max(0, pow(0.4 * outputVoxelMM, 2) - pow(0.4 * nativeMax, 2))).squareRoot()
+            let sig = [sigmaMM / native.2, sigmaMM / native.1, sigmaMM / native.0]
+            GaussianFilter.smooth(&g, shape: t1.shape, sigmas: sig)
+            GaussianFilter.smooth(&w, shape: t1.shape, sigmas: sig)
+            GaussianFilter.smooth(&c, shape: t1.shape, sigmas: sig)
             // Resample onto a coarser grid with the same corner and orientation.
             let step = outputVoxelMM / 2
-            let factor = step / (native.max() ?? 1)
+            let factor = step / nativeMax
             if factor > 1.01 {
-                let s = t1.grid.shape
-                let newShape = s.map { Int((Double($0 - 1) / factor).rounded(.down)) + 1 }
-                var a = t1.grid.affine
-                for r in 0..<3 { for col in 0..<3 { a[r * 4 + col] *= factor } }
-                let dst = VoxelGrid(shape: newShape, affine: a)
-                g = Resampling.trilinear(g, from: t1.grid, to: dst)
-                w = Resampling.trilinear(w, from: t1.grid, to: dst)
-                c = Resampling.trilinear(c, from: t1.grid, to: dst)
+                let newShape = t1.shape.map { Int((Double($0 - 1) / factor).rounded(.down)) + 1 }
+                var a = t1.affine
+                for r in 0..<3 { for col in 0..<3 { a[r, col] *= factor } }
+                let dst = VolumeGrid(shape: newShape, affine: a)
+                g = Resample.trilinear(g, from: t1.grid, to: dst)
+                w = Resample.trilinear(w, from: t1.grid, to: dst)
+                c = Resample.trilinear(c, from: t1.grid, to: dst)
                 tissueGrid = dst
             }
         }
         // Atlas codes → dense indices.
         var lookup = [Int: UInt8]()
         for (i, code) in regions.codes.enumerated() { lookup[code] = UInt8(i + 1) }
-        var dense = [UInt8](repeating: 0, count: atlas.grid.count)
+        var dense = [UInt8](repeating: 0, count: atlas.count)
         var unknown = Set<Int>()
         for i in 0..<dense.count {
-            let code = Int(atlas.values[i].rounded())
+            let code = Int(atlas.data[i].rounded())
             if code == 0 { continue }
             if let d = lookup[code] { dense[i] = d } else { unknown.insert(code) }
         }
         guard unknown.isEmpty else {
             throw PhantomError.badTemplate(path: names[3], reason: "labels not in the table: \(unknown.sorted().prefix(8).map(String.init).joined(separator: ", "))")
         }
-        guard pons.values.contains(where: { $0 > 0.5 }) else {
+        guard pons.data.contains(where: { $0 > 0.5 }) else {
             throw PhantomError.badTemplate(path: names[5], reason: "the pons mask is empty")
         }
         return PhantomAnatomy(tissueGrid: tissueGrid, gm: g, wm: w, csf: c, atlasGrid: atlas.grid, atlas: dense,
-                              regions: regions, ponsGrid: pons.grid, pons: pons.values.map { $0 > 0.5 ? 1 : 0 })
+                              regions: regions, ponsGrid: pons.grid, pons: pons.data.map { $0 > 0.5 ? 1 : 0 })
     }
 
     /// Bytes held by the anatomy (it is shared by every subject of a cohort).
     public var byteCount: Int { (gm.count + wm.count + csf.count + pons.count) * 4 + atlas.count }
-}
-
-/// Trilinear and nearest-neighbour sampling of (D,H,W) arrays through world coordinates.
-public enum Resampling {
-    /// Samples `src` (on `from`) at the voxel centres of `to`; zero outside.
-    public static func trilinear(_ src: [Float], from: VoxelGrid, to: VoxelGrid) -> [Float] {
-        let m = Affine3.multiply(from.inverseAffine, to.affine)   // dst voxel → src voxel
-        var out = [Float](repeating: 0, count: to.count)
-        let (dd, dh, dw) = (to.shape[0], to.shape[1], to.shape[2])
-        src.withUnsafeBufferPointer { s in
-            out.withUnsafeMutableBufferPointer { o in
-                let op = o.baseAddress!
-                Parallel.forRanges(dd) { range in
-                    for k in range { for j in 0..<dh { for i in 0..<dw {
-                        let (x, y, z) = (Double(i), Double(j), Double(k))
-                        let fx = m[0] * x + m[1] * y + m[2] * z + m[3]
-                        let fy = m[4] * x + m[5] * y + m[6] * z + m[7]
-                        let fz = m[8] * x + m[9] * y + m[10] * z + m[11]
-                        op[(k * dh + j) * dw + i] = sample(s.baseAddress!, from.shape, fx, fy, fz)
-                    } } }
-                }
-            }
-        }
-        return out
-    }
-
-    /// Trilinear value of `a` (shape (D,H,W)) at fractional voxel (x = W, y = H, z = D); zero outside.
-    @inline(__always)
-    public static func sample(_ a: UnsafePointer<Float>, _ shape: [Int], _ fx: Double, _ fy: Double, _ fz: Double) -> Float {
-        let (nd, nh, nw) = (shape[0], shape[1], shape[2])
-        guard fx > -1, fy > -1, fz > -1, fx < Double(nw), fy < Double(nh), fz < Double(nd) else { return 0 }
-        let x0 = Int(fx.rounded(.down)), y0 = Int(fy.rounded(.down)), z0 = Int(fz.rounded(.down))
-        let ax = Float(fx - Double(x0)), ay = Float(fy - Double(y0)), az = Float(fz - Double(z0))
-        @inline(__always) func v(_ x: Int, _ y: Int, _ z: Int) -> Float {
-            (x < 0 || y < 0 || z < 0 || x >= nw || y >= nh || z >= nd) ? 0 : a[(z * nh + y) * nw + x]
-        }
-        let c00 = v(x0, y0, z0) + ax * (v(x0 + 1, y0, z0) - v(x0, y0, z0))
-        let c01 = v(x0, y0 + 1, z0) + ax * (v(x0 + 1, y0 + 1, z0) - v(x0, y0 + 1, z0))
-        let c10 = v(x0, y0, z0 + 1) + ax * (v(x0 + 1, y0, z0 + 1) - v(x0, y0, z0 + 1))
-        let c11 = v(x0, y0 + 1, z0 + 1) + ax * (v(x0 + 1, y0 + 1, z0 + 1) - v(x0, y0 + 1, z0 + 1))
-        let c0 = c00 + ay * (c01 - c00), c1 = c10 + ay * (c11 - c10)
-        return c0 + az * (c1 - c0)
-    }
 }

@@ -4,7 +4,7 @@ import PETVolumes
 
 /// What to build: grid, parameters, subjects, outputs.
 public struct CohortRequest {
-    public var grid: VoxelGrid
+    public var grid: VolumeGrid
     public var parameters: PhantomParameters
     public var plan: CohortPlan
     /// The volume store (.h5) to write.
@@ -18,7 +18,7 @@ public struct CohortRequest {
     /// SUVR mapped to +1 by the store's intensity map (SUVR / suvrMax → [0, 1] → [−1, 1]).
     public var suvrMax: Double = 3
 
-    public init(grid: VoxelGrid, parameters: PhantomParameters = PhantomParameters(), plan: CohortPlan, outputPath: String) {
+    public init(grid: VolumeGrid, parameters: PhantomParameters = PhantomParameters(), plan: CohortPlan, outputPath: String) {
         self.grid = grid; self.parameters = parameters; self.plan = plan; self.outputPath = outputPath
     }
 
@@ -58,7 +58,8 @@ public enum PhantomCohort {
             throw PhantomError.invalidRequest("class '\(c)' is not defined in the parameters (defined: \(req.parameters.classes.map(\.name).joined(separator: ", ")))")
         }
         if let s = req.slices { try s.validate() }
-        let vox = req.grid.voxelSizes.max() ?? 2
+        let vs = req.grid.voxelSize
+        let vox = max(vs.0, vs.1, vs.2)
         let anatomy = try given ?? PhantomAnatomy.load(directory: req.templatesDirectory, outputVoxelMM: vox)
         let gen = try PhantomGenerator(anatomy: anatomy, parameters: req.parameters, grid: req.grid)
         if let dir = req.niftiDirectory {
@@ -71,7 +72,6 @@ public enum PhantomCohort {
             throw PhantomError.writeFailed(path: req.outputPath, reason: "folder \(outDir) does not exist")
         }
         let classNames = req.plan.classNames
-        let vs = req.grid.voxelSizes
         let map = IntensityMap(scale: 2 / req.suvrMax, offset: -1)
         let normalization = NormalizationMethod.suvr(suvrMax: req.suvrMax).description + " (reference: pons)"
         let attrs = ["kind": "phantom cohort", "units": "SUVR (pons reference)", "seed": String(req.plan.seed),
@@ -79,7 +79,7 @@ public enum PhantomCohort {
         let tmpOut = temporaryName(for: req.outputPath) + ".h5"
         defer { unlink(tmpOut) }
         let writer = try VolumeStoreWriter.create(tmpOut, volumeShape: req.grid.shape, classNames: classNames,
-                                                  voxelSize: (vs[0], vs[1], vs[2]), normalization: normalization,
+                                                  voxelSize: vs, normalization: normalization,
                                                   space: .mni, extraAttributes: attrs)
         var sliceWriter: VolumeStoreWriter?
         var tmpSlices: String?
@@ -90,7 +90,7 @@ public enum PhantomCohort {
             let path = req.slicePath ?? CohortRequest.defaultSlicePath(for: req.outputPath)
             tmpSlices = temporaryName(for: path) + ".h5"
             sliceWriter = try VolumeStoreWriter.create(tmpSlices!, volumeShape: [s.channels] + s.size, classNames: classNames,
-                                                       voxelSize: (vs[0], vs[1], vs[2]), normalization: normalization,
+                                                       voxelSize: vs, normalization: normalization,
                                                        options: VolumeStoreOptions(chunks: [1, s.channels] + s.size),
                                                        extraAttributes: attrs.merging(["kind": "phantom axial slices",
                                                                                        "item_axes": "(channel = adjacent axial slice, row = anterior→posterior, column = right→left of the image = subject left→right)"]) { $1 })
@@ -106,11 +106,11 @@ public enum PhantomCohort {
             let label = classNames.firstIndex(of: e.className)!
             let json = String(decoding: try enc.encode(subject), as: UTF8.self)
             subjectsJSON.append(json)
-            let v = GridVolume(grid: req.grid, values: vol.values).volume(metadata: ["class": e.className, "subject": subject.id])
+            let v = Volume(grid: req.grid, data: vol.values, space: .mni, metadata: ["class": e.className, "subject": subject.id])
             // The store holds what training consumes, SUVR mapped to [−1, 1]; /intensity records the
             // map so generated volumes go back to SUVR. NIfTI files stay in SUVR.
-            let stored = GridVolume(grid: req.grid, values: vol.values.map { map.forward($0) })
-                .volume(metadata: ["class": e.className, "subject": subject.id])
+            let stored = Volume(grid: req.grid, data: vol.values.map { map.forward($0) }, space: .mni,
+                                metadata: ["class": e.className, "subject": subject.id])
             try writer.append(stored, label: label, intensity: map, sourceFile: subject.id)
             if let dir = req.niftiDirectory {
                 let path = (dir as NSString).appendingPathComponent("\(subject.id)_\(e.className)_pet.nii.gz")
@@ -124,7 +124,7 @@ public enum PhantomCohort {
                     let sv = Volume(shape: [s.channels] + s.size, data: item, affine: .identity, space: .unknown)
                     try sw.append(sv, label: label, intensity: map, sourceFile: "\(subject.id):k=\(k)")
                     sliceSubject.append(Int32(e.index))
-                    sliceZ.append(req.grid.world(0, 0, Double(k)).2)
+                    sliceZ.append(req.grid.affine.apply(0, 0, Double(k)).2)
                 }
             }
             counts[e.className, default: 0] += 1

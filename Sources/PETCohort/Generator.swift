@@ -1,5 +1,6 @@
 import Foundation
 import PETTensor
+import PETVolumes
 
 /// One synthesised subject: SUVR values on the generator's grid, (D,H,W) layout.
 public struct PhantomVolume: Sendable {
@@ -22,25 +23,31 @@ public struct PhantomVolume: Sendable {
 public final class PhantomGenerator: @unchecked Sendable {
     public let anatomy: PhantomAnatomy
     public let parameters: PhantomParameters
-    public let grid: VoxelGrid
+    public let grid: VolumeGrid
     /// Output-grid voxels of the pons reference mask.
     public let ponsVoxels: [Int]
+    /// World mm → voxel of the tissue maps and of the atlas (the inverses of their grids' affines).
+    let worldToTissueVoxel: Affine, worldToAtlasVoxel: Affine
     /// Base regional multiplier R per dense region index (0: unlabelled = 1).
     let baseUptake: [Float]
     /// Centre of the subject transforms (MNI mm).
     public static let brainCentre = (0.0, -18.0, 18.0)
 
-    public init(anatomy: PhantomAnatomy, parameters: PhantomParameters, grid: VoxelGrid) throws {
+    public init(anatomy: PhantomAnatomy, parameters: PhantomParameters, grid: VolumeGrid) throws {
         try parameters.validate()
         self.anatomy = anatomy
         self.parameters = parameters
         self.grid = grid
+        guard let toTissue = anatomy.tissueGrid.affine.inverse, let toAtlas = anatomy.atlasGrid.affine.inverse else {
+            throw PhantomError.invalidRequest("the anatomy's tissue or atlas grid has a singular affine")
+        }
+        worldToTissueVoxel = toTissue; worldToAtlasVoxel = toAtlas
         var base = [Float](repeating: 1, count: anatomy.regions.codes.count + 1)
         for u in parameters.regionalUptake {
             for code in u.codes { if let i = anatomy.regions.index(ofCode: code) { base[i] = Float(u.multiplier) } }
         }
         baseUptake = base
-        let ponsOnGrid = Resampling.trilinear(anatomy.pons, from: anatomy.ponsGrid, to: grid)
+        let ponsOnGrid = Resample.trilinear(anatomy.pons, from: anatomy.ponsGrid, to: grid)
         ponsVoxels = ponsOnGrid.indices.filter { ponsOnGrid[$0] >= 0.5 }
         guard !ponsVoxels.isEmpty else {
             throw PhantomError.invalidRequest("the output grid \(grid) does not contain the pons reference region")
@@ -86,11 +93,11 @@ public final class PhantomGenerator: @unchecked Sendable {
         let (mult, atro) = regionTables(s)
         // Subject transform about the brain centre: q = c + L (p − c) + t, L = R · diag(scale).
         let rad = s.rotationDegrees.map { $0 * Double.pi / 180 }
-        let rm = Affine3.rotation(rad[0], rad[1], rad[2])
+        let rm = Affine.rotation(rad[0], rad[1], rad[2])
         var L = [Double](repeating: 0, count: 9)
-        for r in 0..<3 { for c in 0..<3 { L[r * 3 + c] = rm[r * 3 + c] * s.scale[c] } }
+        for r in 0..<3 { for c in 0..<3 { L[r * 3 + c] = rm[r, c] * s.scale[c] } }
         let cc = PhantomGenerator.brainCentre
-        let tInv = anatomy.tissueGrid.inverseAffine, aInv = anatomy.atlasGrid.inverseAffine
+        let tInv = worldToTissueVoxel.m, aInv = worldToAtlasVoxel.m
         let A = grid.affine
         let p = parameters
         let bsX = p.brainstemMaxAbsX, bsZ = p.brainstemMaxZ, bsU = Float(p.brainstemUptake)
@@ -106,10 +113,7 @@ public final class PhantomGenerator: @unchecked Sendable {
             let (ogp, owp, ocp, omp, oap) = (og.baseAddress!, ow.baseAddress!, oc.baseAddress!, om.baseAddress!, oa.baseAddress!)
             Parallel.forRanges(nd) { range in
                 for k in range { for j in 0..<nh { for i in 0..<nw {
-                    let (di, dj, dk) = (Double(i), Double(j), Double(k))
-                    let px = A[0] * di + A[1] * dj + A[2] * dk + A[3]
-                    let py = A[4] * di + A[5] * dj + A[6] * dk + A[7]
-                    let pz = A[8] * di + A[9] * dj + A[10] * dk + A[11]
+                    let (px, py, pz) = A.apply(Double(i), Double(j), Double(k))
                     let (ux, uy, uz) = field.displacement(px, py, pz)
                     let (rx, ry, rz) = (px - cc.0, py - cc.1, pz - cc.2)
                     let qx = cc.0 + L[0] * rx + L[1] * ry + L[2] * rz + s.translationMM[0] + Double(ux)
@@ -155,14 +159,14 @@ public final class PhantomGenerator: @unchecked Sendable {
             }
         } } } } } } } } } } }
 
-        let vs = grid.voxelSizes   // (x, y, z)
+        let vs = grid.voxelSize   // (x, y, z)
         if p.diseaseEdgeSigmaMM > 0 {
-            let sig = [p.diseaseEdgeSigmaMM / vs[2], p.diseaseEdgeSigmaMM / vs[1], p.diseaseEdgeSigmaMM / vs[0]]
+            let sig = [p.diseaseEdgeSigmaMM / vs.2, p.diseaseEdgeSigmaMM / vs.1, p.diseaseEdgeSigmaMM / vs.0]
             GaussianFilter.smooth(&mA, shape: grid.shape, sigmas: sig)
             GaussianFilter.smooth(&atA, shape: grid.shape, sigmas: sig)
         }
         let psfSigma = GaussianFilter.sigma(fwhm: s.psfFWHMmm)
-        let psfSig = [psfSigma / vs[2], psfSigma / vs[1], psfSigma / vs[0]]
+        let psfSig = [psfSigma / vs.2, psfSigma / vs.1, psfSigma / vs.0]
         // Noise before the PSF, scaled so that it leaves `noiseCoV` after the PSF at the WM level.
         let kappa = Float(s.noiseCoV / GaussianFilter.varianceReduction(sigmas: psfSig).squareRoot())
         let g = Float(s.globalScale), r = Float(s.gmToWMRatio), cu = Float(p.csfUptake)

@@ -5,43 +5,25 @@ import PETVolumes
 /// Region measurements on the output grid with the unwarped MNI atlas and tissue maps, the way an
 /// analysis of spatially normalised PET would measure them (used by tests, reports and the bench).
 public struct GridAtlas: Sendable {
-    public let grid: VoxelGrid
+    public let grid: VolumeGrid
     /// AAL2 code per output voxel (nearest neighbour; 0 background).
     public let codes: [Int32]
     /// Template GM and WM probability per output voxel (trilinear).
     public let gm: [Float], wm: [Float]
 
-    public init(anatomy: PhantomAnatomy, grid: VoxelGrid) {
+    public init(anatomy: PhantomAnatomy, grid: VolumeGrid) {
         self.grid = grid
-        gm = Resampling.trilinear(anatomy.gm, from: anatomy.tissueGrid, to: grid)
-        wm = Resampling.trilinear(anatomy.wm, from: anatomy.tissueGrid, to: grid)
-        codes = GridAtlas.nearestLabels(from: anatomy.atlasGrid, to: grid) { a in
+        gm = Resample.trilinear(anatomy.gm, from: anatomy.tissueGrid, to: grid)
+        wm = Resample.trilinear(anatomy.wm, from: anatomy.tissueGrid, to: grid)
+        codes = Resample.nearest(from: anatomy.atlasGrid, to: grid, outside: 0) { a in
             let d = Int(anatomy.atlas[a])
             return d > 0 ? Int32(anatomy.regions.codes[d - 1]) : 0
         }
     }
 
-    /// Nearest-neighbour resampling of a label map on `src` onto `grid` (`label` of a source voxel's
-    /// linear index; 0 outside the source).
-    static func nearestLabels(from src: VoxelGrid, to grid: VoxelGrid, label: (Int) -> Int32) -> [Int32] {
-        let m = Affine3.multiply(src.inverseAffine, grid.affine)
-        let s = src.shape
-        var c = [Int32](repeating: 0, count: grid.count)
-        for k in 0..<grid.shape[0] { for j in 0..<grid.shape[1] { for i in 0..<grid.shape[2] {
-            let (x, y, z) = (Double(i), Double(j), Double(k))
-            let fx = m[0] * x + m[1] * y + m[2] * z + m[3], fy = m[4] * x + m[5] * y + m[6] * z + m[7], fz = m[8] * x + m[9] * y + m[10] * z + m[11]
-            // Range first: Int(_:) of a NaN or huge coordinate (a bad affine) would trap.
-            guard fx > -0.5, fy > -0.5, fz > -0.5, fx < Double(s[2]), fy < Double(s[1]), fz < Double(s[0]) else { continue }
-            let ax = Int(fx.rounded()), ay = Int(fy.rounded()), az = Int(fz.rounded())
-            guard ax >= 0, ay >= 0, az >= 0, ax < s[2], ay < s[1], az < s[0] else { continue }
-            c[(k * grid.shape[1] + j) * grid.shape[2] + i] = label((az * s[1] + ay) * s[2] + ax)
-        } } }
-        return c
-    }
-
     /// AAL2 codes on `grid` from the atlas template and its table alone: what an analysis needs, without
     /// the tissue maps `PhantomAnatomy.load` builds (at 1 mm those cost ~250 MB while loading).
-    public static func aal2Codes(directory: String? = nil, grid: VoxelGrid) throws -> (codes: [Int32], regions: RegionTable) {
+    public static func aal2Codes(directory: String? = nil, grid: VolumeGrid) throws -> (codes: [Int32], regions: RegionTable) {
         let dir = TemplateFiles.directory(explicit: directory)
         try TemplateFiles.check(directory: dir)
         let atlasPath = (dir as NSString).appendingPathComponent(TemplateFiles.atlas)
@@ -51,8 +33,7 @@ public struct GridAtlas: Sendable {
         if let bad = v.data.first(where: { $0 != 0 && !known.contains(Int($0.rounded())) }) {
             throw PhantomError.badTemplate(path: atlasPath, reason: "label \(Int(bad.rounded())) is not in the table")
         }
-        let src = GridVolume(v).grid
-        let codes = v.data.withUnsafeBufferPointer { d in nearestLabels(from: src, to: grid) { Int32(d[$0].rounded()) } }
+        let codes = v.data.withUnsafeBufferPointer { d in Resample.nearest(from: v.grid, to: grid, outside: 0) { Int32(d[$0].rounded()) } }
         return (codes, regions)
     }
 

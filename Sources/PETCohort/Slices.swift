@@ -24,9 +24,9 @@ public struct SliceOptions: Codable, Equatable, Sendable {
 
 public enum AxialSlices {
     /// Axial indices k of the centre slices for `grid` (only those whose neighbours are inside).
-    public static func centres(grid: VoxelGrid, options o: SliceOptions) -> [Int] {
+    public static func centres(grid: VolumeGrid, options o: SliceOptions) -> [Int] {
         let half = o.channels / 2
-        let dz = grid.affine[10], z0 = grid.affine[11]
+        let dz = grid.affine[2, 2], z0 = grid.affine[2, 3]
         var ks: [Int] = []
         var z = o.zRangeMM[0]
         while z <= o.zRangeMM[1] + 1e-9 {
@@ -38,11 +38,11 @@ public enum AxialSlices {
     }
 
     /// One sample: (channels, H, W) values around axial index `k`.
-    public static func extract(_ values: [Float], grid: VoxelGrid, centre k: Int, options o: SliceOptions) -> [Float] {
+    public static func extract(_ values: [Float], grid: VolumeGrid, centre k: Int, options o: SliceOptions) -> [Float] {
         let (nh, nw) = (grid.height, grid.width)
-        let vs = grid.voxelSizes
+        let vs = grid.voxelSize   // (x, y, z)
         let (oh, ow) = (o.size[0], o.size[1])
-        let fov = max(Double(nh) * vs[1], Double(nw) * vs[0])
+        let fov = max(Double(nh) * vs.1, Double(nw) * vs.0)
         let px = fov / Double(max(oh, ow))
         var out = [Float](repeating: 0, count: o.channels * oh * ow)
         for c in 0..<o.channels {
@@ -51,10 +51,10 @@ public enum AxialSlices {
             for r in 0..<oh {
                 // Row 0 is anterior: the largest y (j) at the top.
                 let yMM = (Double(oh) / 2 - (Double(r) + 0.5)) * px
-                let fj = (Double(nh) - 1) / 2 + yMM / vs[1]
+                let fj = (Double(nh) - 1) / 2 + yMM / vs.1
                 for col in 0..<ow {
                     let xMM = ((Double(col) + 0.5) - Double(ow) / 2) * px
-                    let fi = (Double(nw) - 1) / 2 + xMM / vs[0]
+                    let fi = (Double(nw) - 1) / 2 + xMM / vs.0
                     guard fi > -1, fj > -1, fi < Double(nw), fj < Double(nh) else { continue }
                     let i0 = Int(fi.rounded(.down)), j0 = Int(fj.rounded(.down))
                     let ax = Float(fi - Double(i0)), ay = Float(fj - Double(j0))
@@ -94,7 +94,7 @@ extension AxialSlices {
                                                                     "item_axes": "(channel = adjacent axial slice, row = anterior→posterior, column = right→left of the image = subject left→right)"])
         var sliceSubject: [Int32] = [], sliceZ: [Double] = []
         for i in 0..<store.count {
-            let grid = VoxelGrid(shape: shape, affine: store.affine(i).m)
+            let grid = VolumeGrid(shape: shape, affine: store.affine(i))
             let centres = centres(grid: grid, options: o)
             let map = store.intensity(i)
             let raw = try store.readVolume(i).data.map { map.inverse($0) }
@@ -104,7 +104,7 @@ extension AxialSlices {
                 try writer.append(Volume(shape: [o.channels] + o.size, data: item, affine: .identity, space: .unknown),
                                   label: store.labels[i], intensity: map, sourceFile: "\(source):k=\(k)")
                 sliceSubject.append(Int32(i))
-                sliceZ.append(grid.world(0, 0, Double(k)).2)
+                sliceZ.append(grid.affine.apply(0, 0, Double(k)).2)
             }
         }
         guard !sliceSubject.isEmpty else {

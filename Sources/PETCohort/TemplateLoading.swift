@@ -2,18 +2,6 @@ import Foundation
 import PETTensor
 import PETVolumes
 
-extension GridVolume {
-    /// From a PETVolumes `Volume` (same (D,H,W) layout and voxel → world affine).
-    public init(_ v: Volume) {
-        self.init(grid: VoxelGrid(shape: v.shape, affine: v.affine.m), values: v.data)
-    }
-
-    /// As a PETVolumes `Volume` in MNI space, for writing.
-    public func volume(metadata: [String: String] = [:]) -> Volume {
-        Volume(shape: grid.shape, data: values, affine: Affine(grid.affine), space: .mni, metadata: metadata)
-    }
-}
-
 extension PhantomAnatomy {
     /// Reads the templates (see `TemplateFiles`) through PETVolumes' NIfTI reader and builds the anatomy
     /// for subjects written at `outputVoxelMM`.
@@ -21,12 +9,12 @@ extension PhantomAnatomy {
         let dir = TemplateFiles.directory(explicit: directory)
         try TemplateFiles.check(directory: dir)
         func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
-        func read(_ name: String) throws -> GridVolume {
+        func read(_ name: String) throws -> Volume {
             let v = try NIfTIFile.read(path(name))
             guard v.shape.allSatisfy({ $0 > 1 }) else {
                 throw PhantomError.badTemplate(path: path(name), reason: "shape \(v.shape) is not a 3D volume")
             }
-            return GridVolume(v)
+            return v
         }
         let t1 = try read(TemplateFiles.t1), gm = try read(TemplateFiles.gm), wm = try read(TemplateFiles.wm)
         let atlas = try read(TemplateFiles.atlas), pons = try read(TemplateFiles.pons)

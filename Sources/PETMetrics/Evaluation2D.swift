@@ -60,7 +60,7 @@ public final class SampleSet2D {
     /// slices cost one read.
     public static func slices(of set: VolumeSet, options: SliceOptions) throws -> SampleSet2D {
         do { try options.validate() } catch { throw MetricsError.badInput(path: set.path, reason: "slice options: \(error)") }
-        let grid = VoxelGrid(shape: set.shape, affine: set.affine.m)
+        let grid = VolumeGrid(shape: set.shape, affine: set.affine)
         let centres = AxialSlices.centres(grid: grid, options: options)
         guard !centres.isEmpty else {
             throw MetricsError.badInput(path: set.path, reason: "no axial slice of its \(set.shape) grid lies in z \(options.zRangeMM[0])…\(options.zRangeMM[1]) mm (--slice-range)")
@@ -71,7 +71,7 @@ public final class SampleSet2D {
         var labels: [Int] = [], names: [String] = [], z: [Double?] = []
         for i in 0..<set.count {
             for k in centres {
-                labels.append(set.labels[i]); names.append("\(set.names[i]):k=\(k)"); z.append(grid.world(0, 0, Double(k)).2)
+                labels.append(set.labels[i]); names.append("\(set.names[i]):k=\(k)"); z.append(grid.affine.apply(0, 0, Double(k)).2)
             }
         }
         let kind = String(format: "axial slices cut from volumes (%d per volume, z %g…%g mm every %g mm, %d channels, %dx%d)",

@@ -34,7 +34,7 @@ public struct RegionAtlas {
         let dir = TemplateFiles.directory(explicit: templatesDirectory)
         guard (try? TemplateFiles.check(directory: dir)) != nil else { return nil }
         // The atlas template alone (nearest neighbour), not the whole phantom anatomy: a fraction of the memory.
-        let (codes, regions) = try GridAtlas.aal2Codes(directory: dir, grid: VoxelGrid(shape: shape, affine: affine.m))
+        let (codes, regions) = try GridAtlas.aal2Codes(directory: dir, grid: VolumeGrid(shape: shape, affine: affine))
         var index: [Int32: Int32] = [:]
         for (i, c) in regions.codes.enumerated() where index[Int32(c)] == nil { index[Int32(c)] = Int32(i + 1) }
         let region = codes.map { $0 > 0 ? (index[$0] ?? 0) : 0 }

@@ -324,6 +324,57 @@ public enum NIfTIFile {
         if !ok { throw NIfTIError.writeFailed(path: finalPath, reason: "short write (disk full?)") }
     }
 
+    /// The libnifti image of every file PETGAN writes, handed to `body` and freed after it (both
+    /// `write` and `StreamingNIfTIWriter` build theirs here, so their headers are the same bytes):
+    /// float32 [D, H, W] `shape` as NIfTI-1 single file `fileName`, sform = `affine`, qform = the same
+    /// affine as quaternion + pixdim + qfac, mm units, cal_min/cal_max = `dataRange`, slope 1, the
+    /// descrip line and the provenance extension. `allocateVoxels` false: no voxel buffer (streaming).
+    /// Call under `lock` (libnifti is not thread-safe). Errors name `path`, the final file.
+    static func withImage<T>(shape: [Int], allocateVoxels: Bool, fileName: String, affine: Affine, space: WorldSpace,
+                             dataRange: (min: Float, max: Float), provenance: [String: Any], provenanceJSON json: Data,
+                             path: String, _ body: (UnsafeMutablePointer<nifti_image>) throws -> T) throws -> T {
+        let g = GridShape(arrayShape: shape)
+        var dims: [Int64] = [3, Int64(g.nx), Int64(g.ny), Int64(g.nz), 1, 1, 1, 1]
+        guard let nim = nifti_make_new_nim(&dims, 16 /* DT_FLOAT32 */, allocateVoxels ? 1 : 0) else {
+            throw NIfTIError.writeFailed(path: path, reason: "libnifti could not allocate the image\(allocateVoxels ? "" : " header")")
+        }
+        defer { nifti_image_free(nim) }
+        guard nifti_set_filenames(nim, fileName, 0, 1) == 0 else {
+            throw NIfTIError.writeFailed(path: path, reason: "libnifti rejected the file name \(fileName)")
+        }
+        nim.pointee.nifti_type = 1   // NIfTI-1 single file (NIfTI-2 is written by writeNIfTI2 from this header)
+        var dm = nifti_dmat44()
+        withUnsafeMutableBytes(of: &dm.m) { b in for n in 0..<16 { b.storeBytes(of: affine.m[n], toByteOffset: n * 8, as: Double.self) } }
+        let code: Int32 = space == .mni ? 4 : 1
+        nim.pointee.sto_xyz = dm
+        nim.pointee.sto_ijk = nifti_dmat44_inverse(dm)
+        nim.pointee.sform_code = code
+        var qb = 0.0, qc = 0.0, qd = 0.0, qx = 0.0, qy = 0.0, qz = 0.0, dx = 0.0, dy = 0.0, dz = 0.0, qfac = 0.0
+        nifti_dmat44_to_quatern(dm, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac)
+        nim.pointee.quatern_b = qb; nim.pointee.quatern_c = qc; nim.pointee.quatern_d = qd
+        nim.pointee.qoffset_x = qx; nim.pointee.qoffset_y = qy; nim.pointee.qoffset_z = qz
+        nim.pointee.qfac = qfac
+        nim.pointee.qto_xyz = nifti_quatern_to_dmat44(qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac)
+        nim.pointee.qto_ijk = nifti_dmat44_inverse(nim.pointee.qto_xyz)
+        nim.pointee.qform_code = code
+        nim.pointee.dx = dx; nim.pointee.dy = dy; nim.pointee.dz = dz
+        nim.pointee.pixdim.1 = dx; nim.pointee.pixdim.2 = dy; nim.pointee.pixdim.3 = dz
+        nim.pointee.xyz_units = 2   // NIFTI_UNITS_MM
+        nim.pointee.time_units = 0
+        nim.pointee.cal_min = Double(dataRange.min); nim.pointee.cal_max = Double(dataRange.max)
+        nim.pointee.scl_slope = 1; nim.pointee.scl_inter = 0
+        let desc = Array(shortDescription(provenance).utf8.prefix(79))
+        withUnsafeMutableBytes(of: &nim.pointee.descrip) { b in
+            for n in 0..<b.count { b[n] = 0 }
+            for (n, c) in desc.enumerated() { b[n] = c }
+        }
+        let status = json.withUnsafeBytes { b in
+            nifti_add_extension(nim, b.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(b.count), 6)
+        }
+        guard status == 0 else { throw NIfTIError.writeFailed(path: path, reason: "libnifti could not add the provenance extension") }
+        return try body(nim)
+    }
+
     /// Writes `volume` as float32 NIfTI (see the file comment). The path must end in .nii or .nii.gz.
     public static func write(_ volume: Volume, to path: String, provenance: [String: Any] = [:],
                              options: NIfTIWriteOptions = NIfTIWriteOptions()) throws {
@@ -347,55 +398,16 @@ public enum NIfTIFile {
 
         try lock.withLock { () throws -> Void in
             nifti_set_debug_level(0)
-            let g = volume.gridShape
-            var dims: [Int64] = [3, Int64(g.nx), Int64(g.ny), Int64(g.nz), 1, 1, 1, 1]
-            guard let nim = nifti_make_new_nim(&dims, 16 /* DT_FLOAT32 */, 1) else {
-                throw NIfTIError.writeFailed(path: path, reason: "libnifti could not allocate the image")
-            }
-            defer { nifti_image_free(nim) }
-            guard nifti_set_filenames(nim, tmp, 0, 1) == 0 else {
-                throw NIfTIError.writeFailed(path: path, reason: "libnifti rejected the file name \(tmp)")
-            }
-            nim.pointee.nifti_type = 1   // NIfTI-1 single file (NIfTI-2 is written below by us)
-            volume.data.withUnsafeBytes { src in nim.pointee.data.copyMemory(from: src.baseAddress!, byteCount: src.count) }
-
-            // Geometry: sform = affine; qform = the same affine as quaternion + pixdim + qfac.
-            var dm = nifti_dmat44()
-            withUnsafeMutableBytes(of: &dm.m) { b in for n in 0..<16 { b.storeBytes(of: volume.affine.m[n], toByteOffset: n * 8, as: Double.self) } }
-            let code: Int32 = volume.space == .mni ? 4 : 1
-            nim.pointee.sto_xyz = dm
-            nim.pointee.sto_ijk = nifti_dmat44_inverse(dm)
-            nim.pointee.sform_code = code
-            var qb = 0.0, qc = 0.0, qd = 0.0, qx = 0.0, qy = 0.0, qz = 0.0, dx = 0.0, dy = 0.0, dz = 0.0, qfac = 0.0
-            nifti_dmat44_to_quatern(dm, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac)
-            nim.pointee.quatern_b = qb; nim.pointee.quatern_c = qc; nim.pointee.quatern_d = qd
-            nim.pointee.qoffset_x = qx; nim.pointee.qoffset_y = qy; nim.pointee.qoffset_z = qz
-            nim.pointee.qfac = qfac
-            nim.pointee.qto_xyz = nifti_quatern_to_dmat44(qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac)
-            nim.pointee.qto_ijk = nifti_dmat44_inverse(nim.pointee.qto_xyz)
-            nim.pointee.qform_code = code
-            nim.pointee.dx = dx; nim.pointee.dy = dy; nim.pointee.dz = dz
-            nim.pointee.pixdim.1 = dx; nim.pointee.pixdim.2 = dy; nim.pointee.pixdim.3 = dz
-            nim.pointee.xyz_units = 2   // NIFTI_UNITS_MM
-            nim.pointee.time_units = 0
-            let r = volume.finiteRange
-            nim.pointee.cal_min = Double(r.min); nim.pointee.cal_max = Double(r.max)
-            nim.pointee.scl_slope = 1; nim.pointee.scl_inter = 0
-            let desc = Array(shortDescription(provenance).utf8.prefix(79))
-            withUnsafeMutableBytes(of: &nim.pointee.descrip) { b in
-                for n in 0..<b.count { b[n] = 0 }
-                for (n, c) in desc.enumerated() { b[n] = c }
-            }
-            let status = json.withUnsafeBytes { b in
-                nifti_add_extension(nim, b.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(b.count), 6)
-            }
-            guard status == 0 else { throw NIfTIError.writeFailed(path: path, reason: "libnifti could not add the provenance extension") }
-            if options.format == .nifti1 {
-                nifti_image_write(nim)
-            } else {
-                // libnifti 3.0's writer emits no header for NIfTI-2 single files; it still builds
-                // the header struct, and we write header + extensions + voxels ourselves.
-                try writeNIfTI2(nim, to: tmp, finalPath: path)
+            try withImage(shape: volume.shape, allocateVoxels: true, fileName: tmp, affine: volume.affine, space: volume.space,
+                          dataRange: volume.finiteRange, provenance: provenance, provenanceJSON: json, path: path) { nim in
+                volume.data.withUnsafeBytes { src in nim.pointee.data.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+                if options.format == .nifti1 {
+                    nifti_image_write(nim)
+                } else {
+                    // libnifti 3.0's writer emits no header for NIfTI-2 single files; it still builds
+                    // the header struct, and we write header + extensions + voxels ourselves.
+                    try writeNIfTI2(nim, to: tmp, finalPath: path)
+                }
             }
         }
         // libnifti's write returns nothing: check that a complete file appeared.

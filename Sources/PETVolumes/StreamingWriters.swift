@@ -57,63 +57,26 @@ public final class StreamingNIfTIWriter {
         let json = provenanceJSON
         file = try NIfTIFile.lock.withLock { () throws -> znzFile in
             nifti_set_debug_level(0)
-            let g = GridShape(arrayShape: shape)
-            var dims: [Int64] = [3, Int64(g.nx), Int64(g.ny), Int64(g.nz), 1, 1, 1, 1]
-            // data_fill 0: libnifti allocates no voxel buffer (we never hold the volume).
-            guard let nim = nifti_make_new_nim(&dims, 16 /* DT_FLOAT32 */, 0) else {
-                throw NIfTIError.writeFailed(path: path, reason: "libnifti could not allocate the image header")
+            // The image NIfTIFile.write builds, without its voxels; the data range is patched by finish().
+            return try NIfTIFile.withImage(shape: shape, allocateVoxels: false, fileName: rawTemp, affine: affine, space: space,
+                                           dataRange: (0, 0), provenance: provenance, provenanceJSON: json, path: path) { nim in
+                // write_opts 2: header and extensions only, leave the file open for the voxels.
+                guard let fp = nifti_image_write_hdr_img2(nim, 2, "wb", nil, nil) else {
+                    throw NIfTIError.writeFailed(path: path, reason: "cannot create \(rawTemp)")
+                }
+                voxOffset = Int(nim.pointee.iname_offset)
+                let pos = Int(znztell(fp))
+                if pos < voxOffset {   // pad to the voxel offset (libnifti normally already is there)
+                    var zeros = [UInt8](repeating: 0, count: voxOffset - pos)
+                    _ = znzwrite(&zeros, 1, zeros.count, fp)
+                }
+                guard Int(znztell(fp)) == voxOffset else {
+                    var f: znzFile? = fp
+                    Xznzclose(&f)
+                    throw NIfTIError.writeFailed(path: path, reason: "header of \(rawTemp) ends at \(pos), not at the voxel offset \(voxOffset)")
+                }
+                return fp
             }
-            defer { nifti_image_free(nim) }
-            guard nifti_set_filenames(nim, rawTemp, 0, 1) == 0 else {
-                throw NIfTIError.writeFailed(path: path, reason: "libnifti rejected the file name \(rawTemp)")
-            }
-            // Exactly the header fields NIfTIFile.write sets, except the data range (patched later).
-            nim.pointee.nifti_type = 1
-            var dm = nifti_dmat44()
-            withUnsafeMutableBytes(of: &dm.m) { b in for n in 0..<16 { b.storeBytes(of: affine.m[n], toByteOffset: n * 8, as: Double.self) } }
-            let code: Int32 = space == .mni ? 4 : 1
-            nim.pointee.sto_xyz = dm
-            nim.pointee.sto_ijk = nifti_dmat44_inverse(dm)
-            nim.pointee.sform_code = code
-            var qb = 0.0, qc = 0.0, qd = 0.0, qx = 0.0, qy = 0.0, qz = 0.0, dx = 0.0, dy = 0.0, dz = 0.0, qfac = 0.0
-            nifti_dmat44_to_quatern(dm, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac)
-            nim.pointee.quatern_b = qb; nim.pointee.quatern_c = qc; nim.pointee.quatern_d = qd
-            nim.pointee.qoffset_x = qx; nim.pointee.qoffset_y = qy; nim.pointee.qoffset_z = qz
-            nim.pointee.qfac = qfac
-            nim.pointee.qto_xyz = nifti_quatern_to_dmat44(qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac)
-            nim.pointee.qto_ijk = nifti_dmat44_inverse(nim.pointee.qto_xyz)
-            nim.pointee.qform_code = code
-            nim.pointee.dx = dx; nim.pointee.dy = dy; nim.pointee.dz = dz
-            nim.pointee.pixdim.1 = dx; nim.pointee.pixdim.2 = dy; nim.pointee.pixdim.3 = dz
-            nim.pointee.xyz_units = 2
-            nim.pointee.time_units = 0
-            nim.pointee.cal_min = 0; nim.pointee.cal_max = 0
-            nim.pointee.scl_slope = 1; nim.pointee.scl_inter = 0
-            let desc = Array(NIfTIFile.shortDescription(provenance).utf8.prefix(79))
-            withUnsafeMutableBytes(of: &nim.pointee.descrip) { b in
-                for n in 0..<b.count { b[n] = 0 }
-                for (n, c) in desc.enumerated() { b[n] = c }
-            }
-            let status = json.withUnsafeBytes { b in
-                nifti_add_extension(nim, b.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(b.count), 6)
-            }
-            guard status == 0 else { throw NIfTIError.writeFailed(path: path, reason: "libnifti could not add the provenance extension") }
-            // write_opts 2: header and extensions only, leave the file open for the voxels.
-            guard let fp = nifti_image_write_hdr_img2(nim, 2, "wb", nil, nil) else {
-                throw NIfTIError.writeFailed(path: path, reason: "cannot create \(rawTemp)")
-            }
-            voxOffset = Int(nim.pointee.iname_offset)
-            let pos = Int(znztell(fp))
-            if pos < voxOffset {   // pad to the voxel offset (libnifti normally already is there)
-                var zeros = [UInt8](repeating: 0, count: voxOffset - pos)
-                _ = znzwrite(&zeros, 1, zeros.count, fp)
-            }
-            guard Int(znztell(fp)) == voxOffset else {
-                var f: znzFile? = fp
-                Xznzclose(&f)
-                throw NIfTIError.writeFailed(path: path, reason: "header of \(rawTemp) ends at \(pos), not at the voxel offset \(voxOffset)")
-            }
-            return fp
         }
     }
 

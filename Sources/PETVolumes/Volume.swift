@@ -43,7 +43,7 @@ public struct GridShape: Equatable, CustomStringConvertible {
 }
 
 /// A 4×4 affine (row-major) mapping voxel (i, j, k) to world mm (x, y, z).
-public struct Affine: Equatable, Codable, CustomStringConvertible {
+public struct Affine: Equatable, Codable, Sendable, CustomStringConvertible {
     /// Row-major 16 values; the last row is (0, 0, 0, 1) for valid affines.
     public var m: [Double]
 
@@ -64,6 +64,15 @@ public struct Affine: Equatable, Codable, CustomStringConvertible {
     /// World coordinates of voxel (i, j, k) (fractional indices allowed).
     @inlinable public func apply(_ i: Double, _ j: Double, _ k: Double) -> (Double, Double, Double) {
         (m[0] * i + m[1] * j + m[2] * k + m[3], m[4] * i + m[5] * j + m[6] * k + m[7], m[8] * i + m[9] * j + m[10] * k + m[11])
+    }
+
+    /// Rotation about x, then y, then z (radians), R = Rz · Ry · Rx, with no translation.
+    public static func rotation(_ rx: Double, _ ry: Double, _ rz: Double) -> Affine {
+        let (cx, sx, cy, sy, cz, sz) = (cos(rx), sin(rx), cos(ry), sin(ry), cos(rz), sin(rz))
+        return Affine([cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx, 0,
+                       sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx, 0,
+                       -sy, cy * sx, cy * cx, 0,
+                       0, 0, 0, 1])
     }
 
     public static func * (a: Affine, b: Affine) -> Affine {
@@ -149,6 +158,43 @@ public struct Affine: Equatable, Codable, CustomStringConvertible {
     }
 }
 
+/// A voxel grid: array shape [D, H, W] and the affine of its voxels (voxel (i, j, k) → world mm).
+/// The one grid type of PETGAN: volumes, resampling targets and the phantom cohort's templates and
+/// output grids are all described by it.
+public struct VolumeGrid: Equatable, Codable, Sendable, CustomStringConvertible {
+    /// Array shape [D, H, W] = (nz, ny, nx).
+    public var shape: [Int]
+    public var affine: Affine
+    public init(shape: [Int], affine: Affine) { self.shape = shape; self.affine = affine }
+
+    public var depth: Int { shape[0] }
+    public var height: Int { shape[1] }
+    public var width: Int { shape[2] }
+    /// Number of voxels.
+    public var count: Int { shape.reduce(1, *) }
+    /// Grid shape in NIfTI order (x, y, z).
+    public var gridShape: GridShape { GridShape(arrayShape: shape) }
+    /// Voxel sizes (dx, dy, dz) in mm from the affine.
+    public var voxelSize: (Double, Double, Double) { affine.voxelSizes }
+
+    /// "96x112x96 voxels of 2x2x2 mm" (NIfTI order).
+    public var description: String {
+        let (dx, dy, dz) = voxelSize
+        return "\(gridShape) voxels of \([dx, dy, dz].map { String(format: "%.3g", $0) }.joined(separator: "x")) mm"
+    }
+
+    /// The MNI grid used by PETGAN's cohorts: axis-aligned RAS+, isotropic voxels, centred on the
+    /// centre of the standard MNI152 bounding box (x 0, y −18, z +18 mm; the box of the 2 mm
+    /// 91×109×91 MNI template). `niftiShape` is (nx, ny, nz), e.g. 96×112×96 at 2 mm.
+    public static func mni(niftiShape s: [Int], voxelSize v: Double) -> VolumeGrid {
+        precondition(s.count == 3, "an MNI grid has three sizes (nx, ny, nz)")
+        let centre = [0.0, -18.0, 18.0]
+        let origin = (0..<3).map { centre[$0] - Double(s[$0] - 1) / 2 * v }
+        return VolumeGrid(shape: VolumeAxes.arrayShape(nx: s[0], ny: s[1], nz: s[2]),
+                          affine: .scaling(v, v, v, origin: (origin[0], origin[1], origin[2])))
+    }
+}
+
 /// What world space an affine refers to (NIfTI xform codes).
 public enum WorldSpace: Int, Codable {
     case unknown = 0, scanner = 1, aligned = 2, talairach = 3, mni = 4, template = 5
@@ -193,6 +239,14 @@ public struct Volume {
         let s = Array(tensor.shape.suffix(3))
         self.init(shape: s, data: tensor.array, affine: affine, space: space)
     }
+
+    /// A volume of `data` ([D, H, W], W fastest) on `grid`.
+    public init(grid: VolumeGrid, data: [Float], space: WorldSpace = .scanner, metadata: [String: String] = [:]) {
+        self.init(shape: grid.shape, data: data, affine: grid.affine, space: space, metadata: metadata)
+    }
+
+    /// The grid the voxels lie on.
+    public var grid: VolumeGrid { VolumeGrid(shape: shape, affine: affine) }
 
     /// A [D, H, W] tensor with the same values.
     public func tensor() -> Tensor { Tensor(shape: shape, values: data) }

@@ -78,7 +78,7 @@ struct DemoCommand: ParsableCommand {
             if (try? String(contentsOfFile: stamp, encoding: .utf8)) != wanted || !FileManager.default.fileExists(atPath: cohort) || !FileManager.default.fileExists(atPath: slices) {
                 print("demo: [1/4] building the phantom cohort: \(subjects) subjects on \(shape) at \(voxelSize) mm (+ \(sliceSize)×\(sliceSize)×3 axial slices)")
                 let plan = try CohortPlan(count: subjects, classNames: ["NC", "MCI", "AD"], proportions: CohortPlan.adniProportions, seed: seed)
-                var req = CohortRequest(grid: VoxelGrid.mni(niftiShape: [g.nx, g.ny, g.nz], voxelSize: voxelSize), plan: plan, outputPath: cohort)
+                var req = CohortRequest(grid: VolumeGrid.mni(niftiShape: [g.nx, g.ny, g.nz], voxelSize: voxelSize), plan: plan, outputPath: cohort)
                 req.templatesDirectory = templates
                 var s = SliceOptions()
                 s.size = [sliceSize, sliceSize]

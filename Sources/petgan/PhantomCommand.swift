@@ -92,7 +92,7 @@ struct PhantomCommand: ParsableCommand {
                 weights = CohortPlan.adniProportions
             }
             let plan = try CohortPlan(count: count, classNames: classNames, proportions: weights, seed: seed)
-            let grid = VoxelGrid.mni(niftiShape: try parsedShape(), voxelSize: voxelSize)
+            let grid = VolumeGrid.mni(niftiShape: try parsedShape(), voxelSize: voxelSize)
             var req = CohortRequest(grid: grid, parameters: params, plan: plan, outputPath: out)
             req.niftiDirectory = niftiDir
             req.templatesDirectory = templates

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 import PETVolumes
 @testable import PETCohort
 
@@ -6,8 +7,7 @@ import PETVolumes
 /// (xform code 4); it used to be recorded as scanner space (code 1).
 final class CohortSpaceTests: XCTestCase {
     func testPhantomStoreIsRecordedInMNISpace() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("petgan-space-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/small.h5"
         _ = try PhantomCohort.makeSmallCohort(at: path, count: 3, seed: 5, niftiShape: [24, 28, 24], voxelSize: 8)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 @testable import PETCohort
 import PETTensor
 import PETVolumes
@@ -10,8 +11,7 @@ final class CohortTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("petcohort-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = URL(fileURLWithPath: try makeTempDir(name))
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
@@ -36,7 +36,7 @@ final class CohortTests: XCTestCase {
         XCTAssertEqual(store.volumeShape, [48, 56, 48])
         XCTAssertEqual(store.classNames, ["NC", "MCI", "AD"])
         XCTAssertEqual(store.labels, plan.subjects.map { ["NC", "MCI", "AD"].firstIndex(of: $0.className)! })
-        XCTAssertEqual(store.affine(0).m, Fixtures.grid(voxel: 4).affine)
+        XCTAssertEqual(store.affine(0).m, Fixtures.grid(voxel: 4).affine.m)
 
         // Recorded subjects regenerate the stored volumes bitwise.
         let subjects = try PhantomCohort.readSubjects(out)
@@ -53,7 +53,7 @@ final class CohortTests: XCTestCase {
         let niftiPath = req.niftiDirectory! + "/\(subjects[2].id)_\(subjects[2].className)_pet.nii.gz"
         let nv = try NIfTIFile.read(niftiPath)
         XCTAssertEqual(nv.data.map { store.intensity(2).forward($0) }, try store.readVolume(2).data)
-        XCTAssertEqual(nv.affine.m, Fixtures.grid(voxel: 4).affine)
+        XCTAssertEqual(nv.affine.m, Fixtures.grid(voxel: 4).affine.m)
 
         // Slices: (N·k, 3, 128, 128), the middle channel is the centre axial slice resampled.
         let slices = try VolumeStore.open(summary.slicePath!)
@@ -86,7 +86,7 @@ final class CohortTests: XCTestCase {
         let gen = try PhantomGenerator(anatomy: anatomy, parameters: PhantomParameters(), grid: Fixtures.grid(voxel: 4))
         let v = try gen.generate(index: 0, className: "NC", seed: 4)
         let path = dir.appendingPathComponent("nc.nii.gz").path
-        try NIfTIFile.write(GridVolume(grid: gen.grid, values: v.values).volume(), to: path)
+        try NIfTIFile.write(Volume(grid: gen.grid, data: v.values, space: .mni), to: path)
         // A voxel to check by position: the hottest voxel, as (i, j, k) = (x, y, z index).
         let hot = v.values.indices.max { v.values[$0] < v.values[$1] }!
         let (k, j, i) = (hot / (56 * 48), hot / 48 % 56, hot % 48)
@@ -105,11 +105,11 @@ final class CohortTests: XCTestCase {
         XCTAssertEqual(lines.first, "RAS 4 (48, 56, 48)")
         XCTAssertEqual(Float(lines[1])!, v.values[hot], accuracy: 1e-6)
         let o = lines[2].split(separator: " ").compactMap { Double($0) }
-        XCTAssertEqual(o, [gen.grid.affine[3], gen.grid.affine[7], gen.grid.affine[11], 4])
+        XCTAssertEqual(o, [gen.grid.affine[0, 3], gen.grid.affine[1, 3], gen.grid.affine[2, 3], 4])
     }
 
     func testSliceOrientationAnteriorUpRightOnTheRight() {
-        let grid = VoxelGrid.mni(niftiShape: [20, 24, 9], voxelSize: 2)
+        let grid = VolumeGrid.mni(niftiShape: [20, 24, 9], voxelSize: 2)
         // value = y index + 100·x index
         var a = [Float](repeating: 0, count: grid.count)
         for k in 0..<9 { for j in 0..<24 { for i in 0..<20 { a[(k * 24 + j) * 20 + i] = Float(j) + 100 * Float(i) } } }
@@ -139,32 +139,10 @@ final class CohortTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("/nonexistent-folder/cohort.h5"), "\(e)")
         }
         // A grid that misses the pons cannot be SUVR-normalised.
-        let tiny = VoxelGrid(shape: [4, 4, 4], affine: [2, 0, 0, 40, 0, 2, 0, 40, 0, 0, 2, 60, 0, 0, 0, 1])
+        let tiny = VolumeGrid(shape: [4, 4, 4], affine: Affine([2, 0, 0, 40, 0, 2, 0, 40, 0, 0, 2, 60, 0, 0, 0, 1]))
         XCTAssertThrowsError(try PhantomGenerator(anatomy: anatomy, parameters: PhantomParameters(), grid: tiny)) { e in
             XCTAssertTrue("\(e)".contains("pons"), "\(e)")
         }
     }
 }
 
-/// Runs a python3 script (interop checks); fails loudly when python3 or nibabel is missing.
-func runPython(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws -> (String, String) {
-    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
-    guard let python = dirs.map({ $0 + "/python3" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        XCTFail("python3 is required by the interop tests (run scripts/setup-python.sh)", file: file, line: line)
-        throw PhantomError.invalidRequest("python3 missing")
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["-c", script]
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
-    try p.run()
-    let so = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let se = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    if p.terminationStatus != 0 {
-        XCTFail("python failed (status \(p.terminationStatus); missing nibabel? run scripts/setup-python.sh):\n\(se)", file: file, line: line)
-        throw PhantomError.invalidRequest("python failed")
-    }
-    return (so, se)
-}

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PETCohort
 import PETTensor
+import PETVolumes
 
 /// Pure parts of the phantom: filters, random draws, displacement fields, parameters, grids.
 final class ModelPartsTests: XCTestCase {
@@ -115,20 +116,20 @@ final class ModelPartsTests: XCTestCase {
         try? FileManager.default.removeItem(at: tmp)
     }
 
-    func testMNIGridGeometry() {
-        let g = VoxelGrid.mni(niftiShape: [96, 112, 96], voxelSize: 2)
+    func testMNIGridGeometry() throws {
+        let g = VolumeGrid.mni(niftiShape: [96, 112, 96], voxelSize: 2)
         XCTAssertEqual(g.shape, [96, 112, 96])
-        XCTAssertEqual(g.voxelSizes, [2, 2, 2])
+        XCTAssertEqual([g.voxelSize.0, g.voxelSize.1, g.voxelSize.2], [2, 2, 2])
         // Centred on (0, −18, 18): the centre lies half-way between the two middle voxels.
-        let c = g.world(47.5, 55.5, 47.5)
+        let c = g.affine.apply(47.5, 55.5, 47.5)
         XCTAssertEqual(c.0, 0, accuracy: 1e-9); XCTAssertEqual(c.1, -18, accuracy: 1e-9); XCTAssertEqual(c.2, 18, accuracy: 1e-9)
-        let inv = Affine3.multiply(g.inverseAffine, g.affine)
-        for r in 0..<4 { for col in 0..<4 { XCTAssertEqual(inv[r * 4 + col], r == col ? 1 : 0, accuracy: 1e-12) } }
+        let inv = try XCTUnwrap(g.affine.inverse) * g.affine
+        for r in 0..<4 { for col in 0..<4 { XCTAssertEqual(inv[r, col], r == col ? 1 : 0, accuracy: 1e-12) } }
         // Resampling a grid onto itself is the identity.
         var rng = PETRandom(seed: 3)
-        let small = VoxelGrid.mni(niftiShape: [5, 6, 7], voxelSize: 3)
+        let small = VolumeGrid.mni(niftiShape: [5, 6, 7], voxelSize: 3)
         let a = (0..<small.count).map { _ in rng.uniform01() }
-        XCTAssertEqual(Resampling.trilinear(a, from: small, to: small), a)
+        XCTAssertEqual(Resample.trilinear(a, from: small, to: small), a)
     }
 
     func testCohortPlanProportionsAndDeterminism() throws {

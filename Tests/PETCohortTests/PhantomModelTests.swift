@@ -1,7 +1,9 @@
 import Foundation
 import XCTest
+import PETTestSupport
 @testable import PETCohort
 import PETTensor
+import PETVolumes
 
 /// The phantom on the real MNI ICBM152 + AAL2 templates (coarse 4 mm grid unless said otherwise).
 final class PhantomModelTests: XCTestCase {
@@ -41,7 +43,7 @@ final class PhantomModelTests: XCTestCase {
         for voxel in [4.0, 2.0] {
             let grid = Fixtures.grid(voxel: voxel)
             let full = GridAtlas(anatomy: try Fixtures.anatomy(voxel: voxel), grid: grid).codes
-            let (light, regions) = try GridAtlas.aal2Codes(directory: Fixtures.templatesDirectory, grid: grid)
+            let (light, regions) = try GridAtlas.aal2Codes(directory: RepositoryPaths.templates, grid: grid)
             XCTAssertEqual(light, full, "\(voxel) mm")
             XCTAssertEqual(regions.codes.count, 120)
             XCTAssertGreaterThan(light.filter { $0 > 0 }.count, grid.count / 10)
@@ -87,7 +89,7 @@ final class PhantomModelTests: XCTestCase {
 
     /// Share of the GM term in the mean activity of `idx` for the unblurred, noise-free model.
     private func gmShareOf(_ idx: [Int], gen: PhantomGenerator, atlas: GridAtlas, subject s: SubjectParameters) -> Double {
-        let csf = Resampling.trilinear(gen.anatomy.csf, from: gen.anatomy.tissueGrid, to: gen.grid)
+        let csf = Resample.trilinear(gen.anatomy.csf, from: gen.anatomy.tissueGrid, to: gen.grid)
         let (mult, _) = gen.regionTables(s)
         var gmTerm = 0.0, total = 0.0
         for i in idx {

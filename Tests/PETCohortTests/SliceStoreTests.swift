@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 @testable import PETCohort
 import PETTensor
 import PETVolumes
@@ -8,8 +9,7 @@ import PETVolumes
 /// store's layout and the paper's 128×128×3 items, cut exactly as AxialSlices cuts a volume.
 final class SliceStoreTests: XCTestCase {
     func testSliceStoreFromAVolumeStore() throws {
-        let dir = NSTemporaryDirectory() + "petcohort-slices-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let grid = Fixtures.grid(voxel: 4)
         let volumes = dir + "/prepared.h5"
@@ -21,7 +21,7 @@ final class SliceStoreTests: XCTestCase {
         for i in 0..<3 {
             let raw = (0..<grid.count).map { _ in rng.uniform(0, 3) }
             raws.append(raw)
-            try w.append(Volume(shape: grid.shape, data: raw.map { maps[i].forward($0) }, affine: Affine(grid.affine), space: .mni),
+            try w.append(Volume(shape: grid.shape, data: raw.map { maps[i].forward($0) }, affine: grid.affine, space: .mni),
                          label: i % 2, intensity: maps[i], sourceFile: "sub-\(i).nii.gz")
         }
         try w.commit()
@@ -47,7 +47,7 @@ final class SliceStoreTests: XCTestCase {
         }
         let f = try HDF5File.open(out)
         XCTAssertEqual(try f.dataset("slice_subject").read(Int32.self).map(Int.init), [0, 1, 2].flatMap { [Int](repeating: $0, count: ks.count) })
-        XCTAssertEqual(try f.dataset("slice_z_mm").read(Double.self), ks.map { grid.world(0, 0, Double($0)).2 } + ks.map { grid.world(0, 0, Double($0)).2 } + ks.map { grid.world(0, 0, Double($0)).2 })
+        XCTAssertEqual(try f.dataset("slice_z_mm").read(Double.self), ks.map { grid.affine.apply(0, 0, Double($0)).2 } + ks.map { grid.affine.apply(0, 0, Double($0)).2 } + ks.map { grid.affine.apply(0, 0, Double($0)).2 })
 
         // No centre in range: an error naming the store, and no slice store.
         var far = SliceOptions(); far.zRangeMM = [500, 600]

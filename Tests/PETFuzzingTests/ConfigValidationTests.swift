@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 @testable import PETFuzzing
 @testable import PETModels
 

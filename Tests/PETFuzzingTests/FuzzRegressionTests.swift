@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 @testable import PETFuzzing
 
 /// The fuzz harness itself: every seed is read without error (so the fuzzer starts from valid

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 
 /// Corrupt stores on which libhdf5 1.10 itself crashes (found by fuzzing; docs/FUZZING.md): the
 /// `petgan` commands turn that into one error line naming the file and exit 1, not a signal.

@@ -3,35 +3,13 @@ import XCTest
 import PETTestSupport
 @testable import PETVolumes
 
-/// A fresh temporary folder per test.
-func makeTempDir(_ name: String = #function) throws -> String {
-    let clean = name.filter { $0.isLetter || $0.isNumber }
-    let dir = NSTemporaryDirectory() + "petgan-fuzzing-\(clean)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
 /// Tests/Fixtures/fuzz (seeds, dictionaries, crash inputs).
-let fuzzFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/fuzz").path
-
-/// The `petgan` binary next to the test bundle; a missing binary fails the test (never a skip).
-func petganBinary(file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent()] {
-        let p = candidate.appendingPathComponent("petgan").path
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    XCTFail("the petgan binary is not built next to the tests (\(dir.path)); build the package first (make test does)", file: file, line: line)
-    throw NSError(domain: "petgan.tests", code: 1)
-}
+let fuzzFixtures = RepositoryPaths.fixtures.appendingPathComponent("fuzz").path
 
 /// Runs a program; (status, stdout, stderr). A signal shows as status 128 + signal.
 func runProgram(_ exe: String, _ args: [String]) throws -> (Int32, String, String) {
-    let templates = URL(fileURLWithPath: fuzzFixtures).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Volumes/templates").path
     var env = ["SWIFT_BACKTRACE": "enable=no"]
-    if ProcessInfo.processInfo.environment["PETGAN_TEMPLATES"] == nil { env["PETGAN_TEMPLATES"] = templates }
+    if ProcessInfo.processInfo.environment["PETGAN_TEMPLATES"] == nil { env["PETGAN_TEMPLATES"] = RepositoryPaths.repositoryTemplates }
     let r = try runProcess(exe, args, environment: env)
     return (r.signalled ? 128 + r.status : r.status, r.stdout, r.stderr)
 }

@@ -1,21 +1,11 @@
 import XCTest
+import PETTestSupport
 @testable import PETMetrics
 import PETVolumes
 
 /// A real set whose affine holds NaN, huge or singular values: `evaluate` used to trap in
 /// Int(...rounded()) while building the atlas; now the set is refused with one error naming the store.
 final class BadAffineTests: XCTestCase {
-    /// The petgan binary beside the tests; fails (never skips) when missing.
-    func petganBinary() throws -> String {
-        let dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent(), dir.deletingLastPathComponent().deletingLastPathComponent()] {
-            let p = candidate.appendingPathComponent("petgan").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        XCTFail("the petgan binary is not built next to the tests (\(dir.path)); run swift build --build-tests")
-        throw NSError(domain: "petgan.tests", code: 2)
-    }
-
     func store(_ path: String, affineOfSecond: Affine) throws {
         let shape = [12, 14, 12]
         let w = try VolumeStoreWriter.create(path, volumeShape: shape, classNames: ["NC", "AD"], voxelSize: (4, 4, 4), normalization: "max")
@@ -28,7 +18,7 @@ final class BadAffineTests: XCTestCase {
 
     func testEvaluateRefusesRealSetWithNaNOrHugeAffine() throws {
         let exe = try petganBinary()
-        let dir = Fixtures.tempDirectory("badaffine")
+        let dir = try makeTempDir("badaffine")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var nan = Affine.scaling(4, 4, 4); nan[0, 3] = .nan
         var huge = Affine.scaling(4, 4, 4); huge[1, 1] = 1e300
@@ -49,7 +39,7 @@ final class BadAffineTests: XCTestCase {
             }
             let (status, _, err) = try Fixtures.run(exe, ["evaluate", "--real", p, "--synthetic", dir + "/gen", "--out", dir + "/r-\(name)",
                                                           "--skip-classifiers", "--mmd-permutations", "5", "--diversity-pairs", "2"],
-                                                    environment: ["PETGAN_TEMPLATES": Fixtures.templatesDirectory])
+                                                    environment: ["PETGAN_TEMPLATES": RepositoryPaths.templates])
             XCTAssertEqual(status, 1, "\(name): evaluate must exit 1 (a signal gives its number): \(err)")
             let lines = err.split(separator: "\n").filter { $0.hasPrefix("petgan: error:") }
             XCTAssertEqual(lines.count, 1, err)

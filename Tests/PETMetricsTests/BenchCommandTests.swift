@@ -1,22 +1,10 @@
 import Foundation
 import XCTest
-
-/// The `petgan` binary next to the test bundle; a missing binary fails the test (a command test must
-/// not pass unrun).
-func petganExecutable(file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent()] {
-        let p = candidate.appendingPathComponent("petgan").path
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    XCTFail("petgan binary not built next to the tests (\(dir.path)): swift build -c release -Xswiftc -enable-testing --build-tests", file: file, line: line)
-    throw CocoaError(.fileNoSuchFile)
-}
+import PETTestSupport
 
 /// `petgan bench conv` / `bench train`: the figures they print are what this run measured (with the
 /// work training does), and peer figures come only from the files given.
 final class BenchCommandTests: XCTestCase {
-    func petgan() throws -> String { try petganExecutable() }
 
     func rows(_ path: String) throws -> [[String: Any]] {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [[String: Any]])
@@ -27,8 +15,8 @@ final class BenchCommandTests: XCTestCase {
     /// weights: the probe, the forward and the f+b forward each transform (the f+b input gradient
     /// reuses its forward's spectra), as a training step does.
     func testFFTRowsPayTheirWeightTransformsEveryRepetition() throws {
-        let exe = try petgan()
-        let dir = Fixtures.tempDirectory("benchconv")
+        let exe = try petganBinary()
+        let dir = try makeTempDir("benchconv")
         let (s, out, err) = try Fixtures.run(exe, ["bench", "conv", "--only", "K3", "--paths", "fft", "--reps", "1", "--warmup", "0",
                                                    "--profile", "--threads", "2", "--json", dir + "/conv.json"])
         XCTAssertEqual(s, 0, err)
@@ -47,8 +35,8 @@ final class BenchCommandTests: XCTestCase {
     /// (NaN FLOP count as Python writes it) its step time, RSS and the time ratio; a file of another
     /// suite is one clear error naming it.
     func testBenchTrainPrintsPeerFiguresOnlyFromPeerFiles() throws {
-        let exe = try petgan()
-        let dir = Fixtures.tempDirectory("benchtrain")
+        let exe = try petganBinary()
+        let dir = try makeTempDir("benchtrain")
         let (s1, o1, e1) = try Fixtures.run(exe, ["bench", "train", "--quick", "--only", "dcgan3d", "--threads", "2"])
         XCTAssertEqual(s1, 0, e1)
         XCTAssertTrue(o1.contains("dcgan3d_32_b4"), o1)

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 @testable import PETMetrics
 import PETTensor
 import PETCohort
@@ -55,11 +56,11 @@ final class ClassifierPhantomTests: XCTestCase {
 
     func phantomCohort() throws -> (xs: [[Float]], labels: [Int], shape: [Int]) {
         if let c = ClassifierPhantomTests.cohort { return c }
-        try Fixtures.ensureTemplates()
-        let p = Fixtures.tempDirectory("classifier") + "/cohort.h5"
+        try ensureTemplates(required: TemplateFiles.all)
+        let p = try makeTempDir("classifier") + "/cohort.h5"
         defer { try? FileManager.default.removeItem(atPath: (p as NSString).deletingLastPathComponent) }
         // 20 subjects per class on the 4 mm grid, block-averaged as evaluate does (24×28×24).
-        try PhantomCohort.makeSmallCohort(at: p, count: 60, seed: 5, templatesDirectory: Fixtures.templatesDirectory)
+        try PhantomCohort.makeSmallCohort(at: p, count: 60, seed: 5, templatesDirectory: RepositoryPaths.templates)
         let set = try VolumeSet.open(p)
         let f = Evaluation.smallFactor(set.shape)
         var xs: [[Float]] = [], shape: [Int] = []
@@ -92,9 +93,9 @@ final class ClassifierPhantomTests: XCTestCase {
         // independent phantom cohort as "synthetic". The baseline must be far above chance and its
         // fit converged, so a gain cannot come from a broken baseline.
         let c = try phantomCohort()
-        let p = Fixtures.tempDirectory("classifier-syn") + "/syn.h5"
+        let p = try makeTempDir("classifier-syn") + "/syn.h5"
         defer { try? FileManager.default.removeItem(atPath: (p as NSString).deletingLastPathComponent) }
-        try PhantomCohort.makeSmallCohort(at: p, count: 30, seed: 6, templatesDirectory: Fixtures.templatesDirectory)
+        try PhantomCohort.makeSmallCohort(at: p, count: 30, seed: 6, templatesDirectory: RepositoryPaths.templates)
         let syn = try VolumeSet.open(p)
         let sx = try (0..<syn.count).map { ImageMetrics.downsample(try syn.values($0), shape: syn.shape, factor: Evaluation.smallFactor(syn.shape)).0 }
         let r = try TwoSampleTests.augmentation(real: c.xs, realLabels: c.labels, synthetic: sx, syntheticLabels: syn.labels,

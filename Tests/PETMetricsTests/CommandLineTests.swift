@@ -1,22 +1,15 @@
 import XCTest
+import PETTestSupport
+import PETCohort
 @testable import PETMetrics
 
 /// The `petgan` commands: exit status and messages (the binary sits next to the test bundle).
 final class CommandLineTests: XCTestCase {
-    func petgan() throws -> String {
-        let dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let p = candidate.appendingPathComponent("petgan").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        throw XCTSkip("petgan binary not built next to the tests (\(dir.path)); build the package first")
-    }
-
     func testEvaluateAndTuringCommands() throws {
-        let exe = try petgan()
+        let exe = try petganBinary()
         let real = try Fixtures.smallCohort()
-        let dir = Fixtures.tempDirectory("cli")
-        let env = ["PETGAN_TEMPLATES": Fixtures.templatesDirectory]
+        let dir = try makeTempDir("cli")
+        let env = ["PETGAN_TEMPLATES": RepositoryPaths.templates]
 
         // Bad input: one clear line, non-zero exit, nothing written.
         let (s1, _, e1) = try Fixtures.run(exe, ["evaluate", "--real", real, "--synthetic", dir + "/nope", "--out", dir + "/r"], environment: env)
@@ -55,10 +48,10 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testEvaluateTwoDimensionalSamplesAndBenchOptions() throws {
-        let exe = try petgan()
-        let dir = Fixtures.tempDirectory("cli2d")
-        let env = ["PETGAN_TEMPLATES": Fixtures.templatesDirectory]
-        try Fixtures.ensureTemplates()
+        let exe = try petganBinary()
+        let dir = try makeTempDir("cli2d")
+        let env = ["PETGAN_TEMPLATES": RepositoryPaths.templates]
+        try ensureTemplates(required: TemplateFiles.all)
         let (s0, _, e0) = try Fixtures.run(exe, ["phantom", "--count", "6", "--shape", "48x56x48", "--voxel-size", "4", "--slices", "axial",
                                                  "--slice-shape", "32x32", "--out", dir + "/c.h5"], environment: env)
         XCTAssertEqual(s0, 0, e0)

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 import PETCohort
 import PETTensor
 import PETVolumes
@@ -13,11 +14,11 @@ final class Evaluation2DTests: XCTestCase {
     /// 12 phantom subjects on the 4 mm grid with a 64×64×3 axial slice store (default positions).
     func cohort() throws -> (volumes: String, slices: String) {
         if let c = Self.cohort { return c }
-        try Fixtures.ensureTemplates()
-        let p = Fixtures.tempDirectory("eval2d") + "/real.h5"
+        try ensureTemplates(required: TemplateFiles.all)
+        let p = try makeTempDir("eval2d") + "/real.h5"
         var so = SliceOptions()
         so.size = [64, 64]
-        let s = try PhantomCohort.makeSmallCohort(at: p, count: 12, seed: 3, slices: so, templatesDirectory: Fixtures.templatesDirectory)
+        let s = try PhantomCohort.makeSmallCohort(at: p, count: 12, seed: 3, slices: so, templatesDirectory: RepositoryPaths.templates)
         Self.cohort = (p, try XCTUnwrap(s.slicePath))
         return Self.cohort!
     }
@@ -44,7 +45,7 @@ final class Evaluation2DTests: XCTestCase {
     func options(_ real: String, _ synthetic: String, _ out: String) -> EvaluationOptions {
         var o = EvaluationOptions(real: real, synthetic: synthetic, out: out)
         o.classifierEpochs = 2; o.classifierMinSteps = 20; o.diversityPairs = 3; o.mmdPermutations = 20; o.augmentationSeeds = [1]
-        o.templatesDirectory = Fixtures.templatesDirectory
+        o.templatesDirectory = RepositoryPaths.templates
         return o
     }
 
@@ -58,7 +59,7 @@ final class Evaluation2DTests: XCTestCase {
         let perSubject = sliceSet.count / 12
         XCTAssertGreaterThan(perSubject, 3)
         let picked = (0..<12).map { $0 * perSubject + ($0 % perSubject) }
-        let dir = Fixtures.tempDirectory("eval2d-run")
+        let dir = try makeTempDir("eval2d-run")
         let sourceOf = try writeCopies(of: slices, indices: picked, to: dir + "/generated")
 
         var results: [[String: Any]] = []
@@ -109,12 +110,12 @@ final class Evaluation2DTests: XCTestCase {
 
     func testTwoDimensionalInputErrors() throws {
         let (volumes, slices) = try cohort()
-        let dir = Fixtures.tempDirectory("eval2d-errors")
+        let dir = try makeTempDir("eval2d-errors")
         // 2D samples of another size than the real slice store.
         var small = SliceOptions(); small.size = [32, 32]
         let other = try VolumeSet.open(slices)
         try FileManager.default.createDirectory(atPath: dir + "/small", withIntermediateDirectories: true)
-        let grid = VoxelGrid(shape: try VolumeSet.open(volumes).shape, affine: try VolumeSet.open(volumes).affine.m)
+        let grid = VolumeGrid(shape: try VolumeSet.open(volumes).shape, affine: try VolumeSet.open(volumes).affine)
         let vol = try VolumeSet.open(volumes)
         for i in 0..<2 {
             let item = AxialSlices.extract(try vol.values(i), grid: grid, centre: AxialSlices.centres(grid: grid, options: small)[0], options: small)

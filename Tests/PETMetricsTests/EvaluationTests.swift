@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 @testable import PETMetrics
 import PETTensor
 import PETVolumes
@@ -11,13 +12,13 @@ final class EvaluationTests: XCTestCase {
     func options(_ real: String, _ synthetic: String, _ out: String) -> EvaluationOptions {
         var o = EvaluationOptions(real: real, synthetic: synthetic, out: out)
         o.classifierEpochs = 5; o.classifierMinSteps = 40; o.diversityPairs = 3; o.mmdPermutations = 20; o.augmentationSeeds = [1]
-        o.templatesDirectory = Fixtures.templatesDirectory
+        o.templatesDirectory = RepositoryPaths.templates
         return o
     }
 
     func testEvaluateNIfTIFolderAndStoreAgainstPhantomCohort() throws {
         let real = try Fixtures.smallCohort()
-        let dir = Fixtures.tempDirectory("eval")
+        let dir = try makeTempDir("eval")
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
         let out = dir + "/report"
@@ -116,7 +117,7 @@ final class EvaluationTests: XCTestCase {
     /// and the pair metrics equal the whole-array reference functions exactly.
     func testSlabScheduleDoesNotChangeMetrics() throws {
         let real = try Fixtures.smallCohort()
-        let dir = Fixtures.tempDirectory("eval-slabs")
+        let dir = try makeTempDir("eval-slabs")
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
         var results: [[String: Any]] = []
@@ -149,7 +150,7 @@ final class EvaluationTests: XCTestCase {
     /// forces several tiles) equals the untiled discriminator on the same mapped volumes.
     func testCriticScoresTiledEqualUntiled() throws {
         let real = try Fixtures.smallCohort()
-        let dir = Fixtures.tempDirectory("eval-critic")
+        let dir = try makeTempDir("eval-critic")
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
         let cfg = try TrainConfig.resolve(model: .dcgan3d, preset: nil, yamlFile: nil, overrides: [
@@ -201,7 +202,7 @@ final class EvaluationTests: XCTestCase {
 
     func testClearErrorsForBadInputs() throws {
         let real = try Fixtures.smallCohort()
-        let dir = Fixtures.tempDirectory("errors")
+        let dir = try makeTempDir("errors")
         XCTAssertThrowsError(try Evaluation.run(options(real, dir + "/missing", dir + "/r"))) { e in
             XCTAssertTrue("\(e)".contains("missing") && "\(e)".contains("no such file"), "\(e)")
         }
@@ -226,7 +227,7 @@ final class EvaluationTests: XCTestCase {
 
     func testTuringKitAndScore() throws {
         let real = try Fixtures.smallCohort()
-        let dir = Fixtures.tempDirectory("turing")
+        let dir = try makeTempDir("turing")
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: dir + "/gen", offset: 0.2, indices: [0, 1, 4, 5, 8, 9])
         var o = TuringKitOptions(real: real, synthetic: dir + "/gen", out: dir + "/kit")
         o.count = 8; o.seed = 4

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 @testable import PETMetrics
 import PETTensor
 
@@ -6,9 +7,9 @@ import PETTensor
 /// scripts/setup-python-eval.sh when missing.
 final class InteropTests: XCTestCase {
     func testPSNRAndSSIMEqualScikitImage() throws {
-        let (status, _, err) = try Fixtures.run("/bin/bash", [Fixtures.repoRoot.appendingPathComponent("scripts/setup-python-eval.sh").path])
+        let (status, _, err) = try Fixtures.run("/bin/bash", [RepositoryPaths.root.appendingPathComponent("scripts/setup-python-eval.sh").path])
         XCTAssertEqual(status, 0, "scripts/setup-python-eval.sh failed: \(err)")
-        let dir = Fixtures.tempDirectory("skimage")
+        let dir = try makeTempDir("skimage")
         let shape3 = [18, 22, 20], shape2 = [40, 36]
         let x3 = blobVolume(shape3, seed: 11), x2 = blobVolume(shape2, seed: 12)
         var rng = PETRandom(seed: 13)

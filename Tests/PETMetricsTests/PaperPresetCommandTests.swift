@@ -1,15 +1,17 @@
 import Foundation
 import XCTest
+import PETTestSupport
+import PETCohort
 
 /// `petgan phantom --slices axial` makes the paper's 128×128×3 slices, and `petgan train --preset
 /// paper2d` trains on them, refuses other shapes with one error line naming the file and the
 /// option, and accepts them with --allow-any-shape.
 final class PaperPresetCommandTests: XCTestCase {
     func testPhantomSlicesFitThePaperPresetAndOtherShapesAreRefused() throws {
-        let exe = try petganExecutable()
-        let dir = Fixtures.tempDirectory("paperpreset")
-        let env = ["PETGAN_TEMPLATES": Fixtures.templatesDirectory]
-        try Fixtures.ensureTemplates()
+        let exe = try petganBinary()
+        let dir = try makeTempDir("paperpreset")
+        let env = ["PETGAN_TEMPLATES": RepositoryPaths.templates]
+        try ensureTemplates(required: TemplateFiles.all)
         let (s0, o0, e0) = try Fixtures.run(exe, ["phantom", "--count", "3", "--shape", "48x56x48", "--voxel-size", "4", "--slices", "axial",
                                                   "--out", dir + "/c.h5"], environment: env)
         XCTAssertEqual(s0, 0, e0)
@@ -41,8 +43,8 @@ final class PaperPresetCommandTests: XCTestCase {
 
     /// `petgan prepare --slices axial` turns a folder of NIfTI volumes into the paper preset's input.
     func testPrepareSlicesFitThePaperPreset() throws {
-        let exe = try petganExecutable()
-        let dir = Fixtures.tempDirectory("prepareslices")
+        let exe = try petganBinary()
+        let dir = try makeTempDir("prepareslices")
         let names = try Fixtures.writePerturbedNIfTI(from: try Fixtures.smallCohort(), to: dir + "/nifti", offset: 0, indices: [0, 1, 4, 11])
         let csv = "file,label\n" + names.map { "\($0),\($0.split(separator: "_")[0])\n" }.joined()
         try csv.write(toFile: dir + "/labels.csv", atomically: true, encoding: .utf8)

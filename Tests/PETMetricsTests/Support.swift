@@ -11,38 +11,19 @@ enum FixtureError: Error, CustomStringConvertible {
     var description: String { switch self { case .missingTool(let why): return why } }
 }
 
-/// Shared fixtures: repository paths, temporary folders, templates (fetched once on a fresh clone),
-/// and a small phantom cohort built once for the suite.
+/// Shared fixtures of the metrics tests: a small phantom cohort built once for the suite, perturbed
+/// copies, the headless browser (paths, temporary folders and templates: PETTestSupport).
 enum Fixtures {
-    static let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let lock = NSLock()
     nonisolated(unsafe) static var cohortPath: String?
-
-    static func tempDirectory(_ name: String) -> String {
-        let p = NSTemporaryDirectory() + "petgan-metrics-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
-
-    static var templatesDirectory: String {
-        if let env = ProcessInfo.processInfo.environment["PETGAN_TEMPLATES"], !env.isEmpty { return env }
-        return repoRoot.appendingPathComponent("Volumes/templates").path
-    }
-
-    static func ensureTemplates() throws {
-        if (try? TemplateFiles.check(directory: templatesDirectory)) == nil {
-            _ = try run("/bin/bash", [repoRoot.appendingPathComponent("Volumes/fetch-templates.sh").path])
-        }
-        try TemplateFiles.check(directory: templatesDirectory)
-    }
 
     /// 12 phantom subjects (4 NC, 4 MCI, 4 AD) on the 4 mm 48×56×48 grid, built once.
     static func smallCohort() throws -> String {
         lock.lock(); defer { lock.unlock() }
         if let p = cohortPath { return p }
-        try ensureTemplates()
-        let p = tempDirectory("cohort") + "/real.h5"
-        try PhantomCohort.makeSmallCohort(at: p, count: 12, seed: 3, templatesDirectory: templatesDirectory)
+        try ensureTemplates(required: TemplateFiles.all)
+        let p = try makeTempDir("cohort") + "/real.h5"
+        try PhantomCohort.makeSmallCohort(at: p, count: 12, seed: 3, templatesDirectory: RepositoryPaths.templates)
         cohortPath = p
         return p
     }

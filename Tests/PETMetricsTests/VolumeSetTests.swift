@@ -1,10 +1,11 @@
 import XCTest
+import PETTestSupport
 @testable import PETMetrics
 import PETVolumes
 
 final class VolumeSetTests: XCTestCase {
     func testNormalizedStoreIsMappedBackAndRawStoreIsReadAsStored() throws {
-        let dir = Fixtures.tempDirectory("volumeset")
+        let dir = try makeTempDir("volumeset")
         let shape = [12, 12, 12]
         let raw = blobVolume(shape, seed: 21).map { abs($0) * 1.5 }        // SUVR-like, up to ~3
         let map = IntensityMap(scale: 2.0 / 3.0, offset: -1)                // SUVR/3 → [0, 1] → [-1, 1]
@@ -65,7 +66,7 @@ final class VolumeSetTests: XCTestCase {
     }
 
     func testSlabReaderGivesExactlyTheValues() throws {
-        let dir = Fixtures.tempDirectory("volumeset-slabs")
+        let dir = try makeTempDir("volumeset-slabs")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let shape = [11, 9, 10]   // D = 11: slabs of 2, 4, 5 leave a shorter last slab
         let raws = (0..<2).map { k in blobVolume(shape, seed: 40 + UInt64(k)).map { abs($0) * 1.5 } }

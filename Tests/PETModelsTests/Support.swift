@@ -4,13 +4,6 @@ import XCTest
 import PETTensor
 import PETVolumes
 
-func makeTempDir(_ name: String = #function) throws -> String {
-    let clean = name.filter { $0.isLetter || $0.isNumber }
-    let dir = NSTemporaryDirectory() + "petgan-models-\(clean)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
 /// A tiny two-class store: (D, H, W) volumes (3D) or (3, H, W) slice samples (2D). Class "HI" has a
 /// bright blob, class "LO" a dim one, both with noise, in SUVR-like units mapped to [−1, 1] by
 /// scale 2/3, offset −1 (as the phantom cohort does).
@@ -42,33 +35,6 @@ func tinyConfig(_ model: ModelKind, data: String, out: String, extra: [String: A
                             "z_dim": 8, "checkpoint_every": 1000, "sample_count": 4, "seed": 3]
     for (k, v) in extra { o[k] = v }
     return try TrainConfig.resolve(model: model, preset: nil, yamlFile: nil, overrides: o)
-}
-
-func python3Path() -> String? {
-    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
-    return dirs.map { $0 + "/python3" }.first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-}
-
-/// Runs a Python script and returns stdout; fails the test when python3 or a module is missing.
-@discardableResult
-func runPython(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    guard let python = python3Path() else {
-        XCTFail("python3 is required by the interop tests (run scripts/setup-python.sh)", file: file, line: line)
-        throw NSError(domain: "petgan.tests", code: 1)
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["-c", script]
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    if p.terminationStatus != 0 {
-        XCTFail("python failed (run scripts/setup-python.sh):\n\(String(decoding: e, as: UTF8.self))", file: file, line: line)
-        throw NSError(domain: "petgan.tests", code: Int(p.terminationStatus))
-    }
-    return String(decoding: o, as: UTF8.self)
 }
 
 func checkpointsEqual(_ a: Checkpoint, _ b: Checkpoint, file: StaticString = #filePath, line: UInt = #line) {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 import PETTensor
 import PETVolumes
 @testable import PETModels

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestSupport
 @testable import PETModels
 import PETAutograd
 import PETTensor
@@ -200,7 +201,7 @@ final class GenerationTests: XCTestCase {
         img = nib.load('\(g.files[0])')
         print(json.dumps({"shape": list(img.shape), "affine": img.affine.tolist(), "zooms": [float(z) for z in img.header.get_zooms()],
                           "max": float(np.asarray(img.dataobj).max()), "units": img.header.get_xyzt_units()[0]}))
-        """)
+        """).stdout
         let j = try JSONSerialization.jsonObject(with: Data((out.split(separator: "\n").last ?? "").utf8)) as! [String: Any]
         XCTAssertEqual(j["shape"] as? [Int], [8, 12, 8])   // NIfTI x, y, z of the (D, H, W) = (8, 12, 8) grid
         let aff = (j["affine"] as! [[Double]]).flatMap { $0 }

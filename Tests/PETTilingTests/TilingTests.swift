@@ -3,15 +3,10 @@ import PETAutograd
 import PETTensor
 import PETVolumes
 import XCTest
+import PETTestSupport
 @testable import PETTiling
 
 private func randInt(_ lo: Int, _ hi: Int, _ rng: inout PETRandom) -> Int { lo + rng.int(below: hi - lo + 1) }
-
-private func tempDir(_ name: String) throws -> String {
-    let dir = NSTemporaryDirectory() + "petgan-tiling-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
 
 /// Eval-mode batch norm with non-trivial running statistics and affine parameters.
 private func randomBatchNorm(_ c: Int, _ rng: inout PETRandom) -> BatchNorm3d {
@@ -266,7 +261,7 @@ final class TilingTests: XCTestCase {
     }
 
     func testStreamedNIfTIEqualsInMemoryWrite() throws {
-        let dir = try tempDir("nifti")
+        let dir = try makeTempDir("nifti")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = PETRandom(seed: 9)
         let shape = [7, 6, 5]
@@ -308,7 +303,7 @@ final class TilingTests: XCTestCase {
 
     /// Tiled generation streamed to NIfTI and to a chunked HDF5 dataset equals the untiled output.
     func testTiledGenerationStreamsToNIfTIAndHDF5() throws {
-        let dir = try tempDir("stream")
+        let dir = try makeTempDir("stream")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = PETRandom(seed: 21)
         let layers: [Module] = [

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 @testable import PETVolumes
 import PETTensor
 
@@ -108,12 +109,12 @@ final class FormatsInteropTests: XCTestCase {
 
         // inspect says what it found and which convention it applied, through the real binary.
         let exe = try petganBinary()
-        let r = try runProgram(exe, ["inspect", dir + "/ana.hdr", "--json"])
+        let r = try runProcess(exe, ["inspect", dir + "/ana.hdr", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let j = try wholeJSON(r.stdout)
         XCTAssertEqual(j["format"] as? String, "Analyze 7.5")
         XCTAssertEqual(r.warningLines.filter { $0.contains(dir + "/ana.hdr") && $0.contains("nibabel's convention") }.count, 1, r.stderr)
-        let rp = try runProgram(exe, ["inspect", dir + "/pair1.img"])
+        let rp = try runProcess(exe, ["inspect", dir + "/pair1.img"])
         XCTAssertEqual(rp.status, 0, rp.stderr)
         XCTAssertTrue(rp.stdout.contains("NIfTI-1 pair") && !rp.stdout.contains("HDF5"), rp.stdout)
 
@@ -217,13 +218,13 @@ final class FormatsInteropTests: XCTestCase {
 
         // The binary: prepare without --frames names the option; inspect reports frames and durations.
         let exe = try petganBinary()
-        let p1 = try runProgram(exe, ["prepare", "--input", dir, "--labels", dir + "/labels.csv", "--out", dir + "/c.h5", "--shape", "8x8x8", "--voxel-size", "3"])
+        let p1 = try runProcess(exe, ["prepare", "--input", dir, "--labels", dir + "/labels.csv", "--out", dir + "/c.h5", "--shape", "8x8x8", "--voxel-size", "3"])
         XCTAssertEqual(p1.status, 1); XCTAssertEqual(p1.errorLines.count, 1, p1.stderr)
         XCTAssertTrue(p1.errorLines.first?.contains("--frames") == true && p1.errorLines.first?.contains(path) == true, p1.stderr)
-        let p2 = try runProgram(exe, ["prepare", "--input", dir, "--labels", dir + "/labels.csv", "--out", dir + "/c.h5", "--shape", "8x8x8", "--voxel-size", "3", "--frames", "last"])
+        let p2 = try runProcess(exe, ["prepare", "--input", dir, "--labels", dir + "/labels.csv", "--out", dir + "/c.h5", "--shape", "8x8x8", "--voxel-size", "3", "--frames", "last"])
         XCTAssertEqual(p2.status, 0, p2.stderr)
         XCTAssertTrue(p2.stdout.contains("last: frame 4 of 5"), p2.stdout)
-        let i1 = try runProgram(exe, ["inspect", path, "--json"])
+        let i1 = try runProcess(exe, ["inspect", path, "--json"])
         XCTAssertEqual(i1.status, 0, i1.stderr)
         let j = try wholeJSON(i1.stdout)
         XCTAssertEqual(j["frames"] as? Int, 5)
@@ -232,10 +233,10 @@ final class FormatsInteropTests: XCTestCase {
         let means = try XCTUnwrap((j["frame_means"] as? [NSNumber])?.map(\.doubleValue))
         XCTAssertEqual(means.count, 5)
         for (a, b) in zip(means, numpyFrameMeans) { XCTAssertTrue(abs(a - b) <= 1e-6, "inspect frame mean \(a) vs numpy \(b)") }   // inspect rounds to 6 digits
-        let i2 = try runProgram(exe, ["inspect", path, "--frames", "sum", "--json"])
+        let i2 = try runProcess(exe, ["inspect", path, "--frames", "sum", "--json"])
         XCTAssertEqual(i2.status, 0, i2.stderr)
         XCTAssertTrue((try wholeJSON(i2.stdout)["frames_applied"] as? String)?.hasPrefix("sum of all 5 frames") == true, i2.stdout)
-        let i3 = try runProgram(exe, ["inspect", path, "--frames", "x"])
+        let i3 = try runProcess(exe, ["inspect", path, "--frames", "x"])
         XCTAssertNotEqual(i3.status, 0); XCTAssertTrue(i3.stderr.contains("--frames"), i3.stderr)
     }
 

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 @testable import PETVolumes
 
 final class HDF5FileTests: XCTestCase {

@@ -3,28 +3,11 @@ import PETTestSupport
 @testable import PETVolumes
 import PETTensor
 
-/// The `petgan` binary built beside the test bundle (.build/release/petgan). Fails (never skips)
-/// when it is missing: `swift build --build-tests` builds it.
-func petganBinary(file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent(), dir.deletingLastPathComponent().deletingLastPathComponent()] {
-        let p = candidate.appendingPathComponent("petgan").path
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    XCTFail("the petgan binary is not built next to the tests (\(dir.path)); run swift build --build-tests", file: file, line: line)
-    throw NSError(domain: "petgan.tests", code: 2)
-}
-
 /// A JSON object printed (pretty) on stdout.
 func wholeJSON(_ text: String) throws -> [String: Any] {
     guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { throw NSError(domain: "petgan.tests", code: 3) }
     return o
 }
-
-/// How a petgan run ended.
-typealias RunResult = ProcessResult
-
-func runProgram(_ exe: String, _ args: [String]) throws -> RunResult { try runProcess(exe, args) }
 
 /// Every numeric header field, in turn NaN, ±inf, 0, negative and huge, through the real `petgan
 /// inspect` and `petgan prepare` (NIfTI-1 and -2 with sform or qform geometry, Analyze 7.5): one
@@ -157,7 +140,7 @@ final class MalformedHeaderTests: XCTestCase {
                 let intactFolder = dir + "/intact-" + baseName.filter { $0.isLetter || $0.isNumber }
                 try FileManager.default.createDirectory(atPath: intactFolder, withIntermediateDirectories: true)
                 let intactPath = try write(base.bytes, analyze: base.analyze, to: intactFolder)
-                let intact = try runProgram(exe, ["inspect", intactPath, "--json"])
+                let intact = try runProcess(exe, ["inspect", intactPath, "--json"])
                 XCTAssertEqual(intact.status, 0, intact.stderr)
                 XCTAssertEqual(intact.warningLines.count, base.analyze ? 1 : 0, "the intact \(baseName) base: \(intact.stderr)")
                 let intactWarnings = Set(intact.warningLines.map { message($0, intactPath) })
@@ -190,8 +173,8 @@ final class MalformedHeaderTests: XCTestCase {
                         defer { group.leave() }
                         for n in stride(from: worker, to: jobs.count, by: 4) {
                             let c = jobs[n]
-                            guard let ins = try? runProgram(exe, ["inspect", c.file, "--json"]),
-                                  let prep = try? runProgram(exe, ["prepare", "--input", c.folder, "--labels", c.folder + "/labels.csv", "--out", c.folder + "/s.h5",
+                            guard let ins = try? runProcess(exe, ["inspect", c.file, "--json"]),
+                                  let prep = try? runProcess(exe, ["prepare", "--input", c.folder, "--labels", c.folder + "/labels.csv", "--out", c.folder + "/s.h5",
                                                                    "--shape", "6x6x6", "--voxel-size", "4", "--deflate", "none", "--non-finite", "zero"]) else { continue }
                             box.set(n, (ins, prep))
                         }
@@ -260,7 +243,7 @@ final class MalformedHeaderTests: XCTestCase {
         func expect(_ name: String, _ bytes: [UInt8], status: Int32, message: String) throws {
             let p = dir + "/" + name
             try Data(bytes).write(to: URL(fileURLWithPath: p))
-            let r = try runProgram(exe, ["inspect", p])
+            let r = try runProcess(exe, ["inspect", p])
             XCTAssertFalse(r.signalled, "\(name): \(r.stderr)")
             XCTAssertEqual(r.status, status, "\(name): \(r.stderr)")
             let lines = status == 1 ? r.errorLines : r.warningLines
@@ -410,9 +393,9 @@ final class MalformedHeaderTests: XCTestCase {
 
 /// Results of the concurrently run binaries, one slot per case, filled under a lock.
 private final class ResultBox: @unchecked Sendable {
-    private var slots: [(RunResult, RunResult)?]
+    private var slots: [(ProcessResult, ProcessResult)?]
     private let lock = NSLock()
     init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: (RunResult, RunResult)) { lock.withLock { slots[i] = r } }
-    var values: [(RunResult, RunResult)?] { lock.withLock { slots } }
+    func set(_ i: Int, _ r: (ProcessResult, ProcessResult)) { lock.withLock { slots[i] = r } }
+    var values: [(ProcessResult, ProcessResult)?] { lock.withLock { slots } }
 }

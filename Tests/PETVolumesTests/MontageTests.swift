@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 import PETTensor
 @testable import PETVolumes
 

@@ -1,5 +1,6 @@
 import PETTensor
 import XCTest
+import PETTestSupport
 @testable import PETVolumes
 
 final class PrepareTests: XCTestCase {

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestSupport
 @testable import PETVolumes
 import PETTensor
 
