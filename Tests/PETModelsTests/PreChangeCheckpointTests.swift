@@ -1,4 +1,5 @@
 import Foundation
+import PETTestSupport
 import XCTest
 @testable import PETModels
 import PETAutograd

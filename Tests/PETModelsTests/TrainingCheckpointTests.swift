@@ -156,7 +156,7 @@ final class TrainingCheckpointTests: XCTestCase {
                           "steps": int(f['optimizers/optG/step_counts'][0]), "rng": [int(v) for v in f['rng/noise'][:]],
                           "config": json.loads(cfg)["model"]}))
         """)
-        let last = out.split(separator: "\n").last.map(String.init) ?? ""
+        let last = out.stdout.split(separator: "\n").last.map(String.init) ?? ""
         let j = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
         XCTAssertEqual(j["format"] as? String, "petgan-checkpoint")
         XCTAssertEqual(j["step"] as? Int, 4321)
