@@ -21,11 +21,15 @@ final class EvaluationTests: XCTestCase {
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
         let out = dir + "/report"
-        let m = try Evaluation.run(options(real, synDir, out))
+        let result = try Evaluation.run(options(real, synDir, out))
+        let m = try jsonObject(result)
 
-        // metrics.json is the returned dictionary.
+        // metrics.json is the returned result, encoded.
         let data = try Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual(data, try result.jsonData())
+        XCTAssertEqual(result.result(of: PaperProtocolMetric.self)?.pairs, 12)
+        XCTAssertEqual(result.result(of: RegionalMetric.self)?.global.count, 2)
         XCTAssertEqual((json["inputs"] as? [String: Any])?["classes"] as? [String], ["NC", "MCI", "AD"])
         let paper = try XCTUnwrap(m["paper_protocol"] as? [String: Any])
         XCTAssertEqual(paper["pairs"] as? Int, 12)
@@ -90,7 +94,7 @@ final class EvaluationTests: XCTestCase {
         try w.commit()
         var o2 = options(real, store, dir + "/report-h5")
         o2.skipClassifiers = true
-        let m2 = try Evaluation.run(o2)
+        let m2 = try jsonObject(Evaluation.run(o2))
         let p2 = m2["paper_protocol"] as! [String: Any]
         for k in ["psnr_3d", "ssim_3d", "psnr_2d", "ssim_2d"] {
             XCTAssertEqual((p2[k] as! [String: Any])["mean"] as! Double, (paper[k] as! [String: Any])["mean"] as! Double, accuracy: 1e-9, k)
@@ -125,7 +129,7 @@ final class EvaluationTests: XCTestCase {
         for depth in [1, 9, 10_000] {
             var o = options(real, synDir, dir + "/report-\(depth)")
             o.skipClassifiers = true; o.slabDepth = depth
-            var m = try Evaluation.run(o)
+            var m = try jsonObject(Evaluation.run(o))
             XCTAssertEqual((m["streaming"] as? [String: Any])?["slab_depth"] as? Int, depth == 10_000 ? 10_000 : (depth == 1 ? 2 : 10))
             for k in ["seconds", "peak_rss_mb", "streaming"] { m[k] = nil }
             results.append(m)
@@ -186,7 +190,9 @@ final class EvaluationTests: XCTestCase {
         // Through evaluate: the critic section lands in metrics.json and the report.
         var o = options(real, synDir, dir + "/report")
         o.skipClassifiers = true; o.critic = run
-        let metrics = try Evaluation.run(o)
+        let result = try Evaluation.run(o)
+        let metrics = try jsonObject(result)
+        XCTAssertEqual(result.result(of: CriticMetric.self)?.real.n, 12)
         XCTAssertEqual(((metrics["critic"] as? [String: Any])?["real"] as? [String: Any])?["n"] as? Double, 12, "\(String(describing: metrics["critic"]))")
         XCTAssertTrue(try String(contentsOfFile: dir + "/report/report.html", encoding: .utf8).contains("The run's own critic"))
         // A checkpoint for another grid is refused with the shapes named.
