@@ -123,13 +123,15 @@ final class EvaluationTests: XCTestCase {
         let dir = Fixtures.tempDirectory("eval-slabs")
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
-        var results: [[String: Any]] = []
+        var results: [[String: Any]] = [], typed: [EvaluationResult] = []
         let realSet = try VolumeSet.open(real), synSet = try VolumeSet.open(synDir)
         XCTAssertNotEqual(realSet.shape[0] % 10, 0, "the fixture's depth should not divide into slabs of 10")
         for depth in [1, 9, 10_000] {
             var o = options(real, synDir, dir + "/report-\(depth)")
             o.skipClassifiers = true; o.slabDepth = depth
-            var m = try jsonObject(Evaluation.run(o))
+            let result = try Evaluation.run(o)
+            typed.append(result)
+            var m = try jsonObject(result)
             XCTAssertEqual((m["streaming"] as? [String: Any])?["slab_depth"] as? Int, depth == 10_000 ? 10_000 : (depth == 1 ? 2 : 10))
             for k in ["seconds", "peak_rss_mb", "streaming"] { m[k] = nil }
             results.append(m)
@@ -139,14 +141,23 @@ final class EvaluationTests: XCTestCase {
         }
         XCTAssertEqual(try text(results[0]), try text(results[2]))
         XCTAssertEqual(try text(results[1]), try text(results[2]))
-        let paper = try XCTUnwrap(results[0]["paper_protocol"] as? [String: Any])
-        let range = try XCTUnwrap(paper["data_range"] as? Double)
-        for p in try XCTUnwrap(paper["pair_list"] as? [[String: Any]]).prefix(3) {
-            let rv = try realSet.values(realSet.names.firstIndex(of: p["real"] as! String)!)
-            let sv = try synSet.values(synSet.names.firstIndex(of: p["synthetic"] as! String)!)
-            XCTAssertEqual(p["ssim_3d"] as? Double, try ImageMetrics.ssim(rv, sv, shape: realSet.shape, dataRange: range))
-            XCTAssertEqual(p["psnr_3d"] as? Double, ImageMetrics.psnr(real: rv, synthetic: sv))
+        // Bitwise: the typed results (JSONSerialization's number parsing may move a last digit).
+        let paper = try XCTUnwrap(typed[0].result(of: PaperProtocolMetric.self))
+        let range = paper.dataRange
+        for p in paper.pairList.prefix(3) {
+            let rv = try realSet.values(realSet.names.firstIndex(of: p.real)!)
+            let sv = try synSet.values(synSet.names.firstIndex(of: p.synthetic)!)
+            XCTAssertEqual(p.ssim3D, try ImageMetrics.ssim(rv, sv, shape: realSet.shape, dataRange: range))
+            XCTAssertEqual(p.psnr3D, ImageMetrics.psnr(real: rv, synthetic: sv))
         }
+        // metrics.json holds those bits: its text decodes back to the same Doubles.
+        struct PairsFile: Decodable {
+            struct Paper: Decodable { var pair_list: [PaperProtocolMetric.PairValues] }
+            var paper_protocol: Paper
+        }
+        let file = try JSONDecoder().decode(PairsFile.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/report-1/metrics.json")))
+        XCTAssertEqual(file.paper_protocol.pair_list.map(\.ssim3D), paper.pairList.map(\.ssim3D))
+        XCTAssertEqual(file.paper_protocol.pair_list.map(\.psnr3D), paper.pairList.map(\.psnr3D))
     }
 
     /// `evaluate --critic`: a tiny trained 3D model's critic scores both sets; tiled (a budget that
