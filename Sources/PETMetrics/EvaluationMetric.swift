@@ -51,6 +51,9 @@ public protocol EvaluationMetric: AnyObject {
     func endPair() throws
     /// After both passes (in list order); nil leaves the metric out of metrics.json.
     func finish(_ run: EvaluationRun) throws -> Result?
+    /// A section of report.html of its own, after the built-in ones (default: none; the built-in
+    /// sections of Report.swift read their metrics' results directly).
+    static func reportSection(_ result: Result) -> String?
 }
 
 public extension EvaluationMetric {
@@ -60,6 +63,9 @@ public extension EvaluationMetric {
     func beginPair(_ pair: EvaluationPair, run: EvaluationRun) throws {}
     func addPairSlabs(real: [Float], synthetic: [Float], firstDepth: Int) throws {}
     func endPair() throws {}
+    static func reportSection(_ result: Result) -> String? { nil }
+    /// `reportSection` of a result held type-erased.
+    static func reportSection(erased value: any Encodable) -> String? { (value as? Result).flatMap { reportSection($0) } }
 }
 
 extension Evaluation {
