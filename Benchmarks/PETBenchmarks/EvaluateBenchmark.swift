@@ -72,19 +72,20 @@ public enum EvaluateBenchmark {
             let end = i + 1 < stages.count ? stages[i + 1].1 : seconds
             stageSeconds[s.0, default: 0] += r3(end - s.1)
         }
-        let paper = metrics["paper_protocol"] as? [String: Any] ?? [:]
-        func mean(_ k: String) -> Any { (paper[k] as? [String: Any])?["mean"] ?? NSNull() }
+        let paper = metrics.result(of: PaperProtocolMetric.self)
+        func mean(_ s: Summary?) -> Any { s.map { $0.mean.isFinite ? $0.mean as Any : NSNull() } ?? NSNull() }
         // The augmentation benefit as reported (mean ± SD over seeds), to keep with the timing.
         var augmentation: [[String: Any]] = []
-        for a in metrics["augmentation"] as? [[String: Any]] ?? [] {
-            var row: [String: Any] = ["task": a["task"] ?? NSNull()]
-            for side in ["realOnly", "augmented"] {
-                let d = a[side] as? [String: Any] ?? [:]
-                for k in ["balanced_accuracy", "auc", "accuracy"] { row["\(side)_\(k)"] = d[k] ?? NSNull() }
+        for a in metrics.result(of: AugmentationMetric.self) ?? [] {
+            var row: [String: Any] = ["task": a.task]
+            for (side, d) in [("realOnly", a.realOnly), ("augmented", a.augmented)] {
+                for k in ["balanced_accuracy", "auc", "accuracy"] {
+                    row["\(side)_\(k)"] = d[k].map { ["mean": $0.mean.isFinite ? $0.mean as Any : NSNull(), "sd": $0.sd.isFinite ? $0.sd as Any : NSNull(), "n": $0.n] as Any } ?? NSNull()
+                }
             }
             augmentation.append(row)
         }
-        let c2st = metrics["c2st"] as? [String: Any]
+        let c2st = metrics.result(of: C2STMetric.self)
         return ["name": "evaluate-\(r.count)x\(r.count)", "real": real.path, "synthetic": synthetic.path,
                 "grid": r.niftiShape.map(String.init).joined(separator: "x"), "voxel_mm": r.voxelSize,
                 "volumes_real": r.count, "volumes_synthetic": r.count, "threads": Parallel.threads,
@@ -92,8 +93,8 @@ public enum EvaluateBenchmark {
                 "peak_rss_mb": r3(Double(peakResidentBytes()) / 1_048_576),
                 "target_seconds": 600, "stage_seconds": stageSeconds,
                 "cohort_build_seconds": [real.built, synthetic.built].map { $0.map(r3) ?? -1 },
-                "psnr_2d": mean("psnr_2d"), "ssim_2d": mean("ssim_2d"), "psnr_3d": mean("psnr_3d"), "ssim_3d": mean("ssim_3d"),
-                "augmentation": augmentation, "c2st_accuracy": c2st?["accuracy"] ?? NSNull(), "report": r.out]
+                "psnr_2d": mean(paper?.psnr2D), "ssim_2d": mean(paper?.ssim2D), "psnr_3d": mean(paper?.psnr3D), "ssim_3d": mean(paper?.ssim3D),
+                "augmentation": augmentation, "c2st_accuracy": c2st.map { $0.accuracy as Any } ?? NSNull(), "report": r.out]
     }
 
     /// User + system CPU time of this process.

@@ -6,60 +6,52 @@ import Foundation
 enum Report {
     static func esc(_ s: String) -> String { Figures.esc(s) }
 
-    static func num(_ v: Any?, _ digits: Int = 3) -> String {
-        switch v {
-        case let d as Double: return String(format: "%.\(digits)f", d)
-        case let i as Int: return String(i)
-        case let n as NSNumber: return String(format: "%.\(digits)f", n.doubleValue)
-        default: return "–"
-        }
+    static func num(_ v: Double?, _ digits: Int = 3) -> String {
+        guard let v, v.isFinite else { return "–" }
+        return String(format: "%.\(digits)f", v)
     }
 
-    static func int(_ v: Any?) -> String {
-        if let i = v as? Int { return String(i) }
-        if let n = v as? NSNumber { return String(n.intValue) }
-        return "–"
-    }
+    static func int(_ v: Int?) -> String { v.map(String.init) ?? "–" }
 
-    static func pval(_ v: Any?) -> String {
-        guard let p = (v as? Double) ?? (v as? NSNumber)?.doubleValue else { return "–" }
+    static func pval(_ v: Double?) -> String {
+        guard let p = v, p.isFinite else { return "–" }
         return p < 1e-4 ? String(format: "%.1e", p) : String(format: "%.4f", p)
     }
 
-    static func dict(_ v: Any?) -> [String: Any] { v as? [String: Any] ?? [:] }
-
-    static func meanSD(_ v: Any?, _ digits: Int = 3) -> String {
-        let d = dict(v)
-        return "\(num(d["mean"], digits)) ± \(num(d["sd"], digits))"
-    }
+    static func meanSD(_ v: Summary?, _ digits: Int = 3) -> String { "\(num(v?.mean, digits)) ± \(num(v?.sd, digits))" }
 
     static func img(_ figures: [String: String], _ name: String, alt: String) -> String {
         guard let p = figures[name] else { return "" }
         return "<img src=\"\(Figures.dataURI(p))\" alt=\"\(esc(alt))\">"
     }
 
-    static func measureTable(_ measures: [[String: Any]], title: String) -> String {
+    static func measureTable(_ measures: [RegionalMeasure], title: String) -> String {
         var h = "<table><thead><tr><th>\(esc(title))</th><th>class</th><th>real mean ± SD (n)</th><th>synthetic mean ± SD (n)</th><th>Welch t</th><th>df</th><th>p</th><th>ANOVA F (all groups)</th><th>ANOVA p</th></tr></thead><tbody>"
         for m in measures {
-            let stats = m["classStats"] as? [[String: Any]] ?? []
-            let an = dict(m["anova"])
+            let stats = m.classStats, an = m.anova
             for (k, c) in stats.enumerated() {
-                let r = dict(c["real"]), s = dict(c["synthetic"]), w = dict(c["welch"])
+                let r = c.real, s = c.synthetic, w = c.welch
                 h += "<tr>"
-                if k == 0 { h += "<td rowspan=\"\(stats.count)\">\(esc(m["name"] as? String ?? ""))</td>" }
-                h += "<td>\(esc(c["className"] as? String ?? ""))</td><td>\(num(r["mean"])) ± \(num(r["sd"])) (\(int(r["n"])))</td>"
-                h += "<td>\(num(s["mean"])) ± \(num(s["sd"])) (\(int(s["n"])))</td><td>\(num(w["t"], 2))</td><td>\(num(w["df"], 1))</td><td>\(pval(w["p"]))</td>"
-                if k == 0 { h += "<td rowspan=\"\(stats.count)\">\(num(an["f"], 2)) (\(int(an["dfBetween"])), \(int(an["dfWithin"])))</td><td rowspan=\"\(stats.count)\">\(pval(an["p"]))</td>" }
+                if k == 0 { h += "<td rowspan=\"\(stats.count)\">\(esc(m.name))</td>" }
+                h += "<td>\(esc(c.className))</td><td>\(num(r.mean)) ± \(num(r.sd)) (\(r.n))</td>"
+                h += "<td>\(num(s.mean)) ± \(num(s.sd)) (\(s.n))</td><td>\(num(w.t, 2))</td><td>\(num(w.df, 1))</td><td>\(pval(w.p))</td>"
+                if k == 0 { h += "<td rowspan=\"\(stats.count)\">\(num(an.f, 2)) (\(whole(an.dfBetween)), \(whole(an.dfWithin)))</td><td rowspan=\"\(stats.count)\">\(pval(an.p))</td>" }
                 h += "</tr>"
             }
         }
         return h + "</tbody></table>"
     }
 
-    static func html(metrics m: [String: Any], figures: [String: String], exampleCaptions: [String], mapCaptions: [String: String],
-                     c2st: C2STResult?, augmentation: [AugmentationResult]) -> String {
-        let inputs = dict(m["inputs"]), realIn = dict(inputs["real"]), synIn = dict(inputs["synthetic"])
-        let paper = dict(m["paper_protocol"]), regional = dict(m["regional"]), dist = dict(m["distribution"])
+    static func whole(_ v: Double) -> String { v.isFinite ? String(Int(v)) : "–" }
+
+    /// The page of one evaluation: every section reads the typed results metrics.json is encoded from.
+    static func html(_ result: EvaluationResult) -> String {
+        let m = result.header, inputs = m.inputs, realIn = inputs.real, synIn = inputs.synthetic
+        let figures = result.figures
+        let paper = result.result(of: PaperProtocolMetric.self), regional = result.result(of: RegionalMetric.self)
+        let exampleCaptions = result.result(of: ExampleFigureMetric.self)?.captions ?? []
+        let mapCaptions = result.result(of: ClassMapsMetric.self)?.captions ?? [:]
+        let c2st = result.result(of: C2STMetric.self), augmentation = result.result(of: AugmentationMetric.self) ?? []
         var h = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>PETGAN evaluation report</title>
@@ -71,28 +63,28 @@ enum Report {
         .protocol{font-size:13px;color:#333}code{background:#f4f4f4;padding:0 3px}
         </style></head><body>
         <h1>PETGAN evaluation report</h1>
-        <p>Real: <code>\(esc(realIn["path"] as? String ?? ""))</code> (\(esc(realIn["kind"] as? String ?? "")), \(int(realIn["count"])) volumes, \(esc(realIn["units"] as? String ?? ""))).
-        Synthetic: <code>\(esc(synIn["path"] as? String ?? ""))</code> (\(esc(synIn["kind"] as? String ?? "")), \(int(synIn["count"])) volumes).
-        \(inputs["shape_chw"] != nil ? "2D samples (channels, H, W)" : "Grid (D, H, W)"): \(((inputs["shape_dhw"] ?? inputs["shape_chw"]) as? [Int] ?? []).map(String.init).joined(separator: " × ")). Classes: \(esc((inputs["classes"] as? [String] ?? []).joined(separator: ", "))).
-        Seed \(int(m["seed"])); PETGAN \(esc(m["petgan_version"] as? String ?? "")); \(num(m["seconds"], 1)) s, peak RSS \(num(m["peak_rss_mb"], 0)) MiB. All numbers are in <code>metrics.json</code>.</p>
+        <p>Real: <code>\(esc(realIn.path))</code> (\(esc(realIn.kind)), \(realIn.count) volumes, \(esc(realIn.units))).
+        Synthetic: <code>\(esc(synIn.path))</code> (\(esc(synIn.kind)), \(synIn.count) volumes).
+        \(inputs.shapeCHW != nil ? "2D samples (channels, H, W)" : "Grid (D, H, W)"): \((inputs.shapeDHW ?? inputs.shapeCHW ?? []).map(String.init).joined(separator: " × ")). Classes: \(esc(inputs.classes.joined(separator: ", "))).
+        Seed \(m.seed); PETGAN \(esc(m.petganVersion)); \(num(m.seconds, 1)) s, peak RSS \(num(m.peakRSSMB, 0)) MiB. All numbers are in <code>metrics.json</code>.</p>
 
         """
-        if let notes = m["notes"] as? [String], !notes.isEmpty {
-            h += "<div class=\"note\"><b>Notes</b><ul>" + notes.map { "<li>\(esc($0))</li>" }.joined() + "</ul></div>"
+        if !m.notes.isEmpty {
+            h += "<div class=\"note\"><b>Notes</b><ul>" + m.notes.map { "<li>\(esc($0))</li>" }.joined() + "</ul></div>"
         }
         h += "<h2>1. Paper protocol: PSNR and SSIM against the nearest real sample</h2>"
-        h += "<p class=\"protocol\">\(esc(paper["protocol"] as? String ?? ""))</p>"
+        h += "<p class=\"protocol\">\(esc(paper?.protocolText ?? ""))</p>"
         h += "<table><thead><tr><th></th><th>PSNR (dB)</th><th>SSIM</th><th>pairs</th></tr></thead><tbody>"
-        let twoD = (paper["layout"] as? String) == "2D"
-        h += "<tr><td>\(twoD ? "2D samples" : "2D (axial slices)")</td><td>\(meanSD(paper["psnr_2d"], 2))</td><td>\(meanSD(paper["ssim_2d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>"
-        if !twoD { h += "<tr><td>3D (volume)</td><td>\(meanSD(paper["psnr_3d"], 2))</td><td>\(meanSD(paper["ssim_3d"], 4))</td><td>\(int(paper["pairs"]))</td></tr>" }
+        let twoD = paper?.layout == "2D"
+        h += "<tr><td>\(twoD ? "2D samples" : "2D (axial slices)")</td><td>\(meanSD(paper?.psnr2D, 2))</td><td>\(meanSD(paper?.ssim2D, 4))</td><td>\(int(paper?.pairs))</td></tr>"
+        if !twoD { h += "<tr><td>3D (volume)</td><td>\(meanSD(paper?.psnr3D, 2))</td><td>\(meanSD(paper?.ssim3D, 4))</td><td>\(int(paper?.pairs))</td></tr>" }
         h += "<tr><td>Islam &amp; Zhang 2020 (2D DCGAN)</td><td>32.83</td><td>0.7748</td><td></td></tr></tbody></table>"
-        let perClass = dict(paper["per_class"])
+        let perClass = paper?.perClass ?? [:]
         if !perClass.isEmpty {
             h += "<table><thead><tr><th>class</th><th>PSNR 2D</th><th>SSIM 2D</th><th>PSNR 3D</th><th>SSIM 3D</th><th>pairs</th></tr></thead><tbody>"
             for k in perClass.keys.sorted() {
-                let c = dict(perClass[k])
-                h += "<tr><td>\(esc(k))</td><td>\(num(c["psnr_2d"], 2))</td><td>\(num(c["ssim_2d"], 4))</td><td>\(num(c["psnr_3d"], 2))</td><td>\(num(c["ssim_3d"], 4))</td><td>\(int(c["pairs"]))</td></tr>"
+                let c = perClass[k]!
+                h += "<tr><td>\(esc(k))</td><td>\(num(c.psnr2D, 2))</td><td>\(num(c.ssim2D, 4))</td><td>\(num(c.psnr3D, 2))</td><td>\(num(c.ssim3D, 4))</td><td>\(c.pairs)</td></tr>"
             }
             h += "</tbody></table>"
         }
@@ -100,18 +92,18 @@ enum Report {
         h += exampleCaptions.enumerated().map { "row \($0.offset + 1): \(esc($0.element))" }.joined(separator: "; ") + "</figcaption></figure>"
 
         h += "<h2>2. Regional statistics (Werner et al.)</h2>"
-        if regional.isEmpty {
-            h += "<p>Regional statistics need volumes (an atlas); 2D samples get the pixelwise mean and SD of their centre channel per class only.</p>"
+        if let regional {
+        h += "<p class=\"protocol\">Per volume: mean over the brain, left/right hemisphere ratio (world x &lt; 0 is left, RAS+) and mean per atlas region, in \(esc(regional.units)). Regions: \(esc(regional.atlas)), \(regional.brainVoxels) brain voxels. Welch's t-test compares real and synthetic within each class; one-way ANOVA runs over all (source, class) groups.</p>"
+        h += measureTable(regional.global, title: "measure")
         } else {
-        h += "<p class=\"protocol\">Per volume: mean over the brain, left/right hemisphere ratio (world x &lt; 0 is left, RAS+) and mean per atlas region, in \(esc(regional["units"] as? String ?? "")). Regions: \(esc(regional["atlas"] as? String ?? "")), \(int(regional["brain_voxels"])) brain voxels. Welch's t-test compares real and synthetic within each class; one-way ANOVA runs over all (source, class) groups.</p>"
-        h += measureTable(regional["global"] as? [[String: Any]] ?? [], title: "measure")
+            h += "<p>Regional statistics need volumes (an atlas); 2D samples get the pixelwise mean and SD of their centre channel per class only.</p>"
         }
         for name in mapCaptions.keys.sorted() {
             h += "<h3>Class \(esc(name)): voxelwise mean and SD</h3>"
             h += "<figure>\(img(figures, "mean_\(name).png", alt: "mean maps \(name)"))<figcaption>Mean: \(esc(mapCaptions[name]!)) (hot colour map)</figcaption></figure>"
             h += "<figure>\(img(figures, "sd_\(name).png", alt: "SD maps \(name)"))<figcaption>SD (viridis), same rows.</figcaption></figure>"
         }
-        let regions = regional["regions"] as? [[String: Any]] ?? []
+        let regions = regional?.regions ?? []
         if !regions.isEmpty {
             h += "<details><summary>Regional table (\(regions.count) regions)</summary>"
             h += measureTable(regions, title: "region")
@@ -119,21 +111,22 @@ enum Report {
         }
 
         h += "<h2>3. Distribution metrics</h2>"
-        let mv = dict(dist["mmd_voxels"]), feats = dict(dist["features"]), mf = dict(feats["mmd_features"])
-        let dsyn = dict(dist["msssim_synthetic"]), dreal = dict(dist["msssim_real"])
+        let mv = result.result(of: VoxelMMDMetric.self), feats = result.result(of: FeatureDistanceMetric.self), mf = feats?.mmdFeatures
+        let diversity = result.result(of: DiversityMetric.self), dsyn = diversity?.synthetic, dreal = diversity?.real
         h += "<table><thead><tr><th>metric</th><th>value</th><th>reading</th></tr></thead><tbody>"
-        h += "<tr><td>MMD² on \(twoD ? "pixels" : "voxels") (\(int(dist["block_average_factor"]))× block averages, Gaussian kernel σ = \(num(mv["sigma"], 3)))</td><td>\(num(mv["mmd2"], 5)) (permutation p = \(pval(mv["pValue"])))</td><td>0 when the distributions agree</td></tr>"
-        if !mf.isEmpty { h += "<tr><td>MMD² on network features (σ = \(num(mf["sigma"], 3)))</td><td>\(num(mf["mmd2"], 5)) (p = \(pval(mf["pValue"])))</td><td>0 when the distributions agree</td></tr>" }
-        h += "<tr><td>MS-SSIM among synthetic pairs (\(int(dist["msssim_scales"])) scales)</td><td>\(num(dsyn["mean"], 4)) ± \(num(dsyn["sd"], 4)) (\(int(dsyn["pairs"])) pairs)</td><td>diversity: compare with real; values near 1 mean mode collapse</td></tr>"
-        h += "<tr><td>MS-SSIM among real pairs (reference)</td><td>\(num(dreal["mean"], 4)) ± \(num(dreal["sd"], 4)) (\(int(dreal["pairs"])) pairs)</td><td></td></tr>"
-        if !feats.isEmpty {
-            h += "<tr><td>Fréchet distance (features: \(esc(feats["network"] as? String ?? "")))</td><td>\(num(feats["frechet_distance"], 4))</td><td>real half vs half: \(num(feats["frechet_real_half_vs_half"], 4)). Not comparable to ImageNet FID: a different, small network trained here.</td></tr>"
+        h += "<tr><td>MMD² on \(twoD ? "pixels" : "voxels") (\(result.blockAverages.factor)× block averages, Gaussian kernel σ = \(num(mv?.sigma, 3)))</td><td>\(num(mv?.mmd2, 5)) (permutation p = \(pval(mv?.pValue)))</td><td>0 when the distributions agree</td></tr>"
+        if let mf { h += "<tr><td>MMD² on network features (σ = \(num(mf.sigma, 3)))</td><td>\(num(mf.mmd2, 5)) (p = \(pval(mf.pValue)))</td><td>0 when the distributions agree</td></tr>" }
+        h += "<tr><td>MS-SSIM among synthetic pairs (\(int(diversity?.scales)) scales)</td><td>\(num(dsyn?.mean, 4)) ± \(num(dsyn?.sd, 4)) (\(int(dsyn?.pairs)) pairs)</td><td>diversity: compare with real; values near 1 mean mode collapse</td></tr>"
+        h += "<tr><td>MS-SSIM among real pairs (reference)</td><td>\(num(dreal?.mean, 4)) ± \(num(dreal?.sd, 4)) (\(int(dreal?.pairs)) pairs)</td><td></td></tr>"
+        if let feats, let network = feats.network {
+            h += "<tr><td>Fréchet distance (features: \(esc(network)))</td><td>\(num(feats.frechetDistance, 4))</td><td>real half vs half: \(num(feats.frechetRealHalfVsHalf, 4)). Not comparable to ImageNet FID: a different, small network trained here.</td></tr>"
         }
         h += "</tbody></table>"
-        let jr = dict(dist["joint_histogram"])["range"] as? [Double] ?? [0, 1]
+        let jointRange = result.result(of: JointHistogramMetric.self)?.range ?? []
+        let jr = jointRange.isEmpty ? [0, 1] : jointRange
         let joint = figures["joint_histogram.png"].map { Figures.framedImage(Figures.dataURI($0), lo: jr.first ?? 0, hi: jr.last ?? 1,
                                                                             xLabel: "nearest real voxel value", yLabel: "synthetic voxel value") } ?? ""
-        h += "<figure>\(joint)<figcaption>Joint intensity histogram over all pairs (cf. the paper's Fig. 9): x = nearest real voxel value, y = synthetic voxel value, both over \(esc((dict(dist["joint_histogram"])["range"] as? [Double] ?? []).map { String(format: "%.3g", $0) }.joined(separator: " to "))); log counts (inferno), identity diagonal grey. Mass on the diagonal = matching intensities.</figcaption></figure>"
+        h += "<figure>\(joint)<figcaption>Joint intensity histogram over all pairs (cf. the paper's Fig. 9): x = nearest real voxel value, y = synthetic voxel value, both over \(esc(jointRange.map { String(format: "%.3g", $0) }.joined(separator: " to "))); log counts (inferno), identity diagonal grey. Mass on the diagonal = matching intensities.</figcaption></figure>"
 
         h += "<h2>4. Classifier two-sample test</h2>"
         if let c = c2st {
@@ -141,10 +134,9 @@ enum Report {
             h += Figures.lineChart([("training loss", c.lossCurve)], title: "C2ST training loss (cross-entropy)", xLabel: "epoch", yLabel: "loss")
         } else { h += "<p>Not run (see notes).</p>" }
 
-        let critic = dict(m["critic"])
-        if !critic.isEmpty {
-            let cr = dict(critic["real"]), cs = dict(critic["synthetic"])
-            h += "<h3>The run's own critic</h3><p>\(esc(critic["model"] as? String ?? "")), from <code>\(esc(critic["checkpoint"] as? String ?? ""))</code>, run tile by tile (\(esc(critic["tile"] as? String ?? ""))). Real scores \(num(cr["mean"], 4)) ± \(num(cr["sd"], 4)) (n = \(int(cr["n"]))), synthetic \(num(cs["mean"], 4)) ± \(num(cs["sd"], 4)) (n = \(int(cs["n"]))); gap \(num(critic["gap"], 4)); AUC <b>\(num(critic["auc"], 3))</b> (0.5: the critic cannot tell the sets apart).</p>"
+        if let critic = result.result(of: CriticMetric.self) {
+            let cr = critic.real, cs = critic.synthetic
+            h += "<h3>The run's own critic</h3><p>\(esc(critic.model)), from <code>\(esc(critic.checkpoint))</code>, run tile by tile (\(esc(critic.tile))). Real scores \(num(cr.mean, 4)) ± \(num(cr.sd, 4)) (n = \(cr.n)), synthetic \(num(cs.mean, 4)) ± \(num(cs.sd, 4)) (n = \(cs.n)); gap \(num(critic.gap, 4)); AUC <b>\(num(critic.auc, 3))</b> (0.5: the critic cannot tell the sets apart).</p>"
         }
 
         h += "<h2>5. Augmentation benefit</h2>"
@@ -165,6 +157,7 @@ enum Report {
             }
             h += Figures.barChart(groups, title: "\(a.task): held-out real test set (mean ± SD over seeds)", yLabel: "score")
         }
+        for (type, value) in result.results { if let section = type.reportSection(erased: value) { h += section } }
         h += "<hr><p style=\"font-size:12px;color:#777\">Generated by <code>petgan evaluate</code>. Visual Turing test: <code>petgan turing-kit</code> / <code>petgan turing-score</code>.</p></body></html>\n"
         return h
     }

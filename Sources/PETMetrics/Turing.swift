@@ -35,6 +35,47 @@ public struct TuringKeyItem: Codable, Equatable {
     public var item: String, truth: String, source: String, name: String, className: String
 }
 
+/// kit.json: what the kit holds and the SHA-256 that seals its answer key.
+struct KitFile: Codable {
+    var kitID: String, items: [String], count: Int, real: Int, synthetic: Int, seed: Int
+    var realSource: String, syntheticSource: String, classes: [String], keyFile: String, keySHA256: String
+    var displayWindow: [Double], petganVersion: String, instructions: String
+    enum CodingKeys: String, CodingKey {
+        case items, count, real, synthetic, seed, classes, instructions, kitID = "kit_id", realSource = "real_source",
+             syntheticSource = "synthetic_source", keyFile = "key_file", keySHA256 = "key_sha256", displayWindow = "display_window",
+             petganVersion = "petgan_version"
+    }
+}
+
+/// What scoring reads of kit.json (a JSON object; a missing or mistyped field counts as absent).
+struct KitSeal: Decodable {
+    var kitID: String?, keySHA256: String?
+    enum CodingKeys: String, CodingKey { case kitID = "kit_id", keySHA256 = "key_sha256" }
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kitID = try? c.decode(String.self, forKey: .kitID)
+        keySHA256 = try? c.decode(String.self, forKey: .keySHA256)
+    }
+}
+
+/// An answers file saved by form.html: {"kit_id", "reader", "answers": {item: "real" | "synthetic"}}.
+struct AnswersFile: Decodable {
+    /// One answer as given: its text when it is a string (anything else is refused by item).
+    struct Answer: Decodable {
+        var text: String?
+        init(from decoder: Decoder) throws { text = try? decoder.singleValueContainer().decode(String.self) }
+    }
+    var kitID: String?, reader: String?
+    var answers: [String: Answer]
+    enum CodingKeys: String, CodingKey { case kitID = "kit_id", reader, answers }
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kitID = try? c.decode(String.self, forKey: .kitID)
+        reader = try? c.decode(String.self, forKey: .reader)
+        answers = try c.decode([String: Answer].self, forKey: .answers)
+    }
+}
+
 public struct TuringScore: Codable, Equatable {
     public var reader: String, file: String
     public var answered: Int, unanswered: Int
@@ -86,12 +127,11 @@ public enum TuringKit {
         let keyHash = SHA256.hex(keyData)
         let kitID = String(keyHash.prefix(12))
         try keyData.write(to: URL(fileURLWithPath: "\(tmp)/\(keyName)"))
-        let kit: [String: Any] = ["kit_id": kitID, "items": key.map(\.item), "count": key.count, "real": nReal, "synthetic": nSynth,
-                                  "seed": Int(o.seed), "real_source": o.real, "synthetic_source": o.synthetic, "classes": o.classes,
-                                  "key_file": keyName, "key_sha256": keyHash, "display_window": [Double(window.0), Double(window.1)],
-                                  "petgan_version": PETGANVersion.string,
-                                  "instructions": "Give readers form.html only. Score with: petgan turing-score KIT answers.json"]
-        try JSONSerialization.data(withJSONObject: kit, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: "\(tmp)/kit.json"))
+        let kit = KitFile(kitID: kitID, items: key.map(\.item), count: key.count, real: nReal, synthetic: nSynth, seed: Int(o.seed),
+                          realSource: o.real, syntheticSource: o.synthetic, classes: o.classes, keyFile: keyName, keySHA256: keyHash,
+                          displayWindow: [Double(window.0), Double(window.1)], petganVersion: PETGANVersion.string,
+                          instructions: "Give readers form.html only. Score with: petgan turing-score KIT answers.json")
+        try enc.encode(kit).write(to: URL(fileURLWithPath: "\(tmp)/kit.json"))
         try Data(formHTML(kitID: kitID, images: images, realCount: nReal, synthCount: nSynth).utf8).write(to: URL(fileURLWithPath: "\(tmp)/form.html"))
         if fm.fileExists(atPath: o.out) {
             let old = o.out + ".old-\(getpid())"
@@ -161,33 +201,31 @@ public enum TuringKit {
     /// Scores answer files against the kit's key (checking the seal and the kit id).
     public static func score(kit: String, answers: [String]) throws -> [TuringScore] {
         let kitPath = kit + "/kit.json", keyPath = kit + "/" + keyName
-        guard let kd = FileManager.default.contents(atPath: kitPath),
-              let k = (try? JSONSerialization.jsonObject(with: kd)) as? [String: Any] else {
+        guard let kd = FileManager.default.contents(atPath: kitPath), let k = try? JSONDecoder().decode(KitSeal.self, from: kd) else {
             throw MetricsError.badInput(path: kitPath, reason: "missing or not a JSON object (is \(kit) a kit made by petgan turing-kit?)")
         }
         guard let keyData = FileManager.default.contents(atPath: keyPath) else {
             throw MetricsError.badInput(path: keyPath, reason: "the sealed answer key is missing")
         }
-        guard SHA256.hex(keyData) == (k["key_sha256"] as? String) else {
+        guard SHA256.hex(keyData) == k.keySHA256 else {
             throw MetricsError.badInput(path: keyPath, reason: "the answer key does not match the SHA-256 sealed in kit.json (the key was changed)")
         }
         let key = try JSONDecoder().decode([TuringKeyItem].self, from: keyData)
         let truth = Dictionary(uniqueKeysWithValues: key.map { ($0.item, $0.truth) })
-        let kitID = k["kit_id"] as? String ?? ""
+        let kitID = k.kitID ?? ""
         var out: [TuringScore] = []
         for f in answers {
             guard let d = FileManager.default.contents(atPath: f),
-                  let a = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],
-                  let ans = a["answers"] as? [String: Any] else {
+                  let a = try? JSONDecoder().decode(AnswersFile.self, from: d) else {
                 throw MetricsError.badInput(path: f, reason: "not an answers file (expected JSON with an \"answers\" object from form.html)")
             }
-            if let id = a["kit_id"] as? String, id != kitID {
+            if let id = a.kitID, id != kitID {
                 throw MetricsError.badInput(path: f, reason: "answers are for kit \(id), not \(kitID)")
             }
             var rr = 0, rs = 0, sr = 0, ss = 0
-            for (item, v) in ans {
+            for (item, v) in a.answers {
                 guard let t = truth[item] else { throw MetricsError.badInput(path: f, reason: "unknown item '\(item)'") }
-                guard let v = v as? String, v == "real" || v == "synthetic" else {
+                guard let v = v.text, v == "real" || v == "synthetic" else {
                     throw MetricsError.badInput(path: f, reason: "answer for \(item) must be \"real\" or \"synthetic\"")
                 }
                 switch (t, v) {
@@ -199,7 +237,7 @@ public enum TuringKit {
             }
             let n = rr + rs + sr + ss
             let ci = Statistics.clopperPearson(rr + ss, n)
-            out.append(TuringScore(reader: (a["reader"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? (f as NSString).lastPathComponent,
+            out.append(TuringScore(reader: a.reader.flatMap { $0.isEmpty ? nil : $0 } ?? (f as NSString).lastPathComponent,
                                    file: f, answered: n, unanswered: key.count - n,
                                    realAsReal: rr, realAsSynthetic: rs, syntheticAsReal: sr, syntheticAsSynthetic: ss,
                                    accuracy: n > 0 ? Double(rr + ss) / Double(n) : .nan, ciLow: ci.low, ciHigh: ci.high))

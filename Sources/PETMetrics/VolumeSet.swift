@@ -101,10 +101,10 @@ public final class VolumeSet {
             var cls = ""
             let side = NIfTIFile.sidecarPath(f)
             if let d = FileManager.default.contents(atPath: side) {
-                guard let obj = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else {
+                guard let sidecar = try? JSONDecoder().decode(ClassSidecar.self, from: d) else {
                     throw MetricsError.badInput(path: side, reason: "sidecar is not a JSON object")
                 }
-                cls = (obj["class"] as? String) ?? (obj["label"].map { "class \($0)" } ?? "")
+                cls = sidecar.className ?? (sidecar.label.map { "class \($0)" } ?? "")
             }
             rawClass.append(cls)
             if !cls.isEmpty && !classes.contains(cls) { classes.append(cls) }
@@ -215,5 +215,21 @@ public final class VolumeSlabReader {
         }
         depthRead += depth
         return out
+    }
+}
+
+/// What a NIfTI sidecar says about the sample's class: "class" (a name), else "label" (any scalar).
+struct ClassSidecar: Decodable {
+    var className: String?
+    /// The label as text (a number as JSON wrote it).
+    var label: String?
+    enum CodingKeys: String, CodingKey { case className = "class", label }
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        className = try? c.decode(String.self, forKey: .className)
+        if let i = try? c.decode(Int.self, forKey: .label) { label = String(i) }
+        else if let x = try? c.decode(Double.self, forKey: .label) { label = "\(x)" }
+        else if let b = try? c.decode(Bool.self, forKey: .label) { label = b ? "1" : "0" }
+        else { label = try? c.decode(String.self, forKey: .label) }
     }
 }

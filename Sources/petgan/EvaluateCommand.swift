@@ -109,21 +109,21 @@ struct EvaluateCommand: ParsableCommand {
             o.sliceStepMM = sliceStep
             o.log = { FileHandle.standardError.write(("evaluate: " + $0 + "\n").data(using: .utf8)!) }
             let m = try Evaluation.run(o)
-            let paper = m["paper_protocol"] as? [String: Any] ?? [:]
-            func mean(_ k: String) -> String {
-                guard let d = paper[k] as? [String: Any], let v = d["mean"] as? Double else { return "–" }
+            let paper = m.result(of: PaperProtocolMetric.self)
+            func mean(_ s: Summary?) -> String {
+                guard let v = s?.mean, v.isFinite else { return "–" }
                 return String(format: "%.4g", v)
             }
-            if (paper["layout"] as? String) == "2D" {
-                print("PSNR 2D \(mean("psnr_2d")) dB, SSIM 2D \(mean("ssim_2d")) (2D samples, \(paper["pairs"] as? Int ?? 0) pairs)")
+            if paper?.layout == "2D" {
+                print("PSNR 2D \(mean(paper?.psnr2D)) dB, SSIM 2D \(mean(paper?.ssim2D)) (2D samples, \(paper?.pairs ?? 0) pairs)")
             } else {
-                print("PSNR 2D \(mean("psnr_2d")) dB, SSIM 2D \(mean("ssim_2d")); PSNR 3D \(mean("psnr_3d")) dB, SSIM 3D \(mean("ssim_3d"))")
+                print("PSNR 2D \(mean(paper?.psnr2D)) dB, SSIM 2D \(mean(paper?.ssim2D)); PSNR 3D \(mean(paper?.psnr3D)) dB, SSIM 3D \(mean(paper?.ssim3D))")
             }
-            if let c = m["c2st"] as? [String: Any], let a = c["accuracy"] as? Double {
-                print(String(format: "C2ST accuracy %.1f%% (%.1f–%.1f%%)", 100 * a, 100 * ((c["ciLow"] as? Double) ?? .nan), 100 * ((c["ciHigh"] as? Double) ?? .nan)))
+            if let c = m.result(of: C2STMetric.self), c.accuracy.isFinite {
+                print(String(format: "C2ST accuracy %.1f%% (%.1f–%.1f%%)", 100 * c.accuracy, 100 * c.ciLow, 100 * c.ciHigh))
             }
-            if let c = m["critic"] as? [String: Any] {
-                print(String(format: "critic AUC %.3f (real vs synthetic; 0.5 = indistinguishable), mean score gap %.4g", (c["auc"] as? Double) ?? .nan, (c["gap"] as? Double) ?? .nan))
+            if let c = m.result(of: CriticMetric.self) {
+                print(String(format: "critic AUC %.3f (real vs synthetic; 0.5 = indistinguishable), mean score gap %.4g", c.auc, c.gap))
             }
             print("report: \((out as NSString).appendingPathComponent("report.html"))")
             print("metrics: \((out as NSString).appendingPathComponent("metrics.json"))")

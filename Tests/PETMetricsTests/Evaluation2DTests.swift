@@ -65,7 +65,10 @@ final class Evaluation2DTests: XCTestCase {
         var results: [[String: Any]] = []
         for real in [slices, volumes] {
             let out = dir + "/report-\(results.count)"
-            let m = try Evaluation.run(options(real, dir + "/generated", out))
+            let result = try Evaluation.run(options(real, dir + "/generated", out))
+            let m = try jsonObject(result)
+            XCTAssertEqual(result.result(of: PaperProtocolMetric.self)?.layout, "2D")
+            XCTAssertNil(result.result(of: RegionalMetric.self))
             results.append(m)
             let paper = try XCTUnwrap(m["paper_protocol"] as? [String: Any])
             XCTAssertEqual(paper["layout"] as? String, "2D")

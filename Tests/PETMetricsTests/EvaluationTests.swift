@@ -22,11 +22,15 @@ final class EvaluationTests: XCTestCase {
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
         let out = dir + "/report"
-        let m = try Evaluation.run(options(real, synDir, out))
+        let result = try Evaluation.run(options(real, synDir, out))
+        let m = try jsonObject(result)
 
-        // metrics.json is the returned dictionary.
+        // metrics.json is the returned result, encoded.
         let data = try Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual(data, try result.jsonData())
+        XCTAssertEqual(result.result(of: PaperProtocolMetric.self)?.pairs, 12)
+        XCTAssertEqual(result.result(of: RegionalMetric.self)?.global.count, 2)
         XCTAssertEqual((json["inputs"] as? [String: Any])?["classes"] as? [String], ["NC", "MCI", "AD"])
         let paper = try XCTUnwrap(m["paper_protocol"] as? [String: Any])
         XCTAssertEqual(paper["pairs"] as? Int, 12)
@@ -91,7 +95,7 @@ final class EvaluationTests: XCTestCase {
         try w.commit()
         var o2 = options(real, store, dir + "/report-h5")
         o2.skipClassifiers = true
-        let m2 = try Evaluation.run(o2)
+        let m2 = try jsonObject(Evaluation.run(o2))
         let p2 = m2["paper_protocol"] as! [String: Any]
         for k in ["psnr_3d", "ssim_3d", "psnr_2d", "ssim_2d"] {
             XCTAssertEqual((p2[k] as! [String: Any])["mean"] as! Double, (paper[k] as! [String: Any])["mean"] as! Double, accuracy: 1e-9, k)
@@ -120,13 +124,15 @@ final class EvaluationTests: XCTestCase {
         let dir = try makeTempDir("eval-slabs")
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
-        var results: [[String: Any]] = []
+        var results: [[String: Any]] = [], typed: [EvaluationResult] = []
         let realSet = try VolumeSet.open(real), synSet = try VolumeSet.open(synDir)
         XCTAssertNotEqual(realSet.shape[0] % 10, 0, "the fixture's depth should not divide into slabs of 10")
         for depth in [1, 9, 10_000] {
             var o = options(real, synDir, dir + "/report-\(depth)")
             o.skipClassifiers = true; o.slabDepth = depth
-            var m = try Evaluation.run(o)
+            let result = try Evaluation.run(o)
+            typed.append(result)
+            var m = try jsonObject(result)
             XCTAssertEqual((m["streaming"] as? [String: Any])?["slab_depth"] as? Int, depth == 10_000 ? 10_000 : (depth == 1 ? 2 : 10))
             for k in ["seconds", "peak_rss_mb", "streaming"] { m[k] = nil }
             results.append(m)
@@ -136,14 +142,23 @@ final class EvaluationTests: XCTestCase {
         }
         XCTAssertEqual(try text(results[0]), try text(results[2]))
         XCTAssertEqual(try text(results[1]), try text(results[2]))
-        let paper = try XCTUnwrap(results[0]["paper_protocol"] as? [String: Any])
-        let range = try XCTUnwrap(paper["data_range"] as? Double)
-        for p in try XCTUnwrap(paper["pair_list"] as? [[String: Any]]).prefix(3) {
-            let rv = try realSet.values(realSet.names.firstIndex(of: p["real"] as! String)!)
-            let sv = try synSet.values(synSet.names.firstIndex(of: p["synthetic"] as! String)!)
-            XCTAssertEqual(p["ssim_3d"] as? Double, try ImageMetrics.ssim(rv, sv, shape: realSet.shape, dataRange: range))
-            XCTAssertEqual(p["psnr_3d"] as? Double, ImageMetrics.psnr(real: rv, synthetic: sv))
+        // Bitwise: the typed results (JSONSerialization's number parsing may move a last digit).
+        let paper = try XCTUnwrap(typed[0].result(of: PaperProtocolMetric.self))
+        let range = paper.dataRange
+        for p in paper.pairList.prefix(3) {
+            let rv = try realSet.values(realSet.names.firstIndex(of: p.real)!)
+            let sv = try synSet.values(synSet.names.firstIndex(of: p.synthetic)!)
+            XCTAssertEqual(p.ssim3D, try ImageMetrics.ssim(rv, sv, shape: realSet.shape, dataRange: range))
+            XCTAssertEqual(p.psnr3D, ImageMetrics.psnr(real: rv, synthetic: sv))
         }
+        // metrics.json holds those bits: its text decodes back to the same Doubles.
+        struct PairsFile: Decodable {
+            struct Paper: Decodable { var pair_list: [PaperProtocolMetric.PairValues] }
+            var paper_protocol: Paper
+        }
+        let file = try JSONDecoder().decode(PairsFile.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/report-1/metrics.json")))
+        XCTAssertEqual(file.paper_protocol.pair_list.map(\.ssim3D), paper.pairList.map(\.ssim3D))
+        XCTAssertEqual(file.paper_protocol.pair_list.map(\.psnr3D), paper.pairList.map(\.psnr3D))
     }
 
     /// `evaluate --critic`: a tiny trained 3D model's critic scores both sets; tiled (a budget that
@@ -187,7 +202,9 @@ final class EvaluationTests: XCTestCase {
         // Through evaluate: the critic section lands in metrics.json and the report.
         var o = options(real, synDir, dir + "/report")
         o.skipClassifiers = true; o.critic = run
-        let metrics = try Evaluation.run(o)
+        let result = try Evaluation.run(o)
+        let metrics = try jsonObject(result)
+        XCTAssertEqual(result.result(of: CriticMetric.self)?.real.n, 12)
         XCTAssertEqual(((metrics["critic"] as? [String: Any])?["real"] as? [String: Any])?["n"] as? Double, 12, "\(String(describing: metrics["critic"]))")
         XCTAssertTrue(try String(contentsOfFile: dir + "/report/report.html", encoding: .utf8).contains("The run's own critic"))
         // A checkpoint for another grid is refused with the shapes named.

@@ -1,4 +1,5 @@
 import XCTest
+import PETVolumes
 @testable import PETMetrics
 import PETTensor
 import PETModels

@@ -1,7 +1,9 @@
 import Foundation
 
 /// SHA-256 (FIPS 180-4) of a file or bytes, for provenance (the checkpoint hash in every generated
-/// sample's sidecar). Plain Swift: Foundation on Linux has no CryptoKit.
+/// sample's sidecar, the sealed answer key of a Turing kit). Plain Swift: Foundation on Linux has no
+/// CryptoKit, and swift-crypto would build BoringSSL for one hash. In PETVolumes with the other file
+/// utilities, below PETModels and PETMetrics, which both use it.
 public enum SHA256 {
     static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
