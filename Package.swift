@@ -10,7 +10,9 @@
 //   → PETTiling   (tiled execution of convolution stacks within a memory budget)
 //   → PETModels   (GAN models, trainer, generation)
 //   → PETMetrics  (evaluation)
-//   → petgan (the command-line tool)
+//   → PETWorkflows (multi-module jobs of the commands: phantom cohort, training run, demo)
+//   → PETBenchmarks (Benchmarks/PETBenchmarks: the `petgan bench` suites and their Codable rows)
+//   → petgan (the command-line tool: option parsing only)
 import PackageDescription
 
 // libnifti's headers include each other with angle brackets from /usr/include/nifti.
@@ -70,10 +72,15 @@ let package = Package(
                 path: "Benchmarks/PETBenchmarks",
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
+        // Jobs that drive several modules for one command (phantom cohort + montage, training with its
+        // progress bar, the demo pipeline); the commands only parse options and call one of them.
+        .target(name: "PETWorkflows", dependencies: ["PETTensor", "PETVolumes", "PETCohort", "PETModels"],
+                swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+
         .executableTarget(
             name: "petgan",
             dependencies: [
-                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics", "PETBenchmarks",
+                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics", "PETWorkflows", "PETBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),

@@ -45,23 +45,6 @@ public struct EvaluationOptions {
     public init(real: String, synthetic: String, out: String) { self.real = real; self.synthetic = synthetic; self.out = out }
 }
 
-/// Progress lines with an ETA.
-struct ProgressLog {
-    let log: ((String) -> Void)?
-    let label: String, total: Int
-    let start = Date()
-    var last = Date.distantPast
-    mutating func step(_ done: Int) {
-        guard let log = log else { return }
-        let now = Date()
-        guard done == total || now.timeIntervalSince(last) > 2 else { return }
-        last = now
-        let el = now.timeIntervalSince(start)
-        let eta = done > 0 ? el / Double(done) * Double(total - done) : 0
-        log(String(format: "%@ %d/%d  %.0fs elapsed, ETA %.0fs", label, done, total, el, eta))
-    }
-}
-
 public enum Evaluation {
     /// Block-averaging factor that brings the largest axis to at most 32 voxels.
     static func smallFactor(_ shape: [Int]) -> Int { max(1, Int((Double(shape.max()!) / 32).rounded(.up))) }
@@ -117,7 +100,7 @@ public enum Evaluation {
         let smallShape = [max(1, shape[0] / fd), max(1, shape[1] / factor), max(1, shape[2] / factor)]
         func stream(_ set: VolumeSet, synthetic: Bool) throws -> (small: [[Float]], lo: Float, hi: Float, maxima: [Float]) {
             var small: [[Float]] = [], lo = Float.infinity, hi = -Float.infinity, maxima: [Float] = []
-            var p = ProgressLog(log: o.log, label: synthetic ? "reading synthetic" : "reading real", total: set.count)
+            let p = ProgressReporter(label: synthetic ? "reading synthetic" : "reading real", total: set.count, log: o.log, seconds: 2)
             for i in 0..<set.count {
                 var sm: [Float] = [], vmax = -Float.infinity
                 regional.beginVolume(label: set.labels[i], synthetic: synthetic)
@@ -131,7 +114,7 @@ public enum Evaluation {
                 }
                 regional.endVolume()
                 small.append(sm); maxima.append(vmax)
-                p.step(i + 1)
+                p.update(i + 1)
             }
             return (small, lo, hi, maxima)
         }
@@ -148,7 +131,7 @@ public enum Evaluation {
         let bins = 96
         var joint = [Double](repeating: 0, count: bins * bins)
         var pairs: [PairResult] = []
-        var pp = ProgressLog(log: o.log, label: "nearest-real pairs", total: pairCount)
+        let pp = ProgressReporter(label: "nearest-real pairs", total: pairCount, log: o.log, seconds: 2)
         let voxels = Double(shape.reduce(1, *))
         for (n, si) in pairOrder.prefix(pairCount).enumerated() {
             let c = synth.labels[si]
@@ -193,7 +176,7 @@ public enum Evaluation {
             }
             pairs.append(PairResult(synth: si, real: best, psnr3D: psnr.value, ssim3D: try ssim3.finish().ssim,
                                     psnr2D: Statistics.mean(p2), ssim2D: Statistics.mean(s2), slices: s2.count))
-            pp.step(n + 1)
+            pp.update(n + 1)
         }
 
         // Diversity: MS-SSIM between random pairs of the same class, synthetic and (reference) real.

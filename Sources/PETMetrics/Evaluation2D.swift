@@ -174,7 +174,7 @@ extension Evaluation {
         var counts = [[Int]](repeating: [Int](repeating: 0, count: nClasses), count: 2)
         func stream(_ set: SampleSet2D, source: Int) throws -> (small: [[Float]], lo: Float, hi: Float) {
             var small: [[Float]] = [], lo = Float.infinity, hi = -Float.infinity
-            var p = ProgressLog(log: o.log, label: source == 1 ? "reading synthetic" : "reading real", total: set.count)
+            let p = ProgressReporter(label: source == 1 ? "reading synthetic" : "reading real", total: set.count, log: o.log, seconds: 2)
             for i in 0..<set.count {
                 let v = try set.values(i)
                 for x in v { lo = min(lo, x); hi = max(hi, x) }
@@ -189,7 +189,7 @@ extension Evaluation {
                     }
                     counts[source][c] += 1
                 }
-                p.step(i + 1)
+                p.update(i + 1)
             }
             return (small, lo, hi)
         }
@@ -206,7 +206,7 @@ extension Evaluation {
         let bins = 96
         var joint = [Double](repeating: 0, count: bins * bins)
         var pairs: [(synth: Int, real: Int, psnr: Double, ssim: Double)] = []
-        var pp = ProgressLog(log: o.log, label: "nearest-real pairs", total: pairCount)
+        let pp = ProgressReporter(label: "nearest-real pairs", total: pairCount, log: o.log, seconds: 2)
         for (n, si) in pairOrder.prefix(pairCount).enumerated() {
             let c = synth.labels[si]
             var cand = (0..<real.count).filter { c < 0 || real.labels[$0] == c }
@@ -225,7 +225,7 @@ extension Evaluation {
             let lo = Double(min(0, r.lo)), span = dataRange
             addToJointHistogram(&joint, bins: bins, real: bestValues, synthetic: sv, lo: lo, span: span)
             pairs.append((si, best, psnr, ssim))
-            pp.step(n + 1)
+            pp.update(n + 1)
         }
 
         // Diversity: MS-SSIM between random same-class pairs, synthetic and (reference) real.

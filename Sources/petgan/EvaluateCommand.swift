@@ -46,14 +46,11 @@ struct EvaluateCommand: ParsableCommand {
     var mmdPermutations: Int = 200
     @Option(help: "Folder with the atlas templates (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
-    @Option(name: .customLong("memory-budget"), help: "Memory budget in MB: the HDF5 chunk cache, and the tiles of --critic.")
-    var memoryBudget: Int = 256
     @Option(name: .customLong("slab-depth"), help: "Depth planes read per slab (rounded up to the block-averaging factor); results do not depend on it.")
     var slabDepth: Int = 16
     @Option(help: "A training run directory (or checkpoint .h5) of a 3D model on this grid: its critic scores every real and synthetic volume (AUC, mean gap), tile by tile.")
     var critic: String?
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var runtime: RuntimeOptions<EvaluateBudget>
     @Option(name: .customLong("slice-range"), help: "2D samples against a volume store: MNI z range (mm, lo:hi) of the real centre slices, as given to `petgan phantom --slices axial` for the 2D training data (default -24:56; write --slice-range=-24:56 when lo is negative).")
     var sliceRange: String?
     @Option(name: .customLong("slice-step"), help: "2D samples against a volume store: distance between real centre slices in mm (default 8, as `petgan phantom`).")
@@ -83,14 +80,12 @@ struct EvaluateCommand: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard minSteps >= 1 else { throw ValidationError("--min-steps must be at least 1") }
         guard mmdPermutations >= 0 else { throw ValidationError("--mmd-permutations must be 0 or more") }
-        guard memoryBudget >= 8 else { throw ValidationError("--memory-budget must be at least 8 MB") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         guard slabDepth >= 1 else { throw ValidationError("--slab-depth must be at least 1") }
     }
 
     func run() throws {
         try runReportingErrors {
-            if let t = threads { Parallel.setThreads(t) }
+            runtime.apply()
             var o = EvaluationOptions(real: real, synthetic: synthetic, out: out)
             o.classes = (classes ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             o.seed = seed
@@ -101,13 +96,13 @@ struct EvaluateCommand: ParsableCommand {
             o.augmentationSeeds = try parsedSeeds()
             o.mmdPermutations = mmdPermutations
             o.templatesDirectory = templates
-            o.memoryBudget = memoryBudget << 20
+            o.memoryBudget = runtime.memoryBudget?.bytes
             o.skipClassifiers = skipClassifiers
             o.slabDepth = slabDepth
             o.critic = critic
             o.sliceRangeMM = try parsedSliceRange()
             o.sliceStepMM = sliceStep
-            o.log = { FileHandle.standardError.write(("evaluate: " + $0 + "\n").data(using: .utf8)!) }
+            o.log = { FileHandle.standardError.write(Data(("evaluate: " + $0 + "\n").utf8)) }
             let m = try Evaluation.run(o)
             let paper = m["paper_protocol"] as? [String: Any] ?? [:]
             func mean(_ k: String) -> String {
