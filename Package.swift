@@ -102,6 +102,10 @@ let package = Package(
         .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
+        // Tests that run the petgan binary (built beside them by `swift build --build-tests`).
+        .testTarget(name: "PETGANCLITests", dependencies: ["PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+
         // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.
         .target(name: "PETFuzzing", dependencies: ["CNIfTI", "PETTensor", "PETVolumes", "PETModels", "PETMetrics"],
                 path: "Fuzz/PETFuzzing", swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),

@@ -1,18 +1,6 @@
 import Foundation
 import XCTest
 
-/// The `petgan` binary next to the test bundle; a missing binary fails the test (a command test must
-/// not pass unrun).
-func petganExecutable(file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent()] {
-        let p = candidate.appendingPathComponent("petgan").path
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    XCTFail("petgan binary not built next to the tests (\(dir.path)): swift build -c release -Xswiftc -enable-testing --build-tests", file: file, line: line)
-    throw CocoaError(.fileNoSuchFile)
-}
-
 /// `petgan bench conv` / `bench train`: the figures they print are what this run measured (with the
 /// work training does), and peer figures come only from the files given.
 final class BenchCommandTests: XCTestCase {

@@ -3,14 +3,8 @@ import XCTest
 
 /// The `petgan` commands: exit status and messages (the binary sits next to the test bundle).
 final class CommandLineTests: XCTestCase {
-    func petgan() throws -> String {
-        let dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let p = candidate.appendingPathComponent("petgan").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        throw XCTSkip("petgan binary not built next to the tests (\(dir.path)); build the package first")
-    }
+    /// The binary beside the tests (a missing one fails the test: it used to skip).
+    func petgan() throws -> String { try petganExecutable() }
 
     func testEvaluateAndTuringCommands() throws {
         let exe = try petgan()
