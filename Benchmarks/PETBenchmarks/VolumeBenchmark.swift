@@ -42,18 +42,18 @@ public enum VolumeBenchmark {
         var rng = PETRandom(seed: cfg.seed)
         let (D, H, W) = (shape[0], shape[1], shape[2])
         var data = [Float](repeating: 0, count: D * H * W)
-        let t0 = Date()
-        for n in 0..<cfg.volumes {
-            let cx = Float(W) * rng.uniform(0.4, 0.6), cy = Float(H) * rng.uniform(0.4, 0.6), cz = Float(D) * rng.uniform(0.4, 0.6)
-            let r2 = Float(min(D, H, W) * min(D, H, W)) / 8
-            for d in 0..<D { for h in 0..<H { for x in 0..<W {
-                let q = ((Float(x) - cx) * (Float(x) - cx) + (Float(h) - cy) * (Float(h) - cy) + (Float(d) - cz) * (Float(d) - cz)) / r2
-                data[(d * H + h) * W + x] = exp(-q) * 2 - 1 + 0.02 * rng.uniform(-1, 1)
-            } } }
-            try w.append(Volume(shape: shape, data: data, affine: .scaling(2, 2, 2)), label: n % 2)
-            if (n + 1) % 20 == 0 || n + 1 == cfg.volumes {
-                let el = Date().timeIntervalSince(t0)
-                progress(String(format: "writing store: %d/%d volumes, ETA %.0fs", n + 1, cfg.volumes, el / Double(n + 1) * Double(cfg.volumes - n - 1)))
+        // The reporter keeps its sink while the store is written, and only then.
+        try withoutActuallyEscaping(progress) { progress in
+            let bar = ProgressReporter(label: "writing store", total: cfg.volumes, output: .lines(progress))
+            for n in 0..<cfg.volumes {
+                let cx = Float(W) * rng.uniform(0.4, 0.6), cy = Float(H) * rng.uniform(0.4, 0.6), cz = Float(D) * rng.uniform(0.4, 0.6)
+                let r2 = Float(min(D, H, W) * min(D, H, W)) / 8
+                for d in 0..<D { for h in 0..<H { for x in 0..<W {
+                    let q = ((Float(x) - cx) * (Float(x) - cx) + (Float(h) - cy) * (Float(h) - cy) + (Float(d) - cz) * (Float(d) - cz)) / r2
+                    data[(d * H + h) * W + x] = exp(-q) * 2 - 1 + 0.02 * rng.uniform(-1, 1)
+                } } }
+                try w.append(Volume(shape: shape, data: data, affine: .scaling(2, 2, 2)), label: n % 2)
+                bar.update(n + 1)
             }
         }
         try w.commit()
