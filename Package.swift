@@ -103,7 +103,7 @@ let package = Package(
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // Tests that run the petgan binary (built beside them by `swift build --build-tests`).
-        .testTarget(name: "PETGANCLITests", dependencies: ["PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport"],
+        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.

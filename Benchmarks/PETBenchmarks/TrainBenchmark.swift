@@ -145,6 +145,12 @@ public struct TrainRow: Codable {
     public var peerPeakRSSMB: Double? = nil
     public var timeRatio: Double? = nil
     public var machine: String? = nil
+
+    public init(name: String, msStep: Double, gflops: Double, stepGflop: Double, batch: Int, threads: Int, peakRSSMB: Double) {
+        self.name = name; self.msStep = msStep; self.gflops = gflops; self.stepGflop = stepGflop
+        self.batch = batch; self.threads = threads; self.peakRSSMB = peakRSSMB
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, gflops, batch, threads, machine
         case msStep = "ms_step", stepGflop = "step_gflop", peakRSSMB = "peak_rss_mb"
