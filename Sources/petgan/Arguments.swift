@@ -146,3 +146,31 @@ struct PositiveIntegers: CustomStringConvertible {
     }
     var description: String { values.map(String.init).joined(separator: ",") }
 }
+
+/// "lo:hi" in mm (a world z range), e.g. -24:56; write `--option=-24:56` when lo is negative.
+struct MillimetreRange: CustomStringConvertible {
+    var low: Double, high: Double
+    static func parse(_ text: String) throws -> MillimetreRange {
+        let v = text.split(separator: ":", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard v.count == 2, let lo = v[0], let hi = v[1] else { throw ArgumentFormatError("must be lo:hi in mm, e.g. --slice-range=-24:56") }
+        return MillimetreRange(low: lo, high: hi)
+    }
+    var values: [Double] { [low, high] }
+    var description: String { "\(low.formatted()):\(high.formatted())" }
+}
+
+extension Double {
+    /// "-24" for whole numbers, else the shortest form.
+    fileprivate func formatted() -> String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
+}
+
+/// Comma-separated seeds, e.g. 1,2,3.
+struct SeedList: CustomStringConvertible {
+    var seeds: [UInt64]
+    static func parse(_ text: String) throws -> SeedList {
+        let s = text.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+        guard !s.isEmpty, s.allSatisfy({ $0 != nil }) else { throw ArgumentFormatError("must be comma-separated integers") }
+        return SeedList(seeds: s.map { $0! })
+    }
+    var description: String { seeds.map(String.init).joined(separator: ",") }
+}

@@ -11,8 +11,9 @@ struct SliceStoreOptions: ParsableArguments {
     var sliceShape = SliceShape(height: 128, width: 128)
     @Option(help: "Adjacent slices per 2D sample (channels, odd).")
     var channels: Int = 3
-    @Option(name: .customLong("slice-range"), help: "World (MNI) z range of the centre slices in mm, lo:hi.")
-    var sliceRange: String = "-24:56"
+    @Option(name: .customLong("slice-range"), help: "World (MNI) z range of the centre slices in mm, lo:hi (default: -24:56; write --slice-range=-24:56).",
+            transform: { try MillimetreRange.parse($0) })
+    var sliceRange = MillimetreRange(low: -24, high: 56)
     @Option(name: .customLong("slice-step"), help: "Distance between centre slices in mm.")
     var sliceStep: Double = 8
     @Option(name: .customLong("slices-out"), help: "Slice store path (default: <out stem>_slices-axial.h5).")
@@ -29,9 +30,7 @@ struct SliceStoreOptions: ParsableArguments {
         var s = SliceOptions()
         s.channels = channels
         s.size = [sliceShape.height, sliceShape.width]
-        let r = sliceRange.split(separator: ":", omittingEmptySubsequences: false).compactMap { Double($0) }
-        guard r.count == 2 else { throw PhantomError.invalidRequest("--slice-range must be lo:hi in mm, e.g. -24:56 (got '\(sliceRange)')") }
-        s.zRangeMM = r
+        s.zRangeMM = sliceRange.values
         s.stepMM = sliceStep
         try s.validate()
         return s
