@@ -10,7 +10,9 @@
 //   → PETTiling   (tiled execution of convolution stacks within a memory budget)
 //   → PETModels   (GAN models, trainer, training checkpoints, generation)
 //   → PETMetrics  (evaluation)
-//   → petgan (the command-line tool)
+//   → PETWorkflows (multi-module jobs of the commands: phantom cohort, training run, demo)
+//   → PETBenchmarks (Benchmarks/PETBenchmarks: the `petgan bench` suites and their Codable rows)
+//   → petgan (the command-line tool: option parsing only)
 import PackageDescription
 
 // libnifti's headers include each other with angle brackets from /usr/include/nifti.
@@ -70,10 +72,15 @@ let package = Package(
                 path: "Benchmarks/PETBenchmarks",
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
+        // Jobs that drive several modules for one command (phantom cohort + montage, training with its
+        // progress bar, the demo pipeline); the commands only parse options and call one of them.
+        .target(name: "PETWorkflows", dependencies: ["PETTensor", "PETVolumes", "PETCohort", "PETModels"],
+                swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+
         .executableTarget(
             name: "petgan",
             dependencies: [
-                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics", "PETBenchmarks",
+                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics", "PETWorkflows", "PETBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
@@ -94,6 +101,10 @@ let package = Package(
         .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor", "PETTestSupport"],
+                    swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
+
+        // Tests that run the petgan binary (built beside them by `swift build --build-tests`).
+        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.

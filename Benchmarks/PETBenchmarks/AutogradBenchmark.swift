@@ -15,16 +15,13 @@ public enum AutogradBenchmark {
         public var gradientRelativeError: Float
         public var peakRSSMB: Double
         public var overheadPercent: Double { (msAutograd / msBare - 1) * 100 }
-        public var row: BenchRow {
-            ["name": "D-fwd-bwd", "size": size, "batch": batch,
-             "ms_bare_forward": r3(msBareForward), "ms_autograd_forward": r3(msAutogradForward),
-             "ms_bare_forward_backward": r3(msBare), "ms_autograd_forward_backward": r3(msAutograd),
-             "overhead_percent": r3(overheadPercent), "gradient_relative_error": Double(gradientRelativeError),
-             "threads": Parallel.threads, "peak_rss_mb": r3(peakRSSMB)]
+        public var row: AutogradRow {
+            AutogradRow(size: size, batch: batch, msBareForward: r3(msBareForward), msAutogradForward: r3(msAutogradForward),
+                        msBareForwardBackward: r3(msBare), msAutogradForwardBackward: r3(msAutograd), overheadPercent: r3(overheadPercent),
+                        gradientRelativeError: Double(gradientRelativeError), threads: Parallel.threads, peakRSSMB: r3(peakRSSMB))
         }
     }
 
-    static func r3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 
     /// Layer (cin, cout, k, s, p) list of the discriminator for a cubic input of `size` (64 in the paper setup).
     public static func layers(size: Int) -> [(Int, Int, Int, Int, Int)] {
@@ -114,5 +111,35 @@ public enum AutogradBenchmark {
         let (msBareF, msAutoF, msBare, msAuto) = (med[0], med[1], med[2], med[3])
         return Result(size: size, batch: batch, msBareForward: msBareF, msAutogradForward: msAutoF, msBare: msBare, msAutograd: msAuto,
                       gradientRelativeError: err, peakRSSMB: Double(peakResidentBytes()) / 1_048_576)
+    }
+}
+
+/// The row of `bench autograd`.
+public struct AutogradRow: Codable {
+    public var name = "D-fwd-bwd"
+    public var size: Int, batch: Int
+    public var msBareForward: Double, msAutogradForward: Double
+    public var msBareForwardBackward: Double, msAutogradForwardBackward: Double
+    public var overheadPercent: Double
+    public var gradientRelativeError: Double
+    public var threads: Int
+    public var peakRSSMB: Double
+    enum CodingKeys: String, CodingKey {
+        case name, size, batch, threads
+        case msBareForward = "ms_bare_forward", msAutogradForward = "ms_autograd_forward"
+        case msBareForwardBackward = "ms_bare_forward_backward", msAutogradForwardBackward = "ms_autograd_forward_backward"
+        case overheadPercent = "overhead_percent", gradientRelativeError = "gradient_relative_error", peakRSSMB = "peak_rss_mb"
+    }
+}
+
+extension AutogradBenchmark {
+    /// `petgan bench autograd`: one timed comparison, printed.
+    public static func runPrinted(size: Int, batch: Int, timing: Timing, say: (String) -> Void = { print($0) }) throws -> AutogradRow {
+        say("PETGAN \(PETGANVersion.string) autograd benchmark: DCGAN discriminator \(batch)x1x\(size)³, \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
+        let r = try run(size: size, batch: batch, timing: timing)
+        say(String(format: "forward:            bare %9.1f ms   autograd (no grad) %9.1f ms", r.msBareForward, r.msAutogradForward))
+        say(String(format: "forward + backward: bare %9.1f ms   autograd           %9.1f ms   overhead %+.1f%%", r.msBare, r.msAutograd, r.overheadPercent))
+        say(String(format: "weight gradients agree to %.1e (relative); peak RSS %.0f MB", r.gradientRelativeError, r.peakRSSMB))
+        return r.row
     }
 }

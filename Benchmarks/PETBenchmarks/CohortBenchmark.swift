@@ -18,7 +18,7 @@ public enum CohortBenchmark {
         Case(name: "P1.5", niftiShape: [128, 152, 128], voxelSize: 1.5),
     ]
 
-    public static func run(_ c: Case, timing: Timing, templates: String? = nil) throws -> BenchRow {
+    public static func run(_ c: Case, timing: Timing, templates: String? = nil) throws -> CohortRow {
         resetPeakResident()
         let t0 = DispatchTime.now().uptimeNanoseconds
         let anatomy = try PhantomAnatomy.load(directory: templates, outputVoxelMM: c.voxelSize)
@@ -30,11 +30,37 @@ public enum CohortBenchmark {
             _ = try gen.generate(index: i, className: classes[i % 3], seed: UInt64(1000 + i))
             i += 1
         }
-        return ["name": c.name, "grid": c.niftiShape.map(String.init).joined(separator: "x"), "voxel_mm": c.voxelSize,
-                "threads": Parallel.threads, "ms_per_subject": r3(ms), "ms_templates_once": r3(prepMs),
-                "template_mb": r3(Double(anatomy.byteCount) / 1_048_576),
-                "peak_rss_mb": r3(Double(peakResidentBytes()) / 1_048_576)]
+        return CohortRow(name: c.name, grid: c.niftiShape.map(String.init).joined(separator: "x"), voxelMM: c.voxelSize,
+                         threads: Parallel.threads, msPerSubject: r3(ms), msTemplatesOnce: r3(prepMs),
+                         templateMB: r3(Double(anatomy.byteCount) / 1_048_576), peakRSSMB: r3(Double(peakResidentBytes()) / 1_048_576))
+    }
+
+    /// `petgan bench phantom`: the cases named in `only` (nil: all), as a table.
+    public static func runPrinted(only: Set<String>?, timing: Timing, templates: String?, say: (String) -> Void = { print($0) }) throws -> [CohortRow] {
+        say("PETGAN \(PETGANVersion.string) phantom benchmark: \(Parallel.threads) threads, median of \(timing.reps) subjects after \(timing.warmup) warm-up")
+        say(String(format: "%-5@ %-12@ %6@ %12@ %14@ %12@ %8@", "name", "grid", "mm", "ms/subject", "ms templates", "template MB", "RSS MB"))
+        var rows: [CohortRow] = []
+        for c in cases where only?.contains(c.name) ?? true {
+            let r = try run(c, timing: timing, templates: templates)
+            rows.append(r)
+            say(String(format: "%-5@ %-12@ %6.1f %12.1f %14.1f %12.1f %8.0f", c.name, r.grid, c.voxelSize,
+                       r.msPerSubject, r.msTemplatesOnce, r.templateMB, r.peakRSSMB))
+        }
+        return rows
     }
 }
 
-private func r3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+/// One row of `bench phantom`.
+public struct CohortRow: Codable {
+    public var name: String
+    public var grid: String
+    public var voxelMM: Double
+    public var threads: Int
+    public var msPerSubject: Double, msTemplatesOnce: Double
+    public var templateMB: Double, peakRSSMB: Double
+    enum CodingKeys: String, CodingKey {
+        case name, grid, threads
+        case voxelMM = "voxel_mm", msPerSubject = "ms_per_subject", msTemplatesOnce = "ms_templates_once"
+        case templateMB = "template_mb", peakRSSMB = "peak_rss_mb"
+    }
+}

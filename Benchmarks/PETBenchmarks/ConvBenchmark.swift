@@ -39,7 +39,7 @@ public enum ConvBenchmark {
     }
 
     /// Times one layer on one path: forward, and forward + input gradient + weight gradient.
-    public static func run(_ l: Layer, path: ConvPath?, timing: Timing) throws -> BenchRow {
+    public static func run(_ l: Layer, path: ConvPath?, timing: Timing) throws -> ConvRow {
         var rng = PETRandom(seed: 1234)
         let params = ConvParams(k: l.k, s: l.s, p: l.p)
         let opts = ConvOptions(path: path)
@@ -85,17 +85,15 @@ public enum ConvBenchmark {
             let role: ConvDispatch.Role = l.transposed ? .adjoint : .correlate
             usedPath = "auto(" + ConvDispatch.choose(g, role: role, options: opts).rawValue + ")"
         }
-        return [
-            "name": l.name, "op": l.transposed ? "conv_transpose3d" : "conv3d", "path": usedPath, "batch": l.batch,
-            "in": [l.cin, l.inSize, l.inSize, l.inSize], "out": Array(yProbe.shape.dropFirst()),
-            "ms_forward": round3(msF), "ms_forward_backward": round3(msFB), "weights": "new each repetition",
-            "gflops_forward": round3(flops / msF / 1e6), "gflops_forward_backward": round3(3 * flops / msFB / 1e6),
-            "peak_rss_mb": round3(Double(peakResidentBytes()) / 1_048_576),
-        ]
+        return ConvRow(name: l.name, op: l.transposed ? "conv_transpose3d" : "conv3d", path: usedPath, batch: l.batch,
+                       input: [l.cin, l.inSize, l.inSize, l.inSize], output: Array(yProbe.shape.dropFirst()),
+                       msForward: round3(msF), msForwardBackward: round3(msFB), weights: "new each repetition",
+                       gflopsForward: round3(flops / msF / 1e6), gflopsForwardBackward: round3(3 * flops / msFB / 1e6),
+                       peakRSSMB: round3(Double(peakResidentBytes()) / 1_048_576))
     }
 
     /// sgemm 2048² on the configured threads: the machine's ceiling for our GEMM-based kernels.
-    public static func sgemmCeiling(size: Int = 2048, timing: Timing) -> BenchRow {
+    public static func sgemmCeiling(size: Int = 2048, timing: Timing) -> ConvRow {
         var rng = PETRandom(seed: 7)
         let a = Tensor.uniform([size, size], rng: &rng), b = Tensor.uniform([size, size], rng: &rng)
         let c = Tensor(shape: [size, size])
@@ -103,11 +101,103 @@ public enum ConvBenchmark {
             BLAS.sgemm(m: size, n: size, k: size, a: a.data, lda: size, b: b.data, ldb: size, c: c.data, ldc: size)
         }
         let flops = 2.0 * Double(size * size * size)
-        return ["name": "SGEMM", "op": "sgemm", "path": "openblas-\(BLAS.coreName)", "batch": 1,
-                "in": [size, size], "out": [size, size], "ms_forward": round3(ms),
-                "gflops_forward": round3(flops / ms / 1e6), "threads": Parallel.threads, "gemm_threading": BLAS.threading.rawValue,
-                "peak_rss_mb": round3(Double(peakResidentBytes()) / 1_048_576)]
+        var row = ConvRow(name: "SGEMM", op: "sgemm", path: "openblas-\(BLAS.coreName)", batch: 1, input: [size, size], output: [size, size],
+                          msForward: round3(ms), gflopsForward: round3(flops / ms / 1e6), peakRSSMB: round3(Double(peakResidentBytes()) / 1_048_576))
+        row.threads = Parallel.threads
+        row.gemmThreading = BLAS.threading.rawValue
+        return row
     }
 
     static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+}
+
+/// One row of `bench conv`: a layer on one path (forward and forward + backward), or the sgemm ceiling.
+public struct ConvRow: Codable {
+    public var name: String
+    public var op: String
+    public var path: String
+    public var batch: Int
+    /// Input and output shapes without the batch (C, D, H, W), or the sgemm matrices.
+    public var input: [Int]
+    public var output: [Int]
+    public var msForward: Double
+    public var msForwardBackward: Double?
+    public var weights: String?
+    public var gflopsForward: Double
+    public var gflopsForwardBackward: Double?
+    public var peakRSSMB: Double
+    /// sgemm row: the threads and how OpenBLAS threads.
+    public var threads: Int?
+    public var gemmThreading: String?
+
+    public init(name: String, op: String, path: String, batch: Int, input: [Int], output: [Int], msForward: Double, msForwardBackward: Double? = nil,
+                weights: String? = nil, gflopsForward: Double, gflopsForwardBackward: Double? = nil, peakRSSMB: Double) {
+        self.name = name; self.op = op; self.path = path; self.batch = batch; self.input = input; self.output = output
+        self.msForward = msForward; self.msForwardBackward = msForwardBackward; self.weights = weights
+        self.gflopsForward = gflopsForward; self.gflopsForwardBackward = gflopsForwardBackward; self.peakRSSMB = peakRSSMB
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, op, path, batch, weights, threads
+        case input = "in", output = "out"
+        case msForward = "ms_forward", msForwardBackward = "ms_forward_backward"
+        case gflopsForward = "gflops_forward", gflopsForwardBackward = "gflops_forward_backward"
+        case peakRSSMB = "peak_rss_mb", gemmThreading = "gemm_threading"
+    }
+}
+
+/// `petgan bench conv`: the table of every layer on every path asked for, with the PyTorch peer's
+/// figures beside ours when --peer files are given.
+public struct ConvSuite {
+    public var quick = false
+    /// Paths to time; nil is the automatic choice.
+    public var paths: [ConvPath?] = [nil, .im2col, .fft]
+    /// Row names to run (nil: all).
+    public var only: Set<String>? = nil
+    public var timing = Timing(warmup: 1, reps: 5)
+    /// Print the time per kernel phase of each row.
+    public var profile = false
+    /// torch_peer.py --rows files.
+    public var peerFiles: [String] = []
+    public init() {}
+
+    public func run(say: (String) -> Void = { print($0) }) throws -> [ConvRow] {
+        let timing = quick ? Timing(warmup: 1, reps: 3) : self.timing
+        let pathList: [ConvPath?] = quick ? [nil] : paths
+        let peerRows = try PeerFile.layerRows(peerFiles)
+        var rows: [ConvRow] = []
+        say("PETGAN \(PETGANVersion.string) conv benchmark: OpenBLAS core \(BLAS.coreName), \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
+        say("machine: \(Machine.description)")
+        say("weights: new each repetition, as in training: FFT rows pay their weight transforms (fft-weights) inside the timing; an f+b input gradient reuses its forward's spectra")
+        say(pad("name", 7) + pad("op", 17) + pad("path", 14) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("RSS MB", 8))
+        let sg = ConvBenchmark.sgemmCeiling(timing: timing)
+        rows.append(sg)
+        say(pad("SGEMM", 7) + pad("sgemm", 17) + pad(sg.path, 14) + pad("2048x2048", 16) + lpad(f1(sg.msForward), 10)
+            + lpad("-", 10) + lpad(f1(sg.gflopsForward), 9) + lpad("-", 10) + lpad(f0(sg.peakRSSMB), 8))
+        for layer in ConvBenchmark.dcganLayers() + ConvBenchmark.bigKernelLayers() + [ConvBenchmark.memoryLayer()] {
+            if quick && layer.name == ConvBenchmark.memoryLayer().name { continue }
+            if let w = only, !w.contains(layer.name) { continue }
+            for path in pathList {
+                if path == .fft && (layer.s != 1) { continue }   // FFT computes stride-1 convolutions only
+                KernelProfile.enabled = profile
+                KernelProfile.reset()
+                let row = try ConvBenchmark.run(layer, path: path, timing: timing)
+                if profile {
+                    let calls = KernelProfile.callCounts()
+                    say("   phases (ms and calls, all runs): " + KernelProfile.snapshot().sorted { $0.key < $1.key }
+                        .map { "\($0.key) \(String(format: "%.1f", $0.value)) ×\(calls[$0.key] ?? 0)" }.joined(separator: ", "))
+                }
+                rows.append(row)
+                let inStr = "\(layer.batch)x\(layer.cin)x\(layer.inSize)³"
+                say(pad(layer.name, 7) + pad(row.op, 17) + pad(row.path, 14) + pad(inStr, 16)
+                    + lpad(f1(row.msForward), 10) + lpad(f1(row.msForwardBackward), 10)
+                    + lpad(f1(row.gflopsForward), 9) + lpad(f1(row.gflopsForwardBackward), 10) + lpad(f0(row.peakRSSMB), 8))
+                if let pr = peerRows[layer.name], let tf = pr.msForward, let tfb = pr.msForwardBackward, let ofb = row.msForwardBackward {
+                    say(pad("", 7) + pad("  PyTorch", 17) + pad(pr.path ?? "torch", 14) + pad("", 16) + lpad(f1(tf), 10) + lpad(f1(tfb), 10)
+                        + "   speed vs PyTorch: fwd \(String(format: "%.2f", tf / row.msForward))x, f+b \(String(format: "%.2f", tfb / ofb))x")
+                }
+            }
+        }
+        return rows
+    }
 }

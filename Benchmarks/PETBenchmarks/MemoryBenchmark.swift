@@ -66,7 +66,7 @@ public enum MemoryBenchmark {
     }
 
     /// Runs one case in this process; peak RSS is the process's (reset before the timed part).
-    public static func run(_ c: Case, log: (String) -> Void = { _ in }) throws -> BenchRow {
+    public static func run(_ c: Case, log: (String) -> Void = { _ in }) throws -> MemoryRow {
         var rng = PETRandom(seed: c.seed)
         let (layers, latent) = try generatorLayers(grid: c.grid, channels: c.channels, rng: &rng)
         let x = Tensor.normal(latent, rng: &rng)
@@ -74,8 +74,7 @@ public enum MemoryBenchmark {
         _ = resetPeakResident()
         MemoryAccountant.shared.resetPeak()
         let sink = ChecksumSink()
-        var row: BenchRow = ["grid": c.grid, "tiled": c.tiled, "budget_mb": c.budgetBytes.map { $0 >> 20 } as Any? ?? NSNull(),
-                             "channels": c.channels]
+        var row = MemoryRow(grid: c.grid, tiled: c.tiled, budgetMB: c.budgetBytes.map { $0 >> 20 }, channels: c.channels)
         var times: [Double] = []
         let gen = c.tiled ? try TiledGenerator(layers: layers) : nil
         for _ in 0..<max(1, c.reps) {
@@ -86,13 +85,13 @@ public enum MemoryBenchmark {
                 defer { MemoryAccountant.shared.budgetBytes = nil }
                 let tp = DispatchTime.now().uptimeNanoseconds
                 let plan = try gen.plan(latentGrid: x.shape, memoryBudget: c.budgetBytes, tile: c.tile)
-                row["plan_seconds"] = Double(DispatchTime.now().uptimeNanoseconds - tp) / 1e9
+                row.planSeconds = Double(DispatchTime.now().uptimeNanoseconds - tp) / 1e9
                 if times.isEmpty { log("plan: \(plan)") }
                 try gen.generate(x, plan: plan, into: sink)
-                row["tile"] = plan.tile
-                row["tiles"] = plan.tileCount
-                row["recompute_factor"] = plan.recomputeFactor
-                row["planned_tile_mb"] = Double(plan.estimatedBytes) / 1_048_576
+                row.tile = plan.tile
+                row.tiles = plan.tileCount
+                row.recomputeFactor = plan.recomputeFactor
+                row.plannedTileMB = Double(plan.estimatedBytes) / 1_048_576
             } else {
                 let net = Sequential(layers)
                 let y = try withNoGrad { try net(Variable(x)) }.value
@@ -102,12 +101,81 @@ public enum MemoryBenchmark {
         }
         times.sort()
         let seconds = times[times.count / 2]
-        row["reps"] = times.count
-        row["seconds"] = seconds
-        row["peak_rss_mb"] = Double(peakResidentBytes()) / 1_048_576
-        row["counted_peak_mb"] = Double(MemoryAccountant.shared.peakBytes) / 1_048_576
-        row["checksum"] = sink.sum
-        row["abs_checksum"] = sink.absSum
+        row.reps = times.count
+        row.seconds = seconds
+        row.peakRSSMB = Double(peakResidentBytes()) / 1_048_576
+        row.countedPeakMB = Double(MemoryAccountant.shared.peakBytes) / 1_048_576
+        row.checksum = sink.sum
+        row.absChecksum = sink.absSum
         return row
+    }
+}
+
+/// One case of `bench memory` (generation): a grid, tiled or not.
+public struct MemoryRow: Codable {
+    public var grid: [Int]
+    public var tiled: Bool
+    @NullWhenAbsent public var budgetMB: Int?
+    public var channels: [Int]
+    /// Tiled runs: the plan.
+    public var planSeconds: Double? = nil
+    public var tile: [Int]? = nil
+    public var tiles: Int? = nil
+    public var recomputeFactor: Double? = nil
+    public var plannedTileMB: Double? = nil
+    public var reps = 0
+    public var seconds = 0.0
+    public var peakRSSMB = 0.0
+    public var countedPeakMB = 0.0
+    public var checksum = 0.0
+    public var absChecksum = 0.0
+
+    public init(grid: [Int], tiled: Bool, budgetMB: Int?, channels: [Int]) {
+        self.grid = grid; self.tiled = tiled; self.budgetMB = budgetMB; self.channels = channels
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case grid, tiled, channels, tile, tiles, reps, seconds, checksum
+        case budgetMB = "budget_mb", planSeconds = "plan_seconds", recomputeFactor = "recompute_factor", plannedTileMB = "planned_tile_mb"
+        case peakRSSMB = "peak_rss_mb", countedPeakMB = "counted_peak_mb", absChecksum = "abs_checksum"
+    }
+
+    /// The printed line of the case.
+    public var summary: String {
+        var s = String(format: "%-13@ %-8@ %8.2f s  peak RSS %7.0f MB  counted peak %7.0f MB", grid.map(String.init).joined(separator: "×"),
+                       tiled ? "tiled" : "untiled", seconds, peakRSSMB, countedPeakMB)
+        if let t = tile {
+            s += String(format: "  tile %@ ×%d (work %.2f×)", t.map(String.init).joined(separator: "×"), tiles ?? 0, recomputeFactor ?? 0)
+        }
+        return s
+    }
+}
+
+extension MemoryBenchmark {
+    /// The sweep of `bench memory`: every grid untiled and tiled, each case measured by `measure`
+    /// (the command runs each in its own process, so its peak RSS is its own), and the targets
+    /// checked: tiled peak RSS ≤ budget + 100 MB, tiled time ≤ 1.3× untiled where untiled fits.
+    public static func sweep(grids: [[Int]], budgetBytes: Int, channels: [Int], measure: (_ grid: [Int], _ tiled: Bool) throws -> MemoryRow,
+                             say: (String) -> Void = { print($0) }) throws -> [MemoryRow] {
+        say("PETGAN \(PETGANVersion.string) memory benchmark: generator \(channels.map(String.init).joined(separator: ",")) → 1 channel, 4 × (k4 s2 p1 transposed conv), budget \(formatBytes(budgetBytes)), \(Parallel.threads) threads; each case in its own process")
+        var rows: [MemoryRow] = []
+        var failures: [String] = []
+        for g in grids {
+            let name = g.map(String.init).joined(separator: "x")
+            let untiled = try measure(g, false)
+            say(untiled.summary)
+            let tiled = try measure(g, true)
+            say(tiled.summary)
+            rows += [untiled, tiled]
+            let limit = Double(budgetBytes >> 20) + 100
+            if tiled.peakRSSMB > limit { failures.append("\(name): tiled peak RSS \(Int(tiled.peakRSSMB)) MB > \(Int(limit)) MB") }
+            let ratio = tiled.seconds / untiled.seconds
+            let fits = untiled.peakRSSMB <= limit
+            say(String(format: "  %@: tiled/untiled time %.2f× (untiled %@ the budget); checksums %.6g vs %.6g", name, ratio,
+                       fits ? "fits" : "does not fit", tiled.checksum, untiled.checksum))
+            if fits && ratio > 1.3 { failures.append(String(format: "%@: tiled time %.2f× untiled (target ≤ 1.3×)", name, ratio)) }
+        }
+        say(failures.isEmpty ? "targets met" : "targets missed:\n  " + failures.joined(separator: "\n  "))
+        return rows
     }
 }

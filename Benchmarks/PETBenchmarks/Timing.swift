@@ -27,22 +27,6 @@ public struct Timing {
     }
 }
 
-/// One JSON row of a benchmark file.
-public typealias BenchRow = [String: Any]
-
-public func writeJSONRows(_ rows: [BenchRow], to path: String) throws {
-    let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
-    let url = URL(fileURLWithPath: path)
-    try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    try data.write(to: tmp)
-    // rename(2) replaces an existing file atomically (FileManager.replaceItemAt fails on Linux here).
-    guard rename(tmp.path, url.path) == 0 else {
-        try? FileManager.default.removeItem(at: tmp)
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-    }
-}
-
 /// The CPU the figures were measured on: speed ratios against PyTorch change with the vector ISA
 /// (oneDNN and OpenBLAS pick AVX2 or AVX-512 kernels), so every benchmark prints it and peer tables
 /// keep it.

@@ -65,7 +65,7 @@ public enum TrainBenchmark {
         return (fg, fd)
     }
 
-    public static func run(_ c: Case, timing: Timing) throws -> BenchRow {
+    public static func run(_ c: Case, timing: Timing) throws -> TrainRow {
         var rng = PETRandom(seed: 11)
         resetPeakResident()
         let model = try GANModel(config: c.config, geometry: c.geometry, rng: &rng)
@@ -78,8 +78,82 @@ public enum TrainBenchmark {
         }
         let (fg, fd) = forwardFLOPs(c)
         let flops = c.criticOnly ? fg + 12 * fd : 3 * fg + 8 * fd
-        return ["name": c.name, "ms_step": (ms * 10).rounded() / 10, "gflops": ((flops / (ms / 1000) / 1e9) * 10).rounded() / 10,
-                "step_gflop": (flops / 1e9 * 10).rounded() / 10, "batch": c.batch, "threads": Parallel.threads,
-                "peak_rss_mb": (Double(peakResidentBytes()) / 1_048_576).rounded()]
+        return TrainRow(name: c.name, msStep: (ms * 10).rounded() / 10, gflops: ((flops / (ms / 1000) / 1e9) * 10).rounded() / 10,
+                        stepGflop: (flops / 1e9 * 10).rounded() / 10, batch: c.batch, threads: Parallel.threads,
+                        peakRSSMB: (Double(peakResidentBytes()) / 1_048_576).rounded())
+    }
+
+    /// `petgan bench train`: the cases whose names start with one of `only` (nil: all), with the
+    /// peer's step time and the time ratio beside ours for cases the --peer files hold.
+    public static func runPrinted(quick: Bool, only: [String]?, timing: Timing, peerFiles: [String],
+                                  say: (String) -> Void = { print($0) }) throws -> [TrainRow] {
+        let timing = quick ? Timing(warmup: 1, reps: 2) : timing
+        // Peer figures only from files given here, read before anything is timed.
+        var peerSteps: [String: (step: PeerFile.ModelStep, file: String)] = [:]
+        var peerNotes: [String] = []
+        for p in peerFiles {
+            let r = try PeerFile.modelSteps(p)
+            for s in r.steps { peerSteps[s.name] = (s, p) }
+            peerNotes.append("\(p): PyTorch \(r.torch), \(r.threads.map { "\($0) threads" } ?? "threads not recorded"), CPU capability \(r.capability)")
+            if let t = r.threads, t != Parallel.threads {
+                peerNotes.append("warning: \(p) was measured with \(t) threads, this run uses \(Parallel.threads): the ratios compare unlike runs (pass --threads \(t))")
+            }
+        }
+        say("PETGAN \(PETGANVersion.string) training-step benchmark: \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
+        say("machine: \(Machine.description)")
+        for n in peerNotes { say("peer \(n)") }
+        var header = "name".padding(toLength: 16, withPad: " ", startingAt: 0) + "    ms/step    GFLOP    GFLOP/s   RSS MB"
+        if !peerFiles.isEmpty { header += "   torch ms  torch RSS  time ratio" }
+        say(header)
+        var rows: [TrainRow] = []
+        var unmatched: [String] = []
+        for c in cases(quick: quick) where only.map({ w in w.contains { c.name.hasPrefix($0) } }) ?? true {
+            var r = try run(c, timing: timing)
+            let ms = r.msStep
+            var line = c.name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %10.1f %8.1f %10.1f %8.0f", ms, r.stepGflop, r.gflops, r.peakRSSMB)
+            if let (ps, file) = peerSteps[c.name] {
+                // time ratio = our time / PyTorch's (below 1: PETGAN is faster).
+                line += String(format: " %10.1f", ps.ms) + lpad(ps.rssMB.map { String(format: "%.0f", $0) } ?? "-", 11) + String(format: " %10.2f×", ms / ps.ms)
+                r.peerFile = file
+                r.peerMsStep = ps.ms
+                r.peerPeakRSSMB = ps.rssMB?.rounded()
+                r.timeRatio = ((ms / ps.ms) * 1000).rounded() / 1000
+            } else if !peerFiles.isEmpty {
+                line += "          -          -           -"
+                unmatched.append(c.name)
+            }
+            r.machine = Machine.description
+            rows.append(r)
+            say(line)
+        }
+        if !unmatched.isEmpty { say("no peer figures for \(unmatched.joined(separator: ", ")) in the --peer files") }
+        return rows
+    }
+}
+
+/// One row of `bench train`: a training step's median time, with the peer's when a --peer file has the case.
+public struct TrainRow: Codable {
+    public var name: String
+    public var msStep: Double
+    public var gflops: Double
+    public var stepGflop: Double
+    public var batch: Int
+    public var threads: Int
+    public var peakRSSMB: Double
+    public var peerFile: String? = nil
+    public var peerMsStep: Double? = nil
+    public var peerPeakRSSMB: Double? = nil
+    public var timeRatio: Double? = nil
+    public var machine: String? = nil
+
+    public init(name: String, msStep: Double, gflops: Double, stepGflop: Double, batch: Int, threads: Int, peakRSSMB: Double) {
+        self.name = name; self.msStep = msStep; self.gflops = gflops; self.stepGflop = stepGflop
+        self.batch = batch; self.threads = threads; self.peakRSSMB = peakRSSMB
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, gflops, batch, threads, machine
+        case msStep = "ms_step", stepGflop = "step_gflop", peakRSSMB = "peak_rss_mb"
+        case peerFile = "peer_file", peerMsStep = "peer_ms_step", peerPeakRSSMB = "peer_peak_rss_mb", timeRatio = "time_ratio"
     }
 }

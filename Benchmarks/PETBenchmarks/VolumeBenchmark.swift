@@ -42,25 +42,25 @@ public enum VolumeBenchmark {
         var rng = PETRandom(seed: cfg.seed)
         let (D, H, W) = (shape[0], shape[1], shape[2])
         var data = [Float](repeating: 0, count: D * H * W)
-        let t0 = Date()
-        for n in 0..<cfg.volumes {
-            let cx = Float(W) * rng.uniform(0.4, 0.6), cy = Float(H) * rng.uniform(0.4, 0.6), cz = Float(D) * rng.uniform(0.4, 0.6)
-            let r2 = Float(min(D, H, W) * min(D, H, W)) / 8
-            for d in 0..<D { for h in 0..<H { for x in 0..<W {
-                let q = ((Float(x) - cx) * (Float(x) - cx) + (Float(h) - cy) * (Float(h) - cy) + (Float(d) - cz) * (Float(d) - cz)) / r2
-                data[(d * H + h) * W + x] = exp(-q) * 2 - 1 + 0.02 * rng.uniform(-1, 1)
-            } } }
-            try w.append(Volume(shape: shape, data: data, affine: .scaling(2, 2, 2)), label: n % 2)
-            if (n + 1) % 20 == 0 || n + 1 == cfg.volumes {
-                let el = Date().timeIntervalSince(t0)
-                progress(String(format: "writing store: %d/%d volumes, ETA %.0fs", n + 1, cfg.volumes, el / Double(n + 1) * Double(cfg.volumes - n - 1)))
+        // The reporter keeps its sink while the store is written, and only then.
+        try withoutActuallyEscaping(progress) { progress in
+            let bar = ProgressReporter(label: "writing store", total: cfg.volumes, output: .lines(progress))
+            for n in 0..<cfg.volumes {
+                let cx = Float(W) * rng.uniform(0.4, 0.6), cy = Float(H) * rng.uniform(0.4, 0.6), cz = Float(D) * rng.uniform(0.4, 0.6)
+                let r2 = Float(min(D, H, W) * min(D, H, W)) / 8
+                for d in 0..<D { for h in 0..<H { for x in 0..<W {
+                    let q = ((Float(x) - cx) * (Float(x) - cx) + (Float(h) - cy) * (Float(h) - cy) + (Float(d) - cz) * (Float(d) - cz)) / r2
+                    data[(d * H + h) * W + x] = exp(-q) * 2 - 1 + 0.02 * rng.uniform(-1, 1)
+                } } }
+                try w.append(Volume(shape: shape, data: data, affine: .scaling(2, 2, 2)), label: n % 2)
+                bar.update(n + 1)
             }
         }
         try w.commit()
     }
 
     /// Reads `patches` random patches; returns one JSON row.
-    public static func run(_ cfg: Config, progress: (String) -> Void = { _ in }) throws -> BenchRow {
+    public static func run(_ cfg: Config, progress: (String) -> Void = { _ in }) throws -> VolumeRow {
         try makeStore(cfg, progress: progress)
         let storeBytes = ((try? FileManager.default.attributesOfItem(atPath: cfg.storePath))?[.size] as? NSNumber)?.intValue ?? 0
         let s = try VolumeStore.open(cfg.storePath, memoryBudget: 2 * cfg.cacheBytes)   // cache = half the budget
@@ -92,17 +92,60 @@ public enum VolumeBenchmark {
         let peak = peakResidentBytes()
         let chunkBytes = c.reduce(4, *)
         let bound = cfg.cacheBytes + (64 << 20)
-        return [
-            "name": "patches", "volumes": s.count, "shape_xyz": cfg.shape.description, "patch": p.map(String.init).joined(separator: "x"),
-            "patches": cfg.patches, "chunk": c.dropFirst().map(String.init).joined(separator: "x"), "chunk_cache_mb": Double(cfg.cacheBytes) / 1_048_576,
-            "store_mb": Double(storeBytes) / 1_048_576, "bytes_read_mb": Double(bytesRead) / 1_048_576,
-            "bytes_read_per_patch_mb": Double(bytesRead) / Double(cfg.patches) / 1_048_576,
-            "chunks_per_patch": Double(chunksTouched) / Double(cfg.patches),
-            "uncompressed_chunk_bytes_per_patch_mb": Double(chunksTouched * chunkBytes) / Double(cfg.patches) / 1_048_576,
-            "whole_volume_mb": Double(s.volumeBytes) / 1_048_576,
-            "ms_per_patch": seconds * 1000 / Double(cfg.patches),
-            "rss_before_mb": Double(rssBefore) / 1_048_576, "peak_rss_mb": Double(peak) / 1_048_576,
-            "rss_bound_mb": Double(bound) / 1_048_576, "within_bound": peak <= bound, "checksum": checksum,
-        ]
+        return VolumeRow(volumes: s.count, shapeXYZ: cfg.shape.description, patch: p.map(String.init).joined(separator: "x"),
+                         patches: cfg.patches, chunk: c.dropFirst().map(String.init).joined(separator: "x"), chunkCacheMB: Double(cfg.cacheBytes) / 1_048_576,
+                         storeMB: Double(storeBytes) / 1_048_576, bytesReadMB: Double(bytesRead) / 1_048_576,
+                         bytesReadPerPatchMB: Double(bytesRead) / Double(cfg.patches) / 1_048_576,
+                         chunksPerPatch: Double(chunksTouched) / Double(cfg.patches),
+                         uncompressedChunkBytesPerPatchMB: Double(chunksTouched * chunkBytes) / Double(cfg.patches) / 1_048_576,
+                         wholeVolumeMB: Double(s.volumeBytes) / 1_048_576, msPerPatch: seconds * 1000 / Double(cfg.patches),
+                         rssBeforeMB: Double(rssBefore) / 1_048_576, peakRSSMB: Double(peak) / 1_048_576,
+                         rssBoundMB: Double(bound) / 1_048_576, withinBound: peak <= bound, checksum: checksum)
+    }
+
+    /// `petgan bench volumes`: one store per count in `volumes` (built once into `directory`), each read.
+    public static func runPrinted(volumes counts: [Int], base: Config, directory: String, say: (String) -> Void = { print($0) }) throws -> [VolumeRow] {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var rows: [VolumeRow] = []
+        say("PETGAN \(PETGANVersion.string) volume-store benchmark")
+        for n in counts {
+            var cfg = base
+            cfg.storePath = "\(directory)/store-\(n)-\(base.shape)-c\(base.chunk).h5"
+            cfg.volumes = n
+            let r = try run(cfg) { say("  " + $0) }
+            rows.append(r)
+            say(String(format: "N=%d %@ patch %@³: %.2f chunks/patch, read %.2f MB/patch (whole volume %.2f MB), %.2f ms/patch, peak RSS %.0f MB (bound %.0f MB: %@)",
+                       n, cfg.shape.description, String(cfg.patch), r.chunksPerPatch, r.bytesReadPerPatchMB,
+                       r.wholeVolumeMB, r.msPerPatch, r.peakRSSMB, r.rssBoundMB, r.withinBound ? "ok" : "EXCEEDED"))
+        }
+        return rows
+    }
+}
+
+/// One row of `bench volumes`.
+public struct VolumeRow: Codable {
+    public var name = "patches"
+    public var volumes: Int
+    public var shapeXYZ: String
+    public var patch: String
+    public var patches: Int
+    public var chunk: String
+    public var chunkCacheMB: Double
+    public var storeMB: Double
+    public var bytesReadMB: Double, bytesReadPerPatchMB: Double
+    public var chunksPerPatch: Double
+    public var uncompressedChunkBytesPerPatchMB: Double
+    public var wholeVolumeMB: Double
+    public var msPerPatch: Double
+    public var rssBeforeMB: Double, peakRSSMB: Double, rssBoundMB: Double
+    public var withinBound: Bool
+    public var checksum: Double
+    enum CodingKeys: String, CodingKey {
+        case name, volumes, patch, patches, chunk, checksum
+        case shapeXYZ = "shape_xyz", chunkCacheMB = "chunk_cache_mb", storeMB = "store_mb", bytesReadMB = "bytes_read_mb"
+        case bytesReadPerPatchMB = "bytes_read_per_patch_mb", chunksPerPatch = "chunks_per_patch"
+        case uncompressedChunkBytesPerPatchMB = "uncompressed_chunk_bytes_per_patch_mb", wholeVolumeMB = "whole_volume_mb"
+        case msPerPatch = "ms_per_patch", rssBeforeMB = "rss_before_mb", peakRSSMB = "peak_rss_mb", rssBoundMB = "rss_bound_mb"
+        case withinBound = "within_bound"
     }
 }

@@ -45,7 +45,7 @@ public enum CriticScores {
         var skipped = 0
         func scores(_ set: VolumeSet, tag: String) throws -> [(score: Double, cls: String)] {
             var out: [(Double, String)] = []
-            var p = ProgressLog(log: log, label: "critic scores (\(tag))", total: set.count)
+            let p = ProgressReporter(label: "critic scores (\(tag))", total: set.count, log: log, seconds: 2)
             for i in 0..<set.count {
                 let cls = set.labels[i] >= 0 && set.labels[i] < set.classNames.count ? set.classNames[set.labels[i]] : ""
                 var label = 0
@@ -67,7 +67,7 @@ public enum CriticScores {
                 let (s, plan) = try TiledCritic.scores(model, images: x, labels: [label], memoryBudget: memoryBudget)
                 plans.append(plan)
                 out.append((Double(s.array[0]), cls))   // a copy: .data would not keep the tensor alive
-                p.step(i + 1)
+                p.update(i + 1)
             }
             return out
         }

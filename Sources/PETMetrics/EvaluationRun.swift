@@ -153,7 +153,7 @@ public final class EvaluationRun {
         // Pass 1.
         func stream(_ set: EvaluationSet, side: EvaluationItem.Side) throws -> SetSummary {
             var summary = SetSummary()
-            var p = ProgressLog(log: options.log, label: side == .synthetic ? "reading synthetic" : "reading real", total: set.count)
+            let p = ProgressReporter(label: side == .synthetic ? "reading synthetic" : "reading real", total: set.count, log: options.log, seconds: 2)
             for i in 0..<set.count {
                 var small: [Float] = [], vmax = -Float.infinity
                 let item = EvaluationItem(side: side, index: i, label: set.labels[i])
@@ -166,7 +166,7 @@ public final class EvaluationRun {
                 }
                 for m in metrics { try m.endItem() }
                 summary.blockAverages.append(small); summary.maxima.append(vmax)
-                p.step(i + 1)
+                p.update(i + 1)
             }
             return summary
         }
@@ -183,7 +183,7 @@ public final class EvaluationRun {
         var pairOrder = Array(0..<ss.count)
         var prng = PETRandom(seed: options.seed)
         if pairCount < ss.count { prng.shuffle(&pairOrder) }
-        var pp = ProgressLog(log: options.log, label: "nearest-real pairs", total: pairCount)
+        let pp = ProgressReporter(label: "nearest-real pairs", total: pairCount, log: options.log, seconds: 2)
         let voxels = Double(itemShape.reduce(1, *))
         for (n, si) in pairOrder.prefix(pairCount).enumerated() {
             let c = ss.labels[si]
@@ -212,7 +212,7 @@ public final class EvaluationRun {
                 for m in metrics { try m.addPairSlabs(real: slabs[0], synthetic: slabs[1], firstDepth: z0) }
             }
             for m in metrics { try m.endPair() }
-            pp.step(n + 1)
+            pp.update(n + 1)
         }
 
         return try metrics.map { m in (type(of: m), try m.finish(self)) }
@@ -228,22 +228,5 @@ extension Evaluation {
         var s = 1, m = shape.filter { $0 > 1 }.min()!
         while s < 5 && m / 2 >= 11 { s += 1; m /= 2 }
         return s
-    }
-}
-
-/// Progress lines with an ETA.
-struct ProgressLog {
-    let log: ((String) -> Void)?
-    let label: String, total: Int
-    let start = Date()
-    var last = Date.distantPast
-    mutating func step(_ done: Int) {
-        guard let log = log else { return }
-        let now = Date()
-        guard done == total || now.timeIntervalSince(last) > 2 else { return }
-        last = now
-        let el = now.timeIntervalSince(start)
-        let eta = done > 0 ? el / Double(done) * Double(total - done) : 0
-        log(String(format: "%@ %d/%d  %.0fs elapsed, ETA %.0fs", label, done, total, el, eta))
     }
 }

@@ -166,6 +166,7 @@ public enum DatasetPreparer {
                                                   normalization: cfg.normalization.description, options: cfg.storeOptions, space: space,
                                                   extraAttributes: provenance)
         let start = Date()
+        let report = ProgressReporter(label: "prepare", total: rows.count, output: .lines({ _ in }))
         var counts = [Int](repeating: 0, count: classNames.count)
         for (n, row) in rows.enumerated() {
             let v = try NIfTIFile.read(row.path, options: readOptions(cfg.nonFinite))
@@ -182,10 +183,7 @@ public enum DatasetPreparer {
             let map = try Normalize.fit(r, method: cfg.normalization, referenceMask: m)
             try writer.append(Normalize.apply(map, to: r), label: classIndex[row.label]!, intensity: map, sourceFile: row.name)
             counts[classIndex[row.label]!] += 1
-            let elapsed = Date().timeIntervalSince(start)
-            let eta = elapsed / Double(n + 1) * Double(rows.count - n - 1)
-            progress(String(format: "[%d/%d] %@ (%@) %@ → %@%@, ETA %.0fs", n + 1, rows.count, row.name, row.label,
-                            v.gridShape.description, cfg.shape.description, reductions[row.name].map { " [\($0)]" } ?? "", eta))
+            progress(report.line(n + 1, detail: "\(row.name) (\(row.label)) \(v.gridShape) → \(cfg.shape)" + (reductions[row.name].map { " [\($0)]" } ?? "")))
         }
         try writer.commit()
         let size = ((try? FileManager.default.attributesOfItem(atPath: cfg.output))?[.size] as? NSNumber)?.intValue ?? 0

@@ -40,57 +40,42 @@ struct EvaluateCommand: ParsableCommand {
     var epochs: Int = 25
     @Option(name: .customLong("min-steps"), help: "Adam steps each small classifier takes at least (small training sets get more epochs).")
     var minSteps: Int = 400
-    @Option(name: .customLong("augmentation-seeds"), help: "Seeds of the augmentation-benefit classifiers, comma-separated.")
-    var augmentationSeeds: String = "1,2,3"
+    @Option(name: .customLong("augmentation-seeds"), help: "Seeds of the augmentation-benefit classifiers, comma-separated (default: 1,2,3).",
+            transform: { try SeedList.parse($0) })
+    var augmentationSeeds = SeedList(seeds: [1, 2, 3])
     @Option(name: .customLong("mmd-permutations"), help: "Label permutations of the MMD permutation test.")
     var mmdPermutations: Int = 200
     @Option(help: "Folder with the atlas templates (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
-    @Option(name: .customLong("memory-budget"), help: "Memory budget in MB: the HDF5 chunk cache, and the tiles of --critic.")
-    var memoryBudget: Int = 256
     @Option(name: .customLong("slab-depth"), help: "Depth planes read per slab (rounded up to the block-averaging factor); results do not depend on it.")
     var slabDepth: Int = 16
     @Option(help: "A training run directory (or checkpoint .h5) of a 3D model on this grid: its critic scores every real and synthetic volume (AUC, mean gap), tile by tile.")
     var critic: String?
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
-    @Option(name: .customLong("slice-range"), help: "2D samples against a volume store: MNI z range (mm, lo:hi) of the real centre slices, as given to `petgan phantom --slices axial` for the 2D training data (default -24:56; write --slice-range=-24:56 when lo is negative).")
-    var sliceRange: String?
+    @OptionGroup var runtime: RuntimeOptions<EvaluateBudget>
+    @Option(name: .customLong("slice-range"), help: "2D samples against a volume store: MNI z range (mm, lo:hi) of the real centre slices, as given to `petgan phantom --slices axial` for the 2D training data (default -24:56; write --slice-range=-24:56 when lo is negative).",
+            transform: { try MillimetreRange.parse($0) })
+    var sliceRange: MillimetreRange?
     @Option(name: .customLong("slice-step"), help: "2D samples against a volume store: distance between real centre slices in mm (default 8, as `petgan phantom`).")
     var sliceStep: Double?
     @Flag(name: .customLong("skip-classifiers"), help: "Skip the CNN-based metrics (C2ST, augmentation, Fréchet distance, feature MMD).")
     var skipClassifiers = false
 
-    func parsedSeeds() throws -> [UInt64] {
-        let s = augmentationSeeds.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
-        guard !s.isEmpty, s.allSatisfy({ $0 != nil }) else { throw ValidationError("--augmentation-seeds must be comma-separated integers (got '\(augmentationSeeds)')") }
-        return s.map { $0! }
-    }
-
-    func parsedSliceRange() throws -> [Double]? {
-        guard let r = sliceRange else { return nil }
-        let v = r.split(separator: ":", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard v.count == 2, let lo = v[0], let hi = v[1], lo <= hi else { throw ValidationError("--slice-range must be lo:hi in mm with lo <= hi, e.g. --slice-range=-24:56 (got '\(r)')") }
-        return [lo, hi]
-    }
-
     func validate() throws {
-        _ = try parsedSeeds()
-        _ = try parsedSliceRange()
+        if let r = sliceRange, r.low > r.high {
+            throw ValidationError("--slice-range must be lo:hi in mm with lo <= hi, e.g. --slice-range=-24:56 (got '\(r)')")
+        }
         if let s = sliceStep, !(s > 0) { throw ValidationError("--slice-step must be positive (mm)") }
         if let m = maxPairs, m < 1 { throw ValidationError("--max-pairs must be at least 1") }
         guard diversityPairs >= 1 else { throw ValidationError("--diversity-pairs must be at least 1") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard minSteps >= 1 else { throw ValidationError("--min-steps must be at least 1") }
         guard mmdPermutations >= 0 else { throw ValidationError("--mmd-permutations must be 0 or more") }
-        guard memoryBudget >= 8 else { throw ValidationError("--memory-budget must be at least 8 MB") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         guard slabDepth >= 1 else { throw ValidationError("--slab-depth must be at least 1") }
     }
 
     func run() throws {
         try runReportingErrors {
-            if let t = threads { Parallel.setThreads(t) }
+            runtime.apply()
             var o = EvaluationOptions(real: real, synthetic: synthetic, out: out)
             o.classes = (classes ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             o.seed = seed
@@ -98,16 +83,16 @@ struct EvaluateCommand: ParsableCommand {
             o.diversityPairs = diversityPairs
             o.classifierEpochs = epochs
             o.classifierMinSteps = minSteps
-            o.augmentationSeeds = try parsedSeeds()
+            o.augmentationSeeds = augmentationSeeds.seeds
             o.mmdPermutations = mmdPermutations
             o.templatesDirectory = templates
-            o.memoryBudget = memoryBudget << 20
+            o.memoryBudget = runtime.memoryBudget?.bytes
             o.skipClassifiers = skipClassifiers
             o.slabDepth = slabDepth
             o.critic = critic
-            o.sliceRangeMM = try parsedSliceRange()
+            o.sliceRangeMM = sliceRange?.values
             o.sliceStepMM = sliceStep
-            o.log = { FileHandle.standardError.write(("evaluate: " + $0 + "\n").data(using: .utf8)!) }
+            o.log = { FileHandle.standardError.write(Data(("evaluate: " + $0 + "\n").utf8)) }
             let m = try Evaluation.run(o)
             let paper = m.result(of: PaperProtocolMetric.self)
             func mean(_ s: Summary?) -> String {

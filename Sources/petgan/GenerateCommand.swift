@@ -3,6 +3,7 @@ import Foundation
 import PETModels
 import PETTiling
 import PETTensor
+import PETVolumes
 
 /// `petgan generate`: samples from a trained checkpoint in the training data's geometry and units.
 struct GenerateCommand: ParsableCommand {
@@ -30,43 +31,35 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String
     @Option(help: "nifti (default), h5 (one volume store) or png.")
-    var format: String = "nifti"
-    @Option(name: .customLong("memory-budget"), help: "3D models: generate tile by tile within this memory budget, e.g. 512MB (NIfTI streamed slab by slab; the result equals untiled generation). Too small a budget fails with one that would work.")
-    var memoryBudget: String?
-    @Option(help: "3D models: explicit output tile D×H×W for tiled generation (default: chosen from --memory-budget).")
-    var tile: String?
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
-
-    static func parseTile(_ s: String) -> [Int]? {
-        let p = s.lowercased().split(whereSeparator: { $0 == "x" || $0 == "×" }).compactMap { Int($0) }
-        return p.count == 3 && p.allSatisfy({ $0 > 0 }) ? p : nil
-    }
+    var format: GenerationFormat = .nifti
+    @OptionGroup var runtime: RuntimeOptions<GenerateBudget>
+    @Option(help: "3D models: explicit output tile D×H×W for tiled generation (default: chosen from --memory-budget).", transform: { try GridSides.parse($0) })
+    var tile: GridSides?
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        guard GenerationFormat(rawValue: format) != nil else { throw ValidationError("--format must be nifti, h5 or png (got '\(format)')") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if let m = memoryBudget, parseByteSize(m) == nil { throw ValidationError("--memory-budget must be a size like 512MB or 2GB (got '\(m)')") }
-        if let t = tile, Self.parseTile(t) == nil { throw ValidationError("--tile must be D×H×W with positive sides, e.g. 64x224x192 (got '\(t)')") }
     }
 
     func run() throws {
         try runReportingErrors {
-            if let t = threads { Parallel.setThreads(t) }
+            runtime.apply()
             let list = try seeds.map(Generation.parseSeeds) ?? (0..<UInt64(count)).map { seed + $0 }
             var req = GenerationRequest(checkpoint: checkpoint, seeds: list, out: out)
             req.classes = classes.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            req.format = GenerationFormat(rawValue: format)!
-            req.memoryBudget = memoryBudget.flatMap(parseByteSize)
-            req.tile = tile.flatMap(Self.parseTile)
+            req.format = format
+            req.memoryBudget = runtime.memoryBudget?.bytes
+            req.tile = tile?.sides
+            var bar: ProgressReporter?
             let s = try Generation.run(req) { done, total in
-                FileHandle.standardError.write(Data("\rgenerate: \(done)/\(total)".utf8))
+                if bar == nil { bar = ProgressReporter(label: "generate", total: total) }
+                bar?.update(done)
             }
-            FileHandle.standardError.write(Data("\n".utf8))
+            bar?.finish()
             if let p = s.plan { print("generate: tiled: \(p)") }
             print("generate: \(s.samples) samples (\(s.classes.map { $0.isEmpty ? "unconditional" : $0 }.joined(separator: ", "))) from \(s.checkpoint) (sha256 \(s.checkpointSHA256.prefix(16))…)")
             print("generate: wrote \(s.files.count) files into \(out); montage \(s.montage)")
         }
     }
 }
+
+extension GenerationFormat: ExpressibleByArgument {}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PETModels
 import PETTensor
+import PETWorkflows
 
 /// `petgan train`: trains a GAN on a volume store (3D) or slice store (2D) into a numbered run directory.
 struct TrainCommand: ParsableCommand {
@@ -43,24 +44,19 @@ struct TrainCommand: ParsableCommand {
     var resume: String?
     @Option(help: "Seed of the run's random streams (initialization, noise, data order).")
     var seed: UInt64?
-    @Option(help: "Worker threads (default: all cores; 1 makes runs bitwise reproducible).")
-    var threads: Int?
+    @OptionGroup var runtime: RuntimeOptions<TrainBudget>
     @Option(name: .customLong("set"), help: "Override any setting, key=value (repeatable), e.g. --set lr_g=2e-4 --set g_channels=64,32,16.")
     var settings: [String] = []
     @Flag(name: .customLong("dry-run"), help: "Print the resolved configuration and the layer shapes, then exit.")
     var dryRun = false
-    @Option(name: .customLong("memory-budget"), help: "Train within this memory, e.g. 4GB: generator/discriminator blocks are recomputed in backward (activation checkpointing, same gradients) until the estimated step peak fits; too small a budget fails with one that would work.")
-    var memoryBudget: String?
 
     func validate() throws {
         if let m = model, ModelKind(rawValue: m) == nil { throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(m)')") }
         if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
         if let b = batch, b < 1 { throw ValidationError("--batch must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if conditional && classFilter != nil { throw ValidationError("--conditional trains one model for every class; --class trains one class: choose one") }
         if resume == nil && data == nil && config == nil { throw ValidationError("--data is required (or --config with a data setting, or --resume RUN_DIR)") }
         for s in settings where !s.contains("=") { throw ValidationError("--set expects key=value (got '\(s)')") }
-        if let m = memoryBudget, parseByteSize(m) == nil { throw ValidationError("--memory-budget must be a size like 4GB or 512MB (got '\(m)')") }
     }
 
     func overrides() -> [String: Any] {
@@ -73,7 +69,7 @@ struct TrainCommand: ParsableCommand {
         if let m = maxSteps { o["max_steps"] = m }
         if let p = out { o["out"] = p }
         if let s = seed { o["seed"] = s }   // UInt64: Int(s) trapped above Int.max
-        if let t = threads { o["threads"] = t }
+        if let t = runtime.threads { o["threads"] = t }
         for s in settings {
             let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
             o[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? parts[1] : ""
@@ -88,7 +84,7 @@ struct TrainCommand: ParsableCommand {
                 var c = TrainConfig()
                 c.epochs = epochs ?? 0
                 c.maxSteps = maxSteps ?? 0
-                c.threads = threads ?? 0
+                c.threads = runtime.threads ?? 0
                 cfg = c
             } else {
                 cfg = try TrainConfig.resolve(model: model.flatMap(ModelKind.init(rawValue:)), preset: preset, yamlFile: config, overrides: overrides())
@@ -105,7 +101,11 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             // Ctrl-C: the checkpoint is saved; status 130 tells scripts the run did not finish.
-            if try TrainCommand.train(cfg, resume: resume, memoryBudget: memoryBudget.flatMap(parseByteSize), allowAnyShape: allowAnyShape).interrupted { throw ExitCode(130) }
+            var o = TrainingRunOptions()
+            o.resume = resume
+            o.memoryBudget = runtime.memoryBudget?.bytes
+            o.allowAnyShape = allowAnyShape
+            if try TrainingRun.run(cfg, options: o).interrupted { throw ExitCode(130) }
         }
     }
 
@@ -119,35 +119,5 @@ struct TrainCommand: ParsableCommand {
         print("# layer outputs (batch 2):")
         for (name, shape) in try m.layerTable() { print("#   \(name): \(shape.map(String.init).joined(separator: "×"))") }
         print("# parameters: G \(m.generator.parameterCount), D \(m.discriminator.parameterCount)")
-    }
-
-    /// Runs a training job with the progress bar; shared with `petgan demo`.
-    @discardableResult
-    static func train(_ cfg: TrainConfig, resume: String? = nil, label: String = "train", timeLimit: Double? = nil,
-                      memoryBudget: Int? = nil, allowAnyShape: Bool = false) throws -> TrainSummary {
-        InterruptFlag.reset()
-        InterruptFlag.install()
-        let trainer = try Trainer(config: cfg, resumeDirectory: resume, allowAnyShape: allowAnyShape)
-        if let b = memoryBudget {
-            let plan = try RecomputePlan.choose(trainer.model, batch: trainer.config.batch, budgetBytes: b)
-            plan.apply(to: trainer.model)
-            print("\(label): memory budget: \(plan)")
-        }
-        trainer.timeLimit = timeLimit
-        var bar = TrainProgress(total: trainer.totalSteps, stepsPerEpoch: trainer.stepsPerEpoch)
-        let first = trainer.step
-        trainer.onStep = { step, _, m, rate in bar.update(step: step, metrics: m, itPerSecond: rate, firstStep: first) }
-        trainer.onMessage = { msg in
-            bar.breakLine()
-            print("\(label): \(msg)")
-            fflush(stdout)
-        }
-        print("\(label): run directory \(trainer.runDirectory)")
-        let s = try trainer.run()
-        print(String(format: "\(label): %d/%d steps in %.1f s (%.3f s per step)%@", s.steps, s.totalSteps, s.seconds, s.secondsPerStep,
-                     s.interrupted ? " — interrupted, resume with --resume \(s.runDirectory)" : ""))
-        print("\(label): checkpoint \(s.finalCheckpoint)")
-        print("\(label): metrics \(s.runDirectory)/metrics.jsonl, loss curve \(s.runDirectory)/loss_curve.png, samples \(s.runDirectory)/samples/")
-        return s
     }
 }

@@ -5,14 +5,6 @@ import PETCohort
 import PETTensor
 import PETVolumes
 
-/// Parses "2" or "2x2x2.5" (x×y×z mm).
-func parseVoxelSize(_ text: String) -> (Double, Double, Double)? {
-    let p = text.lowercased().split(whereSeparator: { $0 == "x" || $0 == "," }).map { Double($0) }
-    if p.count == 1, let a = p[0], a > 0 { return (a, a, a) }
-    guard p.count == 3, let a = p[0], let b = p[1], let c = p[2], a > 0, b > 0, c > 0 else { return nil }
-    return (a, b, c)
-}
-
 struct PrepareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare",
@@ -30,62 +22,54 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Output HDF5 store.")
     var out: String
     @Option(help: "Target grid x×y×z in voxels, e.g. 96x112x96 (or one number for a cube).")
-    var shape: String = "96x112x96"
-    @Option(help: "Target voxel size in mm: one number, or x×y×z like 2x2x2.")
-    var voxelSize: String = "2"
+    var shape = GridSides(96, 112, 96)
+    @Option(help: "Target voxel size in mm: one number, or x×y×z like 2x2x2 (default: 2).", transform: { try VoxelSize.parse($0) })
+    var voxelSize = VoxelSize(isotropic: 2)
     @Option(help: "Grid centre: 'volume' (each volume's field of view) or 'origin' (world 0,0,0: registered data).")
-    var center: String = "volume"
-    @Option(help: "Intensity normalization: max, percentile[:P] (default P 99.5), zscore[:SD], suvr[:MAX] (needs --reference-mask).")
-    var normalize: String = "percentile:99.5"
+    var center: GridCenter = .volume
+    @Option(help: "Intensity normalization: max, percentile[:P] (default P 99.5), zscore[:SD], suvr[:MAX] (needs --reference-mask; default: percentile:99.5).",
+            transform: { try NormalizationArgument.parse($0) })
+    var normalize = NormalizationArgument(text: "percentile:99.5", method: .percentile(99.5))
     @Option(help: "Reference-region mask (NIfTI, same world space as the inputs) for SUVR normalization.")
     var referenceMask: String?
     @Option(help: "Chunk shape x×y×z of /volumes (one volume per chunk along N).")
-    var chunk: String = "32x32x32"
+    var chunk = GridSides(32, 32, 32)
     @Option(help: "Deflate level 0-9, or 'none' for no compression.")
-    var deflate: String = "4"
+    var deflate: DeflateLevel = DeflateLevel(level: 4)
     @Flag(help: "Turn off the byte-shuffle filter.")
     var noShuffle = false
     @Option(help: "NaN/Inf voxels in inputs: refuse, warn (set to 0 with a warning) or zero.")
-    var nonFinite: String = "refuse"
-    @Option(help: "Memory budget, e.g. 512MB (refuses grids that would not fit).")
-    var memoryBudget: String?
+    var nonFinite: NonFinitePolicy = .refuse
+    @OptionGroup var runtime: RuntimeOptions<PrepareBudget>
     @Flag(help: "Append to the existing store --out (same --shape; labels must be among its classes).")
     var append = false
-    @Option(help: "4-D (dynamic) inputs: mean (duration-weighted when a BIDS sidecar <name>.json FrameDuration or the header gives durations), sum, first, last, or 0-based frame indices N[,M...] (several are averaged). Without it a 4-D input is refused. Recorded in the store.")
-    var frames: String?
+    @Option(help: "4-D (dynamic) inputs: mean (duration-weighted when a BIDS sidecar <name>.json FrameDuration or the header gives durations), sum, first, last, or 0-based frame indices N[,M...] (several are averaged). Without it a 4-D input is refused. Recorded in the store.",
+            transform: { try FrameSelection.parseArgument($0) })
+    var frames: FrameSelection?
     @OptionGroup var sliceArgs: SliceStoreOptions
 
     func validate() throws {
-        guard GridShape.parse(shape) != nil else { throw ValidationError("--shape '\(shape)' must be x×y×z positive voxels, e.g. 96x112x96") }
-        guard parseVoxelSize(voxelSize) != nil else { throw ValidationError("--voxel-size '\(voxelSize)' must be a positive number or x×y×z mm") }
-        guard GridCenter(rawValue: center) != nil else { throw ValidationError("--center must be volume or origin") }
-        guard NormalizationMethod.parse(normalize) != nil else { throw ValidationError("--normalize '\(normalize)' must be max, percentile[:P], zscore[:SD] or suvr[:MAX]") }
-        guard GridShape.parse(chunk) != nil else { throw ValidationError("--chunk '\(chunk)' must be x×y×z positive voxels") }
-        guard deflate == "none" || (Int(deflate).map { (0...9).contains($0) } ?? false) else { throw ValidationError("--deflate must be 0-9 or none") }
-        guard ["refuse", "warn", "zero"].contains(nonFinite) else { throw ValidationError("--non-finite must be refuse, warn or zero") }
-        if let m = memoryBudget, parseByteSize(m) == nil { throw ValidationError("--memory-budget '\(m)' is not a size like 512MB") }
-        if case .suvr = NormalizationMethod.parse(normalize)!, referenceMask == nil { throw ValidationError("--normalize suvr needs --reference-mask") }
+        if case .suvr = normalize.method, referenceMask == nil { throw ValidationError("--normalize suvr needs --reference-mask") }
         guard out.lowercased().hasSuffix(".h5") || out.lowercased().hasSuffix(".hdf5") else { throw ValidationError("--out must end in .h5 or .hdf5") }
-        if let f = frames, FrameSelection.parse(f) == nil { throw ValidationError("--frames '\(f)' must be mean, sum, first, last or 0-based frame indices N[,M...]") }
     }
 
     func run() throws {
         try runReportingErrors {
-            var cfg = PrepareConfig(inputDirectory: input, labelsCSV: labels, output: out, shape: GridShape.parse(shape)!, voxelSize: parseVoxelSize(voxelSize)!)
-            cfg.center = GridCenter(rawValue: center)!
-            cfg.normalization = NormalizationMethod.parse(normalize)!
+            runtime.apply()
+            var cfg = PrepareConfig(inputDirectory: input, labelsCSV: labels, output: out, shape: shape.niftiShape, voxelSize: voxelSize.millimetres)
+            cfg.center = center
+            cfg.normalization = normalize.method
             cfg.referenceMask = referenceMask
-            let c = GridShape.parse(chunk)!
-            cfg.storeOptions = VolumeStoreOptions(chunks: [1] + c.arrayShape, deflate: deflate == "none" ? nil : Int(deflate)!, shuffle: !noShuffle)
-            cfg.nonFinite = NonFinitePolicy(rawValue: nonFinite)!
-            cfg.memoryBudget = memoryBudget.flatMap(parseByteSize)
+            cfg.storeOptions = VolumeStoreOptions(chunks: [1] + chunk.niftiShape.arrayShape, deflate: deflate.level, shuffle: !noShuffle)
+            cfg.nonFinite = nonFinite
+            cfg.memoryBudget = runtime.memoryBudget?.bytes
             cfg.append = append
-            cfg.frames = frames.flatMap(FrameSelection.parse)
+            cfg.frames = frames
             let sliceOptions = try sliceArgs.options()
             let s = try DatasetPreparer.run(cfg) { print($0) }
             let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
             print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
-                         voxelSize, formatBytes(s.bytesWritten), s.seconds))
+                         voxelSize.description, formatBytes(s.bytesWritten), s.seconds))
             if let so = sliceOptions {
                 let path = sliceArgs.path(for: out)
                 let n = try AxialSlices.writeStore(from: out, to: path, options: so)
@@ -104,16 +88,13 @@ struct InspectCommand: ParsableCommand {
     var file: String
     @Flag(help: "Print JSON instead of text.")
     var json = false
-    @Option(help: "4-D series: report the volume that mean|sum|first|last|N[,M...] makes (default: every frame, with durations).")
-    var frames: String?
-
-    func validate() throws {
-        if let f = frames, FrameSelection.parse(f) == nil { throw ValidationError("--frames '\(f)' must be mean, sum, first, last or 0-based frame indices N[,M...]") }
-    }
+    @Option(help: "4-D series: report the volume that mean|sum|first|last|N[,M...] makes (default: every frame, with durations).",
+            transform: { try FrameSelection.parseArgument($0) })
+    var frames: FrameSelection?
 
     func run() throws {
         try runReportingErrors {
-            let r = try FileInspector.inspect(file, frames: frames.flatMap(FrameSelection.parse))
+            let r = try FileInspector.inspect(file, frames: frames)
             if json {
                 let d = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: d, as: UTF8.self))
@@ -138,29 +119,24 @@ struct MontageCommand: ParsableCommand {
     @Option(help: "Number of store volumes to show (one row each).")
     var count: Int = 1
     @Option(help: "Colour map: gray, hot, viridis or inferno.")
-    var colormap: String = "gray"
+    var colormap: ColorMap = .gray
     @Option(help: "Pixels per smallest voxel edge.")
     var zoom: Int = 2
-    @Option(help: "Display window low,high (default: [-1,1] for stores, 0.5-99.5 percentiles for NIfTI).")
-    var window: String?
+    @Option(help: "Display window low,high (default: [-1,1] for stores, 0.5-99.5 percentiles for NIfTI).", transform: { try DisplayWindow.parse($0) })
+    var window: DisplayWindow?
 
     func validate() throws {
-        guard ColorMap(rawValue: colormap) != nil else { throw ValidationError("--colormap must be one of \(ColorMap.allCases.map(\.rawValue).joined(separator: ", "))") }
         guard zoom >= 1 && zoom <= 16 else { throw ValidationError("--zoom must be 1-16") }
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard index >= 0 else { throw ValidationError("--index must not be negative") }
         guard out.lowercased().hasSuffix(".png") else { throw ValidationError("--out must end in .png") }
         guard !files.isEmpty else { throw ValidationError("give a NIfTI file or an HDF5 store") }
         if files.count > 1 && !files.allSatisfy(NIfTIFile.isImageFile) { throw ValidationError("several inputs must all be NIfTI files") }
-        if let w = window {
-            let p = w.split(separator: ",").compactMap { Float($0) }
-            guard p.count == 2, p[1] > p[0] else { throw ValidationError("--window must be low,high with high > low") }
-        }
     }
 
     func run() throws {
         try runReportingErrors {
-            var win = window.map { w -> (Float, Float) in let p = w.split(separator: ",").compactMap { Float($0) }; return (p[0], p[1]) }
+            var win = window.map { ($0.low, $0.high) }
             var volumes: [Volume] = []
             let file = files[0]
             if NIfTIFile.isImageFile(file) {
@@ -176,9 +152,55 @@ struct MontageCommand: ParsableCommand {
                 }
                 if win == nil { win = (-1, 1) }
             }
-            let img = Montage.render(volumes, options: MontageOptions(colorMap: ColorMap(rawValue: colormap)!, zoom: zoom, window: win))
+            let img = Montage.render(volumes, options: MontageOptions(colorMap: colormap, zoom: zoom, window: win))
             try PNGFile.write(img, to: out)
             print("wrote \(out): \(img.width)x\(img.height), \(volumes.count) volume(s), axial | coronal | sagittal")
         }
     }
+}
+
+extension GridCenter: ExpressibleByArgument {}
+extension NonFinitePolicy: ExpressibleByArgument {}
+extension ColorMap: ExpressibleByArgument {}
+
+extension FrameSelection {
+    static func parseArgument(_ text: String) throws -> FrameSelection {
+        guard let f = FrameSelection.parse(text) else { throw ArgumentFormatError("must be mean, sum, first, last or 0-based frame indices N[,M...]") }
+        return f
+    }
+}
+
+/// `--deflate`: 0-9, or none.
+struct DeflateLevel: ExpressibleByArgument, CustomStringConvertible {
+    /// Nil: no compression.
+    var level: Int?
+    init(level: Int?) { self.level = level }
+    init?(argument: String) {
+        if argument == "none" { level = nil; return }
+        guard let l = Int(argument), (0...9).contains(l) else { return nil }
+        level = l
+    }
+    var description: String { level.map(String.init) ?? "none" }
+    var defaultValueDescription: String { description }
+}
+
+/// `--window low,high` with high > low.
+struct DisplayWindow {
+    var low: Float, high: Float
+    static func parse(_ text: String) throws -> DisplayWindow {
+        let p = text.split(separator: ",").compactMap { Float($0) }
+        guard p.count == 2, p[1] > p[0] else { throw ArgumentFormatError("must be low,high with high > low") }
+        return DisplayWindow(low: p[0], high: p[1])
+    }
+}
+
+/// `--normalize` as written (how its default shows in --help) and as parsed.
+struct NormalizationArgument: CustomStringConvertible {
+    var text: String
+    var method: NormalizationMethod
+    static func parse(_ text: String) throws -> NormalizationArgument {
+        guard let m = NormalizationMethod.parse(text) else { throw ArgumentFormatError("must be max, percentile[:P], zscore[:SD] or suvr[:MAX]") }
+        return NormalizationArgument(text: text, method: m)
+    }
+    var description: String { text }
 }

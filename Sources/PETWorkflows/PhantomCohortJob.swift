@@ -1,0 +1,80 @@
+// `petgan phantom`: a phantom cohort from the command line's choices (classes, proportions, grid),
+// with progress and an optional montage of the first subject of each class.
+import Foundation
+import PETCohort
+import PETTensor
+import PETVolumes
+
+public struct PhantomCohortJob {
+    public var count = 411
+    /// Classes to draw (nil: those of the parameters).
+    public var classes: [String]? = nil
+    /// Weights in the order of `classes` (nil: ADNI-1 proportions for NC, MCI, AD, else equal).
+    public var proportions: [Double]? = nil
+    /// NIfTI order x×y×z.
+    public var niftiShape = [96, 112, 96]
+    public var voxelSize = 2.0
+    /// The volume store to write.
+    public var out: String
+    public var niftiDirectory: String? = nil
+    public var seed: UInt64 = 1
+    public var parameters = PhantomParameters()
+    public var templatesDirectory: String? = nil
+    public var slices: SliceOptions? = nil
+    public var slicePath: String? = nil
+    public var suvrMax = 3.0
+    /// A PNG of the first subject of each class (axial, coronal, sagittal mid-slices).
+    public var montage: String? = nil
+    /// Where the job's lines go (stdout in the tool); progress goes to stderr.
+    public var say: (String) -> Void = { print($0) }
+
+    public init(out: String) { self.out = out }
+
+    /// Checks what can be checked before the templates are read, then builds the cohort.
+    @discardableResult
+    public func run() throws -> CohortSummary {
+        let classNames = classes ?? parameters.classes.map(\.name)
+        for c in classNames where parameters.classModel(named: c) == nil {
+            throw PhantomError.invalidRequest("class '\(c)' in --classes is not defined (defined: \(parameters.classes.map(\.name).joined(separator: ", ")))")
+        }
+        let outDir = (out as NSString).deletingLastPathComponent
+        if !outDir.isEmpty, !FileManager.default.fileExists(atPath: outDir) {
+            throw PhantomError.writeFailed(path: out, reason: "folder \(outDir) does not exist")
+        }
+        let weights = proportions ?? (classNames == ["NC", "MCI", "AD"] ? CohortPlan.adniProportions : nil)
+        let plan = try CohortPlan(count: count, classNames: classNames, proportions: weights, seed: seed)
+        let grid = VolumeGrid.mni(niftiShape: niftiShape, voxelSize: voxelSize)
+        var req = CohortRequest(grid: grid, parameters: parameters, plan: plan, outputPath: out)
+        req.niftiDirectory = niftiDirectory
+        req.templatesDirectory = templatesDirectory
+        req.suvrMax = suvrMax
+        req.slicePath = slicePath
+        req.slices = slices
+        let counts = Dictionary(grouping: plan.subjects, by: \.className).mapValues(\.count)
+        say("phantom: \(count) subjects (\(classNames.map { "\($0) \(counts[$0] ?? 0)" }.joined(separator: ", "))) on \(grid), seed \(seed)")
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let anatomy = try PhantomAnatomy.load(directory: templatesDirectory, outputVoxelMM: voxelSize)
+        say(String(format: "phantom: templates ready in %.1f s (%@ shared)", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, formatBytes(anatomy.byteCount)))
+        let bar = ProgressReporter(label: "phantom", total: count)
+        var firstOfClass: [String: Int] = [:]
+        let summary = try PhantomCohort.build(req, anatomy: anatomy) { done, _, s in
+            if firstOfClass[s.className] == nil { firstOfClass[s.className] = s.index }
+            bar.update(done, detail: "\(s.id) \(s.className)")
+        }
+        bar.finish()
+        say(String(format: "phantom: wrote %@ (%d volumes, %.2f s per subject)", summary.outputPath, summary.subjects, summary.secondsPerSubject))
+        if let sp = summary.slicePath, let so = slices {
+            say("phantom: wrote \(sp) (\(summary.sliceCount) slice samples of \(so.channels)x\(so.size.map(String.init).joined(separator: "x")))")
+        }
+        if let d = summary.niftiDirectory { say("phantom: wrote \(summary.subjects) NIfTI volumes into \(d)") }
+        if let m = montage {
+            let store = try VolumeStore.open(out)
+            let order = classNames.compactMap { firstOfClass[$0] }
+            let vols = try order.map { try store.readVolume($0) }
+            let img = Montage.render(vols, options: MontageOptions(colorMap: .inferno, zoom: 2, window: (0, Float(2.0))))
+            try PNGFile.write(img, to: m)
+            say("phantom: wrote \(m) (rows: \(order.map { plan.subjects[$0].className }.joined(separator: ", ")); SUVR 0–2)")
+        }
+        return summary
+    }
+}
