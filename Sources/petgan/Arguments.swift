@@ -2,6 +2,7 @@
 // the commands use (no command re-parses a string). A value that does not parse is one
 // `petgan: error: The value '…' is invalid for '--option <…>': reason` line (see PETGAN.main).
 import ArgumentParser
+import PETModels
 import PETTensor
 import PETVolumes
 
@@ -174,3 +175,7 @@ struct SeedList: CustomStringConvertible {
     }
     var description: String { seeds.map(String.init).joined(separator: ",") }
 }
+
+// `--model`: PETModels' enum parsed by its raw values, which --help and the error for a value that is
+// not one of them list (a new model case appears in both with no edit here).
+extension ModelKind: ExpressibleByArgument {}

@@ -34,8 +34,8 @@ struct BenchMemory: ParsableCommand {
     var train = false
     @Option(help: "With --train: batch size.")
     var batch: Int = 4
-    @Option(help: "With --train: model, dcgan3d or wgangp3d.")
-    var model: String = "dcgan3d"
+    @Option(help: "With --train: a 3D model (\(ModelKind.allCases.filter(\.isThreeD).map(\.rawValue).joined(separator: ", "))).")
+    var model: ModelKind = .dcgan3d
     @Flag(name: .customLong("no-recompute"), help: "With --train --grid: keep every activation (no checkpointing), for comparison.")
     var noRecompute = false
     @Option(name: .customLong("train-cases"), help: "With --train and no --grid: grid:budget pairs, each run with and without recomputation (default: 96x112x96:4GB,128x144x128:8GB).",
@@ -48,7 +48,7 @@ struct BenchMemory: ParsableCommand {
         if let g = grid, !g.allSides({ $0 % 16 == 0 }) { throw ValidationError("--grid must be D×H×W with sides multiples of 16, e.g. 192x224x192") }
         for g in grids where !g.allSides({ $0 % 16 == 0 }) { throw ValidationError("--grids: '\(g)' must be D×H×W with sides multiples of 16") }
         if train {
-            guard ["dcgan3d", "wgangp3d", "wgan3d"].contains(model) else { throw ValidationError("--model must be dcgan3d, wgangp3d or wgan3d (got '\(model)')") }
+            guard model.isThreeD else { throw ValidationError("--model: the training memory benchmark runs 3D models; \(model.rawValue) is 2D") }
             guard batch >= 1, trainSteps >= 1 else { throw ValidationError("--batch and --train-steps must be at least 1") }
             for c in trainCases where !c.grid.allSides({ $0 % 16 == 0 }) {
                 throw ValidationError("--train-cases: '\(c)' must be grid:budget, e.g. 96x112x96:4GB (sides multiples of 16)")
@@ -67,10 +67,9 @@ struct BenchMemory: ParsableCommand {
     }
 
     func trainCase(_ g: [Int], budget: Int, recompute: Bool) throws -> TrainMemoryBenchmark.Case {
-        guard let kind = ModelKind(rawValue: model) else { throw ValidationError("--model '\(model)' is not a model") }
         var c = TrainMemoryBenchmark.Case(grid: g)
         c.batch = batch
-        c.model = kind
+        c.model = model
         c.budgetBytes = budget
         c.recompute = recompute
         c.steps = trainSteps
@@ -87,10 +86,10 @@ struct BenchMemory: ParsableCommand {
             case (false, let g?):
                 try report(try MemoryBenchmark.run(generationCase(g.sides, tiled: tiled), log: say)) { $0.summary }
             case (true, nil):
-                let rows = try TrainMemoryBenchmark.sweep(cases: trainCases.map { ($0.grid.sides, $0.budget.bytes) }, model: model, batch: batch,
+                let rows = try TrainMemoryBenchmark.sweep(cases: trainCases.map { ($0.grid.sides, $0.budget.bytes) }, model: model.rawValue, batch: batch,
                                                           steps: trainSteps) { g, b, recompute in
                     var args = ["bench", "memory", "--train", "--grid", GridSides(g[0], g[1], g[2]).description, "--memory-budget", ByteSize(bytes: b).description,
-                                "--batch", String(batch), "--model", model, "--train-steps", String(trainSteps), "--row-output"]
+                                "--batch", String(batch), "--model", model.rawValue, "--train-steps", String(trainSteps), "--row-output"]
                     if !recompute { args.append("--no-recompute") }
                     return try Self.runChild(args, as: TrainMemoryRow.self)
                 }

@@ -8,7 +8,7 @@ import PETWorkflows
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a GAN (2D paper baseline, 3D DCGAN, 3D WGAN, 3D WGAN-GP; per class or class-conditional).",
+        abstract: "Train a GAN (\(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")); per class or class-conditional).",
         discussion: """
         Settings are resolved as: the model's defaults, then --preset, then the YAML --config file, then \
         the options given here (and --set key=value for any other setting). The resolved configuration is \
@@ -21,7 +21,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Training data: a PETVolumes HDF5 store (3D volumes; for dcgan2d a slice store from `petgan phantom --slices axial`).")
     var data: String?
     @Option(help: "Model: \(ModelKind.helpList).")
-    var model: String?
+    var model: ModelKind?
     @Option(help: "Preset: paper2d (Islam & Zhang 2020: the paper's layer shapes and hyper-parameters, 500 epochs; needs 128×128×3 slices).")
     var preset: String?
     @Flag(name: .customLong("allow-any-shape"), help: "Train a preset on items of another shape than the one its paper used (paper2d: 128×128×3).")
@@ -51,7 +51,6 @@ struct TrainCommand: ParsableCommand {
     var dryRun = false
 
     func validate() throws {
-        if let m = model, ModelKind(rawValue: m) == nil { throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(m)')") }
         if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
         if let b = batch, b < 1 { throw ValidationError("--batch must be at least 1") }
         if conditional && classFilter != nil { throw ValidationError("--conditional trains one model for every class; --class trains one class: choose one") }
@@ -87,7 +86,7 @@ struct TrainCommand: ParsableCommand {
                 c.threads = runtime.threads ?? 0
                 cfg = c
             } else {
-                cfg = try TrainConfig.resolve(model: model.flatMap(ModelKind.init(rawValue:)), preset: preset, yamlFile: config, overrides: overrides())
+                cfg = try TrainConfig.resolve(model: model, preset: preset, yamlFile: config, overrides: overrides())
             }
             if dryRun {
                 print(try cfg.yaml(), terminator: "")

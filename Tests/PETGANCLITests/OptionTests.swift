@@ -19,6 +19,20 @@ final class OptionTests: XCTestCase {
                       "\(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
     }
 
+    /// `--model` is PETModels' `ModelKind`: an unknown name is one error line that lists every model
+    /// (hinge3d, the newest, included with no CLI edit), and --help lists them too.
+    func testModelIsATypedChoice() throws {
+        let dir = Fixtures.tempDirectory("badmodel")
+        try assertOneErrorLine(["train", "--data", dir + "/d.h5", "--model", "wgan-gp3d"], naming: "--model")
+        let r = try runProcess(try petgan(), ["train", "--data", dir + "/d.h5", "--model", "nope"])
+        XCTAssertTrue(r.stderr.contains("hinge3d") && r.stderr.contains("dcgan2d"), r.stderr)
+        try assertOneErrorLine(["bench", "memory", "--train", "--model", "dcgan2d"], naming: "--model")
+        try assertOneErrorLine(["bench", "memory", "--train", "--model", "nope"], naming: "--model")
+        let help = try runProcess(try petgan(), ["train", "--help"])
+        XCTAssertEqual(help.status, 0, help.stderr)
+        XCTAssertTrue(help.stdout.contains("hinge3d"), help.stdout)
+    }
+
     func testBadSizesAndGridsAreOneErrorLineNamingTheOption() throws {
         let dir = Fixtures.tempDirectory("badoptions")
         let badSizes = ["lots", "-3MB", "0", "12XB", "1e30GB"]
