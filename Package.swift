@@ -5,7 +5,7 @@
 //   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG)
 //   → PETTensor   (tensors, RNG, parallel loops, memory accounting, convolution kernels)
 //   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
-//   → PETVolumes  (NIfTI, HDF5 volume store, preprocessing, PNG)
+//   → PETVolumes  (NIfTI, HDF5 volume store, geometry and resampling, preprocessing, PNG, progress, SHA-256)
 //   → PETCohort   (the built-in FDG-PET phantom cohort)
 //   → PETTiling   (tiled execution of convolution stacks within a memory budget)
 //   → PETModels   (GAN models, trainer, training checkpoints, generation)
@@ -61,7 +61,7 @@ let package = Package(
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
         .target(name: "PETModels",
-                dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling",
+                dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETTiling",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
