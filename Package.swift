@@ -88,6 +88,9 @@ let package = Package(
         // Helpers shared by the test targets (temporary folders, repository and template paths, the petgan
         // binary, subprocesses, python3); Foundation only.
         .target(name: "PETTestSupport", path: "Tests/PETTestSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Phantom and evaluation fixtures shared by PETMetricsTests and PETGANCLITests.
+        .target(name: "PETTestFixtures", dependencies: ["PETTestSupport", "PETMetrics", "PETCohort", "PETVolumes", "PETTensor"],
+                path: "Tests/PETTestFixtures", swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETTensorTests", dependencies: ["PETTensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETAutogradTests", dependencies: ["PETAutograd", "PETTensor"],
@@ -98,13 +101,13 @@ let package = Package(
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETModelsTests", dependencies: ["PETModels", "PETTiling", "PETAutograd", "PETVolumes", "PETCohort", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor", "PETTestSupport"],
+        .testTarget(name: "PETMetricsTests", dependencies: ["PETMetrics", "PETModels", "PETVolumes", "PETCohort", "PETTensor", "PETTestSupport", "PETTestFixtures"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PETVolumesTests", dependencies: ["PETVolumes", "PETTensor", "PETTestSupport"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // Tests that run the petgan binary (built beside them by `swift build --build-tests`).
-        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport"],
+        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport", "PETTestFixtures"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestFixtures
 import PETTestSupport
 
 /// `petgan bench conv` / `bench train`: the figures they print are what this run measured (with the

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestFixtures
 import PETTestSupport
 import PETCohort
 @testable import PETMetrics

@@ -1,12 +1,13 @@
 import Foundation
 import XCTest
+import PETTestFixtures
 import PETTestSupport
 
 /// The options shared by the commands: a bare `--memory-budget` number is MB in every command that
 /// takes one, sizes with units (KB, MB, GB) work everywhere, and a bad size or grid is one
 /// `petgan: error:` line naming the option (exit 64, like every other bad option).
 final class OptionTests: XCTestCase {
-    func petgan() throws -> String { try petganExecutable() }
+    func petgan() throws -> String { try petganBinary() }
 
     /// The single `petgan: error:` line of a refused run, which must name `option`.
     func assertOneErrorLine(_ args: [String], naming option: String, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -22,7 +23,7 @@ final class OptionTests: XCTestCase {
     /// `--model` is PETModels' `ModelKind`: an unknown name is one error line that lists every model
     /// (hinge3d, the newest, included with no CLI edit), and --help lists them too.
     func testModelIsATypedChoice() throws {
-        let dir = Fixtures.tempDirectory("badmodel")
+        let dir = try makeTempDir("cli-badmodel")
         try assertOneErrorLine(["train", "--data", dir + "/d.h5", "--model", "wgan-gp3d"], naming: "--model")
         let r = try runProcess(try petgan(), ["train", "--data", dir + "/d.h5", "--model", "nope"])
         XCTAssertTrue(r.stderr.contains("hinge3d") && r.stderr.contains("dcgan2d"), r.stderr)
@@ -34,7 +35,7 @@ final class OptionTests: XCTestCase {
     }
 
     func testBadSizesAndGridsAreOneErrorLineNamingTheOption() throws {
-        let dir = Fixtures.tempDirectory("badoptions")
+        let dir = try makeTempDir("cli-badoptions")
         let badSizes = ["lots", "-3MB", "0", "12XB", "1e30GB"]
         let sizeCommands: [[String]] = [
             ["train", "--data", dir + "/d.h5"],
@@ -71,7 +72,7 @@ final class OptionTests: XCTestCase {
     /// 1GB pass the check (and the run then fails on its missing inputs, not on the budget).
     func testEvaluateBudgetsAreMegabytes() throws {
         let exe = try petgan()
-        let dir = Fixtures.tempDirectory("evalbudget")
+        let dir = try makeTempDir("cli-evalbudget")
         let evaluate = ["evaluate", "--real", dir + "/missing.h5", "--synthetic", dir + "/missing.h5", "--out", dir + "/e"]
         try assertOneErrorLine(evaluate + ["--memory-budget", "4"], naming: "--memory-budget")
         let four = try runProcess(exe, evaluate + ["--memory-budget", "4"])
@@ -105,7 +106,7 @@ final class OptionTests: XCTestCase {
     /// volume needs about 12 MB), 1GB fits.
     func testPrepareBudgetIsMegabytes() throws {
         let exe = try petgan()
-        let dir = Fixtures.tempDirectory("preparebudget")
+        let dir = try makeTempDir("cli-preparebudget")
         let names = try Fixtures.writePerturbedNIfTI(from: try Fixtures.smallCohort(), to: dir + "/nifti", offset: 0, indices: [0, 4])
         try ("file,label\n" + names.map { "\($0),\($0.split(separator: "_")[0])\n" }.joined()).write(toFile: dir + "/labels.csv", atomically: true, encoding: .utf8)
         let prepare = ["prepare", "--input", dir + "/nifti", "--labels", dir + "/labels.csv", "--voxel-size", "4", "--center", "origin"]
@@ -125,7 +126,7 @@ final class OptionTests: XCTestCase {
     /// 1GB is 1 GB; the progress lines on stderr carry an ETA.
     func testTrainAndGenerateBudgetsAreMegabytes() throws {
         let exe = try petgan()
-        let dir = Fixtures.tempDirectory("traingenbudget")
+        let dir = try makeTempDir("cli-traingenbudget")
         let cohort = try Fixtures.smallCohort()
         let t = try runProcess(exe, ["train", "--data", cohort, "--model", "dcgan3d", "--max-steps", "2", "--batch", "2", "--threads", "2",
                                      "--set", "g_channels=8,4,2", "--set", "d_channels=2,4,8", "--set", "plot_every=100", "--set", "sample_count=2",

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETTestFixtures
 import PETTestSupport
 import PETCohort
 

@@ -1,4 +1,5 @@
 import XCTest
+import PETTestFixtures
 import PETTestSupport
 @testable import PETMetrics
 import PETTensor

@@ -1,22 +1,9 @@
 import XCTest
+import PETTestFixtures
 import PETVolumes
 @testable import PETMetrics
 import PETTensor
 import PETModels
-
-/// A smooth ellipsoid (peak 2) plus Gaussian noise, any 2-D/3-D shape.
-func blobVolume(_ shape: [Int], seed: UInt64, noise: Float = 0.05) -> [Float] {
-    var rng = PETRandom(seed: seed)
-    let n = shape.reduce(1, *)
-    var out = [Float](repeating: 0, count: n)
-    let c = shape.map { Double($0) / 2 }
-    for i in 0..<n {
-        var rem = i, d2 = 0.0
-        for a in shape.indices.reversed() { let x = Double(rem % shape[a]); rem /= shape[a]; d2 += (x - c[a]) * (x - c[a]) / (c[a] * c[a]) }
-        out[i] = Float(max(0, 1 - d2)) * 2 + noise * rng.normal()
-    }
-    return out
-}
 
 final class ImageMetricsTests: XCTestCase {
     func testSSIMOfIdenticalIsOneAndDropsWithNoise() throws {

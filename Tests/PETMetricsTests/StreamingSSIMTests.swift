@@ -1,4 +1,5 @@
 import XCTest
+import PETTestFixtures
 @testable import PETMetrics
 import PETTensor
 
