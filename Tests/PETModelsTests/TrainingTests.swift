@@ -89,14 +89,17 @@ final class TrainingTests: XCTestCase {
 
     /// A run stopped after 2 steps and resumed to 5 equals an uninterrupted 5-step run bitwise
     /// (weights, buffers, optimizer moments and steps, random generators), with one thread, for every
-    /// model family: Adam (dcgan3d, dcgan2d, wgangp3d) and RMSprop with weight clipping (wgan3d).
+    /// model family (every `ModelKind`, so a new one is covered with no edit): Adam (dcgan2d,
+    /// dcgan3d, wgangp3d, hinge3d) and RMSprop with weight clipping (wgan3d).
     func testResumeEqualsUninterruptedRunBitwise() throws {
         let saved = Parallel.threads
         Parallel.setThreads(1)
         defer { Parallel.setThreads(saved) }
-        let cases: [(ModelKind, [String: Any])] = [
-            (.wgangp3d, ["conditional": true, "n_critic": 2]), (.dcgan2d, [:]), (.dcgan3d, [:]), (.wgan3d, ["n_critic": 2]),
+        let extras: [ModelKind: [[String: Any]]] = [
+            .wgangp3d: [["conditional": true, "n_critic": 2]], .wgan3d: [["n_critic": 2]],
+            .hinge3d: [[:], ["conditional": true, "n_critic": 2]],
         ]
+        let cases = ModelKind.allCases.flatMap { m in (extras[m] ?? [[:]]).map { (m, $0) } }
         for (model, extra) in cases {
             let data = model.isThreeD ? TrainingTests.store3D : TrainingTests.store2D
             // 12 items / (batch 4 · n_critic 2) = 1 step per epoch for the 3D case: resuming crosses epochs.
