@@ -2,7 +2,7 @@
 // PETGAN: generative adversarial networks for brain PET volumes on a CPU.
 //
 // Layers (each module depends only on those below it):
-//   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG)
+//   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG) and CPeak (the peak probe's kernels)
 //   → PETTensor   (tensors, RNG, parallel loops, memory accounting, convolution kernels)
 //   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
 //   → PETVolumes  (NIfTI, HDF5 volume store, geometry and resampling, preprocessing, PNG, progress, SHA-256)
@@ -44,6 +44,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // The peak probe's register-resident FMA / vdpbf16ps kernels (C with intrinsics, one function
+        // per ISA picked at run time); -O2 in debug builds too, or the accumulators live in memory.
+        .target(name: "CPeak", path: "Sources/CPeak", cSettings: [.unsafeFlags(["-O2"])]),
 
         .target(name: "PETTensor", dependencies: ["COpenBLAS", "CFFTW"],
                 swiftSettings: fast + [.swiftLanguageMode(.v5)]),
@@ -68,7 +71,7 @@ let package = Package(
         .target(name: "PETMetrics", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels"],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
-        .target(name: "PETBenchmarks", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics"],
+        .target(name: "PETBenchmarks", dependencies: ["CPeak", "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics"],
                 path: "Benchmarks/PETBenchmarks",
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 

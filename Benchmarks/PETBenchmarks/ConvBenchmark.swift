@@ -129,6 +129,10 @@ public struct ConvRow: Codable {
     /// sgemm row: the threads and how OpenBLAS threads.
     public var threads: Int?
     public var gemmThreading: String?
+    /// The fp32 FMA peak this run measured at its start (`PeakProbe`, best ISA, same threads) and
+    /// this row's GF/s over it: forward + backward for layers, the one figure for sgemm.
+    public var peakGflops: Double?
+    public var fractionOfPeak: Double?
 
     public init(name: String, op: String, path: String, batch: Int, input: [Int], output: [Int], msForward: Double, msForwardBackward: Double? = nil,
                 weights: String? = nil, gflopsForward: Double, gflopsForwardBackward: Double? = nil, peakRSSMB: Double) {
@@ -143,6 +147,13 @@ public struct ConvRow: Codable {
         case msForward = "ms_forward", msForwardBackward = "ms_forward_backward"
         case gflopsForward = "gflops_forward", gflopsForwardBackward = "gflops_forward_backward"
         case peakRSSMB = "peak_rss_mb", gemmThreading = "gemm_threading"
+        case peakGflops = "peak_gflops", fractionOfPeak = "fraction_of_peak"
+    }
+
+    /// Sets `peak_gflops` and `fraction_of_peak` (f+b GF/s where the row has it, else forward).
+    public mutating func setPeak(_ peak: (gflops: Double, isa: String)?) {
+        peakGflops = peak?.gflops
+        fractionOfPeak = PeakProbe.fraction(gflopsForwardBackward ?? gflopsForward, of: peak)
     }
 }
 
@@ -168,12 +179,15 @@ public struct ConvSuite {
         var rows: [ConvRow] = []
         say("PETGAN \(PETGANVersion.string) conv benchmark: OpenBLAS core \(BLAS.coreName), \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
         say("machine: \(Machine.description)")
+        let peak = PeakProbe.fp32Peak()
+        say(PeakProbe.describe(peak, threads: Parallel.threads))
         say("weights: new each repetition, as in training: FFT rows pay their weight transforms (fft-weights) inside the timing; an f+b input gradient reuses its forward's spectra")
-        say(pad("name", 7) + pad("op", 17) + pad("path", 14) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("RSS MB", 8))
-        let sg = ConvBenchmark.sgemmCeiling(timing: timing)
+        say(pad("name", 7) + pad("op", 17) + pad("path", 14) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("% peak", 8) + lpad("RSS MB", 8))
+        var sg = ConvBenchmark.sgemmCeiling(timing: timing)
+        sg.setPeak(peak)
         rows.append(sg)
         say(pad("SGEMM", 7) + pad("sgemm", 17) + pad(sg.path, 14) + pad("2048x2048", 16) + lpad(f1(sg.msForward), 10)
-            + lpad("-", 10) + lpad(f1(sg.gflopsForward), 9) + lpad("-", 10) + lpad(f0(sg.peakRSSMB), 8))
+            + lpad("-", 10) + lpad(f1(sg.gflopsForward), 9) + lpad("-", 10) + lpad(PeakProbe.percent(sg.fractionOfPeak), 8) + lpad(f0(sg.peakRSSMB), 8))
         for layer in ConvBenchmark.dcganLayers() + ConvBenchmark.bigKernelLayers() + [ConvBenchmark.memoryLayer()] {
             if quick && layer.name == ConvBenchmark.memoryLayer().name { continue }
             if let w = only, !w.contains(layer.name) { continue }
@@ -181,7 +195,8 @@ public struct ConvSuite {
                 if path == .fft && (layer.s != 1) { continue }   // FFT computes stride-1 convolutions only
                 KernelProfile.enabled = profile
                 KernelProfile.reset()
-                let row = try ConvBenchmark.run(layer, path: path, timing: timing)
+                var row = try ConvBenchmark.run(layer, path: path, timing: timing)
+                row.setPeak(peak)
                 if profile {
                     let calls = KernelProfile.callCounts()
                     say("   phases (ms and calls, all runs): " + KernelProfile.snapshot().sorted { $0.key < $1.key }
@@ -191,7 +206,8 @@ public struct ConvSuite {
                 let inStr = "\(layer.batch)x\(layer.cin)x\(layer.inSize)³"
                 say(pad(layer.name, 7) + pad(row.op, 17) + pad(row.path, 14) + pad(inStr, 16)
                     + lpad(f1(row.msForward), 10) + lpad(f1(row.msForwardBackward), 10)
-                    + lpad(f1(row.gflopsForward), 9) + lpad(f1(row.gflopsForwardBackward), 10) + lpad(f0(row.peakRSSMB), 8))
+                    + lpad(f1(row.gflopsForward), 9) + lpad(f1(row.gflopsForwardBackward), 10)
+                    + lpad(PeakProbe.percent(row.fractionOfPeak), 8) + lpad(f0(row.peakRSSMB), 8))
                 if let pr = peerRows[layer.name], let tf = pr.msForward, let tfb = pr.msForwardBackward, let ofb = row.msForwardBackward {
                     say(pad("", 7) + pad("  PyTorch", 17) + pad(pr.path ?? "torch", 14) + pad("", 16) + lpad(f1(tf), 10) + lpad(f1(tfb), 10)
                         + "   speed vs PyTorch: fwd \(String(format: "%.2f", tf / row.msForward))x, f+b \(String(format: "%.2f", tfb / ofb))x")

@@ -101,16 +101,21 @@ public enum TrainBenchmark {
         }
         say("PETGAN \(PETGANVersion.string) training-step benchmark: \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
         say("machine: \(Machine.description)")
+        let peak = PeakProbe.fp32Peak()
+        say(PeakProbe.describe(peak, threads: Parallel.threads))
         for n in peerNotes { say("peer \(n)") }
-        var header = "name".padding(toLength: 16, withPad: " ", startingAt: 0) + "    ms/step    GFLOP    GFLOP/s   RSS MB"
+        var header = "name".padding(toLength: 16, withPad: " ", startingAt: 0) + "    ms/step    GFLOP    GFLOP/s  % peak   RSS MB"
         if !peerFiles.isEmpty { header += "   torch ms  torch RSS  time ratio" }
         say(header)
         var rows: [TrainRow] = []
         var unmatched: [String] = []
         for c in cases(quick: quick) where only.map({ w in w.contains { c.name.hasPrefix($0) } }) ?? true {
             var r = try run(c, timing: timing)
+            r.peakGflops = peak?.gflops
+            r.fractionOfPeak = PeakProbe.fraction(r.gflops, of: peak)
             let ms = r.msStep
-            var line = c.name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %10.1f %8.1f %10.1f %8.0f", ms, r.stepGflop, r.gflops, r.peakRSSMB)
+            var line = c.name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %10.1f %8.1f %10.1f", ms, r.stepGflop, r.gflops)
+                + lpad(PeakProbe.percent(r.fractionOfPeak), 8) + String(format: " %8.0f", r.peakRSSMB)
             if let (ps, file) = peerSteps[c.name] {
                 // time ratio = our time / PyTorch's (below 1: PETGAN is faster).
                 line += String(format: " %10.1f", ps.ms) + lpad(ps.rssMB.map { String(format: "%.0f", $0) } ?? "-", 11) + String(format: " %10.2f×", ms / ps.ms)
@@ -145,6 +150,9 @@ public struct TrainRow: Codable {
     public var peerPeakRSSMB: Double? = nil
     public var timeRatio: Double? = nil
     public var machine: String? = nil
+    /// The fp32 FMA peak this run measured at its start (`PeakProbe`) and `gflops` over it.
+    public var peakGflops: Double? = nil
+    public var fractionOfPeak: Double? = nil
 
     public init(name: String, msStep: Double, gflops: Double, stepGflop: Double, batch: Int, threads: Int, peakRSSMB: Double) {
         self.name = name; self.msStep = msStep; self.gflops = gflops; self.stepGflop = stepGflop
@@ -155,5 +163,6 @@ public struct TrainRow: Codable {
         case name, gflops, batch, threads, machine
         case msStep = "ms_step", stepGflop = "step_gflop", peakRSSMB = "peak_rss_mb"
         case peerFile = "peer_file", peerMsStep = "peer_ms_step", peerPeakRSSMB = "peer_peak_rss_mb", timeRatio = "time_ratio"
+        case peakGflops = "peak_gflops", fractionOfPeak = "fraction_of_peak"
     }
 }
