@@ -22,8 +22,8 @@ public enum PeakProbe {
         /// The instructions it runs.
         public var isa: String {
             switch self {
-            case .fp32AVX512: return "avx512f (vfmadd231ps zmm)"
-            case .fp32AVX2: return "avx2+fma (vfmadd231ps ymm)"
+            case .fp32AVX512: return "avx512f (FMA on zmm)"
+            case .fp32AVX2: return "avx2+fma (FMA on ymm)"
             case .bf16AVX512: return "avx512_bf16 (vdpbf16ps zmm)"
             }
         }

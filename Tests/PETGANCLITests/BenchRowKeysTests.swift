@@ -41,7 +41,7 @@ final class BenchRowKeysTests: XCTestCase {
                                                    "peak_gflops", "fraction_of_peak"])
         // bench peak's row: every figure's key, null where the CPU lacks the instructions.
         var peak = PeakRow(cpu: "cpu", threads: 2, reps: 3, secondsPerRun: 0.2)
-        peak.fp32GFlops = 100; peak.fp32ISA = "avx2+fma (vfmadd231ps ymm)"; peak.fp32AVX2GFlops = 100; peak.bf16Note = "not available on this CPU"
+        peak.fp32GFlops = 100; peak.fp32ISA = "avx2+fma (FMA on ymm)"; peak.fp32AVX2GFlops = 100; peak.bf16Note = "not available on this CPU"
         let p = try keys(peak)
         XCTAssertEqual(Set(p.keys), ["cpu", "threads", "reps", "seconds_per_run", "fp32_gflops", "fp32_isa", "fp32_avx512_gflops", "fp32_avx2_gflops",
                                      "bf16_gflops", "bf16_isa", "bf16_note"])
