@@ -81,9 +81,11 @@ for c in "${CASES[@]}"; do
 done
 
 # 5. PETGAN with PyTorch's figures and the ratio beside each row.
+#    First the machine's peak (fp32 per ISA, bf16); conv and train rows give their % of it.
+run "$PETGAN" bench peak --threads "$THREADS" --json "$OUT/peak.json" | tee "$OUT/peak.txt"
 run "$PETGAN" bench conv --threads "$THREADS" "${LAYER_ONLY[@]}" "${PETGAN_REPS[@]}" --json "$OUT/conv.json" \
   --peer "$OUT/torch_layers_rows.json" --peer "$OUT/torch_bigk_rows.json" | tee "$OUT/conv_vs_torch.txt"
 run "$PETGAN" bench train --threads "$THREADS" "${TRAIN[@]}" "${PETGAN_REPS[@]}" --json "$OUT/train.json" "${peers[@]}" \
   | tee "$OUT/train_vs_torch.txt"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
-echo "run-with-torch: results in $OUT/ (machine.txt, conv_vs_torch.txt, train_vs_torch.txt, *.json)"
+echo "run-with-torch: results in $OUT/ (machine.txt, peak.txt, conv_vs_torch.txt, train_vs_torch.txt, *.json)"

@@ -2,9 +2,9 @@
 // pipes = 8 chains on Zen 4/5 and Skylake-X class cores; 12–16 leave margin), all in registers:
 // each iteration issues one instruction per accumulator and nothing else but the loop counter.
 #include "cpeak.h"
-#include <immintrin.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 
 // fp32 AVX-512: 16 chains of 16 lanes (16 of the 32 zmm registers, plus the two operands).
 #define AVX512_CHAINS 16
