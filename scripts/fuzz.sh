@@ -44,13 +44,20 @@ export PETGAN_HDF5_CRASH_GUARD=0
 export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
 # The first stack frame outside libc and the sanitizer/fuzzer runtime of a crash input's report.
+# An input whose replay does not fail at all prints the marker "(not reproducible)" instead: replayed
+# three times on its own it runs clean, so the crash came from state an earlier input of the same
+# fuzzing process left behind (libhdf5 keeps free lists and caches across files), not from this input.
 top_frame() {
-  local out
-  # A hang shows where it is once it passes the alarm; 2 s keeps the triage of many hangs short.
-  out=$("$1" -runs=1 -timeout=2 "$2" 2>&1 || true)
-  printf '%s\n' "$out" | grep -E '^ +#[0-9]+ ' \
-    | grep -vE 'libc\.so|sysdeps/|libclang_rt|compiler-rt|sanitizer|asan_|__interceptor|libFuzzer|fuzzer::' \
-    | head -1 | sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //; s/ \(BuildId.*//; s/\+0x[0-9a-f]+//' || true
+  local out frame attempt
+  for attempt in 1 2 3; do
+    # A hang shows where it is once it passes the alarm; 2 s keeps the triage of many hangs short.
+    if out=$("$1" -runs=1 -timeout=2 "$2" 2>&1); then continue; fi
+    frame=$(printf '%s\n' "$out" | grep -E '^ +#[0-9]+ ' \
+      | grep -vE 'libc\.so|sysdeps/|libclang_rt|compiler-rt|sanitizer|asan_|__interceptor|libFuzzer|fuzzer::' \
+      | head -1 | sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //; s/ \(BuildId.*//; s/\+0x[0-9a-f]+//' || true)
+    printf '%s' "$frame"; return
+  done
+  printf '(not reproducible)'
 }
 # A crash (or, for a timeout, the frame where it hung) whose first such frame is in libhdf5/libnifti/zlib is a bug of that C library on a corrupt
 # file (docs/FUZZING.md); any other crash is the project's.
@@ -78,15 +85,20 @@ for t in "${targets[@]}"; do
   secs=$(( $(date +%s) - t0 ))
   # Fork mode's status lines give the total executions (its exec/s field is per job and reads 0).
   runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#'); rate=$(( ${runs:-0} / (secs > 0 ? secs : 1) ))
-  lib=0; proj=0; res=0; unclassified=0; libframes=""
+  lib=0; proj=0; res=0; irreproducible=0; unclassified=0; libframes=""
   new=$(ls -tr ".build-fuzz/crashes/$name" | tail -n +$((before + 1)))
   for c in $new; do
     f=".build-fuzz/crashes/$name/$c"
     # An input that only ran past the fuzzer's memory limit is a resource finding, not a crash: the
     # real binary refuses it with one error (it is kept and reported; docs/FUZZING.md).
     case "$c" in oom-*) res=$((res + 1)); echo "fuzz: $name: over the memory limit (not a crash, kept): $f"; continue ;; esac
-    if [ $((lib + proj)) -ge "$max_classify" ]; then unclassified=$((unclassified + 1)); continue; fi
+    if [ $((lib + proj + irreproducible)) -ge "$max_classify" ]; then unclassified=$((unclassified + 1)); continue; fi
     frame=$(top_frame "$exe" "$f")
+    if [ "$frame" = "(not reproducible)" ]; then
+      irreproducible=$((irreproducible + 1))
+      echo "fuzz: $name: crash not reproducible on its own (replayed 3 times, each ran clean; kept): $f"
+      continue
+    fi
     if is_library "$frame"; then lib=$((lib + 1)); libframes+="${c%%-*} in $frame"$'\n'; else
       proj=$((proj + 1)); echo "fuzz: $name: PROJECT CRASH $f (in ${frame:-?}):" >&2
       ("$exe" -runs=1 "$f" 2>&1 || true) | grep -E 'Fatal error|ERROR|SUMMARY' | head -4 >&2 || true
@@ -95,7 +107,7 @@ for t in "${targets[@]}"; do
   # The C-library crashes by the function that crashed (for docs/FUZZING.md).
   [ -n "$libframes" ] && printf '%s' "$libframes" | sort | uniq -c | sed "s/^/fuzz: $name: library crash: /"
   [ "$unclassified" -gt 0 ] && echo "fuzz: $name: $unclassified more crash input(s) not classified (PETGAN_FUZZ_CLASSIFY=$max_classify)"
-  echo "fuzz: $name: ${runs:-?} executions in $secs s ($rate exec/s), $proj project crash(es), $lib crash(es) inside C libraries, $res over the memory limit (libFuzzer status $rc)"
-  if [ "$proj" -gt 0 ] || [ "$unclassified" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$lib" -eq 0 ] && [ "$res" -eq 0 ]; }; then status=1; echo "fuzz: $name: FAILED (log $log)" >&2; fi
+  echo "fuzz: $name: ${runs:-?} executions in $secs s ($rate exec/s), $proj project crash(es), $lib crash(es) inside C libraries, $irreproducible not reproducible on their own, $res over the memory limit (libFuzzer status $rc)"
+  if [ "$proj" -gt 0 ] || [ "$unclassified" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$lib" -eq 0 ] && [ "$res" -eq 0 ] && [ "$irreproducible" -eq 0 ]; }; then status=1; echo "fuzz: $name: FAILED (log $log)" >&2; fi
 done
 exit $status
