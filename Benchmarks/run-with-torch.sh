@@ -6,7 +6,7 @@
 #   Benchmarks/run-with-torch.sh            # full run (tens of minutes), results in bench-results/
 #   SMOKE=1 Benchmarks/run-with-torch.sh    # tiny settings: checks the script end to end in minutes
 #
-# Knobs: THREADS (default 2), TORCH_VENV (default ../torchenv: outside the project), TORCH_WHEEL
+# Knobs: ISA (native, default, or avx2: both sides held to AVX2), THREADS (default 2), TORCH_VENV (default ../torchenv: outside the project), TORCH_WHEEL
 # (default /opt/wheels/torch-2.13.0+cpu-…whl; `pip install torch` when it is not there),
 # TORCH_PEER (default ../shared/bench/torch_peer.py), OUT (default bench-results), PETGAN (binary;
 # default: built here with `make build`), LOCK (a file: every benchmark runs under `flock LOCK`).
@@ -18,7 +18,18 @@ WHEEL=${TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86
 PEER=${TORCH_PEER:-../shared/bench/torch_peer.py}
 OUT=${OUT:-bench-results}
 SMOKE=${SMOKE:-0}
+ISA=${ISA:-native}
 run() { if [ -n "${LOCK:-}" ]; then flock "$LOCK" "$@"; else "$@"; fi; }
+
+# Both sides on the same vector ISA. native: each library picks its own kernels (an OPENBLAS_CORETYPE
+# left in the environment would hold OpenBLAS alone to that core: some machines export
+# OPENBLAS_CORETYPE=Haswell, which on an AVX-512 CPU halves sgemm). avx2: both held to AVX2.
+case "$ISA" in
+  native) [ -n "${OPENBLAS_CORETYPE:-}" ] && echo "run-with-torch: unsetting OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE (ISA=native)"
+          unset OPENBLAS_CORETYPE ONEDNN_MAX_CPU_ISA ATEN_CPU_CAPABILITY ;;
+  avx2)   export OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 ;;
+  *) echo "run-with-torch: ISA=$ISA: expected native or avx2" >&2; exit 1 ;;
+esac
 
 case "$(realpath -m "$VENV")/" in
   "$(realpath .)"/*) echo "run-with-torch: TORCH_VENV=$VENV is inside the project; put it outside (e.g. ../torchenv)" >&2; exit 1 ;;
@@ -52,6 +63,7 @@ mkdir -p "$OUT"
   echo "cpu: $model (family $family, model $cpumodel), $(nproc) CPUs"
   echo "isa: ${isa:-no avx2}"
   echo "threads: $THREADS"
+  echo "isa held to: $ISA (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset, OpenBLAS detects})"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
 

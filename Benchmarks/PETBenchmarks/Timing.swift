@@ -44,7 +44,15 @@ public enum Machine {
         let model = field("model name") ?? "unknown CPU"
         let family = field("cpu family").map { ", family \($0)" } ?? ""
         let number = field("model").map { ", model \($0)" } ?? ""
-        return "\(model) (\(family.dropFirst(2))\(number)), \(ProcessInfo.processInfo.activeProcessorCount) CPUs, ISA: \(isa(flags: field("flags") ?? ""))"
+        return "\(model) (\(family.dropFirst(2))\(number)), \(ProcessInfo.processInfo.activeProcessorCount) CPUs, ISA: \(isa(flags: field("flags") ?? "")), \(blasCore)"
+    }
+
+    /// OpenBLAS's kernel family and who chose it. OPENBLAS_CORETYPE in the environment overrides
+    /// OpenBLAS's own detection (some machines set it: this one exports OPENBLAS_CORETYPE=Haswell,
+    /// which holds sgemm to AVX2, 252 vs 467 GF/s for the detected Cooperlake core on Zen 5).
+    public static var blasCore: String {
+        let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0) in the environment)" }
+        return "OpenBLAS core \(BLAS.coreName)\(forced ?? " (detected)")"
     }
 
     /// The vector extensions that decide which kernels the libraries run.
