@@ -142,8 +142,13 @@ public enum CohortReporting {
         var notes: [String] = []
         // The literature table and the groups of the regional table.
         var literature: LiteratureTable?
-        if let p = o.literaturePath ?? CohortReportOptions.defaultLiteraturePath() {
+        if let p = o.literaturePath {
             literature = try LiteratureTable.load(path: p, regions: table)
+        } else if let p = CohortReportOptions.defaultLiteraturePath() {
+            // A docs/phantom.md found on the way up may predate the table: say so and go on without it.
+            do { literature = try LiteratureTable.load(path: p, regions: table) } catch {
+                notes.append("No literature table read from \(p) (\(error)): the regional table lists every AAL2 label.")
+            }
         } else {
             notes.append("No literature table (docs/phantom.md not found; --literature names it): the regional table lists every AAL2 label.")
         }
@@ -284,7 +289,8 @@ public enum CohortReporting {
 
     static func literatureCells(_ l: LiteratureRow?) -> [String] {
         guard let l else { return ["–", "–", "–", "–"] }
-        return ["\(l.ncMean.text) ± \(l.ncSD.text) (\(l.reference))", l.mciChangePercent.text, l.adChangePercent.text, l.sources]
+        let nc = l.ncMean.value == nil ? l.ncMean.text : (l.ncSD.value == nil ? "\(l.ncMean.text) (SD \(l.ncSD.text))" : "\(l.ncMean.text) ± \(l.ncSD.text)")
+        return ["\(nc) (\(l.reference))", l.mciChangePercent.text, l.adChangePercent.text, l.sources]
     }
 
     static func comparisonCells(_ r: CohortRegionRow, _ className: String) -> String {

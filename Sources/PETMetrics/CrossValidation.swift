@@ -6,10 +6,9 @@
 // share (k − 2)/(k − 1) of their subjects, and every repetition reuses the same subjects), so the
 // plain t-interval s/√J is far too narrow. Nadeau & Bengio ("Inference for the generalization error",
 // Machine Learning 52:239–281, 2003) replace the variance factor 1/J by 1/J + n_test/n_train; Bouckaert
-// & Frank (PAKDD 2004) showed this "corrected repeated k-fold cv test" with J − 1 degrees of freedom
-// has about the nominal type-I error for 10×10 CV, where the uncorrected one does not. It stays an
-// approximation (it does not know the data-set-to-data-set variance), and it is conservative when the
-// estimates vary little with the training set.
+// & Frank (PAKDD 2004, LNCS 3056:3–12) carried it over to r-times repeated k-fold CV with J − 1 degrees
+// of freedom, the form used here (and by R's correctR and MachineShop). It stays a heuristic (it does
+// not know the data-set-to-data-set variance); the tests measure its coverage on simulated CV.
 //
 // Public API:
 //   let plan = try CrossValidationPlan(parsing: "5x5", seed: 1)          // repeats × folds
