@@ -235,6 +235,9 @@ public enum CohortReporting {
         o.log("report: \(o.plan) cross-validation of \(o.classifiers.map(\.rawValue).joined(separator: " and ")) on \(DifficultyTask.standard(classNames: set.classNames).map(\.name).joined(separator: ", "))")
         let difficulty = try CohortDifficulty.measure(features, options: d)
         let difficultySeconds = seconds(since: tDiff)
+        for e in difficulty.estimates where e.foldSD == 0 {
+            notes.append("\(e.task), \(e.classifier.rawValue): every fold scored \(f(e.balancedAccuracy)), so the t-interval has zero width; it cannot express uncertainty when all folds agree.")
+        }
 
         // The montage: the first subject of each class, axial, coronal and sagittal mid-slices.
         let order = set.classNames.indices.filter { firstOfClass[$0] != nil }
