@@ -77,7 +77,7 @@ let package = Package(
 
         // Jobs that drive several modules for one command (phantom cohort + montage, training with its
         // progress bar, the demo pipeline); the commands only parse options and call one of them.
-        .target(name: "PETWorkflows", dependencies: ["PETTensor", "PETVolumes", "PETCohort", "PETModels"],
+        .target(name: "PETWorkflows", dependencies: ["PETTensor", "PETVolumes", "PETCohort", "PETModels", "PETMetrics"],
                 swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
