@@ -76,8 +76,8 @@ let package = Package(
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // Jobs that drive several modules for one command (phantom cohort + montage, training with its
-        // progress bar, the demo pipeline); the commands only parse options and call one of them.
-        .target(name: "PETWorkflows", dependencies: ["PETTensor", "PETVolumes", "PETCohort", "PETModels"],
+        // progress bar and learning curve, the demo pipeline); the commands only parse options and call one of them.
+        .target(name: "PETWorkflows", dependencies: ["PETTensor", "PETVolumes", "PETCohort", "PETModels", "PETMetrics"],
                 swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
