@@ -159,7 +159,7 @@ public enum QualityRows {
                     .map { try decoder().decode(QualityRow.self, from: Data($0.utf8)) }
             }
         } catch let e as DecodingError {
-            throw MetricsError.badInput(path: path, reason: "not a file of learning-curve rows (bench quality --json or quality.jsonl): \(describe(e))")
+            throw MetricsError.badInput(path: path, reason: "not a file of learning-curve rows (bench quality --json or quality.jsonl): \(describe(e).replacingOccurrences(of: "\n", with: " "))")
         }
         guard !rows.isEmpty else { throw MetricsError.badInput(path: path, reason: "holds no learning-curve rows") }
         for i in 1..<max(1, rows.count) where rows[i].step < rows[i - 1].step {

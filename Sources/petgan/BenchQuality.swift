@@ -12,7 +12,7 @@ struct BenchQuality: ParsableCommand {
         commandName: "quality",
         abstract: "Learning curve: train a model on a fixed phantom cohort for a budget and evaluate generated samples against a held-out set every K training minutes.",
         discussion: """
-        The cohort (default: 240 subjects, equal NC/MCI/AD, seed 31, 4 mm MNI grid 48×56×48) is built once \
+        The cohort (default: 240 subjects, equal NC/MCI/AD, seed 31, 8 mm MNI grid 24×28×24) is built once \
         into --data-dir, or --cohort STORE is used; every 4th subject of each class is held out, the rest \
         trains. At step 0, every --eval-every-minutes of training time and at the end, samples from fixed \
         seeds (as many per class as the held-out set has) are evaluated with `petgan evaluate`'s metrics; \
@@ -26,10 +26,10 @@ struct BenchQuality: ParsableCommand {
     var model: ModelKind = .wgangp3d
     @Flag(name: .customLong("unconditional"), help: "Train an unconditional model on every class (default: class-conditional).")
     var unconditional = false
-    @Option(help: "Built-in cohort grid, NIfTI order x×y×z (default 48x56x48).", transform: { try GridSides.parse($0) })
+    @Option(help: "Built-in cohort grid, NIfTI order x×y×z (default 24x28x24; the generator needs each side divisible by 2^layers).", transform: { try GridSides.parse($0) })
     var grid: GridSides?
-    @Option(name: .customLong("voxel-size"), help: "Built-in cohort voxel size in mm (default 4).")
-    var voxelSize: Double = 4
+    @Option(name: .customLong("voxel-size"), help: "Built-in cohort voxel size in mm.")
+    var voxelSize: Double = QualityBenchmark.defaultVoxelSize
     @Option(help: "Subjects of the built-in cohort (1 in 4 per class held out).")
     var subjects: Int = 240
     @Option(help: "Use this volume store as the cohort (split 1 in 4 per class into --data-dir) instead of the built-in one.")
@@ -48,7 +48,7 @@ struct BenchQuality: ParsableCommand {
     var samplesPerClass: Int?
     @Option(help: "Seed of the run (initialization, noise, data order) and of the evaluation.")
     var seed: UInt64 = 1
-    @Option(help: "YAML file with training settings (over the benchmark's defaults: G 64-32-16, D 16-32-64, batch 8).")
+    @Option(help: "YAML file with training settings (over the benchmark's defaults: G 64-32, D 32-64, batch 8).")
     var config: String?
     @Option(name: .customLong("set"), help: "Override a training setting, key=value (repeatable), e.g. --set g_channels=128,64,32.")
     var settings: [String] = []
