@@ -417,12 +417,13 @@ public enum QualityCurve {
                     rows.append(d)
                 }
                 func faint(_ c: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) { (UInt8(255 - (255 - Int(c.0)) / 3), UInt8(255 - (255 - Int(c.1)) / 3), UInt8(255 - (255 - Int(c.2)) / 3)) }
-                series.append(LossPlot.Series(name: name, key: key, color: color))
+                // Faint lines first: the run's own line is drawn over them.
                 if f == .c2stAcc {
                     series.append(LossPlot.Series(name: "", key: lo, color: faint(color)))
                     series.append(LossPlot.Series(name: "", key: hi, color: faint(color)))
                 }
                 if f == .fdTask { series.append(LossPlot.Series(name: "", key: lo, color: faint(color))) }
+                series.append(LossPlot.Series(name: name, key: key, color: color))
             }
             let note = f == .c2stAcc ? " (95 PCT CI FAINT)" : f == .fdTask ? " (REAL HALVES FAINT)" : ""
             images.append(LossPlot.plot(rows, series: series, width: panelWidth, height: panelHeight, title: f.rawValue.replacingOccurrences(of: "_", with: " ") + note,
