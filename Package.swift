@@ -76,7 +76,7 @@ let package = Package(
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // Jobs that drive several modules for one command (phantom cohort + montage, training with its
-        // progress bar, the demo pipeline); the commands only parse options and call one of them.
+        // progress bar and learning curve, the phantom report, the demo pipeline); the commands only parse options and call one of them.
         .target(name: "PETWorkflows", dependencies: ["PETTensor", "PETVolumes", "PETCohort", "PETModels", "PETMetrics"],
                 swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 

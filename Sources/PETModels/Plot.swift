@@ -16,7 +16,11 @@ public enum MetricsFile {
 
 /// Line plots of training curves into a PNG image, with a small bitmap font for axes and legend.
 public enum LossPlot {
-    struct Series { var name: String; var key: String; var color: (UInt8, UInt8, UInt8) }
+    /// One line: its legend name (empty: no legend entry), its row key and colour.
+    public struct Series {
+        public var name: String, key: String, color: (UInt8, UInt8, UInt8)
+        public init(name: String, key: String, color: (UInt8, UInt8, UInt8)) { self.name = name; self.key = key; self.color = color }
+    }
 
     /// Loss curves (discriminator and generator loss; the Wasserstein estimate for WGANs) against step,
     /// smoothed with a moving average (raw values faint behind).
@@ -27,11 +31,14 @@ public enum LossPlot {
         return plot(rows, series: series, width: width, height: height, title: objective.curveTitle)
     }
 
-    static func plot(_ rows: [[String: Double]], series: [Series], width: Int, height: Int, title: String) -> RGBImage {
+    /// Lines of `series` against the row key `xKey`; `smooth`: a moving average over about 1/50 of the
+    /// rows drawn solid over the raw values (learning curves, a few points each, are drawn raw).
+    public static func plot(_ rows: [[String: Double]], series: [Series], width: Int, height: Int, title: String,
+                            xKey: String = "step", xLabel: String = "STEP", smooth: Bool = true) -> RGBImage {
         var img = RGBImage(width: width, height: height, fill: 255)
         let left = 56, right = 12, top = 24, bottom = 28
         let pw = width - left - right, ph = height - top - bottom
-        let xs = rows.compactMap { $0["step"] }
+        let xs = rows.compactMap { $0[xKey] }
         var lo = Double.infinity, hi = -Double.infinity
         for s in series { for r in rows { if let v = r[s.key], v.isFinite { lo = min(lo, v); hi = max(hi, v) } } }
         if !lo.isFinite { lo = 0; hi = 1 }
@@ -50,24 +57,25 @@ public enum LossPlot {
             let sx = x0 + (x1 - x0) * Double(t) / 4
             let xp = px(sx)
             for y in top..<(top + ph) where y % 3 == 0 { img[xp, y] = (215, 215, 215) }
-            let label = String(Int(sx.rounded()))
+            let label = !smooth && x1 - x0 < 20 ? format(sx) : String(Int(sx.rounded()))
             drawText(&img, label, x: min(width - 4 * label.count - 2, max(0, xp - 2 * label.count)), y: top + ph + 6, color: (60, 60, 60))
         }
         if lo < 0 && hi > 0 { let y = py(0); for x in left..<(left + pw) { img[x, y] = (150, 150, 150) } }
         for x in left..<(left + pw) { img[x, top + ph] = (0, 0, 0) }
         for y in top...(top + ph) { img[left, y] = (0, 0, 0) }
-        drawText(&img, "STEP", x: left + pw / 2 - 8, y: height - 8, color: (0, 0, 0))
+        drawText(&img, xLabel, x: left + pw / 2 - 2 * xLabel.count, y: height - 8, color: (0, 0, 0))
         drawText(&img, title, x: left, y: 6, color: (0, 0, 0))
         // Curves: raw (light) and moving average (solid).
-        let window = max(1, rows.count / 50)
+        let smoothing = smooth
+        let window = smoothing ? max(1, rows.count / 50) : 1
         var legendX = left + 4 * title.count + 24
         for s in series {
             let pts = rows.compactMap { r -> (Double, Double)? in
-                guard let x = r["step"], let y = r[s.key], y.isFinite else { return nil }
+                guard let x = r[xKey], let y = r[s.key], y.isFinite else { return nil }
                 return (x, y)
             }
             let light = (UInt8(255 - (255 - Int(s.color.0)) / 4), UInt8(255 - (255 - Int(s.color.1)) / 4), UInt8(255 - (255 - Int(s.color.2)) / 4))
-            drawPolyline(&img, pts.map { (px($0.0), py($0.1)) }, color: light)
+            if window > 1 { drawPolyline(&img, pts.map { (px($0.0), py($0.1)) }, color: light) }
             var smooth: [(Int, Int)] = []
             var acc = 0.0
             for (i, p) in pts.enumerated() {
@@ -76,7 +84,10 @@ public enum LossPlot {
                 smooth.append((px(p.0), py(acc / Double(min(i + 1, window)))))
             }
             drawPolyline(&img, smooth, color: s.color)
-            for dy in 0..<5 { for dx in 0..<8 { img[legendX + dx, 6 + dy] = s.color } }
+            // Few points: each marked, so a single evaluation shows.
+            if !smoothing { for p in smooth { for d in -1...1 { plotPixel(&img, p.0 + d, p.1, s.color); plotPixel(&img, p.0, p.1 + d, s.color) } } }
+            guard !s.name.isEmpty else { continue }
+            for dy in 0..<5 { for dx in 0..<8 { plotPixel(&img, legendX + dx, 6 + dy, s.color) } }
             drawText(&img, s.name, x: legendX + 11, y: 6, color: (0, 0, 0))
             legendX += 11 + 4 * s.name.count + 12
         }

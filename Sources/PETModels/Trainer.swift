@@ -86,6 +86,9 @@ public final class Trainer {
     /// Wall-clock budget in seconds: the run ends (normally, with final.h5) after the step that
     /// passes it. For demos; a time-limited run is not reproducible step for step.
     public var timeLimit: Double?
+    /// Called between steps, after a step's checkpoint and plots (learning-curve evaluations run
+    /// here); returning true ends the run normally after this step (final.h5 written).
+    public var afterStep: ((Int) throws -> Bool)?
 
     /// Refuses data whose items are not the shape the configuration's preset was stated for
     /// (paper2d: 128×128×3 slices), unless `allowAnyShape`.
@@ -336,6 +339,10 @@ public final class Trainer {
                 }
             }
             onStep?(step, totalSteps, m, Double(step - firstStep) / max(elapsed, 1e-9))
+            if let hook = afterStep, try hook(step), step < totalSteps {
+                message("stopped by the caller at step \(step) of \(totalSteps)")
+                break
+            }
             if let limit = timeLimit, elapsed > limit, step < totalSteps {
                 message(String(format: "time budget of %.0f s reached at step %d of %d", limit, step, totalSteps))
                 break

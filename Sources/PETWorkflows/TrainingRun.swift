@@ -1,6 +1,7 @@
 // `petgan train` and `petgan demo`: a training job with the progress bar, Ctrl-C handling and an
 // optional memory budget (activation checkpointing chosen to fit).
 import Foundation
+import PETMetrics
 import PETModels
 import PETTensor
 import PETVolumes
@@ -15,6 +16,11 @@ public struct TrainingRunOptions {
     /// Train within this memory: blocks are recomputed in backward until the estimated peak fits.
     public var memoryBudget: Int? = nil
     public var allowAnyShape = false
+    /// A learning curve during training: evaluated on this held-out store every `qualityEvery`
+    /// generator steps (and at step 0 and the last step) into <run>/quality.jsonl and quality_curve.png.
+    public var qualityHeldOut: String? = nil
+    public var qualityEvery = 0
+    public var templatesDirectory: String? = nil
     /// Where the job's lines go (stdout in the tool).
     public var say: (String) -> Void = { print($0); fflush(stdout) }
     public init() {}
@@ -47,12 +53,48 @@ public enum TrainingRun {
             o.say("\(label): \(msg)")
         }
         o.say("\(label): run directory \(trainer.runDirectory)")
+        if let held = o.qualityHeldOut {
+            let recorder = try qualityRecorder(trainer, heldOut: held, options: o)
+            let every = max(1, o.qualityEvery), total = trainer.totalSteps
+            func evaluate(_ step: Int) throws {
+                bar.breakLine()
+                let r = try recorder.record(model: trainer.model, step: step)
+                o.say("\(label): quality at step \(step): " + QualityRecorder.summary(r))
+            }
+            if trainer.step == 0 && recorder.rows.isEmpty { try evaluate(0) }
+            trainer.afterStep = { step in
+                if step % every == 0 || step == total { try evaluate(step) }
+                return false
+            }
+        }
         let s = try trainer.run()
         bar.finish()
         o.say(String(format: "\(label): %d/%d steps in %.1f s (%.3f s per step)%@", s.steps, s.totalSteps, s.seconds, s.secondsPerStep,
                      s.interrupted ? " — interrupted, resume with --resume \(s.runDirectory)" : ""))
         o.say("\(label): checkpoint \(s.finalCheckpoint)")
         o.say("\(label): metrics \(s.runDirectory)/metrics.jsonl, loss curve \(s.runDirectory)/loss_curve.png, samples \(s.runDirectory)/samples/")
+        if o.qualityHeldOut != nil { o.say("\(label): learning curve \(s.runDirectory)/quality.jsonl, \(s.runDirectory)/quality_curve.png") }
         return s
+    }
+
+    /// The run's learning-curve recorder. A resumed run keeps the rows up to its checkpoint's step
+    /// (later ones are recomputed, as metrics.jsonl's are) and continues their clock: training time
+    /// between the last kept row and the interruption is not counted.
+    static func qualityRecorder(_ trainer: Trainer, heldOut: String, options o: TrainingRunOptions) throws -> QualityRecorder {
+        var po = QualityProbe.Options(heldOut: heldOut, out: (trainer.runDirectory as NSString).appendingPathComponent("quality"))
+        po.seed = trainer.config.seed
+        po.memoryBudget = o.memoryBudget
+        po.templatesDirectory = o.templatesDirectory
+        let probe = try QualityProbe(po, record: trainer.record)
+        let file = (trainer.runDirectory as NSString).appendingPathComponent("quality.jsonl")
+        var previous: [QualityRow] = []
+        if FileManager.default.fileExists(atPath: file) {
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            if !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                previous = try QualityRows.read(file).filter { $0.step <= trainer.step }
+            }
+        }
+        return QualityRecorder(probe: probe, jsonl: file, curve: (trainer.runDirectory as NSString).appendingPathComponent("quality_curve.png"),
+                               previous: previous)
     }
 }

@@ -47,6 +47,12 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions<TrainBudget>
     @Option(name: .customLong("set"), help: "Override any setting, key=value (repeatable), e.g. --set lr_g=2e-4 --set g_channels=64,32,16.")
     var settings: [String] = []
+    @Option(name: .customLong("eval-every"), help: "Learning curve: every N generator steps (and at step 0 and the last step) generate samples from fixed seeds and evaluate them against --eval-data; rows in <run>/quality.jsonl, curve in <run>/quality_curve.png (evaluation time is reported in each row and not counted as training time).")
+    var evalEvery: Int?
+    @Option(name: .customLong("eval-data"), help: "Held-out real volume store for --eval-every (same grid as the training data, not used for training).")
+    var evalData: String?
+    @Option(help: "Folder with the templates for the learning curve's regional statistics (default: $PETGAN_TEMPLATES or Volumes/templates).")
+    var templates: String?
     @Flag(name: .customLong("dry-run"), help: "Print the resolved configuration and the layer shapes, then exit.")
     var dryRun = false
 
@@ -55,6 +61,10 @@ struct TrainCommand: ParsableCommand {
         if let b = batch, b < 1 { throw ValidationError("--batch must be at least 1") }
         if conditional && classFilter != nil { throw ValidationError("--conditional trains one model for every class; --class trains one class: choose one") }
         if resume == nil && data == nil && config == nil { throw ValidationError("--data is required (or --config with a data setting, or --resume RUN_DIR)") }
+        if let n = evalEvery, n < 1 { throw ValidationError("--eval-every must be at least 1 (generator steps between evaluations)") }
+        if evalEvery != nil && evalData == nil { throw ValidationError("--eval-every needs --eval-data HELD_OUT.h5 (the held-out real store the samples are compared with)") }
+        if evalData != nil && evalEvery == nil { throw ValidationError("--eval-data is only used with --eval-every N") }
+        if let e = evalData, !FileManager.default.fileExists(atPath: e) { throw ValidationError("--eval-data: \(e) does not exist") }
         for s in settings where !s.contains("=") { throw ValidationError("--set expects key=value (got '\(s)')") }
     }
 
@@ -104,6 +114,9 @@ struct TrainCommand: ParsableCommand {
             o.resume = resume
             o.memoryBudget = runtime.memoryBudget?.bytes
             o.allowAnyShape = allowAnyShape
+            o.qualityHeldOut = evalData
+            o.qualityEvery = evalEvery ?? 0
+            o.templatesDirectory = templates
             if try TrainingRun.run(cfg, options: o).interrupted { throw ExitCode(130) }
         }
     }
