@@ -42,6 +42,10 @@ public enum Conv3dWinograd: ConvKernel {
         if ran { counts.ran += 1 } else { counts.fellBack += 1 }
     }
 
+    /// Tiles per task. On the K3 layer 256…2048 time the same within noise (forward 37–43 ms,
+    /// weight gradient 45–48 ms); 128 is 1.5× slower (the GEMMs get too narrow).
+    static let taskTiles = 512
+
     /// The tile grid over an output volume and how it is cut into tasks.
     struct Tiling {
         var tiles: (d: Int, h: Int, w: Int)   // 2-voxel output tiles per axis
@@ -51,7 +55,7 @@ public enum Conv3dWinograd: ConvKernel {
         var tasksPerSample: Int { tiles.d * chunks }
 
         /// Tasks of about `targetTiles` tiles whose two transformed buffers stay within `taskBytes`.
-        init(out: (Int, Int, Int), cin: Int, cout: Int, targetTiles: Int = 512, taskBytes: Int = 8 << 20) {
+        init(out: (Int, Int, Int), cin: Int, cout: Int, targetTiles: Int = Conv3dWinograd.taskTiles, taskBytes: Int = 8 << 20) {
             tiles = ((out.0 + 1) / 2, (out.1 + 1) / 2, (out.2 + 1) / 2)
             let perTile = 64 * (cin + cout) * 4
             let want = max(1, min(targetTiles, taskBytes / perTile))
@@ -60,20 +64,25 @@ public enum Conv3dWinograd: ConvKernel {
         }
     }
 
-    /// Cost model (seconds), calibrated with `petgan bench conv` on the reference machine (Zen 5,
-    /// 2 threads): the 64 per-frequency GEMMs at the sustained rate of these thin products, plus the
-    /// transforms, which stream 64 floats per tile and channel through the cache.
+    /// Cost model (seconds). Fitted to measured times of all three roles on the reference machine
+    /// (Zen 5, 2 threads; 10 stride-1 k3 shapes from 1→16 to 256→256 channels, 8³ to 64³): the 64
+    /// GEMMs at a rate that falls for thin products (few channels), the transforms streaming 64
+    /// floats per tile and channel, and every task reading all transformed weights (what makes
+    /// many channels on a small volume slow: few tiles per task). The fitted time is doubled to be
+    /// in the units of the im2col and FFT models, which overestimate this machine's times by 1.2–9×
+    /// (2–4× on most shapes); measured outcomes of the choice are in Benchmarks/README.md.
     static func estimatedSeconds(_ g: ConvGeometry, role: ConvDispatch.Role) -> Double {
         guard applies(g) else { return .infinity }
         let out = role == .adjoint ? (g.id, g.ih, g.iw) : (g.od, g.oh, g.ow)
         let t = Tiling(out: out, cin: g.ci, cout: g.co)
         let tiles = Double(g.n * t.tiles.d * t.tiles.h * t.tiles.w)
+        let tasks = Double(g.n * t.tasksPerSample)
         let threads = Double(Parallel.threads)
-        let m = Double(min(g.co, g.ci))
-        let rate = 60e9 * min(1.0, m / 64.0 + 0.2) * threads
-        let gemm = 2 * 64 * Double(g.co * g.ci) * tiles / rate
-        let transforms = 64 * Double(g.ci + g.co) * tiles * 4 / (6e9 * threads)
-        return gemm + transforms
+        let thin = min(1.0, Double(min(g.co, g.ci)) / 64.0 + 0.2)
+        let gemm = 2 * 64 * Double(g.co * g.ci) * tiles / (100e9 * threads * thin)
+        let transforms = 64 * Double(g.ci + g.co) * tiles * 4 / (17.5e9 * threads)
+        let weightReads = tasks * 64 * Double(g.co * g.ci) * 4 / (6e9 * threads)
+        return 2 * (gemm + transforms + weightReads)
     }
 
     // MARK: kernels
