@@ -193,6 +193,7 @@ public struct ConvSuite {
             if let w = only, !w.contains(layer.name) { continue }
             for path in pathList {
                 if path == .fft && (layer.s != 1) { continue }   // FFT computes stride-1 convolutions only
+                if path == .winograd && (layer.s != 1 || layer.k != 3) { continue }   // Winograd: stride-1 k3 only
                 KernelProfile.enabled = profile
                 KernelProfile.reset()
                 var row = try ConvBenchmark.run(layer, path: path, timing: timing)

@@ -99,3 +99,19 @@ extension BLAS {
         return try body()
     }
 }
+
+extension BLAS {
+    /// One sgemm on the calling thread, never cut into blocks for the `Parallel` workers: for
+    /// products issued from inside a worker (the Winograd path's 64 per-task GEMMs), where blocking
+    /// would nest parallel loops.
+    public static func sgemmOnCallingThread(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = configured
+        if m == 0 || n == 0 || k == 0 { return sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) }
+        KernelProfile.measure("sgemm") {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+    }
+}

@@ -55,6 +55,33 @@ final class ForcedPathGradientTests: XCTestCase {
         XCTAssertEqual(after.fellBack, before.fellBack, "FFT calls fell back to im2col")
     }
 
+    /// Winograd computes stride-1 3×3×3 kernels only, so its family uses those (padding 0 and 1,
+    /// odd sizes that leave clipped edge tiles); every call must have run on Winograd.
+    func testSecondOrderWithWinograd() throws {
+        let before = Conv3dWinograd.callCounts
+        let o = ConvOptions(path: .winograd)
+        let p1 = ConvParams(k: 3, p: 1), p0 = ConvParams(k: 3)
+        let pm = ConvParams(kernel: [3, 3, 3], padding: [1, 0, 1])
+        try checkGradients("winograd: conv3d k3 p[1,0,1] with bias", [u([2, 2, 4, 3, 5]), u([3, 2, 3, 3, 3], -0.5, 0.5), u([3])]) {
+            try conv3d($0[0], weight: $0[1], bias: $0[2], params: pm, options: o)
+        }
+        try checkGradients("winograd: conv → tanh → conv", [u([1, 2, 3, 4, 3]), u([2, 2, 3, 3, 3], -0.4, 0.4), u([1, 2, 3, 3, 3], -0.4, 0.4)]) {
+            try conv3d(conv3d($0[0], weight: $0[1], params: p1, options: o).tanh(), weight: $0[2], params: p1, options: o)
+        }
+        try checkGradients("winograd: conv3d p0 → tanh → conv", [u([1, 2, 5, 4, 5]), u([2, 2, 3, 3, 3], -0.4, 0.4), u([1, 2, 3, 3, 3], -0.4, 0.4)]) {
+            try conv3d(conv3d($0[0], weight: $0[1], params: p0, options: o).tanh(), weight: $0[2], params: p1, options: o)
+        }
+        try checkGradients("winograd: conv_transpose3d k3 p1 with bias", [u([2, 3, 3, 2, 3]), u([3, 2, 3, 3, 3], -0.5, 0.5), u([2])]) {
+            try convTranspose3d($0[0], weight: $0[1], bias: $0[2], params: p1, options: o)
+        }
+        try checkGradients("winograd: conv_transpose → sigmoid → conv", [u([1, 2, 3, 2, 3]), u([2, 2, 3, 3, 3], -0.5, 0.5), u([1, 2, 3, 3, 3], -0.5, 0.5)]) {
+            try conv3d(convTranspose3d($0[0], weight: $0[1], params: p1, options: o).sigmoid(), weight: $0[2], params: p1, options: o)
+        }
+        let after = Conv3dWinograd.callCounts
+        XCTAssertGreaterThan(after.ran - before.ran, 100, "the Winograd path did not run")
+        XCTAssertEqual(after.fellBack, before.fellBack, "Winograd calls fell back to im2col")
+    }
+
     /// The gradient check fails on a function whose gradient is NaN (it once scored NaN as 0).
     func testGradientCheckFailsOnNaN() throws {
         let nan = Tensor(shape: [4], repeating: .nan)

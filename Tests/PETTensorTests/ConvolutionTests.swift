@@ -34,12 +34,13 @@ final class ConvolutionTests: XCTestCase {
         return cases
     }
 
-    static func compare(path: ConvPath, cases: [Case], columnLimit: Int = 256 << 20, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func compare(path: ConvPath, cases: [Case], columnLimit: Int = 256 << 20, tolerance: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
         let ref = ConvOptions(path: .reference)
         let fast = ConvOptions(path: path, columnLimitBytes: columnLimit)
         var rng = PETRandom(seed: 99)
         for c in cases {
             let before = Conv3dFFT.callCounts
+            let winogradBefore = Conv3dWinograd.callCounts
             defer {
                 // A forced FFT case must run FFT in all six calls: a dispatch or plan fallback to im2col
                 // would otherwise compare im2col with the reference under the FFT test's name.
@@ -48,6 +49,12 @@ final class ConvolutionTests: XCTestCase {
                     XCTAssertEqual(after.ran - before.ran, 6, "FFT calls that ran for \(c)", file: file, line: line)
                     XCTAssertEqual(after.fellBack, before.fellBack, "FFT calls that fell back to im2col for \(c)", file: file, line: line)
                 }
+                // The same for a forced Winograd case (the dispatcher sends shapes it does not apply to to im2col).
+                if path == .winograd {
+                    let after = Conv3dWinograd.callCounts
+                    XCTAssertEqual(after.ran - winogradBefore.ran, 6, "Winograd calls that ran for \(c)", file: file, line: line)
+                    XCTAssertEqual(after.fellBack, winogradBefore.fellBack, "Winograd calls that fell back to im2col for \(c)", file: file, line: line)
+                }
             }
             let x = Tensor.uniform([c.n, c.ci] + c.size, low: -1, high: 1, rng: &rng)
             let w = Tensor.uniform([c.co, c.ci] + c.params.kernel, low: -1, high: 1, rng: &rng)
@@ -55,14 +62,14 @@ final class ConvolutionTests: XCTestCase {
             // conv3d forward + gradients
             let yr = try Conv3d.forward(x, weight: w, bias: b, params: c.params, options: ref)
             let yf = try Conv3d.forward(x, weight: w, bias: b, params: c.params, options: fast)
-            XCTAssertLessThanOrEqual(yf.relativeError(to: yr), 1e-4, "conv3d forward \(path) \(c)", file: file, line: line)
+            XCTAssertLessThanOrEqual(yf.relativeError(to: yr), tolerance, "conv3d forward \(path) \(c)", file: file, line: line)
             let gy = Tensor.uniform(yr.shape, low: -1, high: 1, rng: &rng)
             let gxr = try Conv3d.backwardInput(gy, weight: w, inputShape: x.shape, params: c.params, options: ref)
             let gxf = try Conv3d.backwardInput(gy, weight: w, inputShape: x.shape, params: c.params, options: fast)
-            XCTAssertLessThanOrEqual(gxf.relativeError(to: gxr), 1e-4, "conv3d grad input \(path) \(c)", file: file, line: line)
+            XCTAssertLessThanOrEqual(gxf.relativeError(to: gxr), tolerance, "conv3d grad input \(path) \(c)", file: file, line: line)
             let gwr = try Conv3d.backwardWeight(gy, input: x, params: c.params, options: ref)
             let gwf = try Conv3d.backwardWeight(gy, input: x, params: c.params, options: fast)
-            XCTAssertLessThanOrEqual(gwf.relativeError(to: gwr), 1e-4, "conv3d grad weight \(path) \(c)", file: file, line: line)
+            XCTAssertLessThanOrEqual(gwf.relativeError(to: gwr), tolerance, "conv3d grad weight \(path) \(c)", file: file, line: line)
 
             // conv_transpose3d with the same geometry: its input is the conv output shape; add an
             // output padding where the stride allows, so the transposed output is x's size + op.
@@ -81,14 +88,14 @@ final class ConvolutionTests: XCTestCase {
             let ytr = try ConvTranspose3d.forward(xt, weight: wt, bias: bt, params: tp, options: ref)
             XCTAssertEqual(Array(ytr.shape[2...]), c.size, "transposed output size \(c)", file: file, line: line)
             let ytf = try ConvTranspose3d.forward(xt, weight: wt, bias: bt, params: tp, options: fast)
-            XCTAssertLessThanOrEqual(ytf.relativeError(to: ytr), 1e-4, "conv_transpose3d forward \(path) \(c)", file: file, line: line)
+            XCTAssertLessThanOrEqual(ytf.relativeError(to: ytr), tolerance, "conv_transpose3d forward \(path) \(c)", file: file, line: line)
             let gyt = Tensor.uniform(ytr.shape, low: -1, high: 1, rng: &rng)
             let gxtr = try ConvTranspose3d.backwardInput(gyt, weight: wt, params: tp, options: ref)
             let gxtf = try ConvTranspose3d.backwardInput(gyt, weight: wt, params: tp, options: fast)
-            XCTAssertLessThanOrEqual(gxtf.relativeError(to: gxtr), 1e-4, "conv_transpose3d grad input \(path) \(c)", file: file, line: line)
+            XCTAssertLessThanOrEqual(gxtf.relativeError(to: gxtr), tolerance, "conv_transpose3d grad input \(path) \(c)", file: file, line: line)
             let gwtr = try ConvTranspose3d.backwardWeight(gyt, input: xt, params: tp, options: ref)
             let gwtf = try ConvTranspose3d.backwardWeight(gyt, input: xt, params: tp, options: fast)
-            XCTAssertLessThanOrEqual(gwtf.relativeError(to: gwtr), 1e-4, "conv_transpose3d grad weight \(path) \(c)", file: file, line: line)
+            XCTAssertLessThanOrEqual(gwtf.relativeError(to: gwtr), tolerance, "conv_transpose3d grad weight \(path) \(c)", file: file, line: line)
         }
     }
 

@@ -18,19 +18,24 @@ public enum ConvDispatch {
         case .reference: return Conv3dReference.self
         case .im2col: return Conv3dIm2col.self
         case .fft: return Conv3dFFT.self
+        case .winograd: return Conv3dWinograd.self
         }
     }
 
     /// The path a call with these options would take.
     public static func choose(_ g: ConvGeometry, role: Role, options: ConvOptions) -> ConvPath {
         if let p = options.path ?? ConvOptions.environmentPath {
-            // FFT computes stride-1 convolutions only; other shapes fall back to im2col.
+            // FFT computes stride-1 convolutions only, Winograd stride-1 k3; other shapes fall back to im2col.
+            if p == .winograd && !Conv3dWinograd.applies(g) { return .im2col }
             return (p == .fft && !Conv3dFFT.applies(g)) ? .im2col : p
         }
         let key = Key(g: g, role: role)
         lock.lock(); defer { lock.unlock() }
         if let p = cache[key] { return p }
-        let p: ConvPath = Conv3dFFT.applies(g) && Conv3dFFT.estimatedSeconds(g, role: role) < Conv3dIm2col.estimatedSeconds(g, role: role) ? .fft : .im2col
+        var p: ConvPath = Conv3dFFT.applies(g) && Conv3dFFT.estimatedSeconds(g, role: role) < Conv3dIm2col.estimatedSeconds(g, role: role) ? .fft : .im2col
+        if Conv3dWinograd.applies(g) && Conv3dWinograd.estimatedSeconds(g, role: role) < min(Conv3dFFT.estimatedSeconds(g, role: role), Conv3dIm2col.estimatedSeconds(g, role: role)) {
+            p = .winograd
+        }
         cache[key] = p
         return p
     }
