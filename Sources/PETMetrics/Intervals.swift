@@ -3,9 +3,10 @@
 // Clopper–Pearson for proportions, Student t for a mean. Every interval records its method, the
 // sample count behind it and whether that count is below `Intervals.minimumCount`.
 //
-// Why 20: the percentile bootstrap of a mean is about a z-interval with the SD shrunk by √((n−1)/n);
-// at n = 10 it covers ≈ 90% instead of 95%, at n = 20 ≈ 93% (IntervalTests measures both over 200
-// simulated draws). Below 20 the interval is still written, with `too_few_samples: true` and a note.
+// Why 20: the percentile bootstrap of a mean is about a z-interval with the SD shrunk by √((n−1)/n),
+// so it undercovers at small n. Measured (IntervalTests, normal values, 1000 draws): 95% intervals
+// cover the true mean in 83.8% of draws at n = 5, 90.2% at n = 10, 91.9% at n = 20. Below 20 the
+// interval is still written, with `too_few_samples: true` and a note.
 //
 // Public API:
 //   Intervals.bootstrapMean(values, resamples: 1000, seed: 1) -> Interval
@@ -41,7 +42,7 @@ public enum Intervals {
     public static let level = 0.95
 
     /// The note a report prints beside a flagged interval.
-    public static let smallSampleNote = "fewer than \(minimumCount) samples: a 95% percentile-bootstrap interval then covers only about 90% (n = 10), so read it as a rough range"
+    public static let smallSampleNote = "fewer than \(minimumCount) samples: a 95% percentile-bootstrap interval of a mean then covers the true value in only about 90% (n = 10) or 84% (n = 5) of samples (measured), so read it as a rough range"
 
     /// Percentile bootstrap of `statistic` over independent resamples (with replacement) of sets of the
     /// given sizes; `statistic` gets one index array per set. Non-finite resampled values are dropped.

@@ -5,11 +5,12 @@
 // the same features in every run, so numbers from different runs and models can be compared.
 //
 // Layout, on block-averaged volumes (≤ 32 voxels a side) standardized with the real set's voxel mean/SD:
+//   input                                   → stage 0: its mean over each 2×2×2 octant          (8)
 //   conv 1→8 (3³, pad 1) ReLU, avg-pool 2   → stage 1: each channel's mean over the volume     (8)
 //   conv 8→16 (3³, pad 1) ReLU, avg-pool 2  → stage 2: each channel's mean                      (16)
 //   conv 16→8 (3³, pad 1) ReLU, avg-pool 2  → stage 3: each channel's mean over each of the 2×2×2
 //                                             octants of the map (where: shifts, regional deficits) (64)
-// 88 features. Weights He-uniform U(±√(6/fan_in)), biases 0. Stage means see texture/sharpness (blur),
+// Plus the standardized input's own octant means (8): 96 features. Weights He-uniform U(±√(6/fan_in)), biases 0. Stage means see texture/sharpness (blur),
 // the octants see position and regional uptake (shift, wrong class): IntervalTests/SeededFrechetTests
 // check that real volumes stand apart from blurred, shifted and wrong-class ones.
 //
@@ -27,7 +28,7 @@ public final class SeededFeatureNetwork: @unchecked Sendable {
     public static let seed: UInt64 = 0x5EED_FD01
     /// (out, in) channels of the three convolutions.
     static let channels = [(8, 1), (16, 8), (8, 16)]
-    public static let featureCount = 8 + 16 + 8 * 8
+    public static let featureCount = 8 + 8 + 16 + 8 * 8
 
     public static let v1 = SeededFeatureNetwork()
 
@@ -72,7 +73,9 @@ public final class SeededFeatureNetwork: @unchecked Sendable {
                 let dst = x.data + b * n
                 for k in 0..<n { dst[k] = (xs[i][k] - mean) * inv }
             }
-            var rows = [[Float]](repeating: [], count: batch.count)
+            // Stage 0: the standardized input's octant means (regional uptake, the part of the pattern a
+            // class changes: parietal, temporal, posterior cingulate hypometabolism).
+            var rows = (0..<batch.count).map { b in Self.octantMeans(x.data + b * n, shape: shape) }
             for (stage, w) in weights.enumerated() {
                 let y = try Conv3d.forward(x, weight: w, params: params)
                 let c = y.shape[1]
