@@ -51,15 +51,16 @@ public enum Intervals {
         let n = sizes.min() ?? 0
         let method = "percentile bootstrap (\(resamples) resamples, seed \(seed))"
         guard n >= 2, resamples >= 1 else { return Interval(low: .nan, high: .nan, method: method, n: n) }
+        // Every resample's indices drawn in order from one generator (the result does not depend on the
+        // thread count), then the statistics evaluated in parallel.
         var rng = PETRandom(seed: seed)
-        var values: [Double] = []
-        values.reserveCapacity(resamples)
-        var idx = sizes.map { [Int](repeating: 0, count: $0) }
-        for _ in 0..<resamples {
-            for s in sizes.indices { for k in 0..<sizes[s] { idx[s][k] = rng.int(below: sizes[s]) } }
-            let v = statistic(idx)
-            if v.isFinite { values.append(v) }
+        let draws: [[[Int]]] = (0..<resamples).map { _ in sizes.map { n in (0..<n).map { _ in rng.int(below: n) } } }
+        var all = [Double](repeating: .nan, count: resamples)
+        all.withUnsafeMutableBufferPointer { out in
+            let p = out.baseAddress!
+            Parallel.forEach(resamples) { b in p[b] = statistic(draws[b]) }
         }
+        let values = all.filter { $0.isFinite }
         let a = 100 * (1 - level) / 2
         return Interval(low: Statistics.percentile(values, a), high: Statistics.percentile(values, 100 - a), method: method, n: n)
     }
