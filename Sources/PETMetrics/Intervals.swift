@@ -42,7 +42,7 @@ public enum Intervals {
     public static let level = 0.95
 
     /// The note a report prints beside a flagged interval.
-    public static let smallSampleNote = "fewer than \(minimumCount) samples: a 95% percentile-bootstrap interval of a mean then covers the true value in only about 90% (n = 10) or 84% (n = 5) of samples (measured), so read it as a rough range"
+    public static let smallSampleNote = "a 95% percentile-bootstrap interval of a mean then covers the true value in only about 90% (n = 10) or 84% (n = 5) of samples (measured), so read it as a rough range"
 
     /// Percentile bootstrap of `statistic` over independent resamples (with replacement) of sets of the
     /// given sizes; `statistic` gets one index array per set. Non-finite resampled values are dropped.

@@ -93,8 +93,8 @@ final class MemorisationTests: XCTestCase {
         }
         // A store on another grid.
         let other = dir + "/other.h5"
-        let w = try VolumeStoreWriter.create(other, volumeShape: [10, 12, 10], classNames: ["NC"], voxelSize: (4, 4, 4), normalization: "none")
-        try w.append(Volume(shape: [10, 12, 10], data: blobVolume([10, 12, 10], seed: 1), affine: Affine.scaling(4, 4, 4)), label: 0, sourceFile: "blob")
+        let w = try VolumeStoreWriter.create(other, volumeShape: [20, 22, 20], classNames: ["NC"], voxelSize: (4, 4, 4), normalization: "none")
+        try w.append(Volume(shape: [20, 22, 20], data: blobVolume([20, 22, 20], seed: 1), affine: Affine.scaling(4, 4, 4)), label: 0, sourceFile: "blob")
         try w.commit()
         o.train = other
         XCTAssertThrowsError(try Evaluation.run(o)) { e in
