@@ -44,6 +44,13 @@ public struct EvaluationOptions {
     /// (nil: that command's defaults).
     public var sliceRangeMM: [Double]? = nil
     public var sliceStepMM: Double? = nil
+    /// The store the model trained on (`evaluate --train`): the memorisation audit streams it.
+    public var train: String? = nil
+    /// A synthetic volume is a near-copy when it is closer to a training volume than this quantile of
+    /// the held-out real volumes' nearest-training distances (nearest-rank).
+    public var nearCopyQuantile = 0.05
+    /// Resamples of every percentile-bootstrap interval.
+    public var bootstrapResamples = Intervals.defaultResamples
     public var log: ((String) -> Void)? = nil
     public init(real: String, synthetic: String, out: String) { self.real = real; self.synthetic = synthetic; self.out = out }
 }
@@ -160,6 +167,6 @@ extension Evaluation {
             perClass[name] = .init(mean: Statistics.mean(vals), sd: Summary(vals).sd, pairs: vals.count)
             values += vals
         }
-        return DiversitySummary(mean: Statistics.mean(values), sd: Summary(values).sd, pairs: values.count, perClass: perClass)
+        return DiversitySummary(mean: Statistics.mean(values), sd: Summary(values).sd, pairs: values.count, perClass: perClass, values: values)
     }
 }

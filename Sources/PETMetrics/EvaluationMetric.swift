@@ -78,9 +78,15 @@ extension Evaluation {
         VoxelMMDMetric.self,
         CriticMetric.self,
         FeatureDistanceMetric.self,
+        SeededFrechetMetric.self,
         C2STMetric.self,
         AugmentationMetric.self,
+        ClassFidelityMetric.self,
+        MemorisationMetric.self,
+        RegionalAgreementMetric.self,
         ExampleFigureMetric.self,
         ClassMapsMetric.self,
+        // Last: reads the results above (intervals of the numbers that have none of their own).
+        IntervalsMetric.self,
     ]
 }

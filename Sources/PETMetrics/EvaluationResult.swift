@@ -87,6 +87,7 @@ public struct EvaluationResult: Encodable {
             case .none: break
             }
         }
+        root.leaves["summary"] = summary
         try root.encode(to: encoder)
     }
 

@@ -90,6 +90,13 @@ public final class EvaluationRun {
     /// Bytes metrics hold for the whole run besides slabs (an atlas), for the critic's budget.
     public var heldBytes = 0
     public let log: (String) -> Void
+    /// Results of the metrics that have finished, in list order (a later metric may read an earlier one's).
+    var finished: [(type: any EvaluationMetric.Type, value: any Encodable)] = []
+
+    /// The result of a metric that finished before the caller (nil when it did not run or is later).
+    public func finishedResult<M: EvaluationMetric>(of metric: M.Type) -> M.Result? {
+        finished.first { ObjectIdentifier($0.type) == ObjectIdentifier(metric) }?.value as? M.Result
+    }
 
     public var realSet: EvaluationSet { switch inputs { case let .volumes(r, _): return r; case let .samples2D(r, _): return r } }
     public var syntheticSet: EvaluationSet { switch inputs { case let .volumes(_, s): return s; case let .samples2D(_, s): return s } }
@@ -215,7 +222,11 @@ public final class EvaluationRun {
             pp.update(n + 1)
         }
 
-        return try metrics.map { m in (type(of: m), try m.finish(self)) }
+        return try metrics.map { m in
+            let r = try m.finish(self)
+            if let r { finished.append((type(of: m), r)) }
+            return (type(of: m), r)
+        }
     }
 }
 

@@ -13,6 +13,26 @@ enum Report {
 
     static func int(_ v: Int?) -> String { v.map(String.init) ?? "–" }
 
+    /// "low–high" of a 95% interval, with a mark when it rests on too few samples (see the notes).
+    static func interval(_ i: Interval?, _ digits: Int = 3) -> String {
+        guard let i, i.low.isFinite, i.high.isFinite else { return "–" }
+        let text = "\(num(i.low, digits))–\(num(i.high, digits))"
+        return i.tooFewSamples ? text + " <span title=\"\(esc(Intervals.smallSampleNote))\">(n = \(i.n) &lt; \(Intervals.minimumCount)†)</span>" : text
+    }
+
+    /// " [low–high]" after a number, or nothing when there is no interval.
+    static func bracket(_ i: Interval?, _ digits: Int = 3) -> String {
+        guard let i, i.low.isFinite else { return "" }
+        return " [95% \(interval(i, digits))]"
+    }
+
+    /// A metric's own section with its figure placeholders ({{name.png}}) replaced by the inlined image.
+    static func withFigures(_ section: String, _ figures: [String: String]) -> String {
+        var h = section
+        for name in figures.keys where h.contains("{{\(name)}}") { h = h.replacingOccurrences(of: "{{\(name)}}", with: img(figures, name, alt: name)) }
+        return h
+    }
+
     static func pval(_ v: Double?) -> String {
         guard let p = v, p.isFinite else { return "–" }
         return p < 1e-4 ? String(format: "%.1e", p) : String(format: "%.4f", p)
@@ -74,10 +94,11 @@ enum Report {
         }
         h += "<h2>1. Paper protocol: PSNR and SSIM against the nearest real sample</h2>"
         h += "<p class=\"protocol\">\(esc(paper?.protocolText ?? ""))</p>"
-        h += "<table><thead><tr><th></th><th>PSNR (dB)</th><th>SSIM</th><th>pairs</th></tr></thead><tbody>"
+        let iv = result.result(of: IntervalsMetric.self)
+        h += "<table><thead><tr><th></th><th>PSNR (dB): mean ± SD [95% interval of the mean]</th><th>SSIM</th><th>pairs</th></tr></thead><tbody>"
         let twoD = paper?.layout == "2D"
-        h += "<tr><td>\(twoD ? "2D samples" : "2D (axial slices)")</td><td>\(meanSD(paper?.psnr2D, 2))</td><td>\(meanSD(paper?.ssim2D, 4))</td><td>\(int(paper?.pairs))</td></tr>"
-        if !twoD { h += "<tr><td>3D (volume)</td><td>\(meanSD(paper?.psnr3D, 2))</td><td>\(meanSD(paper?.ssim3D, 4))</td><td>\(int(paper?.pairs))</td></tr>" }
+        h += "<tr><td>\(twoD ? "2D samples" : "2D (axial slices)")</td><td>\(meanSD(paper?.psnr2D, 2))\(bracket(iv?.psnr2D, 2))</td><td>\(meanSD(paper?.ssim2D, 4))\(bracket(iv?.ssim2D, 4))</td><td>\(int(paper?.pairs))</td></tr>"
+        if !twoD { h += "<tr><td>3D (volume)</td><td>\(meanSD(paper?.psnr3D, 2))\(bracket(iv?.psnr3D, 2))</td><td>\(meanSD(paper?.ssim3D, 4))\(bracket(iv?.ssim3D, 4))</td><td>\(int(paper?.pairs))</td></tr>" }
         h += "<tr><td>Islam &amp; Zhang 2020 (2D DCGAN)</td><td>32.83</td><td>0.7748</td><td></td></tr></tbody></table>"
         let perClass = paper?.perClass ?? [:]
         if !perClass.isEmpty {
@@ -114,14 +135,18 @@ enum Report {
         let mv = result.result(of: VoxelMMDMetric.self), feats = result.result(of: FeatureDistanceMetric.self), mf = feats?.mmdFeatures
         let diversity = result.result(of: DiversityMetric.self), dsyn = diversity?.synthetic, dreal = diversity?.real
         h += "<table><thead><tr><th>metric</th><th>value</th><th>reading</th></tr></thead><tbody>"
-        h += "<tr><td>MMD² on \(twoD ? "pixels" : "voxels") (\(result.blockAverages.factor)× block averages, Gaussian kernel σ = \(num(mv?.sigma, 3)))</td><td>\(num(mv?.mmd2, 5)) (permutation p = \(pval(mv?.pValue)))</td><td>0 when the distributions agree</td></tr>"
+        h += "<tr><td>MMD² on \(twoD ? "pixels" : "voxels") (\(result.blockAverages.factor)× block averages, Gaussian kernel σ = \(num(mv?.sigma, 3)))</td><td>\(num(mv?.mmd2, 5))\(bracket(iv?.mmdVoxels, 5)) (permutation p = \(pval(mv?.pValue)))</td><td>0 when the distributions agree</td></tr>"
         if let mf { h += "<tr><td>MMD² on network features (σ = \(num(mf.sigma, 3)))</td><td>\(num(mf.mmd2, 5)) (p = \(pval(mf.pValue)))</td><td>0 when the distributions agree</td></tr>" }
-        h += "<tr><td>MS-SSIM among synthetic pairs (\(int(diversity?.scales)) scales)</td><td>\(num(dsyn?.mean, 4)) ± \(num(dsyn?.sd, 4)) (\(int(dsyn?.pairs)) pairs)</td><td>diversity: compare with real; values near 1 mean mode collapse</td></tr>"
-        h += "<tr><td>MS-SSIM among real pairs (reference)</td><td>\(num(dreal?.mean, 4)) ± \(num(dreal?.sd, 4)) (\(int(dreal?.pairs)) pairs)</td><td></td></tr>"
+        h += "<tr><td>MS-SSIM among synthetic pairs (\(int(diversity?.scales)) scales)</td><td>\(num(dsyn?.mean, 4)) ± \(num(dsyn?.sd, 4)) (\(int(dsyn?.pairs)) pairs)\(bracket(iv?.msssimSynthetic, 4))</td><td>diversity: compare with real; values near 1 mean mode collapse</td></tr>"
+        h += "<tr><td>MS-SSIM among real pairs (reference)</td><td>\(num(dreal?.mean, 4)) ± \(num(dreal?.sd, 4)) (\(int(dreal?.pairs)) pairs)\(bracket(iv?.msssimReal, 4))</td><td></td></tr>"
         if let feats, let network = feats.network {
-            h += "<tr><td>Fréchet distance (features: \(esc(network)))</td><td>\(num(feats.frechetDistance, 4))</td><td>real half vs half: \(num(feats.frechetRealHalfVsHalf, 4)). Not comparable to ImageNet FID: a different, small network trained here.</td></tr>"
+            h += "<tr><td>Fréchet distance (features: \(esc(network)))</td><td>\(num(feats.frechetDistance, 4))\(bracket(feats.frechetInterval, 4))</td><td>real half vs half: \(num(feats.frechetRealHalfVsHalf, 4)). Not comparable to ImageNet FID: a different, small network trained here.</td></tr>"
+        }
+        if let sf = result.result(of: SeededFrechetMetric.self) {
+            h += "<tr><td>Seeded Fréchet distance (pinned extractor \(esc(sf.extractor)), section below)</td><td>\(num(sf.frechetDistance, 4))\(bracket(sf.interval, 4))</td><td>real half vs half: \(num(sf.frechetRealHalfVsHalf, 4)); comparable across runs on this grid and real set</td></tr>"
         }
         h += "</tbody></table>"
+        if let iv { h += "<p class=\"protocol\">Intervals: \(esc(iv.method)), \(iv.resamples) resamples; the Fréchet distances resample both sets with the feature network fixed. † fewer than \(iv.minimumCount) samples: \(esc(Intervals.smallSampleNote)).</p>" }
         let jointRange = result.result(of: JointHistogramMetric.self)?.range ?? []
         let jr = jointRange.isEmpty ? [0, 1] : jointRange
         let joint = figures["joint_histogram.png"].map { Figures.framedImage(Figures.dataURI($0), lo: jr.first ?? 0, hi: jr.last ?? 1,
@@ -157,7 +182,7 @@ enum Report {
             }
             h += Figures.barChart(groups, title: "\(a.task): held-out real test set (mean ± SD over seeds)", yLabel: "score")
         }
-        for (type, value) in result.results { if let section = type.reportSection(erased: value) { h += section } }
+        for (type, value) in result.results { if let section = type.reportSection(erased: value) { h += withFigures(section, figures) } }
         h += "<hr><p style=\"font-size:12px;color:#777\">Generated by <code>petgan evaluate</code>. Visual Turing test: <code>petgan turing-kit</code> / <code>petgan turing-score</code>.</p></body></html>\n"
         return h
     }

@@ -57,6 +57,12 @@ struct EvaluateCommand: ParsableCommand {
     var sliceRange: MillimetreRange?
     @Option(name: .customLong("slice-step"), help: "2D samples against a volume store: distance between real centre slices in mm (default 8, as `petgan phantom`).")
     var sliceStep: Double?
+    @Option(help: "The store the model trained on (HDF5 volume store on the same grid): the memorisation audit finds every synthetic and held-out real volume's nearest training volume (streamed).")
+    var train: String?
+    @Option(name: .customLong("near-copy-quantile"), help: "Memorisation audit: a synthetic volume closer to a training volume than this quantile of the held-out real volumes' distances is a near-copy (0 < q < 1).")
+    var nearCopyQuantile: Double = 0.05
+    @Option(name: .customLong("bootstrap-resamples"), help: "Resamples of each percentile-bootstrap 95% interval (seeded by --seed).")
+    var bootstrapResamples: Int = 1000
     @Flag(name: .customLong("skip-classifiers"), help: "Skip the CNN-based metrics (C2ST, augmentation, Fréchet distance, feature MMD).")
     var skipClassifiers = false
 
@@ -71,6 +77,9 @@ struct EvaluateCommand: ParsableCommand {
         guard minSteps >= 1 else { throw ValidationError("--min-steps must be at least 1") }
         guard mmdPermutations >= 0 else { throw ValidationError("--mmd-permutations must be 0 or more") }
         guard slabDepth >= 1 else { throw ValidationError("--slab-depth must be at least 1") }
+        guard nearCopyQuantile > 0, nearCopyQuantile < 1 else { throw ValidationError("--near-copy-quantile must lie strictly between 0 and 1 (got \(nearCopyQuantile))") }
+        guard bootstrapResamples >= 1 else { throw ValidationError("--bootstrap-resamples must be at least 1") }
+        if let t = train, t.isEmpty { throw ValidationError("--train needs a path to an HDF5 volume store") }
     }
 
     func run() throws {
@@ -92,6 +101,9 @@ struct EvaluateCommand: ParsableCommand {
             o.critic = critic
             o.sliceRangeMM = sliceRange?.values
             o.sliceStepMM = sliceStep
+            o.train = train
+            o.nearCopyQuantile = nearCopyQuantile
+            o.bootstrapResamples = bootstrapResamples
             o.log = { FileHandle.standardError.write(Data(("evaluate: " + $0 + "\n").utf8)) }
             let m = try Evaluation.run(o)
             let paper = m.result(of: PaperProtocolMetric.self)
@@ -110,6 +122,14 @@ struct EvaluateCommand: ParsableCommand {
             if let c = m.result(of: CriticMetric.self) {
                 print(String(format: "critic AUC %.3f (real vs synthetic; 0.5 = indistinguishable), mean score gap %.4g", c.auc, c.gap))
             }
+            let q = m.summary
+            func show(_ v: Double?, _ f: String = "%.4g") -> String { v.map { $0.isFinite ? String(format: f, $0) : "–" } ?? "–" }
+            if q.fdSeeded != nil || q.fdTask != nil {
+                print("FD seeded \(show(q.fdSeeded)) (95% \(show(q.fdSeededLow))–\(show(q.fdSeededHigh))), FD task \(show(q.fdTask))")
+            }
+            if let f = q.classFidelity { print("class fidelity \(show(f, "%.3f")) (held-out real ceiling \(show(q.classFidelityCeiling, "%.3f")))") }
+            if let r = q.regionalAbsErr { print("regional mean |error| \(show(r))") }
+            if let r = q.nnRatio { print("memorisation: nn_ratio \(show(r, "%.3f")), near copies \(q.nearCopies ?? 0)") }
             print("report: \((out as NSString).appendingPathComponent("report.html"))")
             print("metrics: \((out as NSString).appendingPathComponent("metrics.json"))")
         }

@@ -11,6 +11,8 @@ public struct DiversitySummary: Codable {
     public struct ClassValues: Codable { public var mean: Double, sd: Double, pairs: Int }
     public var mean: Double, sd: Double, pairs: Int
     public var perClass: [String: ClassValues]
+    /// Every pair's value (for the interval; not written to metrics.json).
+    public var values: [Double] = []
     enum CodingKeys: String, CodingKey { case mean, sd, pairs, perClass = "per_class" }
 }
 

@@ -12,8 +12,11 @@ public final class FeatureDistanceMetric: EvaluationMetric {
         public var network: String?
         public var frechetDistance: Double?, frechetRealHalfVsHalf: Double?
         public var mmdFeatures: MMDResult?
+        /// Percentile-bootstrap 95% interval of `frechetDistance` (the network fixed, both sets resampled).
+        public var frechetInterval: Interval? = nil
         enum CodingKeys: String, CodingKey {
-            case network, frechetDistance = "frechet_distance", frechetRealHalfVsHalf = "frechet_real_half_vs_half", mmdFeatures = "mmd_features"
+            case network, frechetDistance = "frechet_distance", frechetRealHalfVsHalf = "frechet_real_half_vs_half", mmdFeatures = "mmd_features",
+                 frechetInterval = "frechet_interval"
         }
     }
     public static let placement = MetricPlacement.at(["distribution", "features"])
@@ -41,6 +44,7 @@ public final class FeatureDistanceMetric: EvaluationMetric {
         let halves = DistributionMetrics.frechet(Array(fr.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)),
                                                  Array(fr.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
         return Result(network: network, frechetDistance: DistributionMetrics.frechet(fr, fs), frechetRealHalfVsHalf: halves,
-                      mmdFeatures: DistributionMetrics.mmd(fr, fs, permutations: o.mmdPermutations, seed: o.seed &+ 22))
+                      mmdFeatures: DistributionMetrics.mmd(fr, fs, permutations: o.mmdPermutations, seed: o.seed &+ 22),
+                      frechetInterval: Intervals.frechet(fr, fs, resamples: o.bootstrapResamples, seed: o.seed &+ 62))
     }
 }
