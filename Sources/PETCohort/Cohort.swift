@@ -114,8 +114,10 @@ public enum PhantomCohort {
             try writer.append(stored, label: label, intensity: map, sourceFile: subject.id)
             if let dir = req.niftiDirectory {
                 let path = (dir as NSString).appendingPathComponent("\(subject.id)_\(e.className)_pet.nii.gz")
-                let prov: [String: Any] = ["command": "phantom", "kind": "phantom FDG-PET (SUVR, pons)", "class": e.className,
+                var prov: [String: Any] = ["command": "phantom", "kind": "phantom FDG-PET (SUVR, pons)", "class": e.className,
                                            "seed": String(e.seed), "subject": (try? JSONSerialization.jsonObject(with: Data(json.utf8))) ?? json]
+                // The covariates also at the top level, where a sidecar reader looks first.
+                prov["covariates"] = subject.covariates
                 try NIfTIFile.write(v, to: path, provenance: prov)
             }
             if let s = req.slices, let sw = sliceWriter {
