@@ -19,6 +19,8 @@ public enum PhantomEffect: String, CaseIterable, Codable, Sendable {
     case sex
     /// Inter-subject variability of regional uptake (the correlated per-region factors).
     case regional
+    /// Spread of the GM:WM uptake ratio between subjects (0: every subject at the range's middle).
+    case contrast
     /// Disease hypometabolism and disease atrophy (every class's reductions).
     case disease
     /// Frequency of the non-typical presentations (atypical AD variants, near-normal MCI).
@@ -39,6 +41,7 @@ public enum PhantomEffect: String, CaseIterable, Codable, Sendable {
         case .age: return "age effects on uptake and anatomy"
         case .sex: return "sex effects on uptake and anatomy"
         case .regional: return "inter-subject regional uptake variability"
+        case .contrast: return "spread of the GM:WM uptake ratio between subjects"
         case .disease: return "disease hypometabolism and disease atrophy"
         case .variants: return "frequency of atypical AD variants and near-normal MCI"
         case .resolution: return "spread of the effective scanner resolution between subjects"

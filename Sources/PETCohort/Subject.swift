@@ -117,7 +117,7 @@ extension PhantomGenerator {
         let p = parameters
         let fx = p.effects
         var rng = PETRandom(seed: seed)
-        let r = Draw.uniform(&rng, p.gmToWMRatio)
+        let r = p.gmToWMRatio.mid + (Draw.uniform(&rng, p.gmToWMRatio) - p.gmToWMRatio.mid) * fx[.contrast]
         let g = pow(Draw.logNormal(&rng, mean: 1, cv: p.globalScaleCV), fx[.globalScale])
         let dSigma = Draw.uniform(&rng, p.displacementSigmaMM)
         let dMax = Draw.uniform(&rng, p.displacementMaxMM) * fx[.deformation]
