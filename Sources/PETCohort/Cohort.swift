@@ -175,9 +175,10 @@ public enum PhantomCohort {
     @discardableResult
     public static func makeSmallCohort(at path: String, count: Int = 12, seed: UInt64 = 1,
                                        niftiShape: [Int] = [48, 56, 48], voxelSize: Double = 4,
-                                       slices: SliceOptions? = nil, templatesDirectory: String? = nil) throws -> CohortSummary {
+                                       slices: SliceOptions? = nil, templatesDirectory: String? = nil,
+                                       parameters: PhantomParameters = PhantomParameters()) throws -> CohortSummary {
         let plan = try CohortPlan(count: count, classNames: ["NC", "MCI", "AD"], proportions: nil, seed: seed)
-        var req = CohortRequest(grid: .mni(niftiShape: niftiShape, voxelSize: voxelSize), plan: plan, outputPath: path)
+        var req = CohortRequest(grid: .mni(niftiShape: niftiShape, voxelSize: voxelSize), parameters: parameters, plan: plan, outputPath: path)
         req.slices = slices
         req.templatesDirectory = templatesDirectory
         return try build(req)

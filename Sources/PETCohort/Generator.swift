@@ -130,7 +130,7 @@ public final class PhantomGenerator: @unchecked Sendable {
                     var qy = cc.1 + L[3] * rx + L[4] * ry + L[5] * rz + s.translationMM[1] + Double(uy)
                     var qz = cc.2 + L[6] * rx + L[7] * ry + L[8] * rz + s.translationMM[2] + Double(uz)
                     if vE > 0 {
-                        let dx = qx - vc[0], dy = qy - vc[1], dz = qz - vc[2]
+                        let dx = qx - (qx < 0 ? -vc[0] : vc[0]), dy = qy - vc[1], dz = qz - vc[2]
                         let ex = dx * vInv[0], ey = dy * vInv[1], ez = dz * vInv[2]
                         let r2 = ex * ex + ey * ey + ez * ez
                         if r2 < 16 {

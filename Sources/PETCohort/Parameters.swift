@@ -152,7 +152,7 @@ public struct PhantomParameters: Codable, Equatable, Sendable {
     public var regionalUptake: [RegionUptake] = PhantomParameters.defaultRegionalUptake
     /// GM uptake of unlabelled grey matter in the brainstem box (brainstem nuclei: lower than cortex;
     /// calibrated so that NC cortical SUVR relative to the pons is ≈ 1.3).
-    public var brainstemUptake = 0.529
+    public var brainstemUptake = 0.504
     /// Brainstem box in template (MNI) millimetres: unlabelled voxels with |x| < brainstemMaxAbsX and
     /// z < brainstemMaxZ take `brainstemUptake`.
     public var brainstemMaxAbsX = 25.0
@@ -173,9 +173,9 @@ public struct PhantomParameters: Codable, Equatable, Sendable {
     /// Global uptake scale g: log-normal with mean 1 and this coefficient of variation (8–10%).
     public var globalScaleCV = 0.09
     /// Regional GM uptake noise: SD of the per-region factor (4–5%).
-    public var regionalSD = 0.06
+    public var regionalSD = 0.09
     /// Correlation between regions of that factor (one common factor; ≈ 0.6).
-    public var regionalCorrelation = 0.7
+    public var regionalCorrelation = 0.5
 
     /// Normal hemispheric asymmetry: per subject a global left−right uptake difference (SD) and one
     /// per homologous region pair (SD); left × (1 + a/2), right × (1 − a/2).
@@ -210,10 +210,11 @@ public struct PhantomParameters: Codable, Equatable, Sendable {
 
     /// Region group of cerebral cortex that cortical atrophy (age, disease) acts on.
     public var corticalGroup = "cortex"
-    /// Ventricular enlargement: template points are drawn towards this centre (MNI mm) with weight
-    /// exp(−½ Σ ((q − c)/σ)²), σ per axis (mm), so the ventricles and their surroundings expand.
-    public var ventricleCentreMM = [0.0, -10.0, 15.0]
-    public var ventricleSigmaMM = [14.0, 28.0, 12.0]
+    /// Ventricular enlargement: template points are drawn towards the centre of the lateral ventricle
+    /// of their hemisphere (MNI mm; x is mirrored for the left one) with weight exp(−½ Σ ((q − c)/σ)²),
+    /// σ per axis (mm), so the ventricles and their surroundings expand.
+    public var ventricleCentreMM = [6.0, -5.0, 20.0]
+    public var ventricleSigmaMM = [4.0, 20.0, 5.0]
     /// SD of the MMSE-like score around its severity mapping.
     public var mmseNoiseSD = 1.0
     /// Scales of every source of variability (1 = as documented, 0 = off; `--effects`).
@@ -292,30 +293,30 @@ public struct PhantomParameters: Codable, Equatable, Sendable {
     /// AAL2 after the PSF, with the row's reference; names are the table's rows. Regions without
     /// literature numbers keep typical FDG atlas ratios relative to the cortex.
     public static let defaultRegionalUptake: [RegionUptake] = [
-        // Fitted; the amygdala's fit (0.17) is floored at 0.45: at 5–8.5 mm it takes most of its value
-        // from its neighbours, and 0.45 still measures within the table's SD.
-        RegionUptake("amygdala", [4201, 4202], 0.45),
-        RegionUptake("anterior cingulate", [4001, 4002], 0.984),
-        RegionUptake("calcarine/cuneus/lingual (visual)", [5001, 5002, 5011, 5012, 5021, 5022], 1.287),
-        RegionUptake("caudate", [7001, 7002], 1.106),
-        RegionUptake("cerebellum cortex", cerebellumCodes.filter { $0 < 9100 }, 0.865),
-        RegionUptake("vermis", cerebellumCodes.filter { $0 >= 9100 }, 0.880),
-        RegionUptake("frontal dorsolateral", [2101, 2102, 2201, 2202, 2301, 2302, 2311, 2312], 1.340),
-        RegionUptake("hippocampus", [4101, 4102], 0.481),
-        RegionUptake("inferior parietal/angular", [6201, 6202, 6221, 6222], 1.063),
+        // Fitted. The amygdala's small multiplier is a partial-volume artefact: at 5–8.5 mm its label
+        // takes most of its value from its neighbours.
+        RegionUptake("amygdala", [4201, 4202], 0.166),
+        RegionUptake("anterior cingulate", [4001, 4002], 0.966),
+        RegionUptake("calcarine/cuneus/lingual (visual)", [5001, 5002, 5011, 5012, 5021, 5022], 1.294),
+        RegionUptake("caudate", [7001, 7002], 1.089),
+        RegionUptake("cerebellum cortex", [9001, 9002, 9011, 9012, 9021, 9022, 9031, 9032, 9041, 9042, 9051, 9052, 9061, 9062, 9071, 9072, 9081, 9082], 0.843),
+        RegionUptake("frontal dorsolateral", [2101, 2102, 2201, 2202, 2301, 2302, 2311, 2312], 1.358),
+        RegionUptake("hippocampus", [4101, 4102], 0.447),
+        RegionUptake("inferior parietal/angular", [6201, 6202, 6221, 6222], 1.047),
         RegionUptake("insula", [3001, 3002], 0.950),
-        RegionUptake("lateral temporal (middle+inferior)", [8201, 8202, 8301, 8302], 0.880),
-        RegionUptake("occipital lateral", [5101, 5102, 5201, 5202, 5301, 5302], 1.149),
+        RegionUptake("lateral temporal (middle+inferior)", [8201, 8202, 8301, 8302], 0.869),
+        RegionUptake("occipital lateral", [5101, 5102, 5201, 5202, 5301, 5302], 1.184),
         RegionUptake("olfactory", [2501, 2502], 0.800),
         RegionUptake("pallidum", [7021, 7022], 0.850),
         RegionUptake("parahippocampal", [4111, 4112], 0.800),
-        RegionUptake("posterior cingulate", [4021, 4022], 1.874),
-        RegionUptake("precuneus", [6301, 6302], 1.281),
-        RegionUptake("putamen", [7011, 7012], 1.402),
-        RegionUptake("sensorimotor (pre/postcentral)", [2001, 2002, 6001, 6002], 1.243),
-        RegionUptake("supramarginal", [6211, 6212], 1.012),
+        RegionUptake("posterior cingulate", [4021, 4022], 1.686),
+        RegionUptake("precuneus", [6301, 6302], 1.311),
+        RegionUptake("putamen", [7011, 7012], 1.362),
+        RegionUptake("sensorimotor (pre/postcentral)", [2001, 2002, 6001, 6002], 1.268),
+        RegionUptake("supramarginal", [6211, 6212], 0.990),
         RegionUptake("temporalPoles", [8121, 8122, 8211, 8212], 0.850),
-        RegionUptake("thalamus", [7101, 7102], 1.058),
+        RegionUptake("thalamus", [7101, 7102], 1.025),
+        RegionUptake("vermis", [9100, 9110, 9120, 9130, 9140, 9150, 9160, 9170], 0.880),
     ]
 
     /// Age slopes per decade. docs/phantom.md: whole cortex −8…−3.4% per decade; frontal and anterior
@@ -333,26 +334,26 @@ public struct PhantomParameters: Codable, Equatable, Sendable {
         ClassModel(name: "MCI", severityBeta: [3, 3], reductions: [
             "posteriorCingulatePrecuneus": ParameterRange(0.08, 0.12),
             "inferiorParietalAngular": ParameterRange(0.08, 0.10),
-            "hippocampusParahippocampal": ParameterRange(0.10, 0.18),
+            "hippocampusParahippocampal": ParameterRange(0.06, 0.12),
             "lateralInferiorTemporal": ParameterRange(0.05, 0.08),
             "frontal": ParameterRange(0.00, 0.03),
-        ], atrophy: ParameterRange(0.05, 0.15), corticalAtrophy: ParameterRange(0.0, 0.03),
+        ], atrophy: ParameterRange(0.02, 0.08), corticalAtrophy: ParameterRange(0.0, 0.03),
            ventricleExpansion: ParameterRange(0.0, 0.05), mmse: ParameterRange(25, 29), variants: [
             // MCI that is not prodromal AD: near-normal metabolism.
             // Mosconi et al. 2008: an AD pattern in 79% of multi-domain but 31% of amnestic MCI.
-            DiseaseVariant(name: "nearNormal", subtype: "not prodromal AD", frequency: 0.4, reductions: [
+            DiseaseVariant(name: "nearNormal", subtype: "not prodromal AD", frequency: 0.5, reductions: [
                 "posteriorCingulatePrecuneus": ParameterRange(0, 0.03),
                 "inferiorParietalAngular": ParameterRange(0, 0.03),
                 "hippocampusParahippocampal": ParameterRange(0, 0.04),
             ], atrophyScale: 0.3),
         ]),
-        ClassModel(name: "AD", severityBeta: [3, 3], reductions: [
-            "posteriorCingulatePrecuneus": ParameterRange(0.17, 0.22),
-            "inferiorParietalAngular": ParameterRange(0.15, 0.25),
-            "hippocampusParahippocampal": ParameterRange(0.20, 0.30),
-            "lateralInferiorTemporal": ParameterRange(0.12, 0.20),
-            "frontal": ParameterRange(0.08, 0.12),
-        ], atrophy: ParameterRange(0.10, 0.25), corticalAtrophy: ParameterRange(0.02, 0.06),
+        ClassModel(name: "AD", severityBeta: [2, 2], reductions: [
+            "posteriorCingulatePrecuneus": ParameterRange(0.12, 0.24),
+            "inferiorParietalAngular": ParameterRange(0.10, 0.24),
+            "hippocampusParahippocampal": ParameterRange(0.08, 0.20),
+            "lateralInferiorTemporal": ParameterRange(0.08, 0.20),
+            "frontal": ParameterRange(0.04, 0.12),
+        ], atrophy: ParameterRange(0.05, 0.15), corticalAtrophy: ParameterRange(0.02, 0.06),
            ventricleExpansion: ParameterRange(0.04, 0.12), mmse: ParameterRange(16, 26), variants: [
             // Murray et al. 2011: hippocampal-sparing 11% of AD (cortical predominance, often non-amnestic:
             // posterior, language and frontal presentations), limbic-predominant 14%, typical 75%. The

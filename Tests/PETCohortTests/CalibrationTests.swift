@@ -49,7 +49,7 @@ final class CalibrationTests: XCTestCase {
         let idx = rows.map { atlas.voxels(codes: $0.codes, gmMin: 0) }
         let refs = Dictionary(uniqueKeysWithValues: ReferenceRegion.allCases.map { ($0, atlas.referenceVoxels($0, pons: gen.ponsVoxels)) })
         let cortex = atlas.voxels(codes: PhantomParameters.cortexCodes, gmMin: 0)
-        let n = 16
+        let n = 40
         var sums = [Double](repeating: 0, count: rows.count)
         var cortical: [Double] = []
         let t0 = DispatchTime.now().uptimeNanoseconds

@@ -52,7 +52,7 @@ final class VariabilityTests: XCTestCase {
                 f[effects, default: []].append(GridAtlas.mean(v.values, frontal)); o[effects, default: []].append(GridAtlas.mean(v.values, visual))
             }
         }
-        let mf = f["age=1"]!.reduce(0, +) / Double(n), mo = o["age=1"]!.reduce(0, +) / Double(n)
+        let mf = f["age=1"]!.reduce(0, +) / Double(n)
         let sf = 10 * Self.slope(ages, f["age=1"]!) / mf
         let pairedF = 10 * Self.slope(ages, zip(f["age=1"]!, f["age=0"]!).map { $0 / $1 - 1 })
         let pairedO = 10 * Self.slope(ages, zip(o["age=1"]!, o["age=0"]!).map { $0 / $1 - 1 })
@@ -97,7 +97,7 @@ final class VariabilityTests: XCTestCase {
         var ventricular: [Int] = []
         for k in 0..<gen.grid.shape[0] { for j in 0..<gen.grid.shape[1] { for i in 0..<gen.grid.shape[2] {
             let (x, y, z) = inv.apply(Double(i), Double(j), Double(k))
-            if pow((x - c[0]) / 12, 2) + pow((y - c[1]) / 20, 2) + pow((z - c[2]) / 10, 2) < 1 { ventricular.append((k * gen.grid.shape[1] + j) * gen.grid.shape[2] + i) }
+            if pow((abs(x) - c[0]) / 3, 2) + pow((y - c[1]) / 12, 2) + pow((z - c[2]) / 4, 2) < 1 { ventricular.append((k * gen.grid.shape[1] + j) * gen.grid.shape[2] + i) }
         } } }
         let cortex = atlas.voxels(codes: PhantomParameters.cortexCodes, gmMin: 0)
         let nc = try gen.generate(index: 0, className: "NC", seed: 31)
