@@ -15,8 +15,9 @@ public struct CohortRequest {
     public var slices: SliceOptions?
     public var slicePath: String?
     public var templatesDirectory: String?
-    /// SUVR mapped to +1 by the store's intensity map (SUVR / suvrMax → [0, 1] → [−1, 1]).
-    public var suvrMax: Double = 3
+    /// SUVR mapped to +1 by the store's intensity map (SUVR / suvrMax → [0, 1] → [−1, 1]). 4: the
+    /// calibrated pons-referenced SUVR peaks above 3 in visual and posterior cingulate cortex at 5 mm.
+    public var suvrMax: Double = 4
 
     public init(grid: VolumeGrid, parameters: PhantomParameters = PhantomParameters(), plan: CohortPlan, outputPath: String) {
         self.grid = grid; self.parameters = parameters; self.plan = plan; self.outputPath = outputPath

@@ -46,7 +46,7 @@ struct PhantomCommand: ParsableCommand {
     var templates: String?
     @OptionGroup var sliceArgs: SliceStoreOptions
     @Option(name: .customLong("suvr-max"), help: "SUVR mapped to +1 by the stores' intensity map (SUVR/max → [0,1] → [-1,1]).")
-    var suvrMax: Double = 3
+    var suvrMax: Double = 4
     @Option(help: "Write a PNG montage (axial, coronal, sagittal mid-slices) of the first subject of each class.")
     var montage: String?
     @OptionGroup var threads: ThreadOptions
