@@ -15,8 +15,9 @@ public struct CohortRequest {
     public var slices: SliceOptions?
     public var slicePath: String?
     public var templatesDirectory: String?
-    /// SUVR mapped to +1 by the store's intensity map (SUVR / suvrMax → [0, 1] → [−1, 1]).
-    public var suvrMax: Double = 3
+    /// SUVR mapped to +1 by the store's intensity map (SUVR / suvrMax → [0, 1] → [−1, 1]). 4: the
+    /// calibrated pons-referenced SUVR peaks above 3 in visual and posterior cingulate cortex at 5 mm.
+    public var suvrMax: Double = 4
 
     public init(grid: VolumeGrid, parameters: PhantomParameters = PhantomParameters(), plan: CohortPlan, outputPath: String) {
         self.grid = grid; self.parameters = parameters; self.plan = plan; self.outputPath = outputPath
@@ -114,8 +115,10 @@ public enum PhantomCohort {
             try writer.append(stored, label: label, intensity: map, sourceFile: subject.id)
             if let dir = req.niftiDirectory {
                 let path = (dir as NSString).appendingPathComponent("\(subject.id)_\(e.className)_pet.nii.gz")
-                let prov: [String: Any] = ["command": "phantom", "kind": "phantom FDG-PET (SUVR, pons)", "class": e.className,
+                var prov: [String: Any] = ["command": "phantom", "kind": "phantom FDG-PET (SUVR, pons)", "class": e.className,
                                            "seed": String(e.seed), "subject": (try? JSONSerialization.jsonObject(with: Data(json.utf8))) ?? json]
+                // The covariates also at the top level, where a sidecar reader looks first.
+                prov["covariates"] = subject.covariates
                 try NIfTIFile.write(v, to: path, provenance: prov)
             }
             if let s = req.slices, let sw = sliceWriter {
@@ -173,9 +176,10 @@ public enum PhantomCohort {
     @discardableResult
     public static func makeSmallCohort(at path: String, count: Int = 12, seed: UInt64 = 1,
                                        niftiShape: [Int] = [48, 56, 48], voxelSize: Double = 4,
-                                       slices: SliceOptions? = nil, templatesDirectory: String? = nil) throws -> CohortSummary {
+                                       slices: SliceOptions? = nil, templatesDirectory: String? = nil,
+                                       parameters: PhantomParameters = PhantomParameters()) throws -> CohortSummary {
         let plan = try CohortPlan(count: count, classNames: ["NC", "MCI", "AD"], proportions: nil, seed: seed)
-        var req = CohortRequest(grid: .mni(niftiShape: niftiShape, voxelSize: voxelSize), plan: plan, outputPath: path)
+        var req = CohortRequest(grid: .mni(niftiShape: niftiShape, voxelSize: voxelSize), parameters: parameters, plan: plan, outputPath: path)
         req.slices = slices
         req.templatesDirectory = templatesDirectory
         return try build(req)

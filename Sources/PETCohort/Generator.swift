@@ -80,6 +80,12 @@ public final class PhantomGenerator: @unchecked Sendable {
         if let g = parameters.group(named: parameters.atrophyGroup) {
             for code in g.codes { if let i = anatomy.regions.index(ofCode: code) { atro[i] = Float(s.atrophy) } }
         }
+        if s.corticalAtrophy > 0, let g = parameters.group(named: parameters.corticalGroup) {
+            // Cortical thinning on top of the medial temporal atrophy: the GM fractions left multiply.
+            for code in g.codes {
+                if let i = anatomy.regions.index(ofCode: code) { atro[i] = 1 - (1 - atro[i]) * Float(1 - s.corticalAtrophy) }
+            }
+        }
         return (mult, atro)
     }
 
@@ -101,6 +107,10 @@ public final class PhantomGenerator: @unchecked Sendable {
         let A = grid.affine
         let p = parameters
         let bsX = p.brainstemMaxAbsX, bsZ = p.brainstemMaxZ, bsU = Float(p.brainstemUptake)
+        // Ventricular enlargement: template points are pulled towards the ventricles' centre by the
+        // fraction e·w(q), w a Gaussian weight, so what lies near the ventricles (CSF) grows outwards.
+        let vE = s.ventricleExpansion
+        let vc = p.ventricleCentreMM, vInv = p.ventricleSigmaMM.map { 1 / $0 }
 
         var gmA = [Float](repeating: 0, count: n), wmA = gmA, csfA = gmA, mA = gmA, atA = gmA
         let ts = anatomy.tissueGrid.shape, asz = anatomy.atlasGrid.shape
@@ -116,9 +126,18 @@ public final class PhantomGenerator: @unchecked Sendable {
                     let (px, py, pz) = A.apply(Double(i), Double(j), Double(k))
                     let (ux, uy, uz) = field.displacement(px, py, pz)
                     let (rx, ry, rz) = (px - cc.0, py - cc.1, pz - cc.2)
-                    let qx = cc.0 + L[0] * rx + L[1] * ry + L[2] * rz + s.translationMM[0] + Double(ux)
-                    let qy = cc.1 + L[3] * rx + L[4] * ry + L[5] * rz + s.translationMM[1] + Double(uy)
-                    let qz = cc.2 + L[6] * rx + L[7] * ry + L[8] * rz + s.translationMM[2] + Double(uz)
+                    var qx = cc.0 + L[0] * rx + L[1] * ry + L[2] * rz + s.translationMM[0] + Double(ux)
+                    var qy = cc.1 + L[3] * rx + L[4] * ry + L[5] * rz + s.translationMM[1] + Double(uy)
+                    var qz = cc.2 + L[6] * rx + L[7] * ry + L[8] * rz + s.translationMM[2] + Double(uz)
+                    if vE > 0 {
+                        let dx = qx - (qx < 0 ? -vc[0] : vc[0]), dy = qy - vc[1], dz = qz - vc[2]
+                        let ex = dx * vInv[0], ey = dy * vInv[1], ez = dz * vInv[2]
+                        let r2 = ex * ex + ey * ey + ez * ez
+                        if r2 < 16 {
+                            let f = vE * exp(-0.5 * r2)
+                            qx -= f * dx; qy -= f * dy; qz -= f * dz
+                        }
+                    }
                     let o = (k * nh + j) * nw + i
                     // Tissue (trilinear, the three maps share the weights).
                     let fx = tInv[0] * qx + tInv[1] * qy + tInv[2] * qz + tInv[3]

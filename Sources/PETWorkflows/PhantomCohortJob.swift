@@ -22,7 +22,7 @@ public struct PhantomCohortJob {
     public var templatesDirectory: String? = nil
     public var slices: SliceOptions? = nil
     public var slicePath: String? = nil
-    public var suvrMax = 3.0
+    public var suvrMax = 4.0
     /// A PNG of the first subject of each class (axial, coronal, sagittal mid-slices).
     public var montage: String? = nil
     /// Where the job's lines go (stdout in the tool); progress goes to stderr.

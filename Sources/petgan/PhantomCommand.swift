@@ -39,11 +39,19 @@ struct PhantomCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "JSON file overriding phantom parameters (absent keys keep their defaults; see --print-parameters).")
     var config: String?
+    @Option(help: ArgumentHelp("Scale sources of variability: name=scale pairs, comma-separated (0 = off, 1 = default, up to 5); 'all' sets every effect. Effects: \(PhantomEffect.allCases.map(\.rawValue).joined(separator: ", ")). Applied after --config.",
+                               valueName: "effects"),
+            transform: { text in
+                var e = EffectScales()
+                do { try e.apply(text) } catch { throw ArgumentFormatError("\(error)") }
+                return EffectsArgument(text: text)
+            })
+    var effects: EffectsArgument?
     @Option(help: "Folder with the templates (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
     @OptionGroup var sliceArgs: SliceStoreOptions
     @Option(name: .customLong("suvr-max"), help: "SUVR mapped to +1 by the stores' intensity map (SUVR/max → [0,1] → [-1,1]).")
-    var suvrMax: Double = 3
+    var suvrMax: Double = 4
     @Option(help: "Write a PNG montage (axial, coronal, sagittal mid-slices) of the first subject of each class.")
     var montage: String?
     @Option(help: "Write a cohort report (report.md, report.html, report.json, montage.png) into this folder; the cohort goes to --out, else DIR/cohort.h5.")
@@ -112,7 +120,11 @@ struct PhantomCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             threads.apply()
-            let params = try config.map { try PhantomParameters.load(path: $0) } ?? PhantomParameters()
+            var params = try config.map { try PhantomParameters.load(path: $0) } ?? PhantomParameters()
+            if let effects {
+                try params.effects.apply(effects.text)
+                try params.validate(source: "--effects")
+            }
             if printParameters {
                 print(String(decoding: try params.jsonData(), as: UTF8.self))
                 return
@@ -150,6 +162,11 @@ struct PhantomCommand: ParsableCommand {
         job.montage = montage
         return job
     }
+}
+
+/// `--effects`: checked when parsed, applied over the config's effects.
+struct EffectsArgument {
+    var text: String
 }
 
 /// `--proportions`: comma-separated class weights, e.g. 105,208,98.

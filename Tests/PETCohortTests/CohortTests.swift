@@ -71,7 +71,7 @@ final class CohortTests: XCTestCase {
         cn = [c.decode() if isinstance(c, bytes) else c for c in f["labels"].attrs["class_names"]]
         s = [json.loads(x) for x in f["phantom/subjects"][:]]
         p = json.loads(f["phantom/parameters"][0])
-        print(f["volumes"].shape, ",".join(cn), s[3]["id"], s[3]["className"], s[3]["seed"], p["psfFWHMmm"] == [8, 8])
+        print(f["volumes"].shape, ",".join(cn), s[3]["id"], s[3]["className"], s[3]["seed"], p["psfFWHMmm"] == [5, 8.5])
         """)
         XCTAssertEqual(py.trimmingCharacters(in: .whitespacesAndNewlines),
                        "(6, 48, 56, 48) NC,MCI,AD sub-0004 \(plan.subjects[3].className) \(plan.subjects[3].seed) True")

@@ -14,6 +14,8 @@ final class PhantomModelTests: XCTestCase {
         p.gmToWMRatio = .fixed(4); p.globalScaleCV = 0; p.displacementMaxMM = .fixed(0)
         p.scale = 0; p.rotationDegrees = 0; p.translationMM = 0; p.regionalSD = 0
         p.diseaseEdgeSigmaMM = 0; p.psfFWHMmm = .fixed(0); p.noiseCoV = .fixed(0)
+        // The typical presentation only, no atrophy: the GM term is then the template's GM.
+        p.effects[.variants] = 0; p.effects[.atrophy] = 0; p.sexScaleDifference = 0
         return p
     }
 
@@ -103,8 +105,10 @@ final class PhantomModelTests: XCTestCase {
     }
 
     func testClassMeansDifferFromNCInAffectedRegionsOnlyWithTheFullModel() throws {
-        let p = PhantomParameters()
-        let gen = try Fixtures.generator(voxel: 4)
+        // The full model with the typical presentation only (atypical variants affect "spared" groups).
+        var p = PhantomParameters()
+        p.effects[.variants] = 0
+        let gen = try Fixtures.generator(voxel: 4, parameters: p)
         let atlas = GridAtlas(anatomy: gen.anatomy, grid: gen.grid)
         let n = 8
         var ratios: [String: [String: Double]] = ["MCI": [:], "AD": [:]]
@@ -138,7 +142,12 @@ final class PhantomModelTests: XCTestCase {
         }
         for g in PhantomParameters.sparedGroupNames {
             for cls in ["MCI", "AD"] {
-                XCTAssertEqual(ratios[cls]![g]!, 1, accuracy: 0.02, "spared \(g) in \(cls)\n\(report)")
+                // Spared groups move by PSF spill-over (≤ 2%) and, in the cortex, by the class's cortical
+                // atrophy (GM turned into CSF lowers the measured mean by up to that fraction).
+                let cortical = Set(p.group(named: g)!.codes).isSubset(of: PhantomParameters.cortexCodes)
+                let atrophy = cortical ? p.classModel(named: cls)!.corticalAtrophy.hi * (1 + p.severityTail) : 0
+                XCTAssertGreaterThanOrEqual(ratios[cls]![g]!, 1 - atrophy - 0.02, "spared \(g) in \(cls)\n\(report)")
+                XCTAssertLessThanOrEqual(ratios[cls]![g]!, 1.02, "spared \(g) in \(cls)\n\(report)")
             }
         }
     }
@@ -147,6 +156,7 @@ final class PhantomModelTests: XCTestCase {
         for r in [3.5, 5.0] {
             var p = PhantomParameters()
             p.gmToWMRatio = .fixed(r)
+            p.psfFWHMmm = .fixed(8)   // the contrast figures are for ADNI's 8 mm
             let gen = try Fixtures.generator(voxel: 2, parameters: p)
             let atlas = GridAtlas(anatomy: gen.anatomy, grid: gen.grid)
             let v = try gen.generate(index: 0, className: "NC", seed: 77)
@@ -156,8 +166,10 @@ final class PhantomModelTests: XCTestCase {
             // docs/phantom.md: r_GM 3.5–5 gives 2.1–2.5:1 after the 8 mm PSF (p95 cortex / median deep WM).
             XCTAssertGreaterThan(contrast, 2.0, "r_GM \(r)")
             XCTAssertLessThan(contrast, 2.7, "r_GM \(r)")
-            XCTAssertGreaterThan(cortical, 1.2)
-            XCTAssertLessThan(cortical, 1.45)
+            // docs/phantom.md: whole cortex / pons 1.67 ± 0.18 (literature table); this measure takes GM ≥ 0.5
+            // voxels of labels below 7000, one subject.
+            XCTAssertGreaterThan(cortical, 1.67 - 2 * 0.18)
+            XCTAssertLessThan(cortical, 1.67 + 2 * 0.18)
             // SUVR: the pons mask averages to 1.
             XCTAssertEqual(GridAtlas.mean(v.values, gen.ponsVoxels), 1, accuracy: 1e-4)
         }
