@@ -135,6 +135,7 @@ public enum QualityBenchmark {
         po.samplesPerClass = r.samplesPerClass
         po.seed = r.seed
         po.templatesDirectory = r.templatesDirectory
+        po.train = data.train
         po.memoryBudget = r.memoryBudgetBytes
         po.log = r.log
         let probe = try QualityProbe(po, record: trainer.record)

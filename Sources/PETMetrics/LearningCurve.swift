@@ -43,24 +43,15 @@ public enum QualityField: String, CodingKey, CaseIterable, Sendable {
         case .c2stCIHigh: v = r.result(of: C2STMetric.self)?.ciHigh
         case .mmd: v = r.result(of: VoxelMMDMetric.self)?.mmd2
         case .mmdP: v = r.result(of: VoxelMMDMetric.self)?.pValue
-        case .regionalAbsErr: v = r.result(of: RegionalMetric.self).flatMap(QualityField.regionalAbsoluteError)
-        case .fdTask: v = r.result(of: FeatureDistanceMetric.self)?.frechetDistance
+        case .regionalAbsErr: v = r.summary.regionalAbsErr
+        case .fdTask: v = r.summary.fdTask
         case .fdTaskRealHalves: v = r.result(of: FeatureDistanceMetric.self)?.frechetRealHalfVsHalf
-        // Not computed by this version's evaluation: null until their metrics are registered.
-        case .fdSeeded, .classFidelity, .nnRatio: v = nil
+        case .fdSeeded: v = r.summary.fdSeeded
+        case .classFidelity: v = r.summary.classFidelity
+        // Null unless the evaluation had the training store (`QualityProbe.Options.train`).
+        case .nnRatio: v = r.summary.nnRatio
         }
         return v.flatMap { $0.isFinite ? $0 : nil }
-    }
-
-    /// Mean |generated − real| of the per-class regional means over every region and class both sides have.
-    static func regionalAbsoluteError(_ r: RegionalMetric.Result) -> Double? {
-        var sum = 0.0, n = 0
-        for region in r.regions {
-            for s in region.classStats where s.real.mean.isFinite && s.synthetic.mean.isFinite && s.real.n > 0 && s.synthetic.n > 0 {
-                sum += abs(s.synthetic.mean - s.real.mean); n += 1
-            }
-        }
-        return n > 0 ? sum / Double(n) : nil
     }
 
     /// Lower is better for every figure but the p-value (higher: less evidence of a difference).
@@ -208,6 +199,8 @@ public final class QualityProbe {
         /// Evaluation seed (classifier splits and initializations).
         public var seed: UInt64 = 1
         public var templatesDirectory: String? = nil
+        /// The model's training store: with it each row has the memorisation audit's `nn_ratio`.
+        public var train: String? = nil
         public var memoryBudget: Int? = nil
         /// Synthetic samples paired with their nearest real one (PSNR/SSIM pass; bounded to keep rows cheap).
         public var maxPairs = 12
@@ -298,6 +291,7 @@ public final class QualityProbe {
         e.seed = options.seed
         e.memoryBudget = options.memoryBudget
         e.templatesDirectory = options.templatesDirectory
+        e.train = options.train
         e.maxPairs = options.maxPairs
         e.mmdPermutations = options.mmdPermutations
         // The augmentation benefit trains 4 classifiers per seed and is not a row figure.

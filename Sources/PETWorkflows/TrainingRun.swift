@@ -85,6 +85,7 @@ public enum TrainingRun {
         po.seed = trainer.config.seed
         po.memoryBudget = o.memoryBudget
         po.templatesDirectory = o.templatesDirectory
+        po.train = trainer.config.data
         let probe = try QualityProbe(po, record: trainer.record)
         let file = (trainer.runDirectory as NSString).appendingPathComponent("quality.jsonl")
         var previous: [QualityRow] = []
