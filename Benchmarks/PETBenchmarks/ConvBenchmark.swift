@@ -162,7 +162,7 @@ public struct ConvRow: Codable {
 public struct ConvSuite {
     public var quick = false
     /// Paths to time; nil is the automatic choice.
-    public var paths: [ConvPath?] = [nil, .im2col, .fft]
+    public var paths: [ConvPath?] = [nil, .im2col, .fft, .implicitGEMM]
     /// Row names to run (nil: all).
     public var only: Set<String>? = nil
     public var timing = Timing(warmup: 1, reps: 5)

@@ -18,6 +18,7 @@ public enum ConvDispatch {
         case .reference: return Conv3dReference.self
         case .im2col: return Conv3dIm2col.self
         case .fft: return Conv3dFFT.self
+        case .implicitGEMM: return Conv3dImplicitGEMM.self
         }
     }
 
@@ -30,7 +31,8 @@ public enum ConvDispatch {
         let key = Key(g: g, role: role)
         lock.lock(); defer { lock.unlock() }
         if let p = cache[key] { return p }
-        let p: ConvPath = Conv3dFFT.applies(g) && Conv3dFFT.estimatedSeconds(g, role: role) < Conv3dIm2col.estimatedSeconds(g, role: role) ? .fft : .im2col
+        var p: ConvPath = Conv3dFFT.applies(g) && Conv3dFFT.estimatedSeconds(g, role: role) < Conv3dIm2col.estimatedSeconds(g, role: role) ? .fft : .im2col
+        if Conv3dImplicitGEMM.estimatedSeconds(g, role: role) < (p == .fft ? Conv3dFFT.estimatedSeconds(g, role: role) : Conv3dIm2col.estimatedSeconds(g, role: role)) { p = .implicitGEMM }
         cache[key] = p
         return p
     }

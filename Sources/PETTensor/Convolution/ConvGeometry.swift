@@ -8,10 +8,13 @@ public enum ConvPath: String, CaseIterable, Sendable, Codable {
     case im2col
     /// FFTW real-to-complex transforms on overlap-save tiles; stride 1 only.
     case fft
+    /// Register-blocked tiles reading a padded copy of the input directly (CConvKernels; AVX-512,
+    /// AVX2+FMA or plain C, see `Conv3dImplicitGEMM.isa`).
+    case implicitGEMM = "implicit-gemm"
 }
 
 /// How a convolution call may run. `path == nil` lets the cost model choose per shape;
-/// the environment variable PETGAN_CONV=reference|im2col|fft forces a path for every call that
+/// the environment variable PETGAN_CONV=reference|im2col|fft|implicit-gemm forces a path for every call that
 /// does not force one itself.
 public struct ConvOptions: Sendable {
     public var path: ConvPath?
@@ -27,7 +30,7 @@ public struct ConvOptions: Sendable {
     public static let environmentPath: ConvPath? = {
         guard let s = ProcessInfo.processInfo.environment["PETGAN_CONV"], !s.isEmpty else { return nil }
         guard let p = ConvPath(rawValue: s.lowercased()) else {
-            FileHandle.standardError.write("petgan: ignoring PETGAN_CONV=\(s) (expected reference, im2col or fft)\n".data(using: .utf8)!)
+            FileHandle.standardError.write("petgan: ignoring PETGAN_CONV=\(s) (expected \(ConvPath.allCases.map(\.rawValue).joined(separator: ", ")))\n".data(using: .utf8)!)
             return nil
         }
         return p
