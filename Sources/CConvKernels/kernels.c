@@ -172,3 +172,31 @@ void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long 
         }
     }
 }
+
+void cck_pack_weights(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
+                      long nb, long blocks, long ic0, long ic1, float *dst) {
+    // Blocks of 4 input channels: the destination lines of a block (4·nt of them) stay in L1 while
+    // every output channel of the panel is written into them; the reads run along w's rows.
+    const long step = nin * nb;
+    for (long cb = 0; cb < blocks; cb++)
+        for (long b0 = ic0; b0 < ic1; b0 += 4) {
+            const long b1 = b0 + 4 < ic1 ? b0 + 4 : ic1;
+            for (long i = 0; i < nb; i++) {
+                const long oc = cb * nb + i;
+                for (long ic = b0; ic < b1; ic++) {
+                    float *d = dst + ((cb * nt) * nin + ic) * nb + i;
+                    if (oc >= nout) { for (long t = 0; t < nt; t++) d[t * step] = 0.0f; continue; }
+                    const float *src = w + oc * so + ic * si;
+                    for (long t = 0; t < nt; t++) d[t * step] = src[taps[t]];
+                }
+            }
+        }
+}
+
+void cck_transpose(const float *src, long rows, long lds, long c0, long c1, float *dst, long ldd) {
+    for (long r0 = 0; r0 < rows; r0 += 16) {
+        const long r1 = r0 + 16 < rows ? r0 + 16 : rows;
+        for (long c = c0; c < c1; c++)
+            for (long r = r0; r < r1; r++) dst[c * ldd + r] = src[r * lds + c];
+    }
+}

@@ -38,4 +38,13 @@ void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long 
                               float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
                               long sd, long sh, long sw);
 
+/// A weight panel: element (oc, ic, tap) = w[oc·so + ic·si + tap]; for ic in [ic0, ic1) and every
+/// block cb < blocks:  dst[((cb·nt + t)·nin + ic)·nb + i] = element(cb·nb + i, ic, taps[t]), or 0
+/// when cb·nb + i ≥ nout.
+void cck_pack_weights(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
+                      long nb, long blocks, long ic0, long ic1, float *dst);
+
+/// dst[c·ldd + r] = src[r·lds + c] for rows r in [0, rows) and columns c in [c0, c1).
+void cck_transpose(const float *src, long rows, long lds, long c0, long c1, float *dst, long ldd);
+
 #endif

@@ -122,6 +122,18 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         }
     }
 
+    /// The weight panels of all channel blocks (see cck_pack_weights), split over input channels.
+    static func packWeights(_ w: UnsafePointer<Float>, so: Int, si: Int, nout: Int, nin: Int, taps: [Int], nb: Int, blocks: Int,
+                            into dst: UnsafeMutablePointer<Float>) {
+        KernelProfile.measure("igemm-weights") {
+            taps.withUnsafeBufferPointer { tp in
+                Parallel.forRanges(nin, minChunk: 4) { r in
+                    cck_pack_weights(w, so, si, nout, nin, tp.baseAddress!, tp.count, nb, blocks, r.lowerBound, r.upperBound, dst)
+                }
+            }
+        }
+    }
+
     /// Padded input extent along one axis: every output position's taps fall inside it.
     @inline(__always)
     static func paddedExtent(input: Int, output: Int, k: Int, s: Int, p: Int) -> Int {
@@ -140,10 +152,7 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         packChannelsLast(x, n: g.n, c: ci, d: g.id, h: g.ih, w: g.iw, into: xcl.pointer, cp: ci, dp: dp, hp: hp, wp: wp, fd: g.pd, fh: g.ph, fw: g.pw)
         // Weights as (block, tap, ci, nb), zero past Co.
         let wpk = ScratchBuffer(count: blocks * K * ci * nb)
-        for cb in 0..<blocks { for t in 0..<K { for c in 0..<ci {
-            let dst = wpk.pointer + ((cb * K + t) * ci + c) * nb
-            for i in 0..<nb { let co = cb * nb + i; dst[i] = co < g.co ? w[(co * ci + c) * K + t] : 0 }
-        }}}
+        packWeights(w, so: ci * K, si: K, nout: g.co, nin: ci, taps: Array(0..<K), nb: nb, blocks: blocks, into: wpk.pointer)
         var voff = [Int](), woff = [Int]()
         for a in 0..<g.kd { for b in 0..<g.kh { for e in 0..<g.kw {
             woff.append(voff.count * ci * nb); voff.append(((a * hp + b) * wp + e) * ci)
@@ -202,17 +211,13 @@ public enum Conv3dImplicitGEMM: ConvKernel {
             // This phase's weights as (block, tap, co, nb over ci), zero past Ci; taps (ma, mb, me).
             let T = a.taps * b.taps * e.taps
             let wpk = ScratchBuffer(count: max(1, blocks * T * co * nb))
-            var voff = [Int](), woff = [Int]()
+            var voff = [Int](), woff = [Int](), taps = [Int]()
             for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                let t = voff.count
-                let kk = ((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw
-                for cb in 0..<blocks { for c in 0..<co {
-                    let dst = wpk.pointer + ((cb * T + t) * co + c) * nb
-                    for i in 0..<nb { let ci = cb * nb + i; dst[i] = ci < g.ci ? w[(c * g.ci + ci) * K + kk] : 0 }
-                }}
+                taps.append(((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw)
+                woff.append(voff.count * co * nb)
                 voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * co)
-                woff.append(t * co * nb)
             }}}
+            if T > 0 { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: taps, nb: nb, blocks: blocks, into: wpk.pointer) }
             let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
             KernelProfile.measure("igemm-tiles") {
                 runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: { r in
@@ -267,9 +272,9 @@ public enum Conv3dImplicitGEMM: ConvKernel {
                      blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkFloats / (g.ow * nb)))
         }
         // out (ci·K, cop) → w (Co, Ci·K)
-        let o = out.pointer
-        Parallel.forRanges(g.co, minChunk: 1) { r in
-            for c in r { let dst = w + c * R; for j in 0..<R { dst[j] = o[j * cop + c] } }
+        let o = UnsafePointer(out.pointer)
+        KernelProfile.measure("igemm-unpack") {
+            Parallel.forRanges(g.co, minChunk: 1) { r in cck_transpose(o, R, cop, r.lowerBound, r.upperBound, w, R) }
         }
     }
 
