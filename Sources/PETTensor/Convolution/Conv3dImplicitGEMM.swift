@@ -325,6 +325,11 @@ extension Conv3dImplicitGEMM {
     /// Cost model: tile time at the rate measured for this ISA (`petgan bench conv`, reference machine,
     /// 2 threads) scaled by how much of a channel block is real channels and by the share of the
     /// tile's reduction loop that is loop overhead, plus the layout changes' memory traffic.
+    /// The automatic choice considers implicit GEMM only from this many multiply-adds up (2^27; the
+    /// DCGAN's big layers have 2^31): its wins were measured there, small calls keep the path their
+    /// memory plans (PETTiling) and bitwise fixtures (Tests/Fixtures/pre-blocks) were made with.
+    static let minimumAutomaticMACs = 1 << 27
+
     static func estimatedSeconds(_ g: ConvGeometry, role: ConvDispatch.Role) -> Double {
         let isa = self.isa, nb = Double(isa.blockWidth)
         let rate: Double
@@ -341,6 +346,9 @@ extension Conv3dImplicitGEMM {
         }
         let blockUse = Double(outChannels) / (nb * (Double(outChannels) / nb).rounded(.up))
         let loopUse = Double(steps) / Double(steps + 2)
-        return 2.0 * Double(g.macs) / (rate * blockUse * loopUse) + Double(moved) * 12.0 / 10e9
+        // Weight panels are repacked every call (≈ 1 ns per weight measured for D4's 8.4 M): what
+        // keeps the 8³→4³ layers on im2col with the AVX2 tile, where they measured slower.
+        let weights = Double(g.co * g.ci * g.kernelVolume) * 1e-9
+        return 2.0 * Double(g.macs) / (rate * blockUse * loopUse) + Double(moved) * 12.0 / 10e9 + weights
     }
 }

@@ -32,7 +32,7 @@ public enum ConvDispatch {
         lock.lock(); defer { lock.unlock() }
         if let p = cache[key] { return p }
         var p: ConvPath = Conv3dFFT.applies(g) && Conv3dFFT.estimatedSeconds(g, role: role) < Conv3dIm2col.estimatedSeconds(g, role: role) ? .fft : .im2col
-        if Conv3dImplicitGEMM.estimatedSeconds(g, role: role) < (p == .fft ? Conv3dFFT.estimatedSeconds(g, role: role) : Conv3dIm2col.estimatedSeconds(g, role: role)) { p = .implicitGEMM }
+        if g.macs >= Conv3dImplicitGEMM.minimumAutomaticMACs && Conv3dImplicitGEMM.estimatedSeconds(g, role: role) < (p == .fft ? Conv3dFFT.estimatedSeconds(g, role: role) : Conv3dIm2col.estimatedSeconds(g, role: role)) { p = .implicitGEMM }
         cache[key] = p
         return p
     }
