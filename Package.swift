@@ -2,7 +2,8 @@
 // PETGAN: generative adversarial networks for brain PET volumes on a CPU.
 //
 // Layers (each module depends only on those below it):
-//   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG) and CPeak (the peak probe's kernels)
+//   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG), CPeak (the peak probe's kernels) and
+//   CConvKernels (the implicit-GEMM convolution's micro-kernels)
 //   → PETTensor   (tensors, RNG, parallel loops, memory accounting, convolution kernels)
 //   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
 //   → PETVolumes  (NIfTI, HDF5 volume store, geometry and resampling, preprocessing, PNG, progress, SHA-256)
@@ -47,8 +48,11 @@ let package = Package(
         // The peak probe's register-resident FMA / vdpbf16ps kernels (C with intrinsics, one function
         // per ISA picked at run time); -O2 in debug builds too, or the accumulators live in memory.
         .target(name: "CPeak", path: "Sources/CPeak", cSettings: [.unsafeFlags(["-O2"])]),
+        // The implicit-GEMM convolution's micro-kernels (AVX-512, AVX2+FMA, plain C; picked at run
+        // time, as in CPeak) and its channels-last layout changes; -O2 in debug builds too.
+        .target(name: "CConvKernels", path: "Sources/CConvKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
-        .target(name: "PETTensor", dependencies: ["COpenBLAS", "CFFTW"],
+        .target(name: "PETTensor", dependencies: ["COpenBLAS", "CFFTW", "CConvKernels"],
                 swiftSettings: fast + [.swiftLanguageMode(.v5)]),
 
         .target(name: "PETAutograd", dependencies: ["PETTensor"],

@@ -162,7 +162,7 @@ public struct ConvRow: Codable {
 public struct ConvSuite {
     public var quick = false
     /// Paths to time; nil is the automatic choice.
-    public var paths: [ConvPath?] = [nil, .im2col, .fft]
+    public var paths: [ConvPath?] = [nil, .im2col, .fft, .implicitGEMM]
     /// Row names to run (nil: all).
     public var only: Set<String>? = nil
     public var timing = Timing(warmup: 1, reps: 5)
@@ -181,12 +181,13 @@ public struct ConvSuite {
         say("machine: \(Machine.description)")
         let peak = PeakProbe.fp32Peak()
         say(PeakProbe.describe(peak, threads: Parallel.threads))
+        say("implicit-gemm micro-kernel: \(Conv3dImplicitGEMM.isa.rawValue) (6×\(Conv3dImplicitGEMM.isa.blockWidth) tile; PETGAN_CONV_ISA=avx512|avx2|scalar forces one)")
         say("weights: new each repetition, as in training: FFT rows pay their weight transforms (fft-weights) inside the timing; an f+b input gradient reuses its forward's spectra")
-        say(pad("name", 7) + pad("op", 17) + pad("path", 14) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("% peak", 8) + lpad("RSS MB", 8))
+        say(pad("name", 7) + pad("op", 17) + pad("path", 22) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("% peak", 8) + lpad("RSS MB", 8))
         var sg = ConvBenchmark.sgemmCeiling(timing: timing)
         sg.setPeak(peak)
         rows.append(sg)
-        say(pad("SGEMM", 7) + pad("sgemm", 17) + pad(sg.path, 14) + pad("2048x2048", 16) + lpad(f1(sg.msForward), 10)
+        say(pad("SGEMM", 7) + pad("sgemm", 17) + pad(sg.path, 22) + pad("2048x2048", 16) + lpad(f1(sg.msForward), 10)
             + lpad("-", 10) + lpad(f1(sg.gflopsForward), 9) + lpad("-", 10) + lpad(PeakProbe.percent(sg.fractionOfPeak), 8) + lpad(f0(sg.peakRSSMB), 8))
         for layer in ConvBenchmark.dcganLayers() + ConvBenchmark.bigKernelLayers() + [ConvBenchmark.memoryLayer()] {
             if quick && layer.name == ConvBenchmark.memoryLayer().name { continue }
@@ -205,12 +206,12 @@ public struct ConvSuite {
                 }
                 rows.append(row)
                 let inStr = "\(layer.batch)x\(layer.cin)x\(layer.inSize)³"
-                say(pad(layer.name, 7) + pad(row.op, 17) + pad(row.path, 14) + pad(inStr, 16)
+                say(pad(layer.name, 7) + pad(row.op, 17) + pad(row.path, 22) + pad(inStr, 16)
                     + lpad(f1(row.msForward), 10) + lpad(f1(row.msForwardBackward), 10)
                     + lpad(f1(row.gflopsForward), 9) + lpad(f1(row.gflopsForwardBackward), 10)
                     + lpad(PeakProbe.percent(row.fractionOfPeak), 8) + lpad(f0(row.peakRSSMB), 8))
                 if let pr = peerRows[layer.name], let tf = pr.msForward, let tfb = pr.msForwardBackward, let ofb = row.msForwardBackward {
-                    say(pad("", 7) + pad("  PyTorch", 17) + pad(pr.path ?? "torch", 14) + pad("", 16) + lpad(f1(tf), 10) + lpad(f1(tfb), 10)
+                    say(pad("", 7) + pad("  PyTorch", 17) + pad(pr.path ?? "torch", 22) + pad("", 16) + lpad(f1(tf), 10) + lpad(f1(tfb), 10)
                         + "   speed vs PyTorch: fwd \(String(format: "%.2f", tf / row.msForward))x, f+b \(String(format: "%.2f", tfb / ofb))x")
                 }
             }

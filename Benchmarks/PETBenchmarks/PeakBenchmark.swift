@@ -107,6 +107,14 @@ public enum PeakProbe {
             say("fp32 peak: no AVX2/AVX-512 kernel runs on this CPU")
         }
         if row.bf16GFlops == nil { row.bf16Note = "not available on this CPU" }
+        // The implicit-GEMM convolution's micro-kernel alone (operands in L1), against its own ISA's peak.
+        for (isa, peak) in [(ConvISA.avx512, row.fp32AVX512GFlops), (.avx2, row.fp32AVX2GFlops)] {
+            let g = Conv3dImplicitGEMM.microKernelGflops(isa, secondsPerRun: secondsPerRun, reps: reps).map(r3)
+            let name = "tile " + isa.rawValue
+            if isa == .avx512 { row.tileAVX512GFlops = g } else { row.tileAVX2GFlops = g }
+            say(pad(name, 13) + (g.map { g in lpad(f1(g), 9) + " GF/s   implicit-GEMM micro-kernel 6×\(isa.blockWidth)"
+                + (peak.map { String(format: ", %.0f%% of the %@ peak", 100 * g / $0, isa.rawValue) } ?? "") } ?? "        -   not available on this CPU"))
+        }
         return row
     }
 }
@@ -126,6 +134,9 @@ public struct PeakRow: Codable {
     @NullWhenAbsent public var bf16GFlops: Double? = nil
     @NullWhenAbsent public var bf16ISA: String? = nil
     @NullWhenAbsent public var bf16Note: String? = nil
+    /// The implicit-GEMM micro-kernel alone, operands in L1 (`Conv3dImplicitGEMM.microKernelGflops`).
+    @NullWhenAbsent public var tileAVX512GFlops: Double? = nil
+    @NullWhenAbsent public var tileAVX2GFlops: Double? = nil
 
     public init(cpu: String, threads: Int, reps: Int, secondsPerRun: Double) {
         self.cpu = cpu; self.threads = threads; self.reps = reps; self.secondsPerRun = secondsPerRun
@@ -136,5 +147,6 @@ public struct PeakRow: Codable {
         case secondsPerRun = "seconds_per_run"
         case fp32GFlops = "fp32_gflops", fp32ISA = "fp32_isa", fp32AVX512GFlops = "fp32_avx512_gflops", fp32AVX2GFlops = "fp32_avx2_gflops"
         case bf16GFlops = "bf16_gflops", bf16ISA = "bf16_isa", bf16Note = "bf16_note"
+        case tileAVX512GFlops = "tile_avx512_gflops", tileAVX2GFlops = "tile_avx2_gflops"
     }
 }

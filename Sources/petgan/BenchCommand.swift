@@ -35,7 +35,7 @@ struct ConvPathList: CustomStringConvertible {
         var paths: [ConvPath?] = []
         for p in text.split(separator: ",") {
             if p == "auto" { paths.append(nil); continue }
-            guard let c = ConvPath(rawValue: String(p)) else { throw ArgumentFormatError("unknown path '\(p)' (use auto, im2col, fft, winograd, reference)") }
+            guard let c = ConvPath(rawValue: String(p)) else { throw ArgumentFormatError("unknown path '\(p)' (use auto, \(ConvPath.allCases.map(\.rawValue).joined(separator: ", ")))") }
             paths.append(c)
         }
         return ConvPathList(paths: paths, text: text)
@@ -54,8 +54,8 @@ struct BenchConv: ParsableCommand {
     @Flag(help: "Fewer repetitions and only the automatic path (a smoke run, e.g. for `make demo`).")
     var quick = false
     @OptionGroup var output: JSONRowsOutput
-    @Option(help: "Paths to time: comma-separated subset of auto,im2col,fft,winograd,reference (reference is very slow; default: auto,im2col,fft).", transform: { try ConvPathList.parse($0) })
-    var paths = ConvPathList(paths: [nil, .im2col, .fft], text: "auto,im2col,fft")
+    @Option(help: "Paths to time: comma-separated subset of auto,im2col,fft,winograd,implicit-gemm,reference (reference is very slow; default: auto,im2col,fft,implicit-gemm; the implicit-GEMM ISA follows PETGAN_CONV_ISA).", transform: { try ConvPathList.parse($0) })
+    var paths = ConvPathList(paths: [nil, .im2col, .fft, .implicitGEMM], text: "auto,im2col,fft,implicit-gemm")
     @Option(help: "Row names to run (comma-separated, e.g. G3,D2,K7); default all.")
     var only: String?
     @OptionGroup var timing: TimingOptions

@@ -38,6 +38,9 @@ final class BenchPeakTests: XCTestCase {
         let hasAVX512 = flags.contains("avx512f"), hasAVX2 = flags.contains("avx2") && flags.contains("fma")
         if hasAVX512 { assertPositive(row["fp32_avx512_gflops"], "avx512") } else { XCTAssertTrue(row["fp32_avx512_gflops"] is NSNull, "\(row)") }
         if hasAVX2 { assertPositive(row["fp32_avx2_gflops"], "avx2") } else { XCTAssertTrue(row["fp32_avx2_gflops"] is NSNull, "\(row)") }
+        // The implicit-GEMM micro-kernel rows follow the same features.
+        if hasAVX512 { assertPositive(row["tile_avx512_gflops"], "tile avx512") } else { XCTAssertTrue(row["tile_avx512_gflops"] is NSNull, "\(row)") }
+        if hasAVX2 { assertPositive(row["tile_avx2_gflops"], "tile avx2") } else { XCTAssertTrue(row["tile_avx2_gflops"] is NSNull, "\(row)") }
         if hasAVX512 || hasAVX2 {
             assertPositive(row["fp32_gflops"], "fp32 peak")
             // The best ISA's figure is the peak the other benchmarks divide by.

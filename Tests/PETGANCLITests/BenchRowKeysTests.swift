@@ -44,8 +44,9 @@ final class BenchRowKeysTests: XCTestCase {
         peak.fp32GFlops = 100; peak.fp32ISA = "avx2+fma (FMA on ymm)"; peak.fp32AVX2GFlops = 100; peak.bf16Note = "not available on this CPU"
         let p = try keys(peak)
         XCTAssertEqual(Set(p.keys), ["cpu", "threads", "reps", "seconds_per_run", "fp32_gflops", "fp32_isa", "fp32_avx512_gflops", "fp32_avx2_gflops",
-                                     "bf16_gflops", "bf16_isa", "bf16_note"])
+                                     "bf16_gflops", "bf16_isa", "bf16_note", "tile_avx512_gflops", "tile_avx2_gflops"])
         XCTAssertTrue(p["fp32_avx512_gflops"] is NSNull && p["bf16_gflops"] is NSNull && p["bf16_isa"] is NSNull, "\(p)")
+        XCTAssertTrue(p["tile_avx512_gflops"] is NSNull && p["tile_avx2_gflops"] is NSNull, "\(p)")
         let tm = TrainMemoryRow(grid: [96, 112, 96], batch: 4, model: "dcgan3d", recompute: false, budgetMB: nil, gBlocks: [], dBlocks: [1],
                                 estimatedMB: 1, estimatedWithoutMB: 2, seconds: 1, firstStepSeconds: 2, steps: 2, peakRSSMB: 3, countedPeakMB: 4,
                                 lossD: 0.5, lossG: 0.7, checksum: 1)

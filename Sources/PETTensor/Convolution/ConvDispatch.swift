@@ -19,6 +19,7 @@ public enum ConvDispatch {
         case .im2col: return Conv3dIm2col.self
         case .fft: return Conv3dFFT.self
         case .winograd: return Conv3dWinograd.self
+        case .implicitGEMM: return Conv3dImplicitGEMM.self
         }
     }
 
@@ -36,6 +37,14 @@ public enum ConvDispatch {
         if Conv3dWinograd.applies(g) && Conv3dWinograd.estimatedSeconds(g, role: role) < min(Conv3dFFT.estimatedSeconds(g, role: role), Conv3dIm2col.estimatedSeconds(g, role: role)) {
             p = .winograd
         }
+        // Implicit GEMM replaces whichever path is chosen so far when its estimate is lower.
+        let chosenSeconds: Double
+        switch p {
+        case .fft: chosenSeconds = Conv3dFFT.estimatedSeconds(g, role: role)
+        case .winograd: chosenSeconds = Conv3dWinograd.estimatedSeconds(g, role: role)
+        default: chosenSeconds = Conv3dIm2col.estimatedSeconds(g, role: role)
+        }
+        if g.macs >= Conv3dImplicitGEMM.minimumAutomaticMACs && Conv3dImplicitGEMM.estimatedSeconds(g, role: role) < chosenSeconds { p = .implicitGEMM }
         cache[key] = p
         return p
     }

@@ -10,10 +10,13 @@ public enum ConvPath: String, CaseIterable, Sendable, Codable {
     case fft
     /// Winograd F(2×2×2, 3×3×3): stride-1 3×3×3 kernels, padding 0…2 only.
     case winograd
+    /// Register-blocked tiles reading a padded copy of the input directly (CConvKernels; AVX-512,
+    /// AVX2+FMA or plain C, see `Conv3dImplicitGEMM.isa`).
+    case implicitGEMM = "implicit-gemm"
 }
 
 /// How a convolution call may run. `path == nil` lets the cost model choose per shape;
-/// the environment variable PETGAN_CONV=reference|im2col|fft|winograd forces a path for every call that
+/// the environment variable PETGAN_CONV=reference|im2col|fft|winograd|implicit-gemm forces a path for every call that
 /// does not force one itself.
 public struct ConvOptions: Sendable {
     public var path: ConvPath?
@@ -29,7 +32,7 @@ public struct ConvOptions: Sendable {
     public static let environmentPath: ConvPath? = {
         guard let s = ProcessInfo.processInfo.environment["PETGAN_CONV"], !s.isEmpty else { return nil }
         guard let p = ConvPath(rawValue: s.lowercased()) else {
-            FileHandle.standardError.write("petgan: ignoring PETGAN_CONV=\(s) (expected reference, im2col, fft or winograd)\n".data(using: .utf8)!)
+            FileHandle.standardError.write("petgan: ignoring PETGAN_CONV=\(s) (expected \(ConvPath.allCases.map(\.rawValue).joined(separator: ", ")))\n".data(using: .utf8)!)
             return nil
         }
         return p

@@ -1,0 +1,202 @@
+// Micro-kernels of the implicit-GEMM convolution. Each ISA's tile keeps CCK_ROWS x (vectors per
+// row) accumulators in registers for the whole reduction: per reduction step it loads the weight
+// vectors once and broadcasts one input value per row straight from the padded input, so there is
+// no column matrix and no input packing. 24 zmm (or 12 ymm) accumulators cover the FMA latency
+// times the two FMA pipes several times over.
+#include "cconvkernels.h"
+
+// Plain C: the reference shape of every kernel below, and the fallback on any CPU.
+static void tile_scalar(const float *const *v, long nt, const long *voff, const long *woff,
+                        long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate) {
+    float acc[CCK_ROWS][16];
+    for (int j = 0; j < CCK_ROWS; j++)
+        for (int i = 0; i < 16; i++) acc[j][i] = (accumulate && j < rows) ? out[j * ldo + i] : 0.0f;
+    for (long t = 0; t < nt; t++) {
+        const float *wp = w + woff[t];
+        const float *p[CCK_ROWS];
+        for (int j = 0; j < CCK_ROWS; j++) p[j] = v[j] + voff[t];
+        long idx = 0;
+        for (long c = 0; c < nc; c++) {
+            for (int j = 0; j < CCK_ROWS; j++) {
+                const float b = p[j][idx];
+                for (int i = 0; i < 16; i++) acc[j][i] += b * wp[i];
+            }
+            idx += vcs; wp += wcs;
+        }
+    }
+    for (int j = 0; j < rows; j++)
+        for (int i = 0; i < 16; i++) out[j * ldo + i] = acc[j][i];
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+__attribute__((target("avx512f")))
+static void tile_avx512(const float *const *v, long nt, const long *voff, const long *woff,
+                        long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate) {
+#define DECL(j) __m512 a##j##0, a##j##1, a##j##2, a##j##3;
+    ROWS6(DECL)
+#undef DECL
+#define INIT(j) \
+    if (accumulate && j < rows) { \
+        a##j##0 = _mm512_loadu_ps(out + j * ldo); a##j##1 = _mm512_loadu_ps(out + j * ldo + 16); \
+        a##j##2 = _mm512_loadu_ps(out + j * ldo + 32); a##j##3 = _mm512_loadu_ps(out + j * ldo + 48); \
+    } else { a##j##0 = a##j##1 = a##j##2 = a##j##3 = _mm512_setzero_ps(); }
+    ROWS6(INIT)
+#undef INIT
+    for (long t = 0; t < nt; t++) {
+        const float *wp = w + woff[t];
+        const long o = voff[t];
+        const float *p0 = v[0] + o, *p1 = v[1] + o, *p2 = v[2] + o, *p3 = v[3] + o, *p4 = v[4] + o, *p5 = v[5] + o;
+        long idx = 0;
+        for (long c = 0; c < nc; c++) {
+            const __m512 w0 = _mm512_loadu_ps(wp), w1 = _mm512_loadu_ps(wp + 16);
+            const __m512 w2 = _mm512_loadu_ps(wp + 32), w3 = _mm512_loadu_ps(wp + 48);
+#define STEP(j) { const __m512 b = _mm512_set1_ps(p##j[idx]); \
+            a##j##0 = _mm512_fmadd_ps(b, w0, a##j##0); a##j##1 = _mm512_fmadd_ps(b, w1, a##j##1); \
+            a##j##2 = _mm512_fmadd_ps(b, w2, a##j##2); a##j##3 = _mm512_fmadd_ps(b, w3, a##j##3); }
+            ROWS6(STEP)
+#undef STEP
+            idx += vcs; wp += wcs;
+        }
+    }
+#define STORE(j) \
+    if (j < rows) { \
+        _mm512_storeu_ps(out + j * ldo, a##j##0); _mm512_storeu_ps(out + j * ldo + 16, a##j##1); \
+        _mm512_storeu_ps(out + j * ldo + 32, a##j##2); _mm512_storeu_ps(out + j * ldo + 48, a##j##3); \
+    }
+    ROWS6(STORE)
+#undef STORE
+}
+
+__attribute__((target("avx2,fma")))
+static void tile_avx2(const float *const *v, long nt, const long *voff, const long *woff,
+                      long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate) {
+#define DECL(j) __m256 a##j##0, a##j##1;
+    ROWS6(DECL)
+#undef DECL
+#define INIT(j) \
+    if (accumulate && j < rows) { a##j##0 = _mm256_loadu_ps(out + j * ldo); a##j##1 = _mm256_loadu_ps(out + j * ldo + 8); } \
+    else { a##j##0 = a##j##1 = _mm256_setzero_ps(); }
+    ROWS6(INIT)
+#undef INIT
+    for (long t = 0; t < nt; t++) {
+        const float *wp = w + woff[t];
+        const long o = voff[t];
+        const float *p0 = v[0] + o, *p1 = v[1] + o, *p2 = v[2] + o, *p3 = v[3] + o, *p4 = v[4] + o, *p5 = v[5] + o;
+        long idx = 0;
+        for (long c = 0; c < nc; c++) {
+            const __m256 w0 = _mm256_loadu_ps(wp), w1 = _mm256_loadu_ps(wp + 8);
+#define STEP(j) { const __m256 b = _mm256_broadcast_ss(p##j + idx); \
+            a##j##0 = _mm256_fmadd_ps(b, w0, a##j##0); a##j##1 = _mm256_fmadd_ps(b, w1, a##j##1); }
+            ROWS6(STEP)
+#undef STEP
+            idx += vcs; wp += wcs;
+        }
+    }
+#define STORE(j) if (j < rows) { _mm256_storeu_ps(out + j * ldo, a##j##0); _mm256_storeu_ps(out + j * ldo + 8, a##j##1); }
+    ROWS6(STORE)
+#undef STORE
+}
+
+int cck_supported(cck_isa isa) {
+    __builtin_cpu_init();
+    switch (isa) {
+    case CCK_SCALAR: return 1;
+    case CCK_AVX2: return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+    case CCK_AVX512: return __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return 0;
+}
+
+void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, const long *woff,
+              long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate) {
+    switch (isa) {
+    case CCK_AVX512: tile_avx512(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate); return;
+    case CCK_AVX2: tile_avx2(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate); return;
+    case CCK_SCALAR: break;
+    }
+    tile_scalar(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate);
+}
+
+#else  // not x86: the plain C tile only.
+
+int cck_supported(cck_isa isa) { return isa == CCK_SCALAR ? 1 : 0; }
+
+void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, const long *woff,
+              long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate) {
+    (void)isa;
+    tile_scalar(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate);
+}
+
+#endif
+
+int cck_block_width(cck_isa isa) { return isa == CCK_AVX512 ? 64 : 16; }
+
+// Blocked transposes: 16 channels x a row at a time, so reads and writes both run along lines.
+void cck_pack_channels_last(const float *src, long C, long D, long H, long W, long p0, long p1,
+                            float *dst, long cp, long Dp, long Hp, long Wp, long fd, long fh, long fw) {
+    for (long pl = p0; pl < p1; pl++) {
+        const long n = pl / D, d = pl % D;
+        for (long h = 0; h < H; h++) {
+            float *drow = dst + (((n * Dp + d + fd) * Hp + h + fh) * Wp + fw) * cp;
+            for (long c0 = 0; c0 < C; c0 += 16) {
+                const long c1 = c0 + 16 < C ? c0 + 16 : C;
+                for (long c = c0; c < c1; c++) {
+                    const float *srow = src + (((n * C + c) * D + d) * H + h) * W;
+                    float *dc = drow + c;
+                    for (long x = 0; x < W; x++) dc[x * cp] = srow[x];
+                }
+            }
+        }
+    }
+}
+
+void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long nw, long p0, long p1,
+                              float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
+                              long sd, long sh, long sw) {
+    for (long pl = p0; pl < p1; pl++) {
+        const long n = pl / nd, d = pl % nd;
+        for (long h = 0; h < nh; h++) {
+            const float *srow = src + ((n * nd + d) * nh + h) * nw * cp;
+            for (long c0 = 0; c0 < C; c0 += 16) {
+                const long c1 = c0 + 16 < C ? c0 + 16 : C;
+                for (long c = c0; c < c1; c++) {
+                    float *drow = dst + (((n * C + c) * D + d0 + d * sd) * H + h0 + h * sh) * W + w0;
+                    const float *sc = srow + c;
+                    for (long x = 0; x < nw; x++) drow[x * sw] = sc[x * cp];
+                }
+            }
+        }
+    }
+}
+
+void cck_pack_weights(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
+                      long nb, long blocks, long ic0, long ic1, float *dst) {
+    // Blocks of 4 input channels: the destination lines of a block (4·nt of them) stay in L1 while
+    // every output channel of the panel is written into them; the reads run along w's rows.
+    const long step = nin * nb;
+    for (long cb = 0; cb < blocks; cb++)
+        for (long b0 = ic0; b0 < ic1; b0 += 4) {
+            const long b1 = b0 + 4 < ic1 ? b0 + 4 : ic1;
+            for (long i = 0; i < nb; i++) {
+                const long oc = cb * nb + i;
+                for (long ic = b0; ic < b1; ic++) {
+                    float *d = dst + ((cb * nt) * nin + ic) * nb + i;
+                    if (oc >= nout) { for (long t = 0; t < nt; t++) d[t * step] = 0.0f; continue; }
+                    const float *src = w + oc * so + ic * si;
+                    for (long t = 0; t < nt; t++) d[t * step] = src[taps[t]];
+                }
+            }
+        }
+}
+
+void cck_transpose(const float *src, long rows, long lds, long c0, long c1, float *dst, long ldd) {
+    for (long r0 = 0; r0 < rows; r0 += 16) {
+        const long r1 = r0 + 16 < rows ? r0 + 16 : rows;
+        for (long c = c0; c < c1; c++)
+            for (long r = r0; r < r1; r++) dst[c * ldd + r] = src[r * lds + c];
+    }
+}

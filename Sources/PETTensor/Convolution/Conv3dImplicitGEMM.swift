@@ -1,0 +1,354 @@
+import CConvKernels
+import Foundation
+
+// Implicit GEMM: every kernel is a GEMM whose input-side operand is read straight from a zero-padded
+// copy of the input, through one base pointer per output row, by CConvKernels' register-blocked
+// tile (CCK_ROWS rows × one block of output channels, all accumulators in registers). No column
+// matrix is built, and nothing is packed on the input side but one layout change of the input.
+//   correlate:  rows = output positions, reduction = (tap, ci) over a channels-last padded x; the
+//               stride goes into the row base pointers, so a k4 s2 layer does no wasted work.
+//   adjoint:    split by output phase (i + p) mod s per axis; each phase is a stride-1 correlation of
+//               a channels-last padded y with that phase's taps (2×2×2 for k4 s2), reduction (tap, co).
+//   weight:     rows = (ci, tap), reduction = output positions row by row over a padded x (NCDHW),
+//               the weight-side vectors are channels-last gy.
+// Double backward needs nothing more: the gradients of these ops are again these ops (Convolution.swift).
+//   x: (N, Ci, ID, IH, IW)   w: (Co, Ci, KD, KH, KW)   y: (N, Co, OD, OH, OW)
+
+/// The micro-kernel an implicit-GEMM call runs.
+public enum ConvISA: String, CaseIterable, Sendable, Codable {
+    case avx512, avx2, scalar
+
+    var c: cck_isa {
+        switch self {
+        case .avx512: return CCK_AVX512
+        case .avx2: return CCK_AVX2
+        case .scalar: return CCK_SCALAR
+        }
+    }
+    /// Whether this CPU runs it (the plain C one runs everywhere).
+    public var isSupported: Bool { cck_supported(c) != 0 }
+    /// Output channels per tile (the kernel's vector width times its vectors per row).
+    public var blockWidth: Int { Int(cck_block_width(c)) }
+    /// The fastest one this CPU runs.
+    public static var best: ConvISA { [ConvISA.avx512, .avx2].first { $0.isSupported } ?? .scalar }
+}
+
+public enum Conv3dImplicitGEMM: ConvKernel {
+    /// The ISA every call uses: PETGAN_CONV_ISA=avx512|avx2|scalar when this CPU has it, else the
+    /// best it has. Tests set it to run each kernel.
+    nonisolated(unsafe) public static var isa: ConvISA = environmentISA ?? .best
+
+    /// PETGAN_CONV_ISA, read once (an unknown or unsupported value is reported and ignored).
+    public static let environmentISA: ConvISA? = {
+        guard let s = ProcessInfo.processInfo.environment["PETGAN_CONV_ISA"], !s.isEmpty else { return nil }
+        guard let i = ConvISA(rawValue: s.lowercased()) else {
+            FileHandle.standardError.write("petgan: ignoring PETGAN_CONV_ISA=\(s) (expected \(ConvISA.allCases.map(\.rawValue).joined(separator: ", ")))\n".data(using: .utf8)!)
+            return nil
+        }
+        guard i.isSupported else {
+            FileHandle.standardError.write("petgan: ignoring PETGAN_CONV_ISA=\(s) (this CPU lacks it)\n".data(using: .utf8)!)
+            return nil
+        }
+        return i
+    }()
+
+    static let tileRows = Int(CCK_ROWS)
+    /// Weight-side floats per reduction chunk: 48k floats = 192 KB, inside the 1 MB L2 of the
+    /// reference machine with room for the input rows; outputs are revisited once per chunk.
+    static let chunkFloats = 48 << 10
+
+    // MARK: the tile loop
+
+    /// Runs the tiles of one GEMM: output row r (0..<rowCount) reads the input from `v + rowOffset(r)`;
+    /// the reduction is `nt` segments (offsets `voff`, `woff`) of `nc` steps; block cb of output
+    /// channels takes its weight-side vectors from `w + cb·wBlockStride`; `out` is (rowCount, ldo).
+    /// Work is split over (channel block, group of row tiles); each unit walks the reduction in
+    /// chunks of `chunk` segments over all its tiles, so a chunk's weights stay in L2.
+    static func runTiles(_ isa: ConvISA, rowCount: Int, rowOffset: (Int) -> Int, v: UnsafePointer<Float>,
+                         voff: [Int], woff: [Int], nc: Int, vcs: Int, wcs: Int,
+                         w: UnsafePointer<Float>, wBlockStride: Int, blocks: Int,
+                         out: UnsafeMutablePointer<Float>, ldo: Int, chunk: Int) {
+        let R = tileRows, nb = isa.blockWidth
+        let tiles = (rowCount + R - 1) / R
+        guard tiles > 0, blocks > 0 else { return }
+        let nt = voff.count
+        let groups = max(1, min(tiles, (8 * Parallel.threads + blocks - 1) / blocks))
+        let per = (tiles + groups - 1) / groups
+        // One extra entry so the pointers exist when nt == 0 (a phase without taps writes zeros).
+        let vo = voff + [0], wo = woff + [0]
+        vo.withUnsafeBufferPointer { vop in wo.withUnsafeBufferPointer { wop in
+            Parallel.forEach(blocks * groups) { u in
+                let cb = u / groups, gi = u % groups
+                let t0 = gi * per, t1 = min(tiles, t0 + per)
+                if t0 >= t1 { return }
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: R) { pp in
+                    var s0 = 0
+                    repeat {
+                        let n = min(chunk, nt - s0)
+                        for tile in t0..<t1 {
+                            let r0 = tile * R, rows = min(R, rowCount - r0)
+                            for j in 0..<R { pp[j] = v + rowOffset(r0 + min(j, rows - 1)) }
+                            cck_tile(isa.c, UnsafePointer(pp.baseAddress!), n, vop.baseAddress! + s0, wop.baseAddress! + s0,
+                                     nc, vcs, wcs, w + cb * wBlockStride, out + r0 * ldo + cb * nb, ldo, Int32(rows), s0 > 0 ? 1 : 0)
+                        }
+                        s0 += chunk
+                    } while s0 < nt
+                }
+            }
+        }}
+    }
+
+    /// Channels-last, zero-padded copy of `src` (N, C, D, H, W) into dst (N, Dp, Hp, Wp, cp) at (fd, fh, fw).
+    static func packChannelsLast(_ src: UnsafePointer<Float>, n: Int, c: Int, d: Int, h: Int, w: Int,
+                                 into dst: UnsafeMutablePointer<Float>, cp: Int, dp: Int, hp: Int, wp: Int, fd: Int, fh: Int, fw: Int) {
+        KernelProfile.measure("igemm-pack") {
+            dst.update(repeating: 0, count: n * dp * hp * wp * cp)
+            Parallel.forRanges(n * d, minChunk: 1) { r in
+                cck_pack_channels_last(src, c, d, h, w, r.lowerBound, r.upperBound, dst, cp, dp, hp, wp, fd, fh, fw)
+            }
+        }
+    }
+
+    /// Inverse of the channels-last layout: src (N, nd, nh, nw, cp) into dst (N, C, D, H, W) at
+    /// (d0 + d·sd, h0 + h·sh, w0 + w·sw).
+    static func unpackChannelsLast(_ src: UnsafePointer<Float>, cp: Int, n: Int, nd: Int, nh: Int, nw: Int,
+                                   into dst: UnsafeMutablePointer<Float>, c: Int, d: Int, h: Int, w: Int,
+                                   origin: (Int, Int, Int), stride: (Int, Int, Int)) {
+        KernelProfile.measure("igemm-unpack") {
+            Parallel.forRanges(n * nd, minChunk: 1) { r in
+                cck_unpack_channels_last(src, cp, nd, nh, nw, r.lowerBound, r.upperBound, dst, c, d, h, w,
+                                         origin.0, origin.1, origin.2, stride.0, stride.1, stride.2)
+            }
+        }
+    }
+
+    /// The weight panels of all channel blocks (see cck_pack_weights), split over input channels.
+    static func packWeights(_ w: UnsafePointer<Float>, so: Int, si: Int, nout: Int, nin: Int, taps: [Int], nb: Int, blocks: Int,
+                            into dst: UnsafeMutablePointer<Float>) {
+        KernelProfile.measure("igemm-weights") {
+            taps.withUnsafeBufferPointer { tp in
+                Parallel.forRanges(nin, minChunk: 4) { r in
+                    cck_pack_weights(w, so, si, nout, nin, tp.baseAddress!, tp.count, nb, blocks, r.lowerBound, r.upperBound, dst)
+                }
+            }
+        }
+    }
+
+    /// Padded input extent along one axis: every output position's taps fall inside it.
+    @inline(__always)
+    static func paddedExtent(input: Int, output: Int, k: Int, s: Int, p: Int) -> Int {
+        max(input + p, (output - 1) * s + k)
+    }
+
+    // MARK: kernels
+
+    public static func correlate(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, options: ConvOptions) {
+        let isa = self.isa, nb = isa.blockWidth
+        let blocks = (g.co + nb - 1) / nb, cop = blocks * nb, K = g.kernelVolume, ci = g.ci
+        let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
+        let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
+        let wp = paddedExtent(input: g.iw, output: g.ow, k: g.kw, s: g.sw, p: g.pw)
+        let xcl = ScratchBuffer(count: g.n * dp * hp * wp * ci)
+        packChannelsLast(x, n: g.n, c: ci, d: g.id, h: g.ih, w: g.iw, into: xcl.pointer, cp: ci, dp: dp, hp: hp, wp: wp, fd: g.pd, fh: g.ph, fw: g.pw)
+        // Weights as (block, tap, ci, nb), zero past Co.
+        let wpk = ScratchBuffer(count: blocks * K * ci * nb)
+        packWeights(w, so: ci * K, si: K, nout: g.co, nin: ci, taps: Array(0..<K), nb: nb, blocks: blocks, into: wpk.pointer)
+        var voff = [Int](), woff = [Int]()
+        for a in 0..<g.kd { for b in 0..<g.kh { for e in 0..<g.kw {
+            woff.append(voff.count * ci * nb); voff.append(((a * hp + b) * wp + e) * ci)
+        }}}
+        let out = ScratchBuffer(count: g.n * g.outSpatial * cop)
+        let (od, oh, ow) = (g.od, g.oh, g.ow), (sd, sh, sw) = (g.sd, g.sh, g.sw)
+        KernelProfile.measure("igemm-tiles") {
+            runTiles(isa, rowCount: g.n * g.outSpatial, rowOffset: { r in
+                let x = r % ow, t = r / ow, yy = t % oh, t2 = t / oh, z = t2 % od, n = t2 / od
+                return (((n * dp + z * sd) * hp + yy * sh) * wp + x * sw) * ci
+            }, v: xcl.pointer, voff: voff, woff: woff, nc: ci, vcs: 1, wcs: nb, w: wpk.pointer, wBlockStride: K * ci * nb,
+                     blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkFloats / (ci * nb)))
+        }
+        unpackChannelsLast(out.pointer, cp: cop, n: g.n, nd: od, nh: oh, nw: ow, into: y, c: g.co, d: od, h: oh, w: ow,
+                           origin: (0, 0, 0), stride: (1, 1, 1))
+    }
+
+    /// One axis of the adjoint's phase split: output index i = q·s + φ − p for q in q0..<q0+count,
+    /// taps k = m·s + φ for m in 0..<taps.
+    struct PhaseAxis { var q0, count, taps: Int }
+
+    static func phaseAxis(i: Int, k: Int, s: Int, p: Int, phase φ: Int) -> PhaseAxis {
+        let q0 = ceilDiv(p - φ, s), q1 = floorDiv(i - 1 + p - φ, s)
+        return PhaseAxis(q0: q0, count: max(0, q1 - q0 + 1), taps: max(0, ceilDiv(k - φ, s)))
+    }
+
+    public static func correlateAdjoint(_ g: ConvGeometry, y: UnsafePointer<Float>, w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, options: ConvOptions) {
+        let isa = self.isa, nb = isa.blockWidth
+        let blocks = (g.ci + nb - 1) / nb, cip = blocks * nb, K = g.kernelVolume, co = g.co
+        let sizes = [(g.id, g.od, g.kd, g.sd, g.pd), (g.ih, g.oh, g.kh, g.sh, g.ph), (g.iw, g.ow, g.kw, g.sw, g.pw)]
+        // Front padding F = (most taps of a phase) − 1; extent covers every phase's positions.
+        var front = [Int](), ext = [Int]()
+        for (i, o, k, s, p) in sizes {
+            let f = ceilDiv(k, s) - 1
+            var e = o + f
+            for φ in 0..<s { let a = phaseAxis(i: i, k: k, s: s, p: p, phase: φ); if a.count > 0 { e = max(e, a.q0 + a.count + f) } }
+            front.append(f); ext.append(e)
+        }
+        let (yd, yh, yw) = (ext[0], ext[1], ext[2])
+        let ycl = ScratchBuffer(count: g.n * yd * yh * yw * co)
+        packChannelsLast(y, n: g.n, c: co, d: g.od, h: g.oh, w: g.ow, into: ycl.pointer, cp: co, dp: yd, hp: yh, wp: yw,
+                         fd: front[0], fh: front[1], fw: front[2])
+        var maxPositions = 0
+        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
+            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
+            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
+            maxPositions = max(maxPositions, a.count * b.count * e.count)
+        }}}
+        let out = ScratchBuffer(count: g.n * maxPositions * cip)
+        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
+            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
+            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
+            if a.count * b.count * e.count == 0 { continue }
+            // This phase's weights as (block, tap, co, nb over ci), zero past Ci; taps (ma, mb, me).
+            let T = a.taps * b.taps * e.taps
+            let wpk = ScratchBuffer(count: max(1, blocks * T * co * nb))
+            var voff = [Int](), woff = [Int](), taps = [Int]()
+            for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
+                taps.append(((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw)
+                woff.append(voff.count * co * nb)
+                voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * co)
+            }}}
+            if T > 0 { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: taps, nb: nb, blocks: blocks, into: wpk.pointer) }
+            let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
+            KernelProfile.measure("igemm-tiles") {
+                runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: { r in
+                    let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
+                    return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * co
+                }, v: ycl.pointer, voff: voff, woff: woff, nc: co, vcs: 1, wcs: nb, w: wpk.pointer, wBlockStride: T * co * nb,
+                         blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkFloats / (co * nb)))
+            }
+            unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
+                               origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
+                               stride: (g.sd, g.sh, g.sw))
+        }}}
+    }
+
+    public static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafePointer<Float>, w: UnsafeMutablePointer<Float>, options: ConvOptions) {
+        let isa = self.isa, nb = isa.blockWidth
+        let blocks = (g.co + nb - 1) / nb, cop = blocks * nb, K = g.kernelVolume, ci = g.ci
+        let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
+        let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
+        let wp = paddedExtent(input: g.iw, output: g.ow, k: g.kw, s: g.sw, p: g.pw)
+        let vol = dp * hp * wp
+        // x zero-padded, channel-first: a row (ci, tap) walks the output positions along W with stride sw.
+        let xpad = ScratchBuffer(count: g.n * ci * vol)
+        KernelProfile.measure("igemm-pack") {
+            xpad.pointer.update(repeating: 0, count: g.n * ci * vol)
+            let (id, ih, iw) = (g.id, g.ih, g.iw), (pd, ph, pw) = (g.pd, g.ph, g.pw)
+            Parallel.forRanges(g.n * ci * id, minChunk: 4) { r in
+                for plane in r {
+                    let nc = plane / id, d = plane % id
+                    for h in 0..<ih {
+                        (xpad.pointer + ((nc * dp + d + pd) * hp + h + ph) * wp + pw).update(from: x + ((nc * id + d) * ih + h) * iw, count: iw)
+                    }
+                }
+            }
+        }
+        let gycl = ScratchBuffer(count: g.n * g.outSpatial * cop)
+        packChannelsLast(y, n: g.n, c: g.co, d: g.od, h: g.oh, w: g.ow, into: gycl.pointer, cp: cop, dp: g.od, hp: g.oh, wp: g.ow, fd: 0, fh: 0, fw: 0)
+        // Reduction segments: one output row (n, od, oh) each, ow steps.
+        var voff = [Int](), woff = [Int]()
+        for n in 0..<g.n { for z in 0..<g.od { for yy in 0..<g.oh {
+            voff.append(n * ci * vol + (z * g.sd * hp + yy * g.sh) * wp)
+            woff.append(((n * g.od + z) * g.oh + yy) * g.ow * cop)
+        }}}
+        let R = ci * K
+        let out = ScratchBuffer(count: R * cop)
+        let (kh, kw) = (g.kh, g.kw)
+        KernelProfile.measure("igemm-tiles") {
+            runTiles(isa, rowCount: R, rowOffset: { r in
+                let e = r % kw, t = r / kw, b = t % kh, t2 = t / kh, a = t2 % g.kd, c = t2 / g.kd
+                return c * vol + (a * hp + b) * wp + e
+            }, v: xpad.pointer, voff: voff, woff: woff, nc: g.ow, vcs: g.sw, wcs: cop, w: gycl.pointer, wBlockStride: nb,
+                     blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkFloats / (g.ow * nb)))
+        }
+        // out (ci·K, cop) → w (Co, Ci·K)
+        let o = UnsafePointer(out.pointer)
+        KernelProfile.measure("igemm-unpack") {
+            Parallel.forRanges(g.co, minChunk: 1) { r in cck_transpose(o, R, cop, r.lowerBound, r.upperBound, w, R) }
+        }
+    }
+
+    // MARK: micro-kernel alone
+
+    /// GF/s of the tile alone on `Parallel.threads` workers, its operands resident in L1 (128
+    /// reduction steps of 6 rows × one channel block, repeated): the ceiling the convolution's tile
+    /// loop can reach. Median of `reps` runs of at least `secondsPerRun`.
+    public static func microKernelGflops(_ isa: ConvISA, secondsPerRun: Double = 0.2, reps: Int = 3) -> Double? {
+        guard isa.isSupported else { return nil }
+        let nb = isa.blockWidth, nc = 128, nt = 8, R = tileRows
+        let workers = Parallel.threads
+        let flopsPerCall = 2.0 * Double(R * nb * nc * nt)
+        // Per worker: inputs (R rows of nc), weights (nc × nb), outputs (R × nb).
+        let per = R * nc + nc * nb + R * nb
+        let buf = ScratchBuffer(count: workers * per)
+        for i in 0..<(workers * per) { buf.pointer[i] = Float(i % 7) * 1e-3 }
+        let zeros = [Int](repeating: 0, count: nt)
+        func seconds(_ calls: Int) -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            zeros.withUnsafeBufferPointer { z in
+                Parallel.forEach(workers) { wk in
+                    let base = buf.pointer + wk * per
+                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: R) { pp in
+                        for j in 0..<R { pp[j] = UnsafePointer(base + j * nc) }
+                        let wts = UnsafePointer(base + R * nc), out = base + R * nc + nc * nb
+                        for _ in 0..<calls {
+                            cck_tile(isa.c, UnsafePointer(pp.baseAddress!), nt, z.baseAddress!, z.baseAddress!, nc, 1, nb, wts, out, nb, Int32(R), 1)
+                        }
+                    }
+                }
+            }
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        var calls = 256
+        while true {
+            let t = seconds(calls)
+            if t >= secondsPerRun { break }
+            calls = t < secondsPerRun / 16 ? calls * 16 : Int(Double(calls) * secondsPerRun / max(t, 1e-9) * 1.1) + 1
+        }
+        var samples = (0..<max(1, reps)).map { _ in Double(workers) * Double(calls) * flopsPerCall / seconds(calls) / 1e9 }
+        samples.sort()
+        return samples[samples.count / 2]
+    }
+}
+
+extension Conv3dImplicitGEMM {
+    /// Cost model: tile time at the rate measured for this ISA (`petgan bench conv`, reference machine,
+    /// 2 threads) scaled by how much of a channel block is real channels and by the share of the
+    /// tile's reduction loop that is loop overhead, plus the layout changes' memory traffic.
+    /// The automatic choice considers implicit GEMM only from this many multiply-adds up (2^27; the
+    /// DCGAN's big layers have 2^31): its wins were measured there, small calls keep the path their
+    /// memory plans (PETTiling) and bitwise fixtures (Tests/Fixtures/pre-blocks) were made with.
+    static let minimumAutomaticMACs = 1 << 27
+
+    static func estimatedSeconds(_ g: ConvGeometry, role: ConvDispatch.Role) -> Double {
+        let isa = self.isa, nb = Double(isa.blockWidth)
+        let rate: Double
+        switch isa {
+        case .avx512: rate = 400e9
+        case .avx2: rate = 200e9
+        case .scalar: rate = 15e9
+        }
+        let outChannels: Int, steps: Int, moved: Int
+        switch role {
+        case .correlate: outChannels = g.co; steps = g.ci; moved = g.n * (g.ci * g.inSpatial + g.co * g.outSpatial)
+        case .adjoint: outChannels = g.ci; steps = g.co; moved = g.n * (g.ci * g.inSpatial + g.co * g.outSpatial)
+        case .weight: outChannels = g.co; steps = g.ow; moved = g.n * (g.ci * g.inSpatial + g.co * g.outSpatial)
+        }
+        let blockUse = Double(outChannels) / (nb * (Double(outChannels) / nb).rounded(.up))
+        let loopUse = Double(steps) / Double(steps + 2)
+        // Weight panels are repacked every call (≈ 1 ns per weight measured for D4's 8.4 M): what
+        // keeps the 8³→4³ layers on im2col with the AVX2 tile, where they measured slower.
+        let weights = Double(g.co * g.ci * g.kernelVolume) * 1e-9
+        return 2.0 * Double(g.macs) / (rate * blockUse * loopUse) + Double(moved) * 12.0 / 10e9 + weights
+    }
+}
