@@ -10,6 +10,8 @@ public enum PhantomError: Error, CustomStringConvertible, Equatable {
     case badTemplate(path: String, reason: String)
     /// A parameter file or value is invalid.
     case invalidParameters(source: String, reason: String)
+    /// The literature table of docs/phantom.md (or `--literature FILE`) is malformed.
+    case badLiteratureTable(path: String, reason: String)
     /// A requested grid, class list or option is invalid.
     case invalidRequest(String)
     /// An output could not be written.
@@ -23,6 +25,7 @@ public enum PhantomError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
         case let .badTemplate(path, reason): return "\(path): unexpected template: \(reason)"
         case let .invalidParameters(source, reason): return "\(source): invalid phantom parameters: \(reason)"
+        case let .badLiteratureTable(path, reason): return "\(path): literature table: \(reason)"
         case let .invalidRequest(reason): return "phantom: \(reason)"
         case let .writeFailed(path, reason): return "\(path): cannot write: \(reason)"
         }

@@ -47,8 +47,7 @@ public final class PhantomGenerator: @unchecked Sendable {
             for code in u.codes { if let i = anatomy.regions.index(ofCode: code) { base[i] = Float(u.multiplier) } }
         }
         baseUptake = base
-        let ponsOnGrid = Resample.trilinear(anatomy.pons, from: anatomy.ponsGrid, to: grid)
-        ponsVoxels = ponsOnGrid.indices.filter { ponsOnGrid[$0] >= 0.5 }
+        ponsVoxels = anatomy.ponsVoxels(on: grid)
         guard !ponsVoxels.isEmpty else {
             throw PhantomError.invalidRequest("the output grid \(grid) does not contain the pons reference region")
         }

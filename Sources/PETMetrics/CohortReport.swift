@@ -99,7 +99,7 @@ public struct CohortReport: Codable, Sendable {
     public var cohort: CohortDescription
     public var literatureSource: String?
     public var notes: [String]
-    /// How the reference regions other than pons are measured.
+    /// How each reference region is measured (keyed by `ReferenceRegion.rawValue`).
     public var referenceRegions: [String: String]
     public var regional: [CohortRegionRow]
     public var difficulty: DifficultyResult
@@ -111,13 +111,24 @@ public struct CohortReport: Codable, Sendable {
 }
 
 public enum CohortReporting {
-    /// AAL2 codes of the reference regions other than pons: cerebellum = every Cerebelum_* label (the
-    /// cerebellar cortex, vermis excluded, as the literature table's "cerebellum cortex" row); global
-    /// mean = every AAL2 label (the atlas's grey matter: cortex, deep nuclei, cerebellum, vermis).
-    static func referenceGroups(_ table: RegionTable) -> [ReferenceRegion: RegionGroup] {
-        let cerebellum = zip(table.codes, table.names).filter { $0.1.hasPrefix("Cerebelum_") }.map(\.0)
-        return [.cerebellum: RegionGroup(name: "reference: cerebellum", codes: cerebellum),
-                .globalMean: RegionGroup(name: "reference: global mean", codes: table.codes)]
+    /// What each reference region is (report.json's `referenceRegions`).
+    static let referenceDescriptions: [ReferenceRegion: String] = [
+        .pons: "mean over the pons mask (the template pons mask resampled to the grid, trilinear value ≥ 0.5: the phantom's own SUVR denominator, so ≈ 1 on a phantom store)",
+        .cerebellum: "mean over the AAL2 cerebellar hemispheres (Cerebelum_* labels 9001–9082, vermis excluded, no tissue mask)",
+        .global: "mean over the voxels whose template GM + WM probability is ≥ 0.5 (the maps as the phantom builds them for this voxel size)",
+    ]
+
+    /// The AAL2 codes of the grid and the voxels of every reference region, by the rule the calibration
+    /// tests measure with: `GridAtlas.referenceVoxels` on the anatomy the phantom builds for this voxel
+    /// size (its largest side, as `PhantomCohort.build`), the pons as `PhantomAnatomy.ponsVoxels(on:)`.
+    static func referenceVoxels(grid: VolumeGrid, templatesDirectory: String?) throws
+        -> (codes: [Int32], regions: RegionTable, references: [ReferenceRegion: [Int]]) {
+        let vs = grid.voxelSize
+        let anatomy = try PhantomAnatomy.load(directory: templatesDirectory, outputVoxelMM: max(vs.0, vs.1, vs.2))
+        let atlas = GridAtlas(anatomy: anatomy, grid: grid)
+        let pons = anatomy.ponsVoxels(on: grid)
+        let refs = Dictionary(uniqueKeysWithValues: ReferenceRegion.allCases.map { ($0, atlas.referenceVoxels($0, pons: pons)) })
+        return (atlas.codes, anatomy.regions, refs)
     }
 
     static let targets: [String: [Double]] = ["NC vs AD": [0.80, 0.92], "NC vs MCI": [0.60, 0.72], "3-class (NC/MCI/AD)": [0.55, 0.70]]
@@ -138,7 +149,7 @@ public enum CohortReporting {
             throw MetricsError.tooSmall(detail: "\(o.store): the report needs at least two classes (has \(set.classNames.joined(separator: ", ")))")
         }
         let grid = VolumeGrid(shape: set.shape, affine: set.affine)
-        let (codes, table) = try GridAtlas.aal2Codes(directory: o.templatesDirectory, grid: grid)
+        let (codes, table, refVoxels) = try referenceVoxels(grid: grid, templatesDirectory: o.templatesDirectory)
         var notes: [String] = []
         // The literature table and the groups of the regional table.
         var literature: LiteratureTable?
@@ -153,7 +164,6 @@ public enum CohortReporting {
             notes.append("No literature table (docs/phantom.md not found; --literature names it): the regional table lists every AAL2 label.")
         }
         let present = Set(codes)
-        let refs = referenceGroups(table)
         var tableGroups: [RegionGroup] = []
         var tableLiterature: [LiteratureRow?] = []
         if let lit = literature {
@@ -165,8 +175,12 @@ public enum CohortReporting {
         } else {
             for (c, n) in zip(table.codes, table.names) where present.contains(Int32(c)) { tableGroups.append(RegionGroup(name: n, codes: [c])); tableLiterature.append(nil) }
         }
-        let refOrder: [ReferenceRegion] = [.cerebellum, .globalMean]
-        let tableExtractor = try RegionalSUVR(codes: codes, groups: tableGroups + refOrder.map { refs[$0]! })
+        // Rows without a literature row are pons-referenced (the store's own SUVR reference).
+        let rowReference = tableLiterature.map { $0?.reference ?? .pons }
+        for r in ReferenceRegion.allCases where rowReference.contains(r) && refVoxels[r]!.isEmpty {
+            throw MetricsError.badInput(path: o.store, reason: "the grid holds no voxel of the \(r.rawValue) reference region (\(referenceDescriptions[r]!))")
+        }
+        let tableExtractor = try RegionalSUVR(codes: codes, groups: tableGroups)
         let featureExtractor = try RegionalSUVR.aal2(grid: grid, templatesDirectory: o.templatesDirectory)
 
         // One pass over the volumes: features for the difficulty, the regional table, the montage rows.
@@ -174,6 +188,7 @@ public enum CohortReporting {
         o.log("report: reading \(set.count) volumes of \(o.store) (regional SUVR, block averages)")
         var features = CohortFeatures(classNames: set.classNames, volumeShape: set.shape, groups: featureExtractor.groups)
         var tableValues: [[Double]] = []
+        var referenceMeans: [[ReferenceRegion: Double]] = []
         var firstOfClass: [Int: Volume] = [:], firstName: [Int: String] = [:]
         let bar = ProgressReporter(label: "report: regional SUVR", total: set.count, output: o.progress)
         for i in 0..<set.count {
@@ -182,6 +197,7 @@ public enum CohortReporting {
             guard v.data.allSatisfy({ $0.isFinite }) else { throw MetricsError.badInput(path: o.store, reason: "volume \(i) (\(set.names[i])) has non-finite values") }
             features.add(v.data, label: set.labels[i], id: set.names[i], extractor: featureExtractor)
             tableValues.append(tableExtractor.means(v.data))
+            referenceMeans.append(refVoxels.filter { !$0.value.isEmpty }.mapValues { GridAtlas.mean(v.data, $0) })
             if firstOfClass[set.labels[i]] == nil { firstOfClass[set.labels[i]] = v; firstName[set.labels[i]] = set.names[i] }
             bar.update(i + 1)
         }
@@ -193,16 +209,9 @@ public enum CohortReporting {
         var rows: [CohortRegionRow] = []
         for (g, group) in tableGroups.enumerated() {
             let lit = tableLiterature[g]
-            let reference = lit.map { $0.referenceRegion == .unknown ? ReferenceRegion.pons : $0.referenceRegion } ?? .pons
-            if let lit, lit.referenceRegion == .unknown, !notes.contains(where: { $0.hasPrefix("Reference '") && $0.contains(lit.reference) }) {
-                notes.append("Reference '\(lit.reference)' of the literature table is not pons, cerebellum or global mean: built values of those rows stay pons-normalised.")
-            }
-            let refColumn = refOrder.firstIndex(of: reference).map { tableGroups.count + $0 }
+            let reference = rowReference[g]
             func column(_ label: Int) -> [Double] {
-                features.labels.indices.filter { features.labels[$0] == label }.map { s in
-                    let v = tableValues[s][g]
-                    return refColumn.map { v / tableValues[s][$0] } ?? v
-                }
+                features.labels.indices.filter { features.labels[$0] == label }.map { s in tableValues[s][g] / referenceMeans[s][reference]! }
             }
             let ncValues = nc.map(column)
             let ncSummary = ncValues.map(Summary.init)
@@ -253,9 +262,7 @@ public enum CohortReporting {
             cohort: CohortDescription(path: o.store, units: set.units, shape: set.shape, voxelSizeMM: [vs.0, vs.1, vs.2], classNames: set.classNames,
                                       classCounts: counts, subjects: set.count, seed: o.cohortSeed, buildSeconds: o.buildSeconds),
             literatureSource: literature?.path, notes: notes,
-            referenceRegions: ["pons": "the store's own SUVR (the phantom divides by its eroded pons mask)",
-                               "cerebellum": "regional mean / mean over every AAL2 Cerebelum_* voxel (cerebellar cortex, no vermis) of the same subject",
-                               "global mean": "regional mean / mean over every AAL2-labelled voxel of the same subject"],
+            referenceRegions: Dictionary(uniqueKeysWithValues: referenceDescriptions.map { ($0.key.rawValue, "regional mean / \($0.value), of the same subject") }),
             regional: rows, difficulty: difficulty, targetRanges: targets, montage: montageName,
             montageRows: order.map { "\(set.classNames[$0]): \(firstName[$0]!)" },
             timings: CohortReportTimings(readSeconds: readSeconds, difficultySeconds: difficultySeconds, totalSeconds: seconds(since: t0)))
@@ -293,7 +300,7 @@ public enum CohortReporting {
     static func literatureCells(_ l: LiteratureRow?) -> [String] {
         guard let l else { return ["–", "–", "–", "–"] }
         let nc = l.ncMean.value == nil ? l.ncMean.text : (l.ncSD.value == nil ? "\(l.ncMean.text) (SD \(l.ncSD.text))" : "\(l.ncMean.text) ± \(l.ncSD.text)")
-        return ["\(nc) (\(l.reference))", l.mciChangePercent.text, l.adChangePercent.text, l.sources]
+        return ["\(nc) (\(l.referenceText))", l.mciChangePercent.text, l.adChangePercent.text, l.sources]
     }
 
     static func comparisonCells(_ r: CohortRegionRow, _ className: String) -> String {
@@ -353,7 +360,7 @@ public enum CohortReporting {
         m += "## Classification difficulty\n\n" + table(difficultyHeader, difficultyRows(r)) + "\n\n"
         m += methodLines(r).map { "- \($0)" }.joined(separator: "\n") + "\n\n"
         m += "## Regional table\n\n"
-        if let src = r.literatureSource { m += "Literature columns from `\(src)` (section \"\(LiteratureTable.heading.dropFirst(3))\").\n\n" }
+        if let src = r.literatureSource { m += "Literature columns from `\(src)` (section \"\(LiteratureTable.title)\").\n\n" }
         m += table(regionalHeader(r), r.regional.map { regionalCells(r, $0) }) + "\n"
         return m
     }

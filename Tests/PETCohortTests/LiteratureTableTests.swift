@@ -1,9 +1,9 @@
 import XCTest
 import PETTestSupport
-@testable import PETMetrics
-import PETCohort
+@testable import PETCohort
 
-/// The literature table of docs/phantom.md as `phantom --report` reads it.
+/// The literature table of docs/phantom.md as the calibration tests and `phantom --report` read it
+/// (one parser, PETCohort's `LiteratureTable`).
 final class LiteratureTableTests: XCTestCase {
     func atlasTable() throws -> RegionTable {
         try ensureTemplates(required: [TemplateFiles.atlasTable])
@@ -24,7 +24,7 @@ final class LiteratureTableTests: XCTestCase {
         }
         // Every row names a reference region the report understands; numbers are numbers or "n/a".
         for r in t.rows {
-            XCTAssertNotEqual(r.referenceRegion, .unknown, "\(r.region): reference '\(r.reference)'")
+            XCTAssertEqual(ReferenceRegion(cell: r.referenceText), r.reference, "\(r.region): reference '\(r.referenceText)'")
             for v in [r.ncMean, r.ncSD, r.ageChangePerDecadePercent, r.mciChangePercent, r.adChangePercent] {
                 XCTAssertTrue(v.value != nil || v.text.lowercased() == "n/a", "\(r.region): cell '\(v.text)' is neither a number nor n/a")
             }
@@ -52,17 +52,27 @@ final class LiteratureTableTests: XCTestCase {
         | posterior cingulate | Cingulate_Post_L/R | cerebellum | 1.4 | 0.1 | n/a | ~−10 | −19 (−15…−23) | B 2002 |
         | thalamus | Thalamus | global mean | 1.1 | 0.08 | | | | C |
         | frontal | Frontal_Sup_2_* + 2611 | whole-brain mean | 1.0 | 0.05 | −3 | 0 | −8 | D |
+        | putamen | Putamen_L Putamen_R | global | 1.15..1.37 | 0.12 | n/a | n/a | n/a | E |
 
         ## Next section
         | not | this |
+
+        ### Atypical AD presentations
+
+        | variant | frequency among AD (%) | pattern |
+        |---|---|---|
+        | typical | 75 | x |
+        | minimal atrophy | 10..15 | y |
+        | posterior | n/a | z |
         """
         let t = try LiteratureTable.parse(markdown: md, path: "x.md", regions: regions)
-        XCTAssertEqual(t.rows.map(\.region), ["Precuneus", "posterior cingulate", "thalamus", "frontal"])
+        XCTAssertEqual(t.rows.map(\.region), ["Precuneus", "posterior cingulate", "thalamus", "frontal", "putamen"])
         XCTAssertEqual(t.rows[0].labelNames, ["Precuneus_L", "Precuneus_R"])
         XCTAssertEqual(t.rows[1].labelNames, ["Cingulate_Post_L", "Cingulate_Post_R"])
         XCTAssertEqual(t.rows[2].labelNames, ["Thalamus_L", "Thalamus_R"])
         XCTAssertEqual(Set(t.rows[3].labelNames), ["Frontal_Sup_2_L", "Frontal_Sup_2_R", regions.names[regions.codes.firstIndex(of: 2611)!]])
-        XCTAssertEqual(t.rows.map(\.referenceRegion), [.pons, .cerebellum, .globalMean, .globalMean])
+        XCTAssertEqual(t.rows.map(\.reference), [.pons, .cerebellum, .global, .global, .global])
+        XCTAssertEqual(t.rows.map(\.referenceText), ["pons", "cerebellum", "global mean", "whole-brain mean", "global"])
         XCTAssertEqual(t.rows[0].ncMean.value, 1.52); XCTAssertEqual(t.rows[0].ncSD.value, 0.11)
         XCTAssertEqual(t.rows[0].ageChangePerDecadePercent.value, -2.1)
         XCTAssertEqual(t.rows[0].mciChangePercent.value, -10); XCTAssertEqual(t.rows[0].mciChangePercent.low, -12)
@@ -71,6 +81,28 @@ final class LiteratureTableTests: XCTestCase {
         XCTAssertEqual(t.rows[1].adChangePercent.value, -19)
         XCTAssertNil(t.rows[1].ageChangePerDecadePercent.value)
         XCTAssertNil(t.rows[2].mciChangePercent.value)
+        // "a..b": the ends kept, the value (what the calibration checks) the midpoint.
+        XCTAssertEqual(t.rows[4].ncMean.low, 1.15); XCTAssertEqual(t.rows[4].ncMean.high, 1.37)
+        XCTAssertEqual(t.rows[4].ncMean.value ?? .nan, 1.26, accuracy: 1e-12)
+        XCTAssertEqual(t.variantFrequencies.keys.sorted(), ["minimal atrophy", "typical"])
+        XCTAssertEqual(t.variantFrequencies["typical"] ?? .nan, 0.75, accuracy: 1e-12)
+        XCTAssertEqual(t.variantFrequencies["minimal atrophy"] ?? .nan, 0.125, accuracy: 1e-12)
+        XCTAssertEqual(t.path, "x.md")
+
+        // An unknown reference is one error naming the file, the row and the value.
+        XCTAssertThrowsError(try LiteratureTable.parse(markdown: md.replacingOccurrences(of: "| global mean |", with: "| striatum |"), path: "x.md", regions: regions)) {
+            let m = "\($0)"
+            XCTAssertTrue(m.hasPrefix("x.md:") && m.contains("row 'thalamus'") && m.contains("'striatum'"), m)
+        }
+        // So is a cell that is neither a number, a range nor n/a (a number inside prose is not taken).
+        XCTAssertThrowsError(try LiteratureTable.parse(markdown: md.replacingOccurrences(of: "| 1.1 | 0.08 |", with: "| see N3 | 0.08 |"), path: "x.md", regions: regions)) {
+            let m = "\($0)"
+            XCTAssertTrue(m.hasPrefix("x.md:") && m.contains("row 'thalamus'") && m.contains("'see N3'"), m)
+        }
+        // And a row whose cell count is not the header's.
+        XCTAssertThrowsError(try LiteratureTable.parse(markdown: md.replacingOccurrences(of: "| E |", with: "| E | extra |"), path: "x.md", regions: regions)) {
+            XCTAssertTrue("\($0)".hasPrefix("x.md:"), "\($0)")
+        }
 
         XCTAssertThrowsError(try LiteratureTable.parse(markdown: md.replacingOccurrences(of: "Thalamus |", with: "Thalamusx |"), path: "x.md", regions: regions)) {
             XCTAssertTrue("\($0)".contains("Thalamusx"), "\($0)")
