@@ -19,6 +19,10 @@ public struct CohortRequest {
     /// calibrated pons-referenced SUVR peaks above 3 in visual and posterior cingulate cortex at 5 mm.
     public var suvrMax: Double = 4
 
+    /// The SUVR window montages of the phantom show (inferno): the calibrated pons-referenced cortex
+    /// sits at 1.5–2, visual and posterior cingulate cortex and putamen reach 2.5–3.
+    public static let displayWindowSUVR: (Float, Float) = (0, 3)
+
     public init(grid: VolumeGrid, parameters: PhantomParameters = PhantomParameters(), plan: CohortPlan, outputPath: String) {
         self.grid = grid; self.parameters = parameters; self.plan = plan; self.outputPath = outputPath
     }
@@ -183,6 +187,14 @@ public enum PhantomCohort {
         req.slices = slices
         req.templatesDirectory = templatesDirectory
         return try build(req)
+    }
+
+    /// Mid-slices (axial, coronal, sagittal) of the given store items, one row each, in SUVR: the
+    /// store holds SUVR mapped to [−1, 1] (what training reads), so the map is inverted before the
+    /// SUVR window is applied (showing the stored values made every montage nearly black).
+    public static func montage(store: VolumeStore, indices: [Int]) throws -> RGBImage {
+        let vols = try indices.map { try store.readVolumeInRawUnits($0) }
+        return Montage.render(vols, options: MontageOptions(colorMap: .inferno, zoom: 2, window: CohortRequest.displayWindowSUVR))
     }
 
     /// Reads the subjects' recorded parameters back from a cohort store.

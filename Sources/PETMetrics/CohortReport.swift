@@ -250,7 +250,7 @@ public enum CohortReporting {
 
         // The montage: the first subject of each class, axial, coronal and sagittal mid-slices.
         let order = set.classNames.indices.filter { firstOfClass[$0] != nil }
-        let img = Montage.render(order.map { firstOfClass[$0]! }, options: MontageOptions(colorMap: .inferno, zoom: 2, window: (0, Float(2.0))))
+        let img = Montage.render(order.map { firstOfClass[$0]! }, options: MontageOptions(colorMap: .inferno, zoom: 2, window: CohortRequest.displayWindowSUVR))
         let montageName = "montage.png"
         let montagePath = (o.directory as NSString).appendingPathComponent(montageName)
         try writeAtomically(montagePath) { try PNGFile.write(img, to: $0) }
@@ -356,7 +356,7 @@ public enum CohortReporting {
         }
         var m = "# \(r.title)\n\n" + summaryLines(r).joined(separator: "\n") + "\n\n"
         if !r.notes.isEmpty { m += r.notes.map { "- \($0)" }.joined(separator: "\n") + "\n\n" }
-        m += "![One subject per class (rows \(r.montageRows.joined(separator: "; "))); axial, coronal, sagittal; SUVR 0–2, inferno](\(r.montage))\n\n"
+        m += "![One subject per class (rows \(r.montageRows.joined(separator: "; "))); axial, coronal, sagittal; SUVR 0–3, inferno](\(r.montage))\n\n"
         m += "## Classification difficulty\n\n" + table(difficultyHeader, difficultyRows(r)) + "\n\n"
         m += methodLines(r).map { "- \($0)" }.joined(separator: "\n") + "\n\n"
         m += "## Regional table\n\n"
@@ -413,7 +413,7 @@ public enum CohortReporting {
         """
         h += summaryLines(r).map { "<p>\(Figures.esc($0.replacingOccurrences(of: "`", with: "")))</p>" }.joined()
         if !r.notes.isEmpty { h += "<div class=\"note\"><ul>" + r.notes.map { "<li>\(Figures.esc($0))</li>" }.joined() + "</ul></div>" }
-        h += "<figure><img src=\"\(montageURI)\" alt=\"one subject per class\"><figcaption>Rows: \(Figures.esc(r.montageRows.joined(separator: "; "))). Axial, coronal, sagittal mid-slices; SUVR 0–2, inferno.</figcaption></figure>"
+        h += "<figure><img src=\"\(montageURI)\" alt=\"one subject per class\"><figcaption>Rows: \(Figures.esc(r.montageRows.joined(separator: "; "))). Axial, coronal, sagittal mid-slices; SUVR 0–3, inferno.</figcaption></figure>"
         h += "<h2>Classification difficulty</h2>" + table(difficultyHeader, difficultyRows(r)) + intervalChart(r)
         h += "<ul>" + methodLines(r).map { "<li>\(Figures.esc($0))</li>" }.joined() + "</ul>"
         h += "<h2>Regional table</h2>"

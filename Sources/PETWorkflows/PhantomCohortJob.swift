@@ -70,10 +70,9 @@ public struct PhantomCohortJob {
         if let m = montage {
             let store = try VolumeStore.open(out)
             let order = classNames.compactMap { firstOfClass[$0] }
-            let vols = try order.map { try store.readVolume($0) }
-            let img = Montage.render(vols, options: MontageOptions(colorMap: .inferno, zoom: 2, window: (0, Float(2.0))))
-            try PNGFile.write(img, to: m)
-            say("phantom: wrote \(m) (rows: \(order.map { plan.subjects[$0].className }.joined(separator: ", ")); SUVR 0–2)")
+            let w = CohortRequest.displayWindowSUVR
+            try PNGFile.write(try PhantomCohort.montage(store: store, indices: order), to: m)
+            say("phantom: wrote \(m) (rows: \(order.map { plan.subjects[$0].className }.joined(separator: ", ")); SUVR \(Int(w.0))–\(Int(w.1)))")
         }
         return summary
     }

@@ -42,6 +42,31 @@ final class WinogradConvolutionTests: XCTestCase {
         try ConvolutionTests.compare(path: .winograd, cases: [c], tolerance: Self.tolerance)
     }
 
+    /// Regression: the weight gradient's per-worker partial sums took tasks as workers came free, so
+    /// which tiles each sum held (and the result's bits) changed from run to run; the fresh-clone CI
+    /// of 8bb1c86 caught it in ActivationCheckpointingTests (checkpointed recompute 4.5e-6 off). Now
+    /// each worker has a fixed share: repeated calls agree bitwise.
+    func testWinogradWeightGradientIsBitwiseRepeatable() throws {
+        let g = try ConvGeometry.conv(x: [2, 3, 5, 61, 39], w: [5, 3, 3, 3, 3], params: ConvParams(k: 3, p: 1), op: "conv3d")
+        let t = Conv3dWinograd.Tiling(out: (g.od, g.oh, g.ow), cin: g.ci, cout: g.co)
+        XCTAssertGreaterThan(g.n * t.tasksPerSample, Parallel.threads, "more tasks than workers, so shares matter")
+        var rng = PETRandom(seed: 7)
+        let x = (0..<(g.n * g.ci * g.inSpatial)).map { _ in rng.normal() }
+        let y = (0..<(g.n * g.co * g.outSpatial)).map { _ in rng.normal() }
+        func gradient() -> [Float] {
+            var w = [Float](repeating: 0, count: g.co * g.ci * 27)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in w.withUnsafeMutableBufferPointer { wp in
+                Conv3dWinograd.weightGradient(g, x: xp.baseAddress!, y: yp.baseAddress!, w: wp.baseAddress!, options: ConvOptions(path: .winograd))
+            } } }
+            return w
+        }
+        let first = gradient()
+        XCTAssertTrue(first.allSatisfy(\.isFinite))
+        for run in 1..<30 {
+            XCTAssertEqual(gradient().map(\.bitPattern), first.map(\.bitPattern), "run \(run) differs from run 0")
+        }
+    }
+
     /// Relative error (max |fast − ref| / max |ref|) against the reference, which accumulates in
     /// Double, on the K3 layer's magnitudes: 32 → 32 channels, inputs N(0, 1) (normalised
     /// activations), He-initialised weights N(0, 2/(27·32)), output gradient N(0, 1), 19×17×21.

@@ -117,14 +117,16 @@ public enum Conv3dWinograd: ConvKernel {
         // One H (64 × Co × Ci) per worker, summed at the end: workers never write the same memory.
         let h = ScratchBuffer(count: workers * 64 * pairs)
         h.pointer.update(repeating: 0, count: workers * 64 * pairs)
-        let next = TaskCounter()
         BLAS.singleThreaded {
             Parallel.forEach(workers) { wk in
                 let hw = h.pointer + wk * 64 * pairs
                 let nt = t.tilesPerTask
                 let v = ScratchBuffer(count: 64 * g.ci * nt), gt = ScratchBuffer(count: 64 * g.co * nt)
                 let work = ScratchBuffer(count: workFloats(t))
-                while let task = next.take(below: tasks) {
+                // A fixed, contiguous share of the tasks per worker (not tasks taken as workers come
+                // free): which tiles a partial sum holds must not depend on timing, or the gradient's
+                // bits change from run to run (activation checkpointing's recompute must match bitwise).
+                for task in (wk * tasks / workers)..<((wk + 1) * tasks / workers) {
                     let (n, td, th0, th1) = locate(task, t)
                     let cols = (th1 - th0) * t.tiles.w
                     KernelProfile.measure("wino-input") {
@@ -459,17 +461,5 @@ public enum Conv3dWinograd: ConvKernel {
                 }
             }
         }
-    }
-}
-
-/// Hands out task indices 0..<n to workers one at a time.
-final class TaskCounter: @unchecked Sendable {
-    private var next = 0
-    private let lock = NSLock()
-    func take(below n: Int) -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < n else { return nil }
-        next += 1
-        return next - 1
     }
 }
