@@ -9,12 +9,21 @@ import PETTensor
 ///                   D Conv3d 1→64→128→256→512 (k4 s2 p1), BN but on the first, LeakyReLU 0.2, 512→1 (k4)
 ///   wgangp3d_64_b4  WGAN-GP critic step with gradient penalty (same shapes, no norm in the critic)
 ///   dcgan2d_b64     the 2D paper model (Islam & Zhang 2020) step at 128×128×3, batch 64
+///   fastgan3d_64_b8 the conditional 3D FastGAN step (FastGAN.swift; 3 classes), 64³, batch 8, the
+///                   SPECT study's batch: G widths 128→64→32→16 (4 GLU up-sampling blocks from 4³, one
+///                   excitation), D 16→32→64→128 (k4 s2 p1, batch norm) + both decoders (3 blocks each)
+///   fastgan2d_256_b8 the conditional 2D FastGAN step at 256×256 (the study's matrix), batch 8, with
+///                   FastGAN's 256² widths at ngf 64 (1024→512→256→128→128→64, 6 blocks from 4²),
+///                   D 32→…→1024 (k5 s2 p2, as the 2D DCGAN critic), decoders of 5 blocks
+/// (no PyTorch peer for the FastGAN rows: our figures with their analytic FLOP count alone)
 /// GFLOP/s use an analytic count of the convolution and linear work a step does (2 FLOPs per MAC;
 /// a backward pass counts twice its forward): DCGAN 3·F_G + 8·F_D (the G update's discriminator pass
 /// computes input gradients only), WGAN-GP critic F_G + 12·F_D (penalty: forward, input gradient,
 /// and the double backward ≈ 6 F_D). torch_peer.py freezes D's weights in the G update too, so
 /// both sides do the same work; its FlopCounterMode count is in its result file (null when PyTorch
-/// cannot count the gradient penalty's double backward).
+/// cannot count the gradient penalty's double backward). FastGAN (hinge, no batch reuse):
+/// 4·F_G + 8·F_D + 3·F_dec (G runs without a graph in the critic step, forward + backward in the G
+/// step; the decoders run forward and backward on the real batch).
 public enum TrainBenchmark {
     public struct Case {
         public var name: String
@@ -37,9 +46,61 @@ public enum TrainBenchmark {
         p2.gChannels = [1024, 512, 256, 128, 64]; p2.dChannels = [64, 128, 256, 512, 1024]; p2.lrG = 1e-4; p2.lrD = 1e-4; p2.data = "benchmark"
         let b2 = quick ? 8 : 64
         let g2 = NetworkGeometry(dims: 2, channels: 3, imageShape: [128, 128], layers: 5, conditionalClasses: 0)
+        var f3 = TrainConfig.defaults(for: .fastgan3d)
+        f3.gChannels = quick ? [64, 32, 16] : [128, 64, 32, 16]; f3.dChannels = quick ? [16, 32, 64] : [16, 32, 64, 128]
+        f3.conditional = true; f3.data = "benchmark"
+        let fg3 = NetworkGeometry(dims: 3, channels: 1, imageShape: [size, size, size], layers: f3.gChannels.count, conditionalClasses: 3)
+        var f2 = TrainConfig.defaults(for: .fastgan2d)
+        let side2 = quick ? 64 : 256
+        f2.gChannels = quick ? [256, 128, 64, 32] : [1024, 512, 256, 128, 128, 64]
+        f2.dChannels = quick ? [32, 64, 128, 256] : [32, 64, 128, 256, 512, 1024]
+        f2.conditional = true; f2.data = "benchmark"
+        let fg2 = NetworkGeometry(dims: 2, channels: 1, imageShape: [side2, side2], layers: f2.gChannels.count, conditionalClasses: 3)
         return [Case(name: "dcgan3d_\(size)_b4", config: d3, geometry: g3, batch: 4, criticOnly: false),
                 Case(name: "wgangp3d_\(size)_b4", config: w3, geometry: g3, batch: 4, criticOnly: true),
-                Case(name: "dcgan2d_b\(b2)", config: p2, geometry: g2, batch: b2, criticOnly: false)]
+                Case(name: "dcgan2d_b\(b2)", config: p2, geometry: g2, batch: b2, criticOnly: false),
+                Case(name: "fastgan3d_\(size)_b8", config: f3, geometry: fg3, batch: 8, criticOnly: false),
+                Case(name: "fastgan2d_\(side2)_b8", config: f2, geometry: fg2, batch: 8, criticOnly: false)]
+    }
+
+    /// Forward FLOPs of a FastGAN generator, discriminator trunk + head, and both decoders at batch n
+    /// (convolutions and the dense projection; 2 FLOPs per MAC).
+    public static func fastGANForwardFLOPs(_ c: Case) -> (g: Double, d: Double, decoders: Double) {
+        let g = c.geometry, n = Double(c.batch), L = c.config.gChannels.count
+        let k3 = g.dims == 3 ? 27.0 : 9.0, kd = g.dims == 3 ? 64.0 : 25.0
+        let base = Double(g.baseGrid.reduce(1, *)), doubling = g.dims == 3 ? 8.0 : 4.0
+        let w = (c.config.gChannels + [c.config.gChannels[L - 1]]).map(Double.init)
+        let inF = Double(c.config.zDim + g.conditionalClasses)
+        var fg = 2 * n * inF * 2 * w[0] * base
+        var spatial = base
+        for i in 0..<L {
+            spatial *= doubling
+            fg += 2 * n * spatial * w[i] * 2 * w[i + 1] * k3
+        }
+        fg += 2 * n * spatial * w[L] * Double(g.channels) * k3
+        for p in fastGANExcitationPairs(layers: L, count: c.config.skipExcitations) {
+            fg += 2 * n * (w[p.low] * w[p.high] * base + w[p.high] * w[p.high])
+        }
+        var fd = 0.0, inC = Double(g.channels + g.conditionalClasses)
+        spatial = Double(g.imageShape.reduce(1, *))
+        for c2 in c.config.dChannels.map(Double.init) {
+            spatial /= doubling
+            fd += 2 * n * c2 * spatial * inC * kd
+            inC = c2
+        }
+        fd += 2 * n * inC * base
+        func decoder(_ inChannels: Double) -> Double {
+            var f = 0.0, ch = inChannels, s = base
+            for _ in 0..<(L - 1) {
+                let b = max(8, (ch / 2).rounded(.down))
+                s *= doubling
+                f += 2 * n * s * ch * 2 * b * k3
+                ch = b
+            }
+            return f + 2 * n * s * ch * Double(g.channels) * k3
+        }
+        let dw = c.config.dChannels.map(Double.init)
+        return (fg, fd, decoder(dw[L - 1]) + decoder(dw[L - 2]))
     }
 
     /// Forward FLOPs of the generator and the discriminator at batch n.
@@ -70,14 +131,21 @@ public enum TrainBenchmark {
         resetPeakResident()
         let model = try GANModel(config: c.config, geometry: c.geometry, rng: &rng)
         let real = Tensor.uniform([c.batch, c.geometry.channels] + c.geometry.imageShape, low: -1, high: 1, rng: &rng)
-        let labels = [Int](repeating: 0, count: c.batch)
+        let labels = (0..<c.batch).map { c.geometry.conditionalClasses > 0 ? $0 % c.geometry.conditionalClasses : 0 }
         var noise = PETRandom(seed: 12)
         let ms = try timing.medianMs {
             if c.criticOnly { _ = try model.criticStep(real: real, labels: labels, rng: &noise) }
             else { _ = try model.trainStep(real: [(real, labels)], rng: &noise) }
         }
-        let (fg, fd) = forwardFLOPs(c)
-        let flops = c.criticOnly ? fg + 12 * fd : 3 * fg + 8 * fd
+        let flops: Double
+        switch c.config.model.family.layout {
+        case .dcgan:
+            let (fg, fd) = forwardFLOPs(c)
+            flops = c.criticOnly ? fg + 12 * fd : 3 * fg + 8 * fd
+        case .fastgan:
+            let f = fastGANForwardFLOPs(c)
+            flops = 4 * f.g + 8 * f.d + 3 * f.decoders
+        }
         return TrainRow(name: c.name, msStep: (ms * 10).rounded() / 10, gflops: ((flops / (ms / 1000) / 1e9) * 10).rounded() / 10,
                         stepGflop: (flops / 1e9 * 10).rounded() / 10, batch: c.batch, threads: Parallel.threads,
                         peakRSSMB: (Double(peakResidentBytes()) / 1_048_576).rounded())

@@ -106,7 +106,23 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Also write the montage / loss curve every this many steps (0: only at epoch ends).
     public var plotEvery: Int = 0
 
+    // Small-data training (issue 18). Optional so that run records written before these settings
+    // existed still decode (a missing key reads as nil = the value below, which changes nothing).
+    /// Differentiable augmentation policy, e.g. "translation,cutout=0.4,intensity" (Augmentation.swift).
+    public var augment: String? = ""
+    /// Decay of the generator's exponential moving average (0: none), with ramp-up (GeneratorEMA.swift).
+    public var gEMA: Double? = 0
+    /// FastGAN: skip-layer excitations in the generator.
+    public var sle: Int? = 1
+    /// FastGAN: weight of the discriminator's reconstruction loss.
+    public var reconstructionWeight: Double? = 1
+
     public init() {}
+
+    public var augmentPolicy: AugmentPolicy { (try? AugmentPolicy.parse(augment ?? "")) ?? AugmentPolicy() }
+    public var generatorEMADecay: Double { gEMA ?? 0 }
+    public var skipExcitations: Int { sle ?? 1 }
+    public var reconstructionWeightValue: Double { reconstructionWeight ?? 1 }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, preset, data, out
@@ -123,6 +139,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case nCritic = "n_critic", gpLambda = "gp_lambda", clip
         case initStd = "init_std"
         case checkpointEvery = "checkpoint_every", sampleCount = "sample_count", plotEvery = "plot_every"
+        case augment, gEMA = "g_ema", sle, reconstructionWeight = "reconstruction_weight"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -307,6 +324,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         "optimizer": .string, "lr_g": .double, "lr_d": .double, "beta1": .double, "beta2": .double, "rms_alpha": .double,
         "n_critic": .int, "gp_lambda": .double, "clip": .double, "init_std": .double, "checkpoint_every": .int,
         "sample_count": .int, "plot_every": .int,
+        "augment": .string, "g_ema": .double, "sle": .int, "reconstruction_weight": .double,
     ]
 
     /// Converts a YAML / command-line value to the setting's type (YAML 1.1 reads 1e-4 as a string).
@@ -409,6 +427,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         guard checkpointEvery >= 1 else { throw bad("checkpoint_every", "must be at least 1, got \(checkpointEvery)") }
         guard sampleCount >= 1, sampleCount <= 64 else { throw bad("sample_count", "must be 1…64, got \(sampleCount)") }
         guard plotEvery >= 0 else { throw bad("plot_every", "must not be negative, got \(plotEvery)") }
+        _ = try AugmentPolicy.parse(augment ?? "", source: sources["augment"] ?? "config")
+        guard generatorEMADecay.isFinite, (0..<1).contains(generatorEMADecay) else { throw bad("g_ema", "must be in [0, 1) (0: no moving average; FastGAN, StyleGAN: 0.999), got \(generatorEMADecay)") }
+        guard (0...TrainConfig.maxLayers).contains(skipExcitations) else { throw bad("sle", "must be 0…\(gChannels.count) (one per up-sampling block at most), got \(skipExcitations)") }
+        guard reconstructionWeightValue.isFinite, reconstructionWeightValue >= 0 else { throw bad("reconstruction_weight", "must be a finite number ≥ 0, got \(reconstructionWeightValue)") }
         if conditional && !classFilter.isEmpty { throw bad("class", "a conditional model trains on every class; drop --class or --conditional", with: ["conditional"]) }
     }
 

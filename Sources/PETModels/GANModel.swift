@@ -19,6 +19,8 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     /// Fraction of real and fake samples the discriminator puts on the right side (BCE and hinge:
     /// score sign; Wasserstein: of the midpoint between the mean scores).
     public var accuracyD: Double = 0
+    /// FastGAN: the discriminator's weighted reconstruction loss on real batches (part of lossD).
+    public var reconstruction: Double = 0
 
     public var isFinite: Bool { [lossD, lossG, dReal, dFake, wasserstein, gradientPenalty, gradNormD, gradNormG].allSatisfy(\.isFinite) }
 }
@@ -33,6 +35,10 @@ public final class GANModel {
     public let optD: Optimizer
     /// The losses and step rules of the configuration's loss family.
     public let objective: AdversarialObjective
+    /// The discriminator's differentiable augmentation (empty: none), applied to real and generated inputs.
+    public let augmentation: AugmentPolicy
+    /// The generator's moving average (nil when g_ema is 0).
+    public private(set) var ema: GeneratorEMA?
 
     /// Builds and initializes the networks from `config` (initialization drawn from `rng`).
     public init(config: TrainConfig, geometry: NetworkGeometry, rng: inout PETRandom) throws {
@@ -43,10 +49,11 @@ public final class GANModel {
         }
         self.config = config
         self.geometry = geometry
-        generator = Generator(geometry: geometry, zDim: config.zDim, channels: config.gChannels, rng: &rng)
-        discriminator = Discriminator(geometry: geometry, channels: config.dChannels, norm: config.criticNorm, rng: &rng)
+        (generator, discriminator) = try config.model.family.layout.makeNetworks(config: config, geometry: geometry, rng: &rng)
         initializeWeights(generator, std: Float(config.initStd), rng: &rng)
         initializeWeights(discriminator, std: Float(config.initStd), rng: &rng)
+        augmentation = config.augmentPolicy
+        ema = config.generatorEMADecay > 0 ? GeneratorEMA(generator, decay: config.generatorEMADecay) : nil
         optG = config.optimizer.make(generator.namedParameters(prefix: "G"), learningRate: config.lrG, config: config)
         optD = config.optimizer.make(discriminator.namedParameters(prefix: "D"), learningRate: config.lrD, config: config)
         objective = config.loss.objective
@@ -86,11 +93,26 @@ public final class GANModel {
 
     public func discriminate(_ x: Variable, labels: [Int]) throws -> Variable { try discriminator(discriminatorInput(x, labels: labels)) }
 
-    /// Samples in evaluation mode (batch-norm running statistics), without a graph.
-    public func sample(_ z: Tensor, labels: [Int]) throws -> Tensor {
+    /// Samples in evaluation mode (batch-norm running statistics), without a graph; with the
+    /// generator's moving average when the model keeps one, unless `raw`.
+    public func sample(_ z: Tensor, labels: [Int], raw: Bool = false) throws -> Tensor {
         generator.eval()
         defer { generator.train() }
-        return try withNoGrad { try generate(z, labels: labels).value }
+        let run = { try withNoGrad { try self.generate(z, labels: labels).value } }
+        if let e = ema, !raw { return try e.withAverages(run) }
+        return try run()
+    }
+
+    /// For a loaded model that samples: the moving average becomes the generator's weights (unless
+    /// `raw`: the raw weights stay), and the average is dropped, so every way of sampling (tiled or
+    /// not) uses the same weights. Returns which weights the generator now has.
+    @discardableResult
+    public func chooseSamplingWeights(raw: Bool) -> String {
+        defer { ema = nil }
+        guard let e = ema else { return "raw (the run kept no moving average)" }
+        if raw { return "raw (--raw)" }
+        e.install()
+        return String(format: "moving average (g_ema %g)", e.decay)
     }
 
     // MARK: training
@@ -108,13 +130,16 @@ public final class GANModel {
             lastFake = fake
             m.lossD += dm.lossD; m.dReal += dm.dReal; m.dFake += dm.dFake; m.wasserstein += dm.wasserstein
             m.gradientPenalty += dm.gradientPenalty; m.accuracyD += dm.accuracyD; m.gradNormD = dm.gradNormD
+            m.reconstruction += dm.reconstruction
         }
         let k = Double(real.count)
         m.lossD /= k; m.dReal /= k; m.dFake /= k; m.wasserstein /= k; m.gradientPenalty /= k; m.accuracyD /= k
+        m.reconstruction /= k
         let (x, labels) = real[real.count - 1]
         let g = try generatorStep(fake: objective.generatorReusesCriticBatch ? lastFake : nil, batch: x.shape[0], labels: labels, rng: &rng)
         m.lossG = g.lossG
         m.gradNormG = g.gradNormG
+        ema?.update()
         return m
     }
 
@@ -129,10 +154,19 @@ public final class GANModel {
         let z = sampleNoise(n, rng: &rng)
         let reuse = objective.generatorReusesCriticBatch
         let fake = reuse ? try generate(z, labels: labels) : try withNoGrad { try generate(z, labels: labels) }
-        let dr = try discriminate(realV, labels: labels)
-        let df = try discriminate(reuse ? fake.detached() : fake, labels: labels)
+        // The same augmentation policy on both inputs, drawn independently (DiffAugment); the
+        // generator's gradient flows through it in the generator step.
+        let realIn = try augmentation.apply(realV, rng: &rng)
+        let fakeIn = try augmentation.apply(reuse ? fake.detached() : fake, rng: &rng)
+        let (dr, extra) = try discriminator.forwardReal(discriminatorInput(realIn, labels: labels), rng: &rng)
+        let df = try discriminate(fakeIn, labels: labels)
         var lossD = try objective.criticLoss(real: dr, fake: df)
-        if let penalty = try objective.criticPenalty(critic: { try self.discriminate($0, labels: labels) }, real: x, fake: fake.value,
+        if let e = extra {
+            m.reconstruction = Double(e.scalar)
+            lossD = try lossD + e
+        }
+        // The penalty interpolates between the inputs the critic saw (augmented when augmenting).
+        if let penalty = try objective.criticPenalty(critic: { try self.discriminate($0, labels: labels) }, real: realIn.value, fake: fakeIn.value,
                                                      config: config, rng: &rng) {
             m.gradientPenalty = Double(penalty.scalar)
             lossD = try lossD + penalty
@@ -161,7 +195,7 @@ public final class GANModel {
         for p in dParams { p.requiringGrad(false) }
         defer { for p in dParams { p.requiringGrad(true) } }
         let fake = try given ?? generate(sampleNoise(n, rng: &rng), labels: labels)
-        let dg = try discriminate(fake, labels: labels)
+        let dg = try discriminate(augmentation.apply(fake, rng: &rng), labels: labels)
         let lossG = try objective.generatorLoss(fake: dg)
         try lossG.backward()
         m.lossG = Double(lossG.scalar)
@@ -175,11 +209,13 @@ public final class GANModel {
     /// Model parameters and buffers ("G.…", "D.…").
     public func tensors() -> [String: Tensor] {
         generator.stateDict(prefix: "G").merging(discriminator.stateDict(prefix: "D")) { a, _ in a }
+            .merging(ema?.stateDict() ?? [:]) { a, _ in a }
     }
 
     public func load(tensors: [String: Tensor]) throws {
         try generator.loadStateDict(tensors, prefix: "G")
         try discriminator.loadStateDict(tensors, prefix: "D")
+        try ema?.load(tensors)
     }
 
     /// The names and shapes a checkpoint of this model must hold (optimizer state included when
@@ -188,6 +224,7 @@ public final class GANModel {
         var m = Checkpoint.Manifest()
         // Shapes only: copying every tensor here cost a third of a large model's load peak.
         m.tensors = generator.stateShapes(prefix: "G").merging(discriminator.stateShapes(prefix: "D")) { a, _ in a }
+            .merging(ema?.stateShapes() ?? [:]) { a, _ in a }
         m.rngs = rngs
         _ = optimizers
         return m

@@ -37,6 +37,8 @@ public struct GenerationRequest {
     public var memoryBudget: Int? = nil
     /// 3D models: an explicit output tile (D, H, W) instead of one chosen from the budget.
     public var tile: [Int]? = nil
+    /// Sample the raw generator, not its moving average (when the run kept one).
+    public var raw = false
     public init(checkpoint: String, seeds: [UInt64], out: String) { self.checkpoint = checkpoint; self.seeds = seeds; self.out = out }
 }
 
@@ -49,6 +51,8 @@ public struct GenerationSummary {
     public var samples: Int
     /// The finest tile plan tiled generation used (samples are planned one by one; nil when untiled).
     public var plan: TilePlan? = nil
+    /// Which generator weights sampled: "moving average (…)" or "raw (…)".
+    public var weights: String = ""
 }
 
 extension TiledGenerator {
@@ -56,6 +60,11 @@ extension TiledGenerator {
     /// small: C0 × base grid) runs whole, its norm and activation and every upsampling block tile by
     /// tile. The same module objects, so weights and running statistics are the model's.
     public convenience init(_ generator: Generator) throws {
+        // Its skip-layer excitations connect distant blocks: the blocks are no chain of layers.
+        if generator is FastGANGenerator {
+            throw TilingError.unsupportedLayer(index: 0, name: "FastGANGenerator",
+                                               reason: "skip-layer excitation gates a block by a whole low-resolution map; generate FastGAN samples untiled (drop --memory-budget / --tile)")
+        }
         try self.init(layers: Array(generator.input.layers.dropFirst()) + generator.blocks.flatMap(\.layers))
     }
 }
@@ -165,6 +174,7 @@ public enum Generation {
             let (m, r, c) = try loadModel(file)
             return (m, r, c.step)
         }()
+        let weights = model.chooseSamplingWeights(raw: req.raw)
         if ProcessInfo.processInfo.environment["PETGAN_DEBUG_MEMORY"] != nil {
             FileHandle.standardError.write(Data("generate: \(formatBytes(MemoryAccountant.shared.bytesInUse)) counted in use after loading the model\n".utf8))
         }
@@ -237,7 +247,7 @@ public enum Generation {
                 [
                     "command": "petgan generate", "kind": "generated", "model": rec.config.model.rawValue,
                     "preset": rec.config.preset, "class": j.cls, "label": j.label, "seed": Int(j.seed),
-                    "checkpoint": file, "checkpoint_sha256": hash, "checkpoint_step": checkpointStep,
+                    "checkpoint": file, "checkpoint_sha256": hash, "checkpoint_step": checkpointStep, "generator_weights": weights,
                     "training_data": rec.data.path, "units": rec.data.units, "normalization": rec.data.normalization,
                     "z_dim": rec.config.zDim, "z_distribution": rec.config.zDistribution.rawValue,
                     "layout": rec.geometry.dims == 3 ? "volume (D, H, W)" : "2D sample: (channels, H, W) = adjacent axial slices",
@@ -311,7 +321,7 @@ public enum Generation {
         let montagePath = (req.out as NSString).appendingPathComponent("montage.png")
         if !montageVols.isEmpty { try PNGFile.write(montage(montageVols, record: rec, labels: montageLabels), to: montagePath) }
         return GenerationSummary(files: files, montage: montagePath, checkpoint: file, checkpointSHA256: hash,
-                                 classes: classes, samples: jobs.count, plan: plan)
+                                 classes: classes, samples: jobs.count, plan: plan, weights: weights)
     }
 
     /// Subsampling of the montage preview in tiled NIfTI generation: every voxel up to 96 per side

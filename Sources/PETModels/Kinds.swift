@@ -30,6 +30,9 @@ public enum ModelKind: String, SettingChoice {
     case wgangp3d
     /// 3D GAN with the hinge loss (SAGAN / BigGAN); HingeGAN.swift.
     case hinge3d
+    /// 2D / 3D conditional FastGAN (Liu et al. 2021, as Werner et al. 2022 used it); FastGAN.swift.
+    case fastgan2d
+    case fastgan3d
 
     /// What the family is: dimensionality, loss and default settings (ModelFamilies.swift and one
     /// file per added variant).
@@ -40,6 +43,8 @@ public enum ModelKind: String, SettingChoice {
         case .wgan3d: return .wgan3d
         case .wgangp3d: return .wgangp3d
         case .hinge3d: return .hinge3d
+        case .fastgan2d: return .fastgan2d
+        case .fastgan3d: return .fastgan3d
         }
     }
 

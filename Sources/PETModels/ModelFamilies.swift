@@ -14,11 +14,35 @@ public struct ModelFamily: Sendable {
     public let loss: LossKind
     /// One line for help texts, e.g. "gradient penalty".
     public let summary: String
+    /// The networks' layout.
+    public let layout: NetworkLayout
     /// The family's built-in defaults over `TrainConfig()` (the model field is already set).
     let defaults: @Sendable (inout TrainConfig) -> Void
 
-    public init(dims: Int, loss: LossKind, summary: String, defaults: @escaping @Sendable (inout TrainConfig) -> Void) {
-        self.dims = dims; self.loss = loss; self.summary = summary; self.defaults = defaults
+    public init(dims: Int, loss: LossKind, summary: String, layout: NetworkLayout = .dcgan,
+                defaults: @escaping @Sendable (inout TrainConfig) -> Void) {
+        self.dims = dims; self.loss = loss; self.summary = summary; self.layout = layout; self.defaults = defaults
+    }
+}
+
+/// How a family's generator and discriminator are built.
+public enum NetworkLayout: Sendable {
+    /// Networks.swift: projection + strided transposed convolutions; strided convolutions + head.
+    case dcgan
+    /// FastGAN.swift: GLU up-sampling blocks with skip-layer excitation; a discriminator with
+    /// self-supervised decoders.
+    case fastgan
+
+    func makeNetworks(config: TrainConfig, geometry: NetworkGeometry, rng: inout PETRandom) throws -> (Generator, Discriminator) {
+        switch self {
+        case .dcgan:
+            return (Generator(geometry: geometry, zDim: config.zDim, channels: config.gChannels, rng: &rng),
+                    Discriminator(geometry: geometry, channels: config.dChannels, norm: config.criticNorm, rng: &rng))
+        case .fastgan:
+            return (try FastGANGenerator(geometry: geometry, zDim: config.zDim, channels: config.gChannels, excitations: config.skipExcitations, rng: &rng),
+                    try FastGANDiscriminator(geometry: geometry, channels: config.dChannels, norm: config.criticNorm,
+                                             reconstructionWeight: config.reconstructionWeightValue, rng: &rng))
+        }
     }
 }
 

@@ -75,13 +75,18 @@ public struct NetworkGeometry: Codable, Equatable, Sendable {
 
 /// z (+ one-hot class) → image: the input block (projection → bn0 → ReLU), then the upsampling
 /// blocks (transposed conv → batch norm → ReLU; the last → tanh).
-public final class Generator: Module {
+public class Generator: Module {
     public let geometry: NetworkGeometry
     public let zDim: Int
     /// The dense input: z → (N, C0, base grid), batch norm, ReLU.
     public let input: NetworkBlock
     /// The upsampling blocks, 0 ..< layers.
     public let blocks: [NetworkBlock]
+
+    /// A generator of another layout (FastGAN.swift) from its input block and its blocks.
+    init(geometry: NetworkGeometry, zDim: Int, input: NetworkBlock, blocks: [NetworkBlock]) {
+        self.geometry = geometry; self.zDim = zDim; self.input = input; self.blocks = blocks
+    }
 
     public init(geometry g: NetworkGeometry, zDim: Int, channels: [Int], rng: inout PETRandom) {
         geometry = g
@@ -132,13 +137,18 @@ public final class Generator: Module {
 
 /// image (+ class channels) → one logit: the strided blocks (conv → norm → LeakyReLU(0.2), no norm
 /// on the first), then the head.
-public final class Discriminator: Module {
+public class Discriminator: Module {
     public let geometry: NetworkGeometry
     public let norm: CriticNorm
     /// The strided blocks, 0 ..< layers.
     public let blocks: [NetworkBlock]
     /// (N, C_L, base grid) → (N, 1): no norm, no activation.
     public let head: NetworkBlock
+
+    /// A discriminator of another layout (FastGAN.swift) from its strided blocks and head.
+    init(geometry: NetworkGeometry, norm: CriticNorm, blocks: [NetworkBlock], head: NetworkBlock) {
+        self.geometry = geometry; self.norm = norm; self.blocks = blocks; self.head = head
+    }
 
     public init(geometry g: NetworkGeometry, channels: [Int], norm: CriticNorm, rng: inout PETRandom) {
         geometry = g
@@ -184,6 +194,13 @@ public final class Discriminator: Module {
 
     /// Strided blocks recomputed in backward (activation checkpointing).
     public var recomputeBlocks: Set<Int> = []
+
+    /// Logits of a real batch (its first `geometry.channels` channels the images, the rest class
+    /// channels) and a term the discriminator adds to its own loss on real images (FastGAN's
+    /// reconstruction), nil when it has none. Random choices (FastGAN's crop) come from `rng`.
+    public func forwardReal(_ x: Variable, rng: inout PETRandom) throws -> (logits: Variable, extraLoss: Variable?) {
+        (try forward(x), nil)
+    }
 
     /// The forward pass with each block's name and the shape of its layer's output.
     func traced(_ x: Variable) throws -> (Variable, [(String, [Int])]) { try (blocks + [head]).traced(x) }

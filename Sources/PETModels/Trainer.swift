@@ -222,6 +222,7 @@ public final class Trainer {
         noiseRng = n
         dataEpochStart = d
         step = c.step
+        model.ema?.updates = c.step
         if step > 0 {
             // Rebuild the permutation of the epoch that was running.
             var r = dataEpochStart
@@ -247,10 +248,11 @@ public final class Trainer {
     }
 
     func appendMetrics(_ m: StepMetrics, seconds: Double, itPerSecond: Double) {
-        let row: [String: Any] = ["step": step, "epoch": (step - 1) / stepsPerEpoch + 1, "loss_d": m.lossD, "loss_g": m.lossG,
+        var row: [String: Any] = ["step": step, "epoch": (step - 1) / stepsPerEpoch + 1, "loss_d": m.lossD, "loss_g": m.lossG,
                                   "d_real": m.dReal, "d_fake": m.dFake, "wasserstein": m.wasserstein, "gp": m.gradientPenalty,
                                   "grad_norm_d": m.gradNormD, "grad_norm_g": m.gradNormG, "acc_d": m.accuracyD,
                                   "it_s": itPerSecond, "seconds": seconds]
+        if model.discriminator is FastGANDiscriminator { row["recon"] = m.reconstruction }
         let clean = row.mapValues { v -> Any in if let d = v as? Double, !d.isFinite { return String(d) }; return v }
         guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) else { return }
         let file = path("metrics.jsonl")
@@ -295,6 +297,8 @@ public final class Trainer {
         message("run \(runDirectory): \(config.model.rawValue)\(config.preset.isEmpty ? "" : " (preset \(config.preset))"), "
                 + "\(data.count) items \(data.itemShape), \(stepsPerEpoch) steps per epoch, \(totalSteps) steps, "
                 + "G \(model.generator.parameterCount) + D \(model.discriminator.parameterCount) parameters, seed \(config.seed)"
+                + (model.augmentation.isEmpty ? "" : ", augment \(model.augmentation)")
+                + (model.ema.map { String(format: ", generator EMA %g", $0.decay) } ?? "")
                 + (firstStep > 0 ? ", resumed at step \(firstStep)" : ""))
         var lastGood: String? = firstStep > 0 ? Trainer.latestCheckpoint(in: runDirectory) : nil
         var last: StepMetrics?

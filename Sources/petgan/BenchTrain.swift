@@ -5,11 +5,11 @@ import PETBenchmarks
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Training steps with torch_peer.py's model shapes: 3D DCGAN 64³ b4, WGAN-GP critic 64³ b4, 2D paper model 128² b64.")
+        abstract: "Training steps with torch_peer.py's model shapes: 3D DCGAN 64³ b4, WGAN-GP critic 64³ b4, 2D paper model 128² b64; and conditional FastGAN 3D 64³ b8 and 2D 256² b8 (no peer).")
 
     @Flag(help: "A smoke run (32³ 3D models, 2D batch 8, fewer repetitions).")
     var quick = false
-    @Option(help: "Cases to run (comma-separated name prefixes: dcgan3d, wgangp3d, dcgan2d); default all.")
+    @Option(help: "Cases to run (comma-separated name prefixes: dcgan3d, wgangp3d, dcgan2d, fastgan3d, fastgan2d); default all.")
     var only: String?
     @Option(help: "Timed repetitions per case (median reported).")
     var reps: Int = 3

@@ -35,6 +35,8 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions<GenerateBudget>
     @Option(help: "3D models: explicit output tile D×H×W for tiled generation (default: chosen from --memory-budget).", transform: { try GridSides.parse($0) })
     var tile: GridSides?
+    @Flag(help: "Sample the raw generator instead of its moving average (runs trained with --g-ema keep both; the average is the default).")
+    var raw = false
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
@@ -49,6 +51,7 @@ struct GenerateCommand: ParsableCommand {
             req.format = format
             req.memoryBudget = runtime.memoryBudget?.bytes
             req.tile = tile?.sides
+            req.raw = raw
             var bar: ProgressReporter?
             let s = try Generation.run(req) { done, total in
                 if bar == nil { bar = ProgressReporter(label: "generate", total: total) }
@@ -56,6 +59,7 @@ struct GenerateCommand: ParsableCommand {
             }
             bar?.finish()
             if let p = s.plan { print("generate: tiled: \(p)") }
+            print("generate: generator weights: \(s.weights)")
             print("generate: \(s.samples) samples (\(s.classes.map { $0.isEmpty ? "unconditional" : $0 }.joined(separator: ", "))) from \(s.checkpoint) (sha256 \(s.checkpointSHA256.prefix(16))…)")
             print("generate: wrote \(s.files.count) files into \(out); montage \(s.montage)")
         }

@@ -53,6 +53,10 @@ struct TrainCommand: ParsableCommand {
     var evalData: String?
     @Option(help: "Folder with the templates for the learning curve's regional statistics (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
+    @Option(help: "Differentiable augmentation of the discriminator's real and generated inputs (DiffAugment-style, every model): a comma list of translation[=0.125] (fraction of a side), cutout[=0.5] (box side fraction), intensity[=0.2] (uptake scale ±), flip-lr[=0.5] (probability; off unless asked: hemispheric asymmetry matters in AD); translation and cutout fill with the background −1. 'none' turns it off.")
+    var augment: String?
+    @Option(name: .customLong("g-ema"), help: "Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; ramp-up min(decay, (1+t)/(10+t)); 0: none; fastgan models default to 0.999). generate and the quality figures sample it; generate --raw samples the raw weights.")
+    var gEMA: Double?
     @Flag(name: .customLong("dry-run"), help: "Print the resolved configuration and the layer shapes, then exit.")
     var dryRun = false
 
@@ -79,6 +83,8 @@ struct TrainCommand: ParsableCommand {
         if let p = out { o["out"] = p }
         if let s = seed { o["seed"] = s }   // UInt64: Int(s) trapped above Int.max
         if let t = runtime.threads { o["threads"] = t }
+        if let a = augment { o["augment"] = a }
+        if let e = gEMA { o["g_ema"] = e }
         for s in settings {
             let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
             o[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? parts[1] : ""

@@ -55,3 +55,18 @@ public final class Unflatten: Module {
     public init(_ shape: [Int]) { self.shape = shape }
     public override func forward(_ x: Variable) throws -> Variable { try x.reshaped([x.shape[0]] + shape) }
 }
+
+/// torch.nn.GLU(dim=1): (N, 2C, ...) → (N, C, ...), first half · sigmoid(second half). Keeps its
+/// input (2 tensors of its output's size) and the sigmoid (1).
+public final class GLU: Module, BackwardFootprint {
+    public override init() {}
+    public var keptTensorsForBackward: Int { 3 }
+    public override func forward(_ x: Variable) throws -> Variable { try glu(x) }
+}
+
+/// x · sigmoid(x) (torch's SiLU; FastGAN's Swish): keeps its input and the sigmoid.
+public final class Swish: Module, BackwardFootprint {
+    public override init() {}
+    public var keptTensorsForBackward: Int { 2 }
+    public override func forward(_ x: Variable) throws -> Variable { try swish(x) }
+}
