@@ -368,30 +368,64 @@ extension ConvDispatch {
     /// y = C(x, w) in the call's precision.
     static func correlate(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, options: ConvOptions) {
         guard precision(options) == .bf16 else {
-            return kernel(for: g, role: .correlate, options: options).correlate(g, x: x, w: w, y: y, options: options)
+            return ConvTimers.time(.fp32) { kernel(for: g, role: .correlate, options: options).correlate(g, x: x, w: w, y: y, options: options) }
         }
-        if let t = bf16Tile(for: g, role: .correlate, options: options) { return Conv3dBF16.correlate(g, x: x, w: w, y: y, tile: t) }
-        let xr = Conv3dBF16.rounded(x, count: g.n * g.ci * g.inSpatial), wr = Conv3dBF16.rounded(w, count: g.co * g.ci * g.kernelVolume)
-        kernel(for: g, role: .correlate, options: options).correlate(g, x: xr.pointer, w: wr.pointer, y: y, options: options)
+        if let t = bf16Tile(for: g, role: .correlate, options: options) { return ConvTimers.time(.bf16Tiles) { Conv3dBF16.correlate(g, x: x, w: w, y: y, tile: t) } }
+        ConvTimers.time(.bf16Emulated) {
+            let xr = Conv3dBF16.rounded(x, count: g.n * g.ci * g.inSpatial), wr = Conv3dBF16.rounded(w, count: g.co * g.ci * g.kernelVolume)
+            kernel(for: g, role: .correlate, options: options).correlate(g, x: xr.pointer, w: wr.pointer, y: y, options: options)
+        }
     }
 
     /// x = Cᵀ(y, w) in the call's precision.
     static func correlateAdjoint(_ g: ConvGeometry, y: UnsafePointer<Float>, w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, options: ConvOptions) {
         guard precision(options) == .bf16 else {
-            return kernel(for: g, role: .adjoint, options: options).correlateAdjoint(g, y: y, w: w, x: x, options: options)
+            return ConvTimers.time(.fp32) { kernel(for: g, role: .adjoint, options: options).correlateAdjoint(g, y: y, w: w, x: x, options: options) }
         }
-        if let t = bf16Tile(for: g, role: .adjoint, options: options) { return Conv3dBF16.correlateAdjoint(g, y: y, w: w, x: x, tile: t) }
-        let yr = Conv3dBF16.rounded(y, count: g.n * g.co * g.outSpatial), wr = Conv3dBF16.rounded(w, count: g.co * g.ci * g.kernelVolume)
-        kernel(for: g, role: .adjoint, options: options).correlateAdjoint(g, y: yr.pointer, w: wr.pointer, x: x, options: options)
+        if let t = bf16Tile(for: g, role: .adjoint, options: options) { return ConvTimers.time(.bf16Tiles) { Conv3dBF16.correlateAdjoint(g, y: y, w: w, x: x, tile: t) } }
+        ConvTimers.time(.bf16Emulated) {
+            let yr = Conv3dBF16.rounded(y, count: g.n * g.co * g.outSpatial), wr = Conv3dBF16.rounded(w, count: g.co * g.ci * g.kernelVolume)
+            kernel(for: g, role: .adjoint, options: options).correlateAdjoint(g, y: yr.pointer, w: wr.pointer, x: x, options: options)
+        }
     }
 
     /// w = W(y, x) in the call's precision.
     static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafePointer<Float>, w: UnsafeMutablePointer<Float>, options: ConvOptions) {
         guard precision(options) == .bf16 else {
-            return kernel(for: g, role: .weight, options: options).weightGradient(g, x: x, y: y, w: w, options: options)
+            return ConvTimers.time(.fp32) { kernel(for: g, role: .weight, options: options).weightGradient(g, x: x, y: y, w: w, options: options) }
         }
-        if let t = bf16Tile(for: g, role: .weight, options: options) { return Conv3dBF16.weightGradient(g, x: x, y: y, w: w, tile: t) }
-        let xr = Conv3dBF16.rounded(x, count: g.n * g.ci * g.inSpatial), yr = Conv3dBF16.rounded(y, count: g.n * g.co * g.outSpatial)
-        kernel(for: g, role: .weight, options: options).weightGradient(g, x: xr.pointer, y: yr.pointer, w: w, options: options)
+        if let t = bf16Tile(for: g, role: .weight, options: options) { return ConvTimers.time(.bf16Tiles) { Conv3dBF16.weightGradient(g, x: x, y: y, w: w, tile: t) } }
+        ConvTimers.time(.bf16Emulated) {
+            let xr = Conv3dBF16.rounded(x, count: g.n * g.ci * g.inSpatial), yr = Conv3dBF16.rounded(y, count: g.n * g.co * g.outSpatial)
+            kernel(for: g, role: .weight, options: options).weightGradient(g, x: xr.pointer, y: yr.pointer, w: w, options: options)
+        }
+    }
+
+    /// How a bf16 call of this shape runs: "bf16 tiles" or "bf16 emulated on <path>".
+    public static func bf16Route(for g: ConvGeometry, role: Role, options: ConvOptions) -> String {
+        if bf16Tile(for: g, role: role, options: options) != nil { return "bf16-tiles" }
+        return "bf16-emul(" + choose(g, role: role, options: options).rawValue + ")"
+    }
+}
+
+/// Wall time of convolution calls by how they computed (one lock per call, not per tile): what
+/// `bench train` splits a step into (bf16 tiles vs everything that stays fp32).
+public enum ConvTimers {
+    public enum Route: Int, CaseIterable, Sendable { case fp32, bf16Tiles, bf16Emulated }
+    nonisolated(unsafe) private static var seconds = [Double](repeating: 0, count: Route.allCases.count)
+    private static let lock = NSLock()
+
+    public static func reset() { lock.lock(); seconds = seconds.map { _ in 0 }; lock.unlock() }
+    /// Seconds per route since the last reset.
+    public static func snapshot() -> [Route: Double] {
+        lock.lock(); defer { lock.unlock() }
+        return Dictionary(uniqueKeysWithValues: Route.allCases.map { ($0, seconds[$0.rawValue]) })
+    }
+
+    static func time(_ route: Route, _ body: () -> Void) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        lock.lock(); seconds[route.rawValue] += dt; lock.unlock()
     }
 }
