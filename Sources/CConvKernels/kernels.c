@@ -345,9 +345,11 @@ void cck_pack_phases_bf16(const float *src, long D, long H, long W, long p0, lon
         for (long h = 0; h < H; h++) {
             const float *srow = src + (pl * H + h) * W;
             unsigned short *drow = dst + ((nc * Dp + d + fd) * Hp + h + fh) * sw * wq;
-            for (long x = 0; x < W; x++) {
-                const long u = (x + fw) / sw, phi = (x + fw) % sw;
-                drow[phi * wq + u] = bf16_of(srow[x]);
+            // One phase at a time: contiguous writes, no division per element.
+            for (long phi = 0; phi < sw; phi++) {
+                unsigned short *dp = drow + phi * wq;
+                long u = (fw + sw - 1 - phi) / sw;          // first u with u·sw + phi ≥ fw
+                for (long x = u * sw + phi - fw; x < W; x += sw, u++) dp[u] = bf16_of(srow[x]);
             }
         }
     }
