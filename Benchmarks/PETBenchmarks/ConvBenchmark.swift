@@ -189,7 +189,8 @@ public struct ConvSuite {
         say("machine: \(Machine.description)")
         let pw = precision == .bf16 ? 38 : 22   // path column
         let fp32Peak = PeakProbe.fp32Peak()
-        let peak = PeakProbe.peak(for: precision)
+        // One probe per peak per run: the sgemm row and fp32 layer rows share the fp32 figure.
+        let peak = precision == .bf16 ? (PeakProbe.bf16Peak() ?? fp32Peak) : fp32Peak
         say(PeakProbe.describe(fp32Peak, threads: Parallel.threads))
         if precision == .bf16 {
             say("precision: bf16 (GEMM operands rounded to bf16, fp32 accumulation and output); " + (Conv3dBF16.hasFastTile
