@@ -91,6 +91,14 @@ for c in "${CASES[@]}"; do
   run "$VENV/bin/python" "$PEER" --suite models --threads "$THREADS" --cases "$c" "${TARGS[@]}" --out "$OUT/torch_models_$c.json"
   peers+=(--peer "$OUT/torch_models_$c.json")
 done
+# The same layers and steps under torch.autocast("cpu", dtype=torch.bfloat16) (the peer's --precision bf16).
+run "$VENV/bin/python" "$PEER" --suite layers --threads "$THREADS" --batches 4 "${TARGS[@]}" --precision bf16 \
+  --out "$OUT/torch_layers_bf16.json" --rows "$OUT/torch_layers_bf16_rows.json"
+peers_bf16=()
+for c in "${CASES[@]}"; do
+  run "$VENV/bin/python" "$PEER" --suite models --threads "$THREADS" --cases "$c" "${TARGS[@]}" --precision bf16 --out "$OUT/torch_models_${c}_bf16.json"
+  peers_bf16+=(--peer "$OUT/torch_models_${c}_bf16.json")
+done
 
 # 5. PETGAN with PyTorch's figures and the ratio beside each row.
 #    First the machine's peak (fp32 per ISA, bf16); conv and train rows give their % of it.
@@ -99,5 +107,11 @@ run "$PETGAN" bench conv --threads "$THREADS" "${LAYER_ONLY[@]}" "${PETGAN_REPS[
   --peer "$OUT/torch_layers_rows.json" --peer "$OUT/torch_bigk_rows.json" | tee "$OUT/conv_vs_torch.txt"
 run "$PETGAN" bench train --threads "$THREADS" "${TRAIN[@]}" "${PETGAN_REPS[@]}" --json "$OUT/train.json" "${peers[@]}" \
   | tee "$OUT/train_vs_torch.txt"
+#    bf16 mixed precision beside PyTorch autocast bf16: layer rows (% of the bf16 peak), training steps
+#    with the share of each step still in fp32. Compare with the fp32 tables above for the speed-up.
+run "$PETGAN" bench conv --threads "$THREADS" --precision bf16 --paths auto "${LAYER_ONLY[@]}" "${PETGAN_REPS[@]}" --json "$OUT/conv_bf16.json" \
+  --peer "$OUT/torch_layers_bf16_rows.json" | tee "$OUT/conv_bf16_vs_torch.txt"
+run "$PETGAN" bench train --threads "$THREADS" --precision bf16 "${TRAIN[@]}" "${PETGAN_REPS[@]}" --json "$OUT/train_bf16.json" "${peers_bf16[@]}" \
+  | tee "$OUT/train_bf16_vs_torch.txt"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
-echo "run-with-torch: results in $OUT/ (machine.txt, peak.txt, conv_vs_torch.txt, train_vs_torch.txt, *.json)"
+echo "run-with-torch: results in $OUT/ (machine.txt, peak.txt, conv_vs_torch.txt, train_vs_torch.txt, conv_bf16_vs_torch.txt, train_bf16_vs_torch.txt, *.json)"

@@ -39,10 +39,10 @@ public enum ConvBenchmark {
     }
 
     /// Times one layer on one path: forward, and forward + input gradient + weight gradient.
-    public static func run(_ l: Layer, path: ConvPath?, timing: Timing) throws -> ConvRow {
+    public static func run(_ l: Layer, path: ConvPath?, precision: ConvPrecision = .fp32, timing: Timing) throws -> ConvRow {
         var rng = PETRandom(seed: 1234)
         let params = ConvParams(k: l.k, s: l.s, p: l.p)
-        let opts = ConvOptions(path: path)
+        let opts = ConvOptions(path: path, precision: precision)
         let x = Tensor.uniform([l.batch, l.cin, l.inSize, l.inSize, l.inSize], low: -1, high: 1, rng: &rng)
         let wShape = l.transposed ? [l.cin, l.cout, l.k, l.k, l.k] : [l.cout, l.cin, l.k, l.k, l.k]
         // Two weight sets, used in turn: every repetition sees weights other than the previous call's,
@@ -81,15 +81,18 @@ public enum ConvBenchmark {
         }
         let flops = 2.0 * Double(g.macs)
         let usedPath: String
-        if let p = path { usedPath = p.rawValue } else {
-            let role: ConvDispatch.Role = l.transposed ? .adjoint : .correlate
+        let role: ConvDispatch.Role = l.transposed ? .adjoint : .correlate
+        if precision == .bf16 {
+            // Each role may take its own route; the forward's is named (the gradients' follow the same model).
+            usedPath = (path?.rawValue ?? "auto") + ":" + ConvDispatch.bf16Route(for: g, role: role, options: opts)
+        } else if let p = path { usedPath = p.rawValue } else {
             usedPath = "auto(" + ConvDispatch.choose(g, role: role, options: opts).rawValue + ")"
         }
         return ConvRow(name: l.name, op: l.transposed ? "conv_transpose3d" : "conv3d", path: usedPath, batch: l.batch,
                        input: [l.cin, l.inSize, l.inSize, l.inSize], output: Array(yProbe.shape.dropFirst()),
                        msForward: round3(msF), msForwardBackward: round3(msFB), weights: "new each repetition",
                        gflopsForward: round3(flops / msF / 1e6), gflopsForwardBackward: round3(3 * flops / msFB / 1e6),
-                       peakRSSMB: round3(Double(peakResidentBytes()) / 1_048_576))
+                       peakRSSMB: round3(Double(peakResidentBytes()) / 1_048_576), precision: precision)
     }
 
     /// sgemm 2048² on the configured threads: the machine's ceiling for our GEMM-based kernels.
@@ -133,16 +136,19 @@ public struct ConvRow: Codable {
     /// this row's GF/s over it: forward + backward for layers, the one figure for sgemm.
     public var peakGflops: Double?
     public var fractionOfPeak: Double?
+    /// fp32, or bf16 (GEMM operands in bf16, fp32 accumulation; bf16 rows divide by the bf16 peak).
+    public var precision: ConvPrecision?
 
     public init(name: String, op: String, path: String, batch: Int, input: [Int], output: [Int], msForward: Double, msForwardBackward: Double? = nil,
-                weights: String? = nil, gflopsForward: Double, gflopsForwardBackward: Double? = nil, peakRSSMB: Double) {
+                weights: String? = nil, gflopsForward: Double, gflopsForwardBackward: Double? = nil, peakRSSMB: Double, precision: ConvPrecision? = nil) {
+        self.precision = precision
         self.name = name; self.op = op; self.path = path; self.batch = batch; self.input = input; self.output = output
         self.msForward = msForward; self.msForwardBackward = msForwardBackward; self.weights = weights
         self.gflopsForward = gflopsForward; self.gflopsForwardBackward = gflopsForwardBackward; self.peakRSSMB = peakRSSMB
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, op, path, batch, weights, threads
+        case name, op, path, batch, weights, threads, precision
         case input = "in", output = "out"
         case msForward = "ms_forward", msForwardBackward = "ms_forward_backward"
         case gflopsForward = "gflops_forward", gflopsForwardBackward = "gflops_forward_backward"
@@ -170,6 +176,8 @@ public struct ConvSuite {
     public var profile = false
     /// torch_peer.py --rows files.
     public var peerFiles: [String] = []
+    /// The layers' precision (the sgemm row is fp32 either way).
+    public var precision: ConvPrecision = .fp32
     public init() {}
 
     public func run(say: (String) -> Void = { print($0) }) throws -> [ConvRow] {
@@ -179,15 +187,24 @@ public struct ConvSuite {
         var rows: [ConvRow] = []
         say("PETGAN \(PETGANVersion.string) conv benchmark: OpenBLAS core \(BLAS.coreName), \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
         say("machine: \(Machine.description)")
-        let peak = PeakProbe.fp32Peak()
-        say(PeakProbe.describe(peak, threads: Parallel.threads))
+        let pw = precision == .bf16 ? 38 : 22   // path column
+        let fp32Peak = PeakProbe.fp32Peak()
+        // One probe per peak per run: the sgemm row and fp32 layer rows share the fp32 figure.
+        let peak = precision == .bf16 ? (PeakProbe.bf16Peak() ?? fp32Peak) : fp32Peak
+        say(PeakProbe.describe(fp32Peak, threads: Parallel.threads))
+        if precision == .bf16 {
+            say("precision: bf16 (GEMM operands rounded to bf16, fp32 accumulation and output); " + (Conv3dBF16.hasFastTile
+                ? "bf16-tiles = the 6×64 vdpbf16ps tile, bf16-emul(path) = rounded operands through that fp32 path; layer rows' % peak is of the bf16 peak:"
+                : "this CPU lacks AVX512_BF16: every call runs emulated (rounded operands, fp32 kernels), % of the fp32 peak"))
+            if Conv3dBF16.hasFastTile { say(PeakProbe.describe(peak, threads: Parallel.threads)) }
+        }
         say("implicit-gemm micro-kernel: \(Conv3dImplicitGEMM.isa.rawValue) (6×\(Conv3dImplicitGEMM.isa.blockWidth) tile; PETGAN_CONV_ISA=avx512|avx2|scalar forces one)")
         say("weights: new each repetition, as in training: FFT rows pay their weight transforms (fft-weights) inside the timing; an f+b input gradient reuses its forward's spectra")
-        say(pad("name", 7) + pad("op", 17) + pad("path", 22) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("% peak", 8) + lpad("RSS MB", 8))
+        say(pad("name", 7) + pad("op", 17) + pad("path", pw) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("% peak", 8) + lpad("RSS MB", 8))
         var sg = ConvBenchmark.sgemmCeiling(timing: timing)
-        sg.setPeak(peak)
+        sg.setPeak(fp32Peak)
         rows.append(sg)
-        say(pad("SGEMM", 7) + pad("sgemm", 17) + pad(sg.path, 22) + pad("2048x2048", 16) + lpad(f1(sg.msForward), 10)
+        say(pad("SGEMM", 7) + pad("sgemm", 17) + pad(sg.path, pw) + pad("2048x2048", 16) + lpad(f1(sg.msForward), 10)
             + lpad("-", 10) + lpad(f1(sg.gflopsForward), 9) + lpad("-", 10) + lpad(PeakProbe.percent(sg.fractionOfPeak), 8) + lpad(f0(sg.peakRSSMB), 8))
         for layer in ConvBenchmark.dcganLayers() + ConvBenchmark.bigKernelLayers() + [ConvBenchmark.memoryLayer()] {
             if quick && layer.name == ConvBenchmark.memoryLayer().name { continue }
@@ -197,7 +214,7 @@ public struct ConvSuite {
                 if path == .winograd && (layer.s != 1 || layer.k != 3) { continue }   // Winograd: stride-1 k3 only
                 KernelProfile.enabled = profile
                 KernelProfile.reset()
-                var row = try ConvBenchmark.run(layer, path: path, timing: timing)
+                var row = try ConvBenchmark.run(layer, path: path, precision: precision, timing: timing)
                 row.setPeak(peak)
                 if profile {
                     let calls = KernelProfile.callCounts()
@@ -206,12 +223,12 @@ public struct ConvSuite {
                 }
                 rows.append(row)
                 let inStr = "\(layer.batch)x\(layer.cin)x\(layer.inSize)³"
-                say(pad(layer.name, 7) + pad(row.op, 17) + pad(row.path, 22) + pad(inStr, 16)
+                say(pad(layer.name, 7) + pad(row.op, 17) + pad(row.path, pw) + pad(inStr, 16)
                     + lpad(f1(row.msForward), 10) + lpad(f1(row.msForwardBackward), 10)
                     + lpad(f1(row.gflopsForward), 9) + lpad(f1(row.gflopsForwardBackward), 10)
                     + lpad(PeakProbe.percent(row.fractionOfPeak), 8) + lpad(f0(row.peakRSSMB), 8))
                 if let pr = peerRows[layer.name], let tf = pr.msForward, let tfb = pr.msForwardBackward, let ofb = row.msForwardBackward {
-                    say(pad("", 7) + pad("  PyTorch", 17) + pad(pr.path ?? "torch", 22) + pad("", 16) + lpad(f1(tf), 10) + lpad(f1(tfb), 10)
+                    say(pad("", 7) + pad("  PyTorch", 17) + pad(pr.path ?? "torch", pw) + pad("", 16) + lpad(f1(tf), 10) + lpad(f1(tfb), 10)
                         + "   speed vs PyTorch: fwd \(String(format: "%.2f", tf / row.msForward))x, f+b \(String(format: "%.2f", tfb / ofb))x")
                 }
             }

@@ -67,9 +67,28 @@ public enum PeakProbe {
         return (r3(g), k.isa)
     }
 
+    /// The bf16 dot-product peak (vdpbf16ps) on the threads in use, or nil without AVX512_BF16: what
+    /// bf16 conv and train rows divide by.
+    public static func bf16Peak() -> (gflops: Double, isa: String)? {
+        guard let g = gflops(.bf16AVX512) else { return nil }
+        return (r3(g), Kernel.bf16AVX512.isa)
+    }
+
+    /// The peak a row of this precision divides by (fp32 FMA, or bf16 dot products; a bf16 run on a
+    /// CPU without AVX512_BF16 computes emulated in fp32 and divides by the fp32 peak).
+    public static func peak(for precision: ConvPrecision) -> (gflops: Double, isa: String)? {
+        switch precision {
+        case .fp32: return fp32Peak()
+        case .bf16: return bf16Peak() ?? fp32Peak()
+        }
+    }
+
     /// What a benchmark prints about the peak it divides by.
     static func describe(_ peak: (gflops: Double, isa: String)?, threads: Int) -> String {
         guard let p = peak else { return "fp32 FMA peak: no AVX2/AVX-512 kernel on this CPU (% of peak not reported)" }
+        if p.isa == Kernel.bf16AVX512.isa {
+            return "bf16 dot-product peak: \(f1(p.gflops)) GF/s (\(p.isa), \(threads) threads; % of peak = GF/s / this)"
+        }
         return "fp32 FMA peak: \(f1(p.gflops)) GF/s (\(p.isa), \(threads) threads; % of peak = GF/s / this; conv rows: f+b, sgemm: its one figure)"
     }
 
@@ -115,6 +134,11 @@ public enum PeakProbe {
             say(pad(name, 13) + (g.map { g in lpad(f1(g), 9) + " GF/s   implicit-GEMM micro-kernel 6×\(isa.blockWidth)"
                 + (peak.map { String(format: ", %.0f%% of the %@ peak", 100 * g / $0, isa.rawValue) } ?? "") } ?? "        -   not available on this CPU"))
         }
+        // The bf16 tile alone (vdpbf16ps where the CPU has it), against the bf16 peak.
+        let gb = Conv3dBF16.microKernelGflops(.avx512bf16, secondsPerRun: secondsPerRun, reps: reps).map(r3)
+        row.tileBF16GFlops = gb
+        say(pad("tile bf16", 13) + (gb.map { g in lpad(f1(g), 9) + " GF/s   bf16 micro-kernel 6×64 (vdpbf16ps)"
+            + (row.bf16GFlops.map { String(format: ", %.0f%% of the bf16 peak", 100 * g / $0) } ?? "") } ?? "        -   not available on this CPU"))
         return row
     }
 }
@@ -137,6 +161,8 @@ public struct PeakRow: Codable {
     /// The implicit-GEMM micro-kernel alone, operands in L1 (`Conv3dImplicitGEMM.microKernelGflops`).
     @NullWhenAbsent public var tileAVX512GFlops: Double? = nil
     @NullWhenAbsent public var tileAVX2GFlops: Double? = nil
+    /// The bf16 micro-kernel alone (`Conv3dBF16.microKernelGflops`, vdpbf16ps).
+    @NullWhenAbsent public var tileBF16GFlops: Double? = nil
 
     public init(cpu: String, threads: Int, reps: Int, secondsPerRun: Double) {
         self.cpu = cpu; self.threads = threads; self.reps = reps; self.secondsPerRun = secondsPerRun
@@ -147,6 +173,6 @@ public struct PeakRow: Codable {
         case secondsPerRun = "seconds_per_run"
         case fp32GFlops = "fp32_gflops", fp32ISA = "fp32_isa", fp32AVX512GFlops = "fp32_avx512_gflops", fp32AVX2GFlops = "fp32_avx2_gflops"
         case bf16GFlops = "bf16_gflops", bf16ISA = "bf16_isa", bf16Note = "bf16_note"
-        case tileAVX512GFlops = "tile_avx512_gflops", tileAVX2GFlops = "tile_avx2_gflops"
+        case tileAVX512GFlops = "tile_avx512_gflops", tileAVX2GFlops = "tile_avx2_gflops", tileBF16GFlops = "tile_bf16_gflops"
     }
 }

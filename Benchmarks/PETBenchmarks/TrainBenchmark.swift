@@ -126,17 +126,26 @@ public enum TrainBenchmark {
         return (fg, fd)
     }
 
-    public static func run(_ c: Case, timing: Timing) throws -> TrainRow {
+    public static func run(_ c: Case, precision: ConvPrecision = .fp32, timing: Timing) throws -> TrainRow {
+        // The models' convolutions take the process precision (what `--precision` sets).
+        let savedPrecision = ConvPrecision.current
+        ConvPrecision.current = precision
+        defer { ConvPrecision.current = savedPrecision }
         var rng = PETRandom(seed: 11)
         resetPeakResident()
         let model = try GANModel(config: c.config, geometry: c.geometry, rng: &rng)
         let real = Tensor.uniform([c.batch, c.geometry.channels] + c.geometry.imageShape, low: -1, high: 1, rng: &rng)
         let labels = (0..<c.batch).map { c.geometry.conditionalClasses > 0 ? $0 % c.geometry.conditionalClasses : 0 }
         var noise = PETRandom(seed: 12)
+        ConvTimers.reset()
+        let t0 = DispatchTime.now().uptimeNanoseconds
         let ms = try timing.medianMs {
             if c.criticOnly { _ = try model.criticStep(real: real, labels: labels, rng: &noise) }
             else { _ = try model.trainStep(real: [(real, labels)], rng: &noise) }
         }
+        // Shares of the wall time of all runs (warm-up included) by where it went.
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let conv = ConvTimers.snapshot()
         let flops: Double
         switch c.config.model.family.layout {
         case .dcgan:
@@ -146,14 +155,22 @@ public enum TrainBenchmark {
             let f = fastGANForwardFLOPs(c)
             flops = 4 * f.g + 8 * f.d + 3 * f.decoders
         }
-        return TrainRow(name: c.name, msStep: (ms * 10).rounded() / 10, gflops: ((flops / (ms / 1000) / 1e9) * 10).rounded() / 10,
-                        stepGflop: (flops / 1e9 * 10).rounded() / 10, batch: c.batch, threads: Parallel.threads,
-                        peakRSSMB: (Double(peakResidentBytes()) / 1_048_576).rounded())
+        var row = TrainRow(name: c.name, msStep: (ms * 10).rounded() / 10, gflops: ((flops / (ms / 1000) / 1e9) * 10).rounded() / 10,
+                           stepGflop: (flops / 1e9 * 10).rounded() / 10, batch: c.batch, threads: Parallel.threads,
+                           peakRSSMB: (Double(peakResidentBytes()) / 1_048_576).rounded())
+        func share(_ v: Double) -> Double { wall > 0 ? (v / wall * 1000).rounded() / 1000 : 0 }
+        let convSeconds = conv.values.reduce(0, +)
+        row.precision = precision
+        row.shareBF16Tiles = share(conv[.bf16Tiles] ?? 0)
+        row.shareBF16Emulated = share(conv[.bf16Emulated] ?? 0)
+        row.shareFP32Convolutions = share(conv[.fp32] ?? 0)
+        row.shareOutsideConvolutions = share(max(0, wall - convSeconds))
+        return row
     }
 
     /// `petgan bench train`: the cases whose names start with one of `only` (nil: all), with the
     /// peer's step time and the time ratio beside ours for cases the --peer files hold.
-    public static func runPrinted(quick: Bool, only: [String]?, timing: Timing, peerFiles: [String],
+    public static func runPrinted(quick: Bool, only: [String]?, timing: Timing, peerFiles: [String], precision: ConvPrecision = .fp32,
                                   say: (String) -> Void = { print($0) }) throws -> [TrainRow] {
         let timing = quick ? Timing(warmup: 1, reps: 2) : timing
         // Peer figures only from files given here, read before anything is timed.
@@ -169,21 +186,30 @@ public enum TrainBenchmark {
         }
         say("PETGAN \(PETGANVersion.string) training-step benchmark: \(Parallel.threads) threads, median of \(timing.reps) after \(timing.warmup) warm-up")
         say("machine: \(Machine.description)")
-        let peak = PeakProbe.fp32Peak()
+        let peak = PeakProbe.peak(for: precision)
         say(PeakProbe.describe(peak, threads: Parallel.threads))
+        if precision == .bf16 {
+            say("precision: bf16 convolutions (fp32 master weights, optimizer, norms, losses, penalty); time shares of the step: "
+                + "tiles = bf16 vdpbf16ps tiles, emul = bf16 convolutions run emulated (rounded operands, fp32 kernels), "
+                + "fp32 share = everything but the tiles")
+        }
         for n in peerNotes { say("peer \(n)") }
         var header = "name".padding(toLength: 16, withPad: " ", startingAt: 0) + "    ms/step    GFLOP    GFLOP/s  % peak   RSS MB"
+        if precision == .bf16 { header += "  tiles   emul  other  fp32 share" }
         if !peerFiles.isEmpty { header += "   torch ms  torch RSS  time ratio" }
         say(header)
         var rows: [TrainRow] = []
         var unmatched: [String] = []
         for c in cases(quick: quick) where only.map({ w in w.contains { c.name.hasPrefix($0) } }) ?? true {
-            var r = try run(c, timing: timing)
+            var r = try run(c, precision: precision, timing: timing)
             r.peakGflops = peak?.gflops
             r.fractionOfPeak = PeakProbe.fraction(r.gflops, of: peak)
             let ms = r.msStep
             var line = c.name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %10.1f %8.1f %10.1f", ms, r.stepGflop, r.gflops)
                 + lpad(PeakProbe.percent(r.fractionOfPeak), 8) + String(format: " %8.0f", r.peakRSSMB)
+            if precision == .bf16, let t = r.shareBF16Tiles, let e = r.shareBF16Emulated, let o = r.shareOutsideConvolutions {
+                line += lpad(PeakProbe.percent(t), 7) + lpad(PeakProbe.percent(e), 7) + lpad(PeakProbe.percent(o), 7) + lpad(PeakProbe.percent(1 - t), 12)
+            }
             if let (ps, file) = peerSteps[c.name] {
                 // time ratio = our time / PyTorch's (below 1: PETGAN is faster).
                 line += String(format: " %10.1f", ps.ms) + lpad(ps.rssMB.map { String(format: "%.0f", $0) } ?? "-", 11) + String(format: " %10.2f×", ms / ps.ms)
@@ -221,6 +247,14 @@ public struct TrainRow: Codable {
     /// The fp32 FMA peak this run measured at its start (`PeakProbe`) and `gflops` over it.
     public var peakGflops: Double? = nil
     public var fractionOfPeak: Double? = nil
+    /// The convolutions' precision, and where the step's time went (shares of the wall time):
+    /// bf16 tiles, bf16 convolutions run emulated, fp32 convolutions, and everything outside the
+    /// convolutions (norms, activations, losses, penalty, optimizer: fp32 in both precisions).
+    public var precision: ConvPrecision? = nil
+    public var shareBF16Tiles: Double? = nil
+    public var shareBF16Emulated: Double? = nil
+    public var shareFP32Convolutions: Double? = nil
+    public var shareOutsideConvolutions: Double? = nil
 
     public init(name: String, msStep: Double, gflops: Double, stepGflop: Double, batch: Int, threads: Int, peakRSSMB: Double) {
         self.name = name; self.msStep = msStep; self.gflops = gflops; self.stepGflop = stepGflop
@@ -232,5 +266,7 @@ public struct TrainRow: Codable {
         case msStep = "ms_step", stepGflop = "step_gflop", peakRSSMB = "peak_rss_mb"
         case peerFile = "peer_file", peerMsStep = "peer_ms_step", peerPeakRSSMB = "peer_peak_rss_mb", timeRatio = "time_ratio"
         case peakGflops = "peak_gflops", fractionOfPeak = "fraction_of_peak"
+        case precision, shareBF16Tiles = "share_bf16_tiles", shareBF16Emulated = "share_bf16_emulated"
+        case shareFP32Convolutions = "share_fp32_convolutions", shareOutsideConvolutions = "share_outside_convolutions"
     }
 }

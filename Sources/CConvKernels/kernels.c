@@ -200,3 +200,171 @@ void cck_transpose(const float *src, long rows, long lds, long c0, long c1, floa
             for (long r = r0; r < r1; r++) dst[c * ldd + r] = src[r * lds + c];
     }
 }
+
+// MARK: bf16 tiles and packers
+
+#include <string.h>
+#include <stdint.h>
+
+static inline unsigned short bf16_of(float f) {
+    uint32_t u; memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;       // NaN stays NaN (quiet)
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float float_of(unsigned short b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
+
+void cck_to_bf16(const float *src, unsigned short *dst, long n) { for (long i = 0; i < n; i++) dst[i] = bf16_of(src[i]); }
+void cck_round_bf16(float *x, long n) { for (long i = 0; i < n; i++) x[i] = float_of(bf16_of(x[i])); }
+
+// The emulated tile: the vdpbf16ps tile's sums with fp32 multiply-adds (products of bf16 are exact).
+static void tile_bf16_c(const unsigned short *const *v, long nt, const long *voff, const long *woff,
+                        long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
+    float acc[CCK_ROWS][CCK_BF16_WIDTH];
+    for (int j = 0; j < CCK_ROWS; j++)
+        for (int i = 0; i < CCK_BF16_WIDTH; i++) acc[j][i] = (accumulate && j < rows) ? out[j * ldo + i] : 0.0f;
+    for (long t = 0; t < nt; t++) {
+        const unsigned short *wp = w + woff[t];
+        for (long c = 0; c < npairs; c++) {
+            for (int j = 0; j < CCK_ROWS; j++) {
+                const unsigned short *p = v[j] + voff[t] + c * vps;
+                const float b0 = float_of(p[0]), b1 = float_of(p[1]);
+                for (int i = 0; i < CCK_BF16_WIDTH; i++) {
+                    float a = acc[j][i];
+                    // vdpbf16ps's documented order (Intel SDM): the odd element's product first.
+                    a += float_of(wp[2 * i + 1]) * b1;
+                    a += float_of(wp[2 * i]) * b0;
+                    acc[j][i] = a;
+                }
+            }
+            wp += wps;
+        }
+    }
+    for (int j = 0; j < rows; j++)
+        for (int i = 0; i < CCK_BF16_WIDTH; i++) out[j * ldo + i] = acc[j][i];
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// 6 rows x 64 channels: 24 zmm accumulators; per pair 4 weight loads (64 channels x 2 bf16) and one
+// 32-bit broadcast (the row's two bf16) per row; 24 vdpbf16ps = 1536 flops per pair step.
+__attribute__((target("avx512bf16,avx512f")))
+static void tile_bf16_avx512(const unsigned short *const *v, long nt, const long *voff, const long *woff,
+                             long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
+#define DECL(j) __m512 a##j##0, a##j##1, a##j##2, a##j##3;
+    ROWS6(DECL)
+#undef DECL
+#define INIT(j) \
+    if (accumulate && j < rows) { \
+        a##j##0 = _mm512_loadu_ps(out + j * ldo); a##j##1 = _mm512_loadu_ps(out + j * ldo + 16); \
+        a##j##2 = _mm512_loadu_ps(out + j * ldo + 32); a##j##3 = _mm512_loadu_ps(out + j * ldo + 48); \
+    } else { a##j##0 = a##j##1 = a##j##2 = a##j##3 = _mm512_setzero_ps(); }
+    ROWS6(INIT)
+#undef INIT
+    for (long t = 0; t < nt; t++) {
+        const unsigned short *wp = w + woff[t];
+        const long o = voff[t];
+        const unsigned short *p0 = v[0] + o, *p1 = v[1] + o, *p2 = v[2] + o, *p3 = v[3] + o, *p4 = v[4] + o, *p5 = v[5] + o;
+        long idx = 0;
+        for (long c = 0; c < npairs; c++) {
+            const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wp), w1 = (__m512bh)_mm512_loadu_si512(wp + 32);
+            const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wp + 64), w3 = (__m512bh)_mm512_loadu_si512(wp + 96);
+#define STEP(j) { int32_t s; memcpy(&s, p##j + idx, 4); const __m512bh b = (__m512bh)_mm512_set1_epi32(s); \
+            a##j##0 = _mm512_dpbf16_ps(a##j##0, b, w0); a##j##1 = _mm512_dpbf16_ps(a##j##1, b, w1); \
+            a##j##2 = _mm512_dpbf16_ps(a##j##2, b, w2); a##j##3 = _mm512_dpbf16_ps(a##j##3, b, w3); }
+            ROWS6(STEP)
+#undef STEP
+            idx += vps; wp += wps;
+        }
+    }
+#define STORE(j) \
+    if (j < rows) { \
+        _mm512_storeu_ps(out + j * ldo, a##j##0); _mm512_storeu_ps(out + j * ldo + 16, a##j##1); \
+        _mm512_storeu_ps(out + j * ldo + 32, a##j##2); _mm512_storeu_ps(out + j * ldo + 48, a##j##3); \
+    }
+    ROWS6(STORE)
+#undef STORE
+}
+
+int cck_bf16_supported(void) {
+    __builtin_cpu_init();
+    return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) ? 1 : 0;
+}
+
+void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long *voff, const long *woff,
+                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
+    if (fast) tile_bf16_avx512(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate);
+    else tile_bf16_c(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate);
+}
+#else
+int cck_bf16_supported(void) { return 0; }
+void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long *voff, const long *woff,
+                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
+    (void)fast;
+    tile_bf16_c(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate);
+}
+#endif
+
+void cck_pack_channels_last_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                 unsigned short *dst, long cp, long Dp, long Hp, long Wp, long fd, long fh, long fw) {
+    for (long pl = p0; pl < p1; pl++) {
+        const long n = pl / D, d = pl % D;
+        for (long h = 0; h < H; h++) {
+            unsigned short *drow = dst + (((n * Dp + d + fd) * Hp + h + fh) * Wp + fw) * cp;
+            for (long c0 = 0; c0 < C; c0 += 16) {
+                const long c1 = c0 + 16 < C ? c0 + 16 : C;
+                for (long c = c0; c < c1; c++) {
+                    const float *srow = src + (((n * C + c) * D + d) * H + h) * W;
+                    unsigned short *dc = drow + c;
+                    for (long x = 0; x < W; x++) dc[x * cp] = bf16_of(srow[x]);
+                }
+            }
+        }
+    }
+}
+
+void cck_pack_weights_bf16(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
+                           long nb, long blocks, long q0, long q1, unsigned short *dst) {
+    const long npairs = (nin + 1) / 2;
+    for (long cb = 0; cb < blocks; cb++)
+        for (long t = 0; t < nt; t++)
+            for (long q = q0; q < q1; q++) {
+                unsigned short *d = dst + ((cb * nt + t) * npairs + q) * nb * 2;
+                for (long i = 0; i < nb; i++) {
+                    const long oc = cb * nb + i;
+                    for (long e = 0; e < 2; e++) {
+                        const long ic = 2 * q + e;
+                        d[2 * i + e] = (oc < nout && ic < nin) ? bf16_of(w[oc * so + ic * si + taps[t]]) : 0;
+                    }
+                }
+            }
+}
+
+void cck_pack_phases_bf16(const float *src, long D, long H, long W, long p0, long p1,
+                          unsigned short *dst, long Dp, long Hp, long sw, long wq, long fd, long fh, long fw) {
+    for (long pl = p0; pl < p1; pl++) {
+        const long nc = pl / D, d = pl % D;
+        for (long h = 0; h < H; h++) {
+            const float *srow = src + (pl * H + h) * W;
+            unsigned short *drow = dst + ((nc * Dp + d + fd) * Hp + h + fh) * sw * wq;
+            // One phase at a time: contiguous writes, no division per element.
+            for (long phi = 0; phi < sw; phi++) {
+                unsigned short *dp = drow + phi * wq;
+                long u = (fw + sw - 1 - phi) / sw;          // first u with u·sw + phi ≥ fw
+                for (long x = u * sw + phi - fw; x < W; x += sw, u++) dp[u] = bf16_of(srow[x]);
+            }
+        }
+    }
+}
+
+void cck_pack_position_pairs_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                  unsigned short *dst, long cp, long wpairs) {
+    for (long pl = p0; pl < p1; pl++) {
+        const long n = pl / D, d = pl % D;
+        for (long h = 0; h < H; h++) {
+            unsigned short *drow = dst + (pl * H + h) * wpairs * cp * 2;
+            for (long c = 0; c < C; c++) {
+                const float *srow = src + (((n * C + c) * D + d) * H + h) * W;
+                for (long x = 0; x < W; x++) drow[((x >> 1) * cp + c) * 2 + (x & 1)] = bf16_of(srow[x]);
+            }
+        }
+    }
+}

@@ -60,6 +60,7 @@ struct BenchConv: ParsableCommand {
     var only: String?
     @OptionGroup var timing: TimingOptions
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var precision: PrecisionOptions
     @Flag(help: "Print the time spent per kernel phase (sgemm, vol2col, col2vol, fft …) for each row.")
     var profile = false
     @Option(help: "Rows JSON from ../shared/bench/torch_peer.py --rows (repeatable): print PyTorch's figures and the speed ratio beside ours.")
@@ -75,6 +76,7 @@ struct BenchConv: ParsableCommand {
             suite.timing = timing.timing
             suite.profile = profile
             suite.peerFiles = peer
+            suite.precision = precision.precision
             try output.write(try suite.run())
         }
     }

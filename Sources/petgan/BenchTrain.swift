@@ -16,6 +16,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Untimed warm-up runs per case.")
     var warmup: Int = 1
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var output: JSONRowsOutput
     @Option(help: "Result JSON of ../shared/bench/torch_peer.py --suite models --out FILE (repeatable, e.g. one per case): print PyTorch's step time and peak RSS from it and the time ratio beside ours. Without it only this run's figures are printed.")
     var peer: [String] = []
@@ -29,7 +30,8 @@ struct BenchTrain: ParsableCommand {
         try runReportingErrors {
             threads.apply()
             let rows = try TrainBenchmark.runPrinted(quick: quick, only: only.map { $0.split(separator: ",").map(String.init) },
-                                                     timing: Timing(warmup: warmup, reps: reps), peerFiles: peer)
+                                                     timing: Timing(warmup: warmup, reps: reps), peerFiles: peer,
+                                                     precision: precision.precision)
             try output.write(rows)
         }
     }

@@ -33,6 +33,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "nifti (default), h5 (one volume store) or png.")
     var format: GenerationFormat = .nifti
     @OptionGroup var runtime: RuntimeOptions<GenerateBudget>
+    @OptionGroup var precision: PrecisionOptions
     @Option(help: "3D models: explicit output tile D×H×W for tiled generation (default: chosen from --memory-budget).", transform: { try GridSides.parse($0) })
     var tile: GridSides?
     @Flag(help: "Sample the raw generator instead of its moving average (runs trained with --g-ema keep both; the average is the default).")
@@ -45,6 +46,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             runtime.apply()
+            precision.apply()
             let list = try seeds.map(Generation.parseSeeds) ?? (0..<UInt64(count)).map { seed + $0 }
             var req = GenerationRequest(checkpoint: checkpoint, seeds: list, out: out)
             req.classes = classes.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

@@ -45,6 +45,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of the run's random streams (initialization, noise, data order).")
     var seed: UInt64?
     @OptionGroup var runtime: RuntimeOptions<TrainBudget>
+    @OptionGroup var precision: PrecisionOptions
     @Option(name: .customLong("set"), help: "Override any setting, key=value (repeatable), e.g. --set lr_g=2e-4 --set g_channels=64,32,16.")
     var settings: [String] = []
     @Option(name: .customLong("eval-every"), help: "Learning curve: every N generator steps (and at step 0 and the last step) generate samples from fixed seeds and evaluate them against --eval-data; rows in <run>/quality.jsonl, curve in <run>/quality_curve.png (evaluation time is reported in each row and not counted as training time).")
@@ -94,6 +95,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            precision.apply()
             let cfg: TrainConfig
             if resume != nil {
                 var c = TrainConfig()

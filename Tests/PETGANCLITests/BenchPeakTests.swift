@@ -41,6 +41,7 @@ final class BenchPeakTests: XCTestCase {
         // The implicit-GEMM micro-kernel rows follow the same features.
         if hasAVX512 { assertPositive(row["tile_avx512_gflops"], "tile avx512") } else { XCTAssertTrue(row["tile_avx512_gflops"] is NSNull, "\(row)") }
         if hasAVX2 { assertPositive(row["tile_avx2_gflops"], "tile avx2") } else { XCTAssertTrue(row["tile_avx2_gflops"] is NSNull, "\(row)") }
+        if hasAVX512 && flags.contains("avx512_bf16") { assertPositive(row["tile_bf16_gflops"], "tile bf16") } else { XCTAssertTrue(row["tile_bf16_gflops"] is NSNull, "\(row)") }
         if hasAVX512 || hasAVX2 {
             assertPositive(row["fp32_gflops"], "fp32 peak")
             // The best ISA's figure is the peak the other benchmarks divide by.

@@ -44,9 +44,18 @@ final class BenchRowKeysTests: XCTestCase {
         peak.fp32GFlops = 100; peak.fp32ISA = "avx2+fma (FMA on ymm)"; peak.fp32AVX2GFlops = 100; peak.bf16Note = "not available on this CPU"
         let p = try keys(peak)
         XCTAssertEqual(Set(p.keys), ["cpu", "threads", "reps", "seconds_per_run", "fp32_gflops", "fp32_isa", "fp32_avx512_gflops", "fp32_avx2_gflops",
-                                     "bf16_gflops", "bf16_isa", "bf16_note", "tile_avx512_gflops", "tile_avx2_gflops"])
+                                     "bf16_gflops", "bf16_isa", "bf16_note", "tile_avx512_gflops", "tile_avx2_gflops", "tile_bf16_gflops"])
         XCTAssertTrue(p["fp32_avx512_gflops"] is NSNull && p["bf16_gflops"] is NSNull && p["bf16_isa"] is NSNull, "\(p)")
-        XCTAssertTrue(p["tile_avx512_gflops"] is NSNull && p["tile_avx2_gflops"] is NSNull, "\(p)")
+        XCTAssertTrue(p["tile_avx512_gflops"] is NSNull && p["tile_avx2_gflops"] is NSNull && p["tile_bf16_gflops"] is NSNull, "\(p)")
+        // bf16 rows: the precision and the step's time shares (keys only when set, as the peer keys).
+        var bf16Conv = conv
+        bf16Conv.precision = .bf16
+        XCTAssertEqual(try keys(bf16Conv)["precision"] as? String, "bf16")
+        var bf16Train = TrainRow(name: "dcgan3d_64_b4", msStep: 10, gflops: 1, stepGflop: 1, batch: 4, threads: 2, peakRSSMB: 300)
+        bf16Train.precision = .bf16; bf16Train.shareBF16Tiles = 0.6; bf16Train.shareBF16Emulated = 0.1
+        bf16Train.shareFP32Convolutions = 0; bf16Train.shareOutsideConvolutions = 0.3
+        XCTAssertEqual(Set(try keys(bf16Train).keys), ["name", "ms_step", "gflops", "step_gflop", "batch", "threads", "peak_rss_mb", "precision",
+                                                       "share_bf16_tiles", "share_bf16_emulated", "share_fp32_convolutions", "share_outside_convolutions"])
         let tm = TrainMemoryRow(grid: [96, 112, 96], batch: 4, model: "dcgan3d", recompute: false, budgetMB: nil, gBlocks: [], dBlocks: [1],
                                 estimatedMB: 1, estimatedWithoutMB: 2, seconds: 1, firstStepSeconds: 2, steps: 2, peakRSSMB: 3, countedPeakMB: 4,
                                 lossD: 0.5, lossG: 0.7, checksum: 1)

@@ -34,6 +34,16 @@ final class OptionTests: XCTestCase {
         XCTAssertTrue(help.stdout.contains("hinge3d"), help.stdout)
     }
 
+    /// `--precision` is PETTensor's `ConvPrecision` in every command that takes it.
+    func testPrecisionIsATypedChoice() throws {
+        let dir = try makeTempDir("cli-badprecision")
+        for c in [["train", "--data", dir + "/d.h5"], ["generate", "--checkpoint", dir, "--out", dir + "/g"], ["bench", "conv"], ["bench", "train"]] {
+            try assertOneErrorLine(c + ["--precision", "fp16"], naming: "--precision")
+            let help = try runProcess(try petgan(), Array(c.prefix(c[0] == "bench" ? 2 : 1)) + ["--help"])
+            XCTAssertTrue(help.stdout.contains("--precision") && help.stdout.contains("bf16"), help.stdout)
+        }
+    }
+
     func testBadSizesAndGridsAreOneErrorLineNamingTheOption() throws {
         let dir = try makeTempDir("cli-badoptions")
         let badSizes = ["lots", "-3MB", "0", "12XB", "1e30GB"]

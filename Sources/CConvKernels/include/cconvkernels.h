@@ -47,4 +47,50 @@ void cck_pack_weights(const float *w, long so, long si, long nout, long nin, con
 /// dst[c·ldd + r] = src[r·lds + c] for rows r in [0, rows) and columns c in [c0, c1).
 void cck_transpose(const float *src, long rows, long lds, long c0, long c1, float *dst, long ldd);
 
+// MARK: bf16 (bf16 inputs, fp32 accumulation)
+// bf16 values are the upper 16 bits of an fp32 (8-bit significand). A bf16 tile reduces over
+// *pairs* of steps, as vdpbf16ps does: pair c of row j is the two bf16 at v[j] + voff[t] + c·vps
+// (adjacent), the weight side of pair c is nb pairs (i, 0..1) interleaved at w + woff[t] + c·wps:
+//   out[j][i] (+)= Σ_t Σ_c Σ_{e<2} w[woff[t] + c·wps + 2i + e] · v[j][voff[t] + c·vps + e]
+// Products of two bf16 are exact in fp32; only the accumulation rounds.
+
+/// Output channels per bf16 tile (16 fp32 lanes × 4 vectors).
+#define CCK_BF16_WIDTH 64
+
+/// 1 when this CPU runs the vdpbf16ps tile (AVX512_BF16 + AVX-512F).
+int cck_bf16_supported(void);
+
+/// One bf16 tile. fast = 1: vdpbf16ps (only where cck_bf16_supported()); fast = 0: the same sums
+/// in plain C with fp32 arithmetic (every CPU; per pair: acc += w1·v1, then acc += w0·v0,
+/// the order Intel documents for vdpbf16ps).
+void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long *voff, const long *woff,
+                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate);
+
+/// fp32 → bf16, round to nearest even (PyTorch's c10::BFloat16 conversion; NaN → quiet NaN 0x7FC0).
+void cck_to_bf16(const float *src, unsigned short *dst, long n);
+/// x rounded to the nearest bf16 in place (kept as fp32): the emulated path's input conversion.
+void cck_round_bf16(float *x, long n);
+
+/// cck_pack_channels_last into bf16 (dst's other elements are left as they are).
+void cck_pack_channels_last_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                 unsigned short *dst, long cp, long Dp, long Hp, long Wp, long fd, long fh, long fw);
+
+/// A bf16 weight panel: element (oc, ic, tap) = w[oc·so + ic·si + tap]; for input-channel pairs
+/// [q0, q1) (npairs = ⌈nin/2⌉ in all) and every block cb < blocks:
+///   dst[(((cb·nt + t)·npairs + q)·nb + i)·2 + e] = element(cb·nb + i, 2q + e, taps[t]), 0 outside.
+void cck_pack_weights_bf16(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
+                           long nb, long blocks, long q0, long q1, unsigned short *dst);
+
+/// Weight-gradient input side: x (planes (n·C + c)·D + d, [p0, p1)) zero-padded and split by W phase
+/// so a stride-sw walk becomes contiguous: dst[((plane'·Hp + h + fh)·sw + φ)·wq + u] = x[..., w]
+/// where plane' = (n·C + c)·Dp + d + fd, w + fw = u·sw + φ.
+void cck_pack_phases_bf16(const float *src, long D, long H, long W, long p0, long p1,
+                          unsigned short *dst, long Dp, long Hp, long sw, long wq, long fd, long fh, long fw);
+
+/// Weight-gradient weight side: src (N, C, D, H, W), planes n·D + d in [p0, p1), into pairs of W
+/// positions, channels padded to cp:  dst[(((plane·H + h)·wpairs + x/2)·cp + c)·2 + x%2] = src[...x]
+/// (dst's other elements are left as they are).
+void cck_pack_position_pairs_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                  unsigned short *dst, long cp, long wpairs);
+
 #endif

@@ -22,9 +22,12 @@ public struct ConvOptions: Sendable {
     public var path: ConvPath?
     /// Upper bound on the vol2col column buffer; larger volumes are processed in depth slabs.
     public var columnLimitBytes: Int
-    public init(path: ConvPath? = nil, columnLimitBytes: Int = 256 << 20) {
+    /// fp32 or bf16 GEMM operands (Conv3dBF16.swift); nil: `ConvPrecision.current`.
+    public var precision: ConvPrecision?
+    public init(path: ConvPath? = nil, columnLimitBytes: Int = 256 << 20, precision: ConvPrecision? = nil) {
         self.path = path
         self.columnLimitBytes = columnLimitBytes
+        self.precision = precision
     }
     public static let automatic = ConvOptions()
 

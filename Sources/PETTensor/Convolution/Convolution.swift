@@ -16,8 +16,7 @@ public enum Conv3d {
         let g = try ConvGeometry.conv(x: x.shape, w: weight.shape, params: params, op: "conv3d")
         try checkBias(bias, channels: g.co, op: "conv3d")
         let y = try Tensor.checked(shape: g.yShape, op: "conv3d output")
-        ConvDispatch.kernel(for: g, role: .correlate, options: options)
-            .correlate(g, x: x.data, w: weight.data, y: y.data, options: options)
+        ConvDispatch.correlate(g, x: x.data, w: weight.data, y: y.data, options: options)
         if let b = bias { addChannelBias(y, b) }
         return y
     }
@@ -30,8 +29,7 @@ public enum Conv3d {
             throw TensorError.shapeMismatch(op: "conv3d backward (input)", detail: "output gradient \(shapeString(gy.shape)) but the forward output is \(shapeString(g.yShape))")
         }
         let gx = try Tensor.checked(shape: g.xShape, op: "conv3d input gradient")
-        ConvDispatch.kernel(for: g, role: .adjoint, options: options)
-            .correlateAdjoint(g, y: gy.data, w: weight.data, x: gx.data, options: options)
+        ConvDispatch.correlateAdjoint(g, y: gy.data, w: weight.data, x: gx.data, options: options)
         return gx
     }
 
@@ -47,8 +45,7 @@ public enum Conv3d {
             throw TensorError.shapeMismatch(op: "conv3d backward (weight)", detail: "output gradient \(shapeString(gy.shape)) but the forward output is \(shapeString(g.yShape))")
         }
         let gw = try Tensor.checked(shape: wShape, op: "conv3d weight gradient")
-        ConvDispatch.kernel(for: g, role: .weight, options: options)
-            .weightGradient(g, x: x.data, y: gy.data, w: gw.data, options: options)
+        ConvDispatch.weightGradient(g, x: x.data, y: gy.data, w: gw.data, options: options)
         return gw
     }
 
@@ -97,8 +94,7 @@ public enum ConvTranspose3d {
         let g = try ConvGeometry.transposed(x: x.shape, w: weight.shape, params: params, op: "conv_transpose3d")
         try Conv3d.checkBias(bias, channels: g.ci, op: "conv_transpose3d")
         let y = try Tensor.checked(shape: g.xShape, op: "conv_transpose3d output")
-        ConvDispatch.kernel(for: g, role: .adjoint, options: options)
-            .correlateAdjoint(g, y: x.data, w: weight.data, x: y.data, options: options)
+        ConvDispatch.correlateAdjoint(g, y: x.data, w: weight.data, x: y.data, options: options)
         if let b = bias { addChannelBias(y, b) }
         return y
     }
@@ -122,8 +118,7 @@ public enum ConvTranspose3d {
             throw TensorError.shapeMismatch(op: "conv_transpose3d backward (weight)", detail: "output gradient \(shapeString(gy.shape)) but the forward output is \(shapeString(g.xShape))")
         }
         let gw = try Tensor.checked(shape: wShape, op: "conv_transpose3d weight gradient")
-        ConvDispatch.kernel(for: g, role: .weight, options: options)
-            .weightGradient(g, x: gy.data, y: x.data, w: gw.data, options: options)
+        ConvDispatch.weightGradient(g, x: gy.data, y: x.data, w: gw.data, options: options)
         return gw
     }
 
