@@ -60,6 +60,8 @@ public enum GenerationBIDS {
             record.trainingData = rec.data.path
             var sidecar = PETSidecar.syntheticFDG(units: units, modelName: "PETGAN \(rec.config.model.rawValue) generator", fwhmMM: nil, record: record)
             sidecar.spatialReference = space.map { "\($0) (the training data's grid)" }
+            // No skull-stripping step made these: the generator imitates its training volumes as they are.
+            sidecar.skullStripped = false
             try writer.rewriteImage(from: g.file, name: name, sidecar: sidecar, provenance: [
                 "command": "petgan generate", "kind": "generated", "class": g.className, "label": g.label, "seed": Int(g.seed),
                 "checkpoint_sha256": s.checkpointSHA256, "checkpoint_step": s.checkpointStep, "model": rec.config.model.rawValue,

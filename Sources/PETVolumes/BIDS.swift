@@ -250,6 +250,8 @@ public struct PETSidecar: Codable, Equatable {
     public var attenuationCorrection: String
     // Recommended / optional
     public var bodyPart: String?
+    /// REQUIRED for derivative images (BIDS derivatives, common imaging fields).
+    public var skullStripped: Bool?
     public var sources: [String]?
     public var spatialReference: String?
     /// What PETGAN knows about the image (class, seed, covariates, checkpoint, placeholders).
@@ -265,7 +267,7 @@ public struct PETSidecar: Codable, Equatable {
         case imageDecayCorrected = "ImageDecayCorrected", imageDecayCorrectionTime = "ImageDecayCorrectionTime"
         case reconMethodName = "ReconMethodName", reconMethodParameterLabels = "ReconMethodParameterLabels"
         case reconFilterType = "ReconFilterType", reconFilterSize = "ReconFilterSize", attenuationCorrection = "AttenuationCorrection"
-        case bodyPart = "BodyPart", sources = "Sources", spatialReference = "SpatialReference", petgan = "PETGAN"
+        case bodyPart = "BodyPart", skullStripped = "SkullStripped", sources = "Sources", spatialReference = "SpatialReference", petgan = "PETGAN"
     }
 
     /// The fields a synthetic FDG image has no measurement for, with the value PETGAN writes and
@@ -297,7 +299,7 @@ public struct PETSidecar: Codable, Equatable {
                           frameTimesStart: [0], frameDuration: [1], acquisitionMode: "static", imageDecayCorrected: true,
                           imageDecayCorrectionTime: 0, reconMethodName: "none", reconMethodParameterLabels: ["none"],
                           reconFilterType: fwhmMM == nil ? "none" : "Gaussian", reconFilterSize: fwhmMM,
-                          attenuationCorrection: "none", bodyPart: "BRAIN", sources: nil, spatialReference: nil, petgan: r)
+                          attenuationCorrection: "none", bodyPart: "BRAIN", skullStripped: nil, sources: nil, spatialReference: nil, petgan: r)
     }
 }
 
@@ -345,7 +347,7 @@ public enum BIDSValue: Codable, Equatable, CustomStringConvertible {
     /// As a TSV cell.
     public var description: String {
         switch self {
-        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(format: "%.6g", d)
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)   // shortest exact digits
         case .string(let s): return s
         case .bool(let b): return b ? "true" : "false"
         }

@@ -3,6 +3,7 @@ import PETTestFixtures
 import PETTestSupport
 import PETCohort
 import PETVolumes
+import PETTensor
 
 /// BIDS in and out (docs/BIDS.md): every dataset PETGAN writes passes the official validator
 /// (bids-validator-deno) with no error and reads back with pybids; `prepare --bids` reads a dataset
@@ -133,7 +134,9 @@ final class BIDSTests: XCTestCase {
         // Units from the inherited sidecar are the store's units; frames weighted by the image's own durations.
         let f = try HDF5File.open(dir + "/all.h5")
         XCTAssertEqual(try f.stringAttribute("units"), "Bq/mL")
-        XCTAssertTrue(try f.stringAttribute("frame_reductions").contains("weighted by frame duration (sidecar trc-FDG_pet.json + sub-03/ses-bl/pet/sub-03_ses-bl_trc-FDG_pet.json)"))
+        let reductions = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try f.stringAttribute("frame_reductions").utf8)) as? [String: String])
+        XCTAssertEqual(reductions, ["sub-03/ses-bl/pet/sub-03_ses-bl_trc-FDG_pet.nii.gz":
+                                    "mean: mean of all 3 frames weighted by frame duration (sidecar trc-FDG_pet.json + sub-03/ses-bl/pet/sub-03_ses-bl_trc-FDG_pet.json)"])
         // Same grid as the source: the raw value is the duration-weighted mean (60·1 + 120·2 + 300·4)/480 = 3.125 of the frame-1 value.
         let raw = try store.readVolumeInRawUnits(ad)
         let one = try store.readVolumeInRawUnits(try XCTUnwrap(recs.firstIndex { $0.entities["sub"] == "04" }))
@@ -165,7 +168,7 @@ final class BIDSTests: XCTestCase {
         // --label-map VALUE=- leaves a value out on purpose (counted).
         let e = try petgan(["prepare", "--bids", root, "--label-map", "CN=NC,EMCI=-,LMCI=-,AD=AD", "--frames", "mean", "--out", dir + "/ncad.h5"] + grid)
         XCTAssertEqual(e.status, 0, e.stderr)
-        XCTAssertTrue(e.stdout.contains("4 volumes (AD 2, NC 2)") && e.stdout.contains("3 dropped by --label-map"), e.stdout)
+        XCTAssertTrue(e.stdout.contains("5 volumes (AD 3, NC 2)") && e.stdout.contains("2 dropped by --label-map"), e.stdout)   // sub-02 m12 is AD (sessions.tsv)
     }
 
     // MARK: bad input
@@ -173,9 +176,9 @@ final class BIDSTests: XCTestCase {
     func testPrepareBIDSBadInputOneErrorOrCountedWarnings() throws {
         let dir = try makeTempDir()
         let map = "CN=NC,EMCI=MCI,LMCI=MCI,AD=AD"
-        func fails(_ args: [String], naming: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        func fails(_ args: [String], naming: [String], status: Int32 = 1, file: StaticString = #filePath, line: UInt = #line) throws {
             let r = try petgan(["prepare"] + args + ["--out", dir + "/bad.h5"] + grid)
-            XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
+            XCTAssertEqual(r.status, status, r.stderr, file: file, line: line)
             XCTAssertEqual(r.errorLines.count, 1, r.stderr, file: file, line: line)
             for n in naming { XCTAssertTrue(r.errorLines.first?.contains(n) == true, "'\(n)' not in: \(r.stderr)", file: file, line: line) }
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/bad.h5"), file: file, line: line)
@@ -219,8 +222,8 @@ final class BIDSTests: XCTestCase {
         try FileManager.default.removeItem(atPath: root + "/participants.tsv")
         try fails(["--bids", root, "--frames", "mean"], naming: [root + "/participants.tsv", "does not exist", "--label-column"])
         // Options that need --bids, and --bids with --input.
-        try fails(["--input", dir, "--labels", dir + "/l.csv", "--session", "bl"], naming: ["--session", "--bids"])
-        try fails(["--bids", root, "--input", dir], naming: ["--bids", "--input"])
+        try fails(["--input", dir, "--labels", dir + "/l.csv", "--session", "bl"], naming: ["--session", "--bids"], status: 64)
+        try fails(["--bids", root, "--input", dir], naming: ["--bids", "--input"], status: 64)
     }
 
     // MARK: BIDS out, validated, read back, round trip, and train → generate --bids
@@ -261,9 +264,10 @@ final class BIDSTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(j["fwhm"] as? Double), try XCTUnwrap(j["psf"] as? Double), accuracy: 1e-9)
 
         // Round trip: prepare --bids on PETGAN's own dataset gives the phantom's subjects and classes,
-        // and (same MNI grid, centred on the origin) its SUVR values.
+        // and (the same grid: each volume's own field of view, shape and voxel size; max normalization,
+        // which clips nothing) its SUVR values.
         let r = try petgan(["prepare", "--bids", bids, "--label-column", "class", "--shape", "48x56x48", "--voxel-size", "4",
-                            "--center", "origin", "--out", dir + "/rt.h5"])
+                            "--normalize", "max", "--out", dir + "/rt.h5"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.warningLines.isEmpty, r.stderr)
         let rt = try VolumeStore.open(dir + "/rt.h5")
@@ -311,10 +315,11 @@ final class BIDSTests: XCTestCase {
         XCTAssertEqual(((j2["table"] as? [[Any]]) ?? []).map { "\($0[0]) \($0[1])" }.sorted(), expected)
         XCTAssertEqual(((j2["meta"] as? [[Any]]) ?? []).map { "\($0[0]) \($0[1])" }.sorted(), expected)
         XCTAssertTrue(((j2["meta"] as? [[Any]]) ?? []).allSatisfy { ($0[2] as? String) == sha })
-        XCTAssertEqual(j2["space"] as? [String], ["MNI152NLin2009aSym"])
+        // A store prepared from BIDS is not marked MNI (PETModels' DataInfo.mni is the phantom's kind), so no space- entity.
+        XCTAssertEqual(j2["space"] as? [String], [""])
         // Round trip of the generated derivative.
-        let r2 = try petgan(["prepare", "--bids", bids, "--derivatives", "petgan", "--space", "MNI152NLin2009aSym", "--label-column", "class",
-                             "--shape", "48x56x48", "--voxel-size", "4", "--center", "origin", "--out", dir + "/gen.h5"])
+        let r2 = try petgan(["prepare", "--bids", bids, "--derivatives", "petgan", "--label-column", "class",
+                             "--shape", "48x56x48", "--voxel-size", "4", "--out", dir + "/gen.h5"])
         XCTAssertEqual(r2.status, 0, r2.stderr)
         let gs = try VolumeStore.open(dir + "/gen.h5")
         XCTAssertEqual(gs.count, 2 * classes.count)
