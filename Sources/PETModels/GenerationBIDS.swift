@@ -3,7 +3,7 @@
 //   dataset_description.json  DatasetType derivative, GeneratedBy PETGAN <version> with the checkpoint SHA-256
 //   participants.tsv|.json    one row per sample: class, seed, checkpoint hash (a participants-like table)
 //   sub-<class>s<seed>/pet/sub-<class>s<seed>[_space-MNI152NLin2009aSym]_desc-synthetic_pet.nii.gz + _pet.json
-//   montage.png (listed in .bidsignore)
+//   and DIR/derivatives/petgan-montage.png beside it
 //
 // The samples are Generation.run's NIfTI files (same float32 voxels), re-written with dim[4] = 1; the sidecar carries class, seed
 // and checkpoint under "PETGAN". A sample is not a person: its sub- label is the class and seed.
@@ -91,16 +91,18 @@ public enum GenerationBIDS {
             placeholders (PETGAN.Placeholders in each sidecar; PETGAN's docs/BIDS.md).
 
             """, to: "README")
+        // The montage beside the dataset, not in it: a .bidsignore inside a derivative is not read
+        // when the validator checks the raw dataset with its derivatives (-r).
         let montage = (req.out as NSString).appendingPathComponent("montage.png")
+        let montageOut = (derivatives as NSString).appendingPathComponent("\(pipeline)-montage.png")
         if fm.fileExists(atPath: montage) {
-            _ = rename(montage, (writer.workingPath as NSString).appendingPathComponent("montage.png"))
-            try writer.writeText("montage.png\n", to: ".bidsignore")
+            if rename(montage, montageOut) != 0 { throw BIDSError.writeFailed(path: montageOut, reason: String(cString: strerror(errno))) }
         }
         try? fm.removeItem(atPath: req.out)
         try writer.commit()
         var summary = s
         summary.files = writer.images.map { (dest as NSString).appendingPathComponent($0) }
-        summary.montage = (dest as NSString).appendingPathComponent("montage.png")
+        summary.montage = montageOut
         return (summary, dest)
     }
 }

@@ -27,17 +27,23 @@ final class BIDSTests: XCTestCase {
 
     /// Runs the validator; fails the test on any issue of severity error. Returns its text report.
     @discardableResult
-    func assertValidBIDS(_ dir: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    func assertValidBIDS(_ dir: String, recursive: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let v = try Self.validatorPath()
-        let j = try runProcess(v, [dir, "--format", "json"], environment: ["NO_COLOR": "1"])
+        let j = try runProcess(v, [dir, "--format", "json"] + (recursive ? ["-r"] : []), environment: ["NO_COLOR": "1"])
         guard let obj = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any] else {
             XCTFail("validator printed no JSON for \(dir): \(j.stdout.prefix(500)) \(j.stderr.prefix(500))", file: file, line: line); return ""
         }
-        let issues = ((obj["issues"] as? [String: Any])?["issues"] as? [[String: Any]]) ?? []
-        let errors = issues.filter { ($0["severity"] as? String) == "error" }
+        // Every issue anywhere in the report (with -r the derivatives' are under derivativesSummary).
+        func issues(_ x: Any) -> [[String: Any]] {
+            if let d = x as? [String: Any] { return (d["severity"] != nil ? [d] : []) + d.values.flatMap(issues) }
+            if let a = x as? [Any] { return a.flatMap(issues) }
+            return []
+        }
+        XCTAssertFalse(issues(obj).isEmpty, "the validator's JSON lists no issue at all (not even the expected RECOMMENDED warnings): format changed?", file: file, line: line)
+        let errors = issues(obj).filter { ($0["severity"] as? String) == "error" }
         XCTAssertTrue(errors.isEmpty, "validator errors in \(dir):\n" + errors.prefix(10).map { "\($0["code"] ?? "?") \($0["location"] ?? "") \($0["issueMessage"] ?? "")" }.joined(separator: "\n"), file: file, line: line)
         XCTAssertEqual(j.status, 0, "validator exit status for \(dir): \(j.stderr.prefix(500))", file: file, line: line)
-        let text = try runProcess(v, [dir], environment: ["NO_COLOR": "1"])
+        let text = try runProcess(v, [dir] + (recursive ? ["-r"] : []), environment: ["NO_COLOR": "1"])
         return text.stdout
     }
 
@@ -292,6 +298,8 @@ final class BIDSTests: XCTestCase {
         let dreport = try assertValidBIDS(deriv)
         print("bids-validator-deno on petgan generate --bids (derivatives/petgan):\n" + dreport)
         try assertValidBIDS(bids)   // the raw dataset with its new derivatives folder still validates
+        try assertValidBIDS(bids, recursive: true)   // and so does the derivative checked with it (-r)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: bids + "/derivatives/petgan-montage.png"))
         let desc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: deriv + "/dataset_description.json"))) as? [String: Any])
         XCTAssertEqual(desc["DatasetType"] as? String, "derivative")
         let gen = try XCTUnwrap((desc["GeneratedBy"] as? [[String: Any]])?.first)
