@@ -21,6 +21,7 @@ demo: build
 # The numeric suite runs in release (debug numeric loops are 10-100x slower).
 test: setup
 	@scripts/setup-python.sh
+	@scripts/setup-python-bids.sh
 	@scripts/setup-test-tools.sh
 	@Volumes/fetch-templates.sh
 	$(SWIFT) build $(BUILD_OPTS) -Xswiftc -enable-testing --build-tests

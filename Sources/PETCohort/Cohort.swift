@@ -11,6 +11,8 @@ public struct CohortRequest {
     public var outputPath: String
     /// Also write one NIfTI (+ JSON sidecar) per subject here.
     public var niftiDirectory: String?
+    /// Also write the cohort as a BIDS raw dataset here (BIDSCohort.swift).
+    public var bidsDirectory: String?
     /// Also write a 2D slice store (`slicePath`).
     public var slices: SliceOptions?
     public var slicePath: String?
@@ -101,6 +103,7 @@ public enum PhantomCohort {
                                                                                        "item_axes": "(channel = adjacent axial slice, row = anterior→posterior, column = right→left of the image = subject left→right)"]) { $1 })
         }
         defer { if let t = tmpSlices { unlink(t) } }
+        let bids = try req.bidsDirectory.map { try PhantomBIDSWriter(directory: $0, plan: req.plan, grid: req.grid) }
         var subjectsJSON: [String] = []
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
@@ -125,6 +128,10 @@ public enum PhantomCohort {
                 prov["covariates"] = subject.covariates
                 try NIfTIFile.write(v, to: path, provenance: prov)
             }
+            if let b = bids {
+                try b.add(subject, volume: v, provenance: ["command": "phantom", "kind": "phantom FDG-PET (SUVR, pons)", "class": e.className,
+                                                          "seed": String(e.seed), "covariates": subject.covariates])
+            }
             if let s = req.slices, let sw = sliceWriter {
                 for k in centres {
                     let item = AxialSlices.extract(vol.values, grid: req.grid, centre: k, options: s).map { map.forward($0) }
@@ -142,6 +149,7 @@ public enum PhantomCohort {
         let planJSON = String(decoding: try enc.encode(req.plan), as: UTF8.self)
         try addPhantomRecords(tmpOut, parameters: paramsJSON, subjects: subjectsJSON, plan: planJSON)
         try rename(tmpOut, to: req.outputPath)
+        try bids?.finish(parameters: req.parameters)
         var slicePath: String?
         if let sw = sliceWriter, let tmp = tmpSlices {
             try sw.commit()

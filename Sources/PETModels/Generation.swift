@@ -42,6 +42,14 @@ public struct GenerationRequest {
     public init(checkpoint: String, seeds: [UInt64], out: String) { self.checkpoint = checkpoint; self.seeds = seeds; self.out = out }
 }
 
+/// A generated NIfTI sample: where, and what (class, label, seed) it is.
+public struct GeneratedSample: Equatable {
+    public var file: String
+    public var className: String
+    public var label: Int
+    public var seed: UInt64
+}
+
 public struct GenerationSummary {
     public var files: [String]
     public var montage: String
@@ -53,6 +61,12 @@ public struct GenerationSummary {
     public var plan: TilePlan? = nil
     /// Which generator weights sampled: "moving average (…)" or "raw (…)".
     public var weights: String = ""
+    /// One entry per NIfTI sample written (the BIDS derivative writer renames them).
+    public var samplesWritten: [GeneratedSample] = []
+    /// The model's dimensionality (3: volumes, 2: slice stacks).
+    public var dims = 3
+    public var checkpointStep = 0
+    public var record: RunRecord? = nil
 }
 
 extension TiledGenerator {
@@ -212,6 +226,7 @@ public enum Generation {
         var jobs: [(cls: String, label: Int, seed: UInt64)] = []
         for (c, l) in zip(classes, labels) { for s in req.seeds { jobs.append((c, l, s)) } }
         var files: [String] = []
+        var written: [GeneratedSample] = []
         var montageVols: [Volume] = [], montageLabels: [Int] = []
         var writer: VolumeStoreWriter? = nil
         let storePath = (req.out as NSString).appendingPathComponent("generated.h5")
@@ -261,6 +276,7 @@ public enum Generation {
                     let p = (req.out as NSString).appendingPathComponent(stem + ".nii.gz")
                     try NIfTIFile.write(v, to: p, provenance: provenance)
                     files.append(p)
+                    written.append(GeneratedSample(file: p, className: j.cls, label: j.label, seed: j.seed))
                     if rec.geometry.dims == 2 {
                         let png = (req.out as NSString).appendingPathComponent(stem + ".png")
                         try PNGFile.write(montage([v], record: rec, labels: [j.label]), to: png)
@@ -295,6 +311,7 @@ public enum Generation {
                         try tg.generate(x, plan: pl, into: MapSink(FanOutSink([nifti, preview]), transform: { map.inverse($0) }))
                     }
                     files.append(p)
+                    written.append(GeneratedSample(file: p, className: j.cls, label: j.label, seed: j.seed))
                     if montageVols.count < 24 {
                         montageVols.append(Volume(shape: Array(preview.output.shape.suffix(3)), data: preview.output.array,
                                                   affine: Affine(record: rec, subsampledBy: f), space: space))
@@ -320,8 +337,13 @@ public enum Generation {
         if let w = writer { try w.commit(); files.append(storePath) }
         let montagePath = (req.out as NSString).appendingPathComponent("montage.png")
         if !montageVols.isEmpty { try PNGFile.write(montage(montageVols, record: rec, labels: montageLabels), to: montagePath) }
-        return GenerationSummary(files: files, montage: montagePath, checkpoint: file, checkpointSHA256: hash,
-                                 classes: classes, samples: jobs.count, plan: plan, weights: weights)
+        var summary = GenerationSummary(files: files, montage: montagePath, checkpoint: file, checkpointSHA256: hash,
+                                        classes: classes, samples: jobs.count, plan: plan, weights: weights)
+        summary.samplesWritten = written
+        summary.dims = rec.geometry.dims
+        summary.checkpointStep = checkpointStep
+        summary.record = rec
+        return summary
     }
 
     /// Subsampling of the montage preview in tiled NIfTI generation: every voxel up to 96 per side

@@ -74,30 +74,7 @@ public struct FrameTiming: Equatable {
         var durations: [Double]? = nil, starts: [Double]? = nil
         if let d = FileManager.default.contents(atPath: side) {
             if let obj = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] {
-                func numbers(_ key: String) throws -> [Double]? {
-                    guard let v = obj[key] else { return nil }
-                    let raw: [Any] = (v as? [Any]) ?? [v]
-                    var out: [Double] = []
-                    for x in raw {
-                        guard let n = x as? NSNumber else {
-                            throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "\(key) must be a list of numbers (seconds), found \(x)")
-                        }
-                        out.append(n.doubleValue)
-                    }
-                    guard out.count == frames else {
-                        throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "\(key) has \(out.count) value(s) but \(path) has \(frames) frame(s)")
-                    }
-                    if let bad = out.first(where: { !$0.isFinite }) { throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "\(key) holds \(bad)") }
-                    return out
-                }
-                durations = try numbers("FrameDuration")
-                starts = try numbers("FrameTimesStart")
-                if let d = durations, let bad = d.first(where: { !($0 > 0) }) {
-                    throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "FrameDuration holds \(bad); durations must be positive seconds")
-                }
-                if let s = starts, zip(s, s.dropFirst()).contains(where: { $0 > $1 }) {
-                    throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "FrameTimesStart is not in increasing order: \(s)")
-                }
+                (durations, starts) = try timing(inSidecar: obj, sidecarPath: side, frames: frames, path: path)
             } else if frames > 1 {
                 FileHandle.standardError.write("petgan: warning: \(side): not a JSON object; frame timing taken from the header\n".data(using: .utf8)!)
             }
@@ -107,6 +84,49 @@ public struct FrameTiming: Equatable {
             return FrameTiming(durations: [Double](repeating: d, count: frames), starts: starts, source: "header pixdim[4]")
         }
         return FrameTiming(durations: nil, starts: starts, source: starts != nil ? "sidecar \((side as NSString).lastPathComponent) (FrameTimesStart only)" : "none")
+    }
+
+    /// FrameDuration / FrameTimesStart of a sidecar object (a file's own, or the merged sidecars a
+    /// BIDS image inherits), checked: `frames` finite numbers each, durations > 0, starts
+    /// non-decreasing; the error names `sidecarPath`.
+    public static func timing(inSidecar obj: [String: Any], sidecarPath side: String, frames: Int, path: String) throws -> (durations: [Double]?, starts: [Double]?) {
+        func numbers(_ key: String) throws -> [Double]? {
+            guard let v = obj[key] else { return nil }
+            let raw: [Any] = (v as? [Any]) ?? [v]
+            var out: [Double] = []
+            for x in raw {
+                guard let n = x as? NSNumber else {
+                    throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "\(key) must be a list of numbers (seconds), found \(x)")
+                }
+                out.append(n.doubleValue)
+            }
+            guard out.count == frames else {
+                throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "\(key) has \(out.count) value(s) but \(path) has \(frames) frame(s)")
+            }
+            if let bad = out.first(where: { !$0.isFinite }) { throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "\(key) holds \(bad)") }
+            return out
+        }
+        let durations = try numbers("FrameDuration")
+        let starts = try numbers("FrameTimesStart")
+        if let d = durations, let bad = d.first(where: { !($0 > 0) }) {
+            throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "FrameDuration holds \(bad); durations must be positive seconds")
+        }
+        if let s = starts, zip(s, s.dropFirst()).contains(where: { $0 > $1 }) {
+            throw NIfTIError.invalidPath(path: side, reason: "frame timing sidecar: " + "FrameTimesStart is not in increasing order: \(s)")
+        }
+        return (durations, starts)
+    }
+
+    /// Timing from an already merged sidecar object (BIDS inheritance), falling back to the header
+    /// like `read(for:header:)`; `source` names the sidecar(s).
+    public static func from(sidecar obj: [String: Any], source: String, header: NIfTIHeaderInfo, path: String) throws -> FrameTiming {
+        let frames = header.frames
+        let (durations, starts) = try timing(inSidecar: obj, sidecarPath: source, frames: frames, path: path)
+        if durations != nil { return FrameTiming(durations: durations, starts: starts, source: "sidecar \(source)") }
+        if let d = header.frameDurationSeconds, frames > 1 {
+            return FrameTiming(durations: [Double](repeating: d, count: frames), starts: starts, source: "header pixdim[4]")
+        }
+        return FrameTiming(durations: nil, starts: starts, source: starts != nil ? "sidecar \(source) (FrameTimesStart only)" : "none")
     }
 }
 

@@ -78,6 +78,9 @@ public struct NIfTIReadOptions {
     public var maxVoxels: Int
     /// Which frames of a 4-D series make the volume (nil: a 4-D file is refused, naming --frames).
     public var frames: FrameSelection?
+    /// Frame timing to weight `frames` with instead of the file's own sidecar (a BIDS image's
+    /// inherited, merged sidecars); nil: `FrameTiming.read(for:header:)`.
+    public var frameTiming: FrameTiming?
     public init(nonFinite: NonFinitePolicy = .refuse, maxVoxels: Int = 1 << 29, frames: FrameSelection? = nil) {
         self.nonFinite = nonFinite; self.maxVoxels = maxVoxels; self.frames = frames
     }
@@ -88,7 +91,12 @@ public struct NIfTIWriteOptions {
     public var format: Format
     /// Also write `<name>.json` with the provenance.
     public var sidecar: Bool
-    public init(format: Format = .nifti1, sidecar: Bool = true) { self.format = format; self.sidecar = sidecar }
+    /// Write dim[0] = 4 with dim[4] = 1 (one frame): PET-BIDS counts frames in dim[4] (the validator
+    /// checks it against FrameDuration), and libnifti writes dim[i > dim[0]] as 0.
+    public var singleFrame4D = false
+    public init(format: Format = .nifti1, sidecar: Bool = true, singleFrame4D: Bool = false) {
+        self.format = format; self.sidecar = sidecar; self.singleFrame4D = singleFrame4D
+    }
 }
 
 /// The header facts PETGAN checks before reading voxels (NIfTIHeader.swift validates them).
@@ -332,9 +340,9 @@ public enum NIfTIFile {
     /// Call under `lock` (libnifti is not thread-safe). Errors name `path`, the final file.
     static func withImage<T>(shape: [Int], allocateVoxels: Bool, fileName: String, affine: Affine, space: WorldSpace,
                              dataRange: (min: Float, max: Float), provenance: [String: Any], provenanceJSON json: Data,
-                             path: String, _ body: (UnsafeMutablePointer<nifti_image>) throws -> T) throws -> T {
+                             path: String, singleFrame4D: Bool = false, _ body: (UnsafeMutablePointer<nifti_image>) throws -> T) throws -> T {
         let g = GridShape(arrayShape: shape)
-        var dims: [Int64] = [3, Int64(g.nx), Int64(g.ny), Int64(g.nz), 1, 1, 1, 1]
+        var dims: [Int64] = [singleFrame4D ? 4 : 3, Int64(g.nx), Int64(g.ny), Int64(g.nz), 1, 1, 1, 1]
         guard let nim = nifti_make_new_nim(&dims, 16 /* DT_FLOAT32 */, allocateVoxels ? 1 : 0) else {
             throw NIfTIError.writeFailed(path: path, reason: "libnifti could not allocate the image\(allocateVoxels ? "" : " header")")
         }
@@ -399,7 +407,8 @@ public enum NIfTIFile {
         try lock.withLock { () throws -> Void in
             nifti_set_debug_level(0)
             try withImage(shape: volume.shape, allocateVoxels: true, fileName: tmp, affine: volume.affine, space: volume.space,
-                          dataRange: volume.finiteRange, provenance: provenance, provenanceJSON: json, path: path) { nim in
+                          dataRange: volume.finiteRange, provenance: provenance, provenanceJSON: json, path: path,
+                          singleFrame4D: options.singleFrame4D) { nim in
                 volume.data.withUnsafeBytes { src in nim.pointee.data.copyMemory(from: src.baseAddress!, byteCount: src.count) }
                 if options.format == .nifti1 {
                     nifti_image_write(nim)

@@ -37,6 +37,8 @@ public struct LabelledFile: Equatable {
     /// Resolved path.
     public var path: String
     public var label: String
+    /// A BIDS image's merged sidecars (frame timing); nil: the file's own <stem>.json.
+    public var inheritedSidecar: InheritedSidecar? = nil
 }
 
 public enum LabelsCSV {
@@ -92,6 +94,8 @@ public struct PrepareConfig {
     public var append = false
     /// Frames of 4-D inputs (nil: a 4-D input is refused, naming --frames). Recorded in the store.
     public var frames: FrameSelection?
+    /// Read a BIDS dataset instead of `inputDirectory` + `labelsCSV` (BIDSPrepare.swift).
+    public var bids: BIDSPrepareRequest?
 
     public init(inputDirectory: String, labelsCSV: String, output: String, shape: GridShape, voxelSize: (Double, Double, Double)) {
         self.inputDirectory = inputDirectory; self.labelsCSV = labelsCSV; self.output = output
@@ -105,17 +109,36 @@ public struct PrepareSummary {
     public var classCounts: [Int]
     public var seconds: Double
     public var bytesWritten: Int
+    /// Warnings about skipped inputs (BIDS), already printed to stderr.
+    public var warnings: [String] = []
+    /// BIDS: images dropped by --label-map and left out by the query.
+    public var droppedByMap = 0
+    public var filteredOut = 0
 }
 
 public enum DatasetPreparer {
+    /// A row's frame timing: its inherited BIDS sidecars when it has them, else its own <stem>.json.
+    static func frameTiming(_ row: LabelledFile, header h: NIfTIHeaderInfo) throws -> FrameTiming {
+        guard let s = row.inheritedSidecar else { return try FrameTiming.read(for: row.path, header: h) }
+        return try FrameTiming.from(sidecar: s.object, source: s.source.isEmpty ? "no sidecar" : s.source, header: h, path: row.path)
+    }
+
     /// Builds the store; `progress` receives one line per volume.
     @discardableResult
     public static func run(_ cfg: PrepareConfig, progress: (String) -> Void = { _ in }) throws -> PrepareSummary {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: cfg.inputDirectory, isDirectory: &isDir), isDir.boolValue else {
-            throw PrepareError.invalidOption("\(cfg.inputDirectory): input folder does not exist")
+        let rows: [LabelledFile]
+        let bids = try cfg.bids.map(BIDSPrepare.select)
+        if let b = bids {
+            if cfg.append { throw PrepareError.invalidOption("--append cannot go with --bids (the store records every source's BIDS entities; prepare the whole selection at once)") }
+            for w in b.warnings { FileHandle.standardError.write(Data("petgan: warning: \(w)\n".utf8)) }
+            rows = b.rows
+        } else {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: cfg.inputDirectory, isDirectory: &isDir), isDir.boolValue else {
+                throw PrepareError.invalidOption("\(cfg.inputDirectory): input folder does not exist")
+            }
+            rows = try LabelsCSV.read(cfg.labelsCSV, inputDirectory: cfg.inputDirectory)
         }
-        let rows = try LabelsCSV.read(cfg.labelsCSV, inputDirectory: cfg.inputDirectory)
         var classNames = Array(Set(rows.map { $0.label })).sorted()
         var existingGrid: VolumeStore? = nil
         if cfg.append {
@@ -145,10 +168,17 @@ public enum DatasetPreparer {
             guard let sel = cfg.frames else {
                 throw NIfTIError.framesNeeded(path: row.path, frames: h.frames, detail: "dims \(Array(h.dims[1...h.dims[0]]))")
             }
-            let plan = try FrameReduction.plan(sel, header: h, timing: try FrameTiming.read(for: row.path, header: h), path: row.path)
+            let plan = try FrameReduction.plan(sel, header: h, timing: try frameTiming(row, header: h), path: row.path)
             reductions[row.name] = plan.description
         }
-        let readOptions = { (policy: NonFinitePolicy) in NIfTIReadOptions(nonFinite: policy, frames: cfg.frames) }
+        let readOptions = { (policy: NonFinitePolicy, row: LabelledFile) throws in
+            var o = NIfTIReadOptions(nonFinite: policy, frames: cfg.frames)
+            if row.inheritedSidecar != nil {
+                let h = try NIfTIFile.readHeader(row.path)
+                if h.frames > 1 { o.frameTiming = try frameTiming(row, header: h) }
+            }
+            return o
+        }
         let mask = try cfg.referenceMask.map { try NIfTIFile.read($0, options: NIfTIReadOptions(nonFinite: .zero)) }
         if case .suvr = cfg.normalization, mask == nil {
             throw PrepareError.invalidOption("SUVR normalization needs --reference-mask")
@@ -157,7 +187,16 @@ public enum DatasetPreparer {
         let firstSpace = try NIfTIFile.readHeader(rows[0].path).space
         let space: WorldSpace = cfg.center == .origin && firstSpace == .mni ? .mni : .scanner
         // Provenance: how 4-D inputs became volumes (the option, and per file what it applied).
-        var provenance = ["grid_center": cfg.center.rawValue, "labels_csv": cfg.labelsCSV]
+        var provenance = ["grid_center": cfg.center.rawValue]
+        if let b = bids, let req = cfg.bids {
+            provenance["bids_dataset"] = req.root
+            provenance["bids_images"] = b.datasetRoot
+            provenance["bids_query"] = req.query.description
+            provenance["bids_label_column"] = req.labelColumn
+            if let u = b.units { provenance["units"] = u }
+        } else {
+            provenance["labels_csv"] = cfg.labelsCSV
+        }
         if let sel = cfg.frames { provenance["frames"] = sel.description }
         if !reductions.isEmpty, let j = try? JSONSerialization.data(withJSONObject: reductions, options: [.sortedKeys]) {
             provenance["frame_reductions"] = String(decoding: j, as: UTF8.self)
@@ -169,7 +208,7 @@ public enum DatasetPreparer {
         let report = ProgressReporter(label: "prepare", total: rows.count, output: .lines({ _ in }))
         var counts = [Int](repeating: 0, count: classNames.count)
         for (n, row) in rows.enumerated() {
-            let v = try NIfTIFile.read(row.path, options: readOptions(cfg.nonFinite))
+            let v = try NIfTIFile.read(row.path, options: readOptions(cfg.nonFinite, row))
             let grid: VolumeGrid
             switch cfg.center {
             case .volume: grid = VolumeGrid.centered(on: v, shape: shape, voxelSize: cfg.voxelSize)
@@ -185,8 +224,15 @@ public enum DatasetPreparer {
             counts[classIndex[row.label]!] += 1
             progress(report.line(n + 1, detail: "\(row.name) (\(row.label)) \(v.gridShape) → \(cfg.shape)" + (reductions[row.name].map { " [\($0)]" } ?? "")))
         }
+        if let b = bids {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            try writer.writeStringRecords("bids_sources", try b.records.map { String(decoding: try enc.encode($0), as: UTF8.self) })
+        }
         try writer.commit()
         let size = ((try? FileManager.default.attributesOfItem(atPath: cfg.output))?[.size] as? NSNumber)?.intValue ?? 0
-        return PrepareSummary(count: rows.count, classNames: classNames, classCounts: counts, seconds: Date().timeIntervalSince(start), bytesWritten: size)
+        var summary = PrepareSummary(count: rows.count, classNames: classNames, classCounts: counts, seconds: Date().timeIntervalSince(start), bytesWritten: size)
+        if let b = bids { summary.warnings = b.warnings; summary.droppedByMap = b.droppedByMap; summary.filteredOut = b.filteredOut }
+        return summary
     }
 }

@@ -64,7 +64,7 @@ public final class StreamingNIfTIReader {
             if h.frames > 1 && options.frames == nil {
                 throw NIfTIError.framesNeeded(path: path, frames: h.frames, detail: "dims \(Array(h.dims[1...h.dims[0]]))")
             }
-            let timing = h.frames > 1 ? try FrameTiming.read(for: path, header: h) : FrameTiming(durations: nil, starts: nil, source: "none")
+            let timing = h.frames > 1 ? try options.frameTiming ?? FrameTiming.read(for: path, header: h) : FrameTiming(durations: nil, starts: nil, source: "none")
             plan = try FrameReduction.plan(options.frames!, header: h, timing: timing, path: path)
         }
         frameReduction = h.frames > 1 ? plan : nil

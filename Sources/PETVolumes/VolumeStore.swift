@@ -139,6 +139,12 @@ public final class VolumeStoreWriter {
     /// slice store of ~4000 items (411 subjects × 11 slices) could not be written as one.
     public static let sourceAttributeLimit = 2048
 
+    /// Adds a string dataset of records (one per volume, e.g. JSON: /bids_sources), before `commit()`.
+    public func writeStringRecords(_ name: String, _ values: [String]) throws {
+        if try file.exists(name) { try file.remove(name) }
+        _ = try file.createStringDataset(name, values)
+    }
+
     /// Writes the source-file list, flushes and renames the file into place.
     public func commit() throws {
         if try file.exists("source_files") { try file.remove("source_files") }

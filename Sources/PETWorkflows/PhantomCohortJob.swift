@@ -17,6 +17,8 @@ public struct PhantomCohortJob {
     /// The volume store to write.
     public var out: String
     public var niftiDirectory: String? = nil
+    /// Also write the cohort as a BIDS raw dataset into this (new) folder.
+    public var bidsDirectory: String? = nil
     public var seed: UInt64 = 1
     public var parameters = PhantomParameters()
     public var templatesDirectory: String? = nil
@@ -46,6 +48,7 @@ public struct PhantomCohortJob {
         let grid = VolumeGrid.mni(niftiShape: niftiShape, voxelSize: voxelSize)
         var req = CohortRequest(grid: grid, parameters: parameters, plan: plan, outputPath: out)
         req.niftiDirectory = niftiDirectory
+        req.bidsDirectory = bidsDirectory
         req.templatesDirectory = templatesDirectory
         req.suvrMax = suvrMax
         req.slicePath = slicePath
@@ -67,6 +70,7 @@ public struct PhantomCohortJob {
             say("phantom: wrote \(sp) (\(summary.sliceCount) slice samples of \(so.channels)x\(so.size.map(String.init).joined(separator: "x")))")
         }
         if let d = summary.niftiDirectory { say("phantom: wrote \(summary.subjects) NIfTI volumes into \(d)") }
+        if let d = bidsDirectory { say("phantom: wrote BIDS dataset \(d) (\(summary.subjects) subjects; participants.tsv column 'class')") }
         if let m = montage {
             let store = try VolumeStore.open(out)
             let order = classNames.compactMap { firstOfClass[$0] }

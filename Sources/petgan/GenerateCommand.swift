@@ -28,8 +28,10 @@ struct GenerateCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Explicit seeds, e.g. 0-99 or 3,5,8 (overrides --seed and --count).")
     var seeds: String?
-    @Option(help: "Output folder.")
-    var out: String
+    @Option(help: "Output folder (or --bids).")
+    var out: String?
+    @Option(help: "A BIDS dataset: write the samples as the derivative dataset DIR/derivatives/petgan (3D models, NIfTI; docs/BIDS.md).")
+    var bids: String?
     @Option(help: "nifti (default), h5 (one volume store) or png.")
     var format: GenerationFormat = .nifti
     @OptionGroup var runtime: RuntimeOptions<GenerateBudget>
@@ -41,6 +43,7 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard (out == nil) != (bids == nil) else { throw ValidationError("give one of --out DIR or --bids DIR") }
     }
 
     func run() throws {
@@ -48,22 +51,29 @@ struct GenerateCommand: ParsableCommand {
             runtime.apply()
             precision.apply()
             let list = try seeds.map(Generation.parseSeeds) ?? (0..<UInt64(count)).map { seed + $0 }
-            var req = GenerationRequest(checkpoint: checkpoint, seeds: list, out: out)
+            var req = GenerationRequest(checkpoint: checkpoint, seeds: list, out: out ?? "")
             req.classes = classes.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             req.format = format
             req.memoryBudget = runtime.memoryBudget?.bytes
             req.tile = tile?.sides
             req.raw = raw
             var bar: ProgressReporter?
-            let s = try Generation.run(req) { done, total in
+            let report = { (done: Int, total: Int) in
                 if bar == nil { bar = ProgressReporter(label: "generate", total: total) }
                 bar?.update(done)
+            }
+            var destination = out ?? ""
+            let s: GenerationSummary
+            if let bids {
+                (s, destination) = try GenerationBIDS.run(req, bidsRoot: bids, progress: report)
+            } else {
+                s = try Generation.run(req, progress: report)
             }
             bar?.finish()
             if let p = s.plan { print("generate: tiled: \(p)") }
             print("generate: generator weights: \(s.weights)")
             print("generate: \(s.samples) samples (\(s.classes.map { $0.isEmpty ? "unconditional" : $0 }.joined(separator: ", "))) from \(s.checkpoint) (sha256 \(s.checkpointSHA256.prefix(16))…)")
-            print("generate: wrote \(s.files.count) files into \(out); montage \(s.montage)")
+            print("generate: wrote \(s.files.count) \(bids != nil ? "images into the BIDS derivative dataset" : "files into") \(destination); montage \(s.montage)")
         }
     }
 }

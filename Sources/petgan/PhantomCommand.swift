@@ -35,6 +35,8 @@ struct PhantomCommand: ParsableCommand {
     var out: String?
     @Option(name: .customLong("nifti-dir"), help: "Also write one NIfTI (.nii.gz + JSON sidecar) per subject into this folder.")
     var niftiDir: String?
+    @Option(help: "Also write the cohort as a BIDS raw dataset into this new folder (participants.tsv with class and covariates, _pet.json sidecars; docs/BIDS.md).")
+    var bids: String?
     @Option(help: "Cohort seed (every subject's seed derives from it; recorded in the outputs).")
     var seed: UInt64 = 1
     @Option(help: "JSON file overriding phantom parameters (absent keys keep their defaults; see --print-parameters).")
@@ -88,8 +90,8 @@ struct PhantomCommand: ParsableCommand {
             if let n = reportCNNMinSteps, n < 1 { throw ValidationError("--report-cnn-min-steps must be at least 1") }
             if let from {
                 guard FileManager.default.fileExists(atPath: from) else { throw ValidationError("--from: no such cohort store '\(from)'") }
-                guard out == nil, niftiDir == nil, montage == nil, sliceArgs.slices == nil else {
-                    throw ValidationError("--from reports on an existing store: --out, --nifti-dir, --montage and --slices build a cohort and cannot go with it")
+                guard out == nil, niftiDir == nil, bids == nil, montage == nil, sliceArgs.slices == nil else {
+                    throw ValidationError("--from reports on an existing store: --out, --nifti-dir, --bids, --montage and --slices build a cohort and cannot go with it")
                 }
                 return
             }
@@ -153,6 +155,7 @@ struct PhantomCommand: ParsableCommand {
         job.niftiShape = shape.sides
         job.voxelSize = voxelSize
         job.niftiDirectory = niftiDir
+        job.bidsDirectory = bids
         job.seed = seed
         job.parameters = params
         job.templatesDirectory = templates

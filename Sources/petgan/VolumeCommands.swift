@@ -8,17 +8,41 @@ import PETVolumes
 struct PrepareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare",
-        abstract: "Build an HDF5 volume store from a folder of NIfTI files and a labels CSV (file,label).",
+        abstract: "Build an HDF5 volume store from a BIDS dataset (--bids) or a folder of NIfTI files and a labels CSV (file,label).",
         discussion: """
         Every volume is resampled through world coordinates onto one RAS+ grid (trilinear), normalized \
         to [-1, 1] (the inverse map is stored per volume) and appended; the store appears under its \
-        final name only when complete. Shapes are NIfTI order x×y×z, as viewers show them.
+        final name only when complete. Shapes are NIfTI order x×y×z, as viewers show them. \
+        --bids DIR reads every sub-*/[ses-*/]pet/*_pet.nii[.gz] (or derivatives/NAME/ with --derivatives), \
+        classes from participants.tsv (--label-column, --label-map), frame timing from the inherited \
+        _pet.json, and records each source's BIDS entities in the store (/bids_sources; docs/BIDS.md).
         """)
 
     @Option(help: "Folder with the NIfTI files (.nii / .nii.gz) named in the CSV.")
-    var input: String
+    var input: String?
     @Option(help: "CSV of file,label rows (an optional 'file,label' header row is skipped).")
-    var labels: String
+    var labels: String?
+    @Option(help: "A BIDS dataset to read instead of --input/--labels (PET images, participants.tsv, _pet.json).")
+    var bids: String?
+    @Option(help: "With --bids: only this session (ses- label, e.g. bl).")
+    var session: String?
+    @Option(help: "With --bids: only this task (task- label).")
+    var task: String?
+    @Option(help: "With --bids: only this tracer (trc- label, case-insensitive, e.g. FDG).")
+    var tracer: String?
+    @Option(help: "With --bids: the participants.tsv column holding each subject's class (a sub-X_sessions.tsv column of that name overrides it per session).")
+    var labelColumn = "diagnosis"
+    @Option(help: "With --bids: VALUE=CLASS pairs mapping the label column to classes, e.g. CN=NC,EMCI=MCI,LMCI=MCI,AD=AD (VALUE=- leaves VALUE out; an unmapped value is an error).",
+            transform: { text in
+                do { return try BIDSLabelMap.parse(text) } catch { throw ArgumentFormatError("\(error)") }
+            })
+    var labelMap: BIDSLabelMap?
+    @Option(help: "With --bids: read the derivative images under derivatives/NAME/ (e.g. spatially normalised ones).")
+    var derivatives: String?
+    @Option(help: "With --bids --derivatives: only images of this space- label (e.g. MNI152NLin2009cAsym).")
+    var space: String?
+    @Flag(help: "With --bids: subjects without a participants.tsv row or label, and subject folders without PET, are errors instead of skipped with a warning.")
+    var strict = false
     @Option(help: "Output HDF5 store.")
     var out: String
     @Option(help: "Target grid x×y×z in voxels, e.g. 96x112x96 (or one number for a cube).")
@@ -49,6 +73,14 @@ struct PrepareCommand: ParsableCommand {
     @OptionGroup var sliceArgs: SliceStoreOptions
 
     func validate() throws {
+        if bids != nil {
+            guard input == nil, labels == nil else { throw ValidationError("--bids reads images and labels from the dataset: drop --input and --labels") }
+        } else {
+            guard input != nil, labels != nil else { throw ValidationError("give --bids DIR, or --input DIR with --labels CSV") }
+            let bidsOnly = [session.map { _ in "--session" }, task.map { _ in "--task" }, tracer.map { _ in "--tracer" }, labelMap.map { _ in "--label-map" },
+                            derivatives.map { _ in "--derivatives" }, space.map { _ in "--space" }, strict ? "--strict" : nil].compactMap { $0 }
+            guard bidsOnly.isEmpty else { throw ValidationError("\(bidsOnly.joined(separator: ", ")) need\(bidsOnly.count == 1 ? "s" : "") --bids") }
+        }
         if case .suvr = normalize.method, referenceMask == nil { throw ValidationError("--normalize suvr needs --reference-mask") }
         guard out.lowercased().hasSuffix(".h5") || out.lowercased().hasSuffix(".hdf5") else { throw ValidationError("--out must end in .h5 or .hdf5") }
     }
@@ -56,7 +88,14 @@ struct PrepareCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             runtime.apply()
-            var cfg = PrepareConfig(inputDirectory: input, labelsCSV: labels, output: out, shape: shape.niftiShape, voxelSize: voxelSize.millimetres)
+            var cfg = PrepareConfig(inputDirectory: input ?? "", labelsCSV: labels ?? "", output: out, shape: shape.niftiShape, voxelSize: voxelSize.millimetres)
+            if let bids {
+                var req = BIDSPrepareRequest(root: bids)
+                req.query.session = session; req.query.task = task; req.query.tracer = tracer
+                req.query.derivatives = derivatives; req.query.space = space
+                req.labelColumn = labelColumn; req.labelMap = labelMap; req.strict = strict
+                cfg.bids = req
+            }
             cfg.center = center
             cfg.normalization = normalize.method
             cfg.referenceMask = referenceMask
@@ -70,6 +109,9 @@ struct PrepareCommand: ParsableCommand {
             let classes = zip(s.classNames, s.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
             print(String(format: "wrote %@: %d volumes (%@) on %@ at %@ mm, %@, %.1fs", out, s.count, classes, cfg.shape.description,
                          voxelSize.description, formatBytes(s.bytesWritten), s.seconds))
+            if bids != nil {
+                print("prepare: BIDS: \(s.count) image(s) stored with their entities (/bids_sources); \(s.filteredOut) left out by the filters, \(s.droppedByMap) dropped by --label-map, \(s.warnings.count) warning(s)")
+            }
             if let so = sliceOptions {
                 let path = sliceArgs.path(for: out)
                 let n = try AxialSlices.writeStore(from: out, to: path, options: so)
