@@ -89,6 +89,11 @@ public final class Trainer {
     /// Called between steps, after a step's checkpoint and plots (learning-curve evaluations run
     /// here); returning true ends the run normally after this step (final.h5 written).
     public var afterStep: ((Int) throws -> Bool)?
+    /// Data-parallel training over MPI ranks (nil: this process alone). Rank 0 alone writes the run
+    /// directory's files; every rank runs every step (DataParallel.swift).
+    public let dataParallel: DataParallel?
+    /// False on ranks other than 0 of a data-parallel job: they write nothing.
+    public var writesOutputs: Bool { (dataParallel?.rank ?? 0) == 0 }
 
     /// Refuses data whose items are not the shape the configuration's preset was stated for
     /// (paper2d: 128×128×3 slices), unless `allowAnyShape`.
@@ -104,14 +109,20 @@ public final class Trainer {
     /// Sets up a new run (numbered directory under `config.out`) or resumes `resumeDirectory`.
     /// A new run with a preset refuses data of another shape than the preset's (see
     /// `checkPresetShape`) unless `allowAnyShape`; a resumed run was checked when it started.
-    public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false) throws {
-        if c.threads > 0 { Parallel.setThreads(c.threads) }
+    public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false, dataParallel: DataParallel? = nil) throws {
+        self.dataParallel = dataParallel
+        if c.threads > 0 { Parallel.setThreads(c.threads) } else if let dp = dataParallel { Parallel.setThreads(DataParallel.defaultThreads(dp.group)) }
         var config = c
         if let r = resumeDirectory {
             // The run's own configuration wins; only the length of the run may be extended.
             let ck = Trainer.latestCheckpoint(in: r)
             guard FileManager.default.fileExists(atPath: ck) else {
                 throw TrainError.resume(path: r, reason: "no checkpoint at \(ck)")
+            }
+            if let dp = dataParallel {
+                // Every rank must continue from the same file (a shared file system, not node-local copies).
+                let hex = try SHA256.hex(file: ck)
+                try dp.requireSame(Array(hex.utf8), what: "checkpoint \(ck)", detail: "SHA-256 \(hex.prefix(16))…")
             }
             let saved = try Checkpoint.load(from: ck)
             var rec = try RunRecord.parse(saved.configJSON, file: ck)
@@ -130,6 +141,11 @@ public final class Trainer {
         var initRng = PETRandom(seed: config.seed)
         model = try GANModel(config: config, geometry: geometry, rng: &initRng)
         record = RunRecord(config: config, geometry: geometry, data: data.info)
+        if let dp = dataParallel {
+            if let why = dp.batchRefusal(config.batch) { throw DataParallelError.batch(why) }
+            try Trainer.requireSameSetup(dp, config: config, data: data)
+            model.dataParallel = dp
+        }
         stepsPerEpoch = max(1, data.count / (config.batch * config.nCritic))
         let all = config.epochs * stepsPerEpoch
         totalSteps = config.maxSteps > 0 ? min(all, config.maxSteps) : all
@@ -146,10 +162,15 @@ public final class Trainer {
         if let r = resumeDirectory {
             runDirectory = r
             try restore(from: Trainer.latestCheckpoint(in: r))
+        } else if let dp = dataParallel, dp.rank != 0 {
+            runDirectory = try dp.group.broadcast("")   // rank 0 numbered it
+            return
         } else {
             runDirectory = try Trainer.makeRunDirectory(parent: config.out, tag: config.runTag)
             try config.yaml().write(toFile: (runDirectory as NSString).appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+            if let dp = dataParallel { _ = try dp.group.broadcast(runDirectory) }
         }
+        guard writesOutputs else { return }
         try FileManager.default.createDirectory(atPath: path("checkpoints"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: path("samples"), withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: path("train.log")) { _ = FileManager.default.createFile(atPath: path("train.log"), contents: nil) }
@@ -199,8 +220,15 @@ public final class Trainer {
     /// Writes checkpoints/latest.h5 (and a copy as `extra` when given).
     @discardableResult
     func saveCheckpoint(extra: String? = nil) throws -> String {
-        let c = try checkpoint()
         let latest = Trainer.latestCheckpoint(in: runDirectory)
+        if let dp = dataParallel {
+            // Every rank holds the same weights (same averaged gradients); a rank that drifted
+            // (an MPI library whose reduction differs by rank) is an error, not a silent fork.
+            let digest = weightsDigest()
+            try dp.requireSame(Array(digest.utf8), what: "weights at step \(step)", detail: "digest \(digest.prefix(16))…")
+            guard writesOutputs else { return latest }
+        }
+        let c = try checkpoint()
         try c.save(to: latest)
         if let e = extra { try c.save(to: path("checkpoints/" + e)) }
         return latest
@@ -247,6 +275,7 @@ public final class Trainer {
     }
 
     func appendMetrics(_ m: StepMetrics, seconds: Double, itPerSecond: Double) {
+        guard writesOutputs else { return }
         let row: [String: Any] = ["step": step, "epoch": (step - 1) / stepsPerEpoch + 1, "loss_d": m.lossD, "loss_g": m.lossG,
                                   "d_real": m.dReal, "d_fake": m.dFake, "wasserstein": m.wasserstein, "gp": m.gradientPenalty,
                                   "grad_norm_d": m.gradNormD, "grad_norm_g": m.gradNormG, "acc_d": m.accuracyD,
@@ -263,6 +292,7 @@ public final class Trainer {
     }
 
     func message(_ s: String) {
+        guard writesOutputs else { return }
         let stamp = ISO8601DateFormatter().string(from: Date())
         log?.write(Data("[\(stamp)] \(s)\n".utf8))
         onMessage?(s)
@@ -277,6 +307,7 @@ public final class Trainer {
     }
 
     func writePlots(epochLabel: String?) throws {
+        guard writesOutputs else { return }
         let vols = try fixedSamples()
         let img = Generation.montage(vols, record: record, labels: fixedLabels)
         if let e = epochLabel { try PNGFile.write(img, to: path("samples/\(e).png")) }
@@ -312,13 +343,15 @@ public final class Trainer {
             for c in 0..<config.nCritic {
                 let b = within * config.nCritic + c
                 let which = (0..<config.batch).map { permutation[(b * config.batch + $0) % data.count] }
-                real.append(try data.batch(which))
+                // Data parallel: this rank reads only its share of the global batch.
+                real.append(try data.batch(dataParallel.map { Array(which[$0.share(of: which.count)]) } ?? which))
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let m = try model.trainStep(real: real, rng: &noiseRng)
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             if !m.isFinite {
-                let desc = String(format: "loss_d %.4g, loss_g %.4g, grad_norm_d %.4g, grad_norm_g %.4g", m.lossD, m.lossG, m.gradNormD, m.gradNormG)
+                var desc = String(format: "loss_d %.4g, loss_g %.4g, grad_norm_d %.4g, grad_norm_g %.4g", m.lossD, m.lossG, m.gradNormD, m.gradNormG)
+                if let dp = dataParallel { desc += model.nonFiniteRank.map { ", first on rank \($0) of \(dp.size)" } ?? "" }
                 message("stopped: non-finite values at step \(step + 1): \(desc)")
                 throw TrainError.nonFinite(step: step, metrics: desc, checkpoint: lastGood)
             }
@@ -339,15 +372,23 @@ public final class Trainer {
                 }
             }
             onStep?(step, totalSteps, m, Double(step - firstStep) / max(elapsed, 1e-9))
-            if let hook = afterStep, try hook(step), step < totalSteps {
+            var stopByCaller = try afterStep.map { try $0(step) } ?? false
+            var timeUp = timeLimit.map { elapsed > $0 } ?? false
+            var interrupt = InterruptFlag.isRequested
+            if let dp = dataParallel {
+                // Ranks must stop at the same step (or the others wait in the next collective forever).
+                let any = try dp.group.allReduceMax([stopByCaller, timeUp, interrupt].map { $0 ? 1 : 0 })
+                (stopByCaller, timeUp, interrupt) = (any[0] != 0, any[1] != 0, any[2] != 0)
+            }
+            if stopByCaller, step < totalSteps {
                 message("stopped by the caller at step \(step) of \(totalSteps)")
                 break
             }
-            if let limit = timeLimit, elapsed > limit, step < totalSteps {
+            if let limit = timeLimit, timeUp, step < totalSteps {
                 message(String(format: "time budget of %.0f s reached at step %d of %d", limit, step, totalSteps))
                 break
             }
-            if InterruptFlag.isRequested {
+            if interrupt {
                 lastGood = try saveCheckpoint()
                 interrupted = true
                 message("interrupted at step \(step): checkpoint saved to \(lastGood ?? "?"); continue with --resume \(runDirectory)")
@@ -365,5 +406,40 @@ public final class Trainer {
         return TrainSummary(runDirectory: runDirectory, steps: step, totalSteps: totalSteps, epochs: (step + stepsPerEpoch - 1) / stepsPerEpoch,
                             seconds: seconds, secondsPerStep: seconds / Double(max(1, step - firstStep)), interrupted: interrupted,
                             lastMetrics: last, finalCheckpoint: final)
+    }
+}
+
+extension Trainer {
+    /// Refuses a job whose ranks resolved different settings or opened different data (compared by
+    /// content: the data path may differ between nodes, and --threads is per rank).
+    static func requireSameSetup(_ dp: DataParallel, config: TrainConfig, data: TrainingData) throws {
+        var c = config
+        c.threads = 0; c.data = ""; c.out = ""
+        let settings = try c.yaml()
+        try dp.requireSame(Array(SHA256.hex(Data(settings.utf8)).utf8), what: "settings", detail: "model \(config.model.rawValue), batch \(config.batch), seed \(config.seed)")
+        var info = data.info
+        info.path = ""
+        var h = SHA256.Hasher()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys   // key order otherwise differs by process
+        h.update(try encoder.encode(info))
+        for v in data.indices + data.labels { withUnsafeBytes(of: Int64(v).littleEndian) { h.update($0) } }
+        // The first and last items' values: the same shape and labels with other volumes are still other data.
+        for w in (data.count > 1 ? [0, data.count - 1] : [0]) where data.count > 0 {   // an array: a Set's order differs by process
+            let (t, _) = try data.batch([w])
+            h.update(UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
+        }
+        try dp.requireSame(Array(h.finish().utf8), what: "training data", detail: "\(data.info.path): \(data.count) items \(data.itemShape)")
+    }
+
+    /// SHA-256 of every parameter and buffer, in name order.
+    func weightsDigest() -> String {
+        var h = SHA256.Hasher()
+        let t = model.tensors()
+        for k in t.keys.sorted() {
+            h.update(Array(k.utf8))
+            h.update(UnsafeRawBufferPointer(start: t[k]!.data, count: t[k]!.count * 4))
+        }
+        return h.finish()
     }
 }
