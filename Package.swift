@@ -121,7 +121,7 @@ let package = Package(
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // Tests that run the petgan binary (built beside them by `swift build --build-tests`).
-        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport", "PETTestFixtures"],
+        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETModels", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport", "PETTestFixtures"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.

@@ -37,11 +37,12 @@ static inline int petgan_mpi_allreduce_sum_float(MPI_Comm job, float *buffer, in
 static inline int petgan_mpi_allreduce_sum_double(MPI_Comm job, double *buffer, int count) {
     return MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_DOUBLE, MPI_SUM, job);
 }
-static inline int petgan_mpi_allreduce_min_int64(MPI_Comm job, int64_t *buffer, int count) {
-    return MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_INT64_T, MPI_MIN, job);
+// One value in, the reduced value out (separate buffers: no MPI_IN_PLACE for these small calls).
+static inline int petgan_mpi_allreduce_min_scalar(MPI_Comm job, double value, double *result) {
+    return MPI_Allreduce(&value, result, 1, MPI_DOUBLE, MPI_MIN, job);
 }
-static inline int petgan_mpi_allreduce_max_int64(MPI_Comm job, int64_t *buffer, int count) {
-    return MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_INT64_T, MPI_MAX, job);
+static inline int petgan_mpi_allreduce_max_scalar(MPI_Comm job, double value, double *result) {
+    return MPI_Allreduce(&value, result, 1, MPI_DOUBLE, MPI_MAX, job);
 }
 static inline int petgan_mpi_bcast_bytes(MPI_Comm job, void *buffer, int count, int root) {
     return MPI_Bcast(buffer, count, MPI_BYTE, root, job);

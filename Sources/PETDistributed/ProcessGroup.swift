@@ -102,17 +102,21 @@ public final class ProcessGroup {
         return v
     }
 
-    public func allReduceMin(_ values: [Int64]) throws -> [Int64] {
-        var v = values
-        try v.withUnsafeMutableBufferPointer { b in try chunked(b.baseAddress!, b.count, { petgan_mpi_allreduce_min_int64(comm, $0, $1) }, "MPI_Allreduce(int64, min)") }
-        return v
+    /// The smallest / largest of one value over the ranks (integers up to 2^53 exactly).
+    public func allReduceMin(_ value: Double) throws -> Double {
+        var r = 0.0
+        try ProcessGroup.check(petgan_mpi_allreduce_min_scalar(comm, value, &r), "MPI_Allreduce(min)")
+        return r
     }
 
-    public func allReduceMax(_ values: [Int64]) throws -> [Int64] {
-        var v = values
-        try v.withUnsafeMutableBufferPointer { b in try chunked(b.baseAddress!, b.count, { petgan_mpi_allreduce_max_int64(comm, $0, $1) }, "MPI_Allreduce(int64, max)") }
-        return v
+    public func allReduceMax(_ value: Double) throws -> Double {
+        var r = 0.0
+        try ProcessGroup.check(petgan_mpi_allreduce_max_scalar(comm, value, &r), "MPI_Allreduce(max)")
+        return r
     }
+
+    /// True on every rank when `flag` is true on any.
+    public func any(_ flag: Bool) throws -> Bool { try allReduceMax(flag ? 1 : 0) != 0 }
 
     /// Rank 0's bytes on every rank (the other ranks' `bytes` give only the length, which must agree).
     public func broadcast(_ bytes: [UInt8]) throws -> [UInt8] {
@@ -136,8 +140,8 @@ public final class ProcessGroup {
 
     /// The lowest rank for which `flag` is true, or nil when it is false on every rank.
     public func firstRank(where flag: Bool) throws -> Int? {
-        let r = try allReduceMin([flag ? Int64(rank) : Int64(size)])[0]
-        return r < Int64(size) ? Int(r) : nil
+        let r = Int(try allReduceMin(Double(flag ? rank : size)))
+        return r < size ? r : nil
     }
 
     public func barrier() throws { try ProcessGroup.check(petgan_mpi_barrier(comm), "MPI_Barrier") }

@@ -377,8 +377,7 @@ public final class Trainer {
             var interrupt = InterruptFlag.isRequested
             if let dp = dataParallel {
                 // Ranks must stop at the same step (or the others wait in the next collective forever).
-                let any = try dp.group.allReduceMax([stopByCaller, timeUp, interrupt].map { $0 ? 1 : 0 })
-                (stopByCaller, timeUp, interrupt) = (any[0] != 0, any[1] != 0, any[2] != 0)
+                (stopByCaller, timeUp, interrupt) = (try dp.group.any(stopByCaller), try dp.group.any(timeUp), try dp.group.any(interrupt))
             }
             if stopByCaller, step < totalSteps {
                 message("stopped by the caller at step \(step) of \(totalSteps)")
