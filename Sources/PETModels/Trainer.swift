@@ -402,6 +402,11 @@ public final class Trainer {
             message("finished: \(step) steps; final checkpoint \(final)")
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if let dp = dataParallel, step > firstStep {
+            message(String(format: "data parallel: %.3f s of %.3f s per step in reductions (rank 0), %.2f MB of gradients reduced per step",
+                           dp.communicationSeconds / Double(step - firstStep), seconds / Double(step - firstStep),
+                           Double(dp.gradientBytesReduced) / Double(step - firstStep) / 1e6))
+        }
         return TrainSummary(runDirectory: runDirectory, steps: step, totalSteps: totalSteps, epochs: (step + stepsPerEpoch - 1) / stepsPerEpoch,
                             seconds: seconds, secondsPerStep: seconds / Double(max(1, step - firstStep)), interrupted: interrupted,
                             lastMetrics: last, finalCheckpoint: final)
@@ -431,13 +436,13 @@ extension Trainer {
         try dp.requireSame(Array(h.finish().utf8), what: "training data", detail: "\(data.info.path): \(data.count) items \(data.itemShape)")
     }
 
-    /// SHA-256 of every parameter and buffer, in name order.
+    /// SHA-256 of every parameter, in the networks' order. Not the buffers: with per-rank batch norm
+    /// each rank's running statistics are its own (rank 0's are the ones saved).
     func weightsDigest() -> String {
         var h = SHA256.Hasher()
-        let t = model.tensors()
-        for k in t.keys.sorted() {
-            h.update(Array(k.utf8))
-            h.update(UnsafeRawBufferPointer(start: t[k]!.data, count: t[k]!.count * 4))
+        for (name, p) in model.generator.namedParameters(prefix: "G") + model.discriminator.namedParameters(prefix: "D") {
+            h.update(Array(name.utf8))
+            h.update(UnsafeRawBufferPointer(start: p.value.data, count: p.value.count * 4))
         }
         return h.finish()
     }

@@ -68,7 +68,7 @@ final class DataParallelTests: XCTestCase {
     /// gradients of every parameter; they match one process on the same global batch.
     func testTwoRanksAveragedGradientsEqualOneProcessGradients() throws {
         let data = try Fixtures.smallCohort()
-        for model in ["dcgan3d", "wgan-gp3d"] {
+        for model in ["dcgan3d", "wgangp3d"] {
             let dir = try makeTempDir("dp-grad-\(model)")
             let (r1, run1) = try train(ranks: 1, trainArgs(model: model, data: data, out: dir + "/one", steps: 1, extra: ["--sync-bn"]), out: dir + "/one")
             XCTAssertEqual(r1.status, 0, r1.stderr)
@@ -125,9 +125,9 @@ final class DataParallelTests: XCTestCase {
     func testResumeTwoRanksRunWithOneRank() throws {
         let data = try Fixtures.smallCohort()
         let dir = try makeTempDir("dp-resume")
-        let (r1, whole) = try train(ranks: 1, trainArgs(model: "wgan-gp3d", data: data, out: dir + "/whole", steps: 4, extra: ["--sync-bn"]), out: dir + "/whole")
+        let (r1, whole) = try train(ranks: 1, trainArgs(model: "wgangp3d", data: data, out: dir + "/whole", steps: 4, extra: ["--sync-bn"]), out: dir + "/whole")
         XCTAssertEqual(r1.status, 0, r1.stderr)
-        let (r2, part) = try train(ranks: 2, trainArgs(model: "wgan-gp3d", data: data, out: dir + "/part", steps: 2, extra: ["--sync-bn"]), out: dir + "/part")
+        let (r2, part) = try train(ranks: 2, trainArgs(model: "wgangp3d", data: data, out: dir + "/part", steps: 2, extra: ["--sync-bn"]), out: dir + "/part")
         XCTAssertEqual(r2.status, 0, r2.stderr)
         let run = try XCTUnwrap(part)
         XCTAssertEqual(try checkpoint(run).step, 2)
