@@ -9,6 +9,7 @@
 //   → PETVolumes  (NIfTI, HDF5 volume store, geometry and resampling, preprocessing, PNG, progress, SHA-256)
 //   → PETCohort   (the built-in FDG-PET phantom cohort)
 //   → PETTiling   (tiled execution of convolution stacks within a memory budget)
+//   → PETDistributed (the MPI job: ranks and collectives over Open MPI, CMPI)
 //   → PETModels   (GAN models, trainer, training checkpoints, generation)
 //   → PETMetrics  (evaluation)
 //   → PETWorkflows (multi-module jobs of the commands: phantom cohort, training run, demo)
@@ -45,6 +46,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // Open MPI (data-parallel training); only PETDistributed/ProcessGroup.swift calls it.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
         // The peak probe's register-resident FMA / vdpbf16ps kernels (C with intrinsics, one function
         // per ISA picked at run time); -O2 in debug builds too, or the accumulators live in memory.
         .target(name: "CPeak", path: "Sources/CPeak", cSettings: [.unsafeFlags(["-O2"])]),
@@ -67,8 +71,11 @@ let package = Package(
         .target(name: "PETTiling", dependencies: ["PETTensor", "PETAutograd", "PETVolumes"],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
+        // The MPI job (ranks, collectives, abort) behind one Swift type, `ProcessGroup`.
+        .target(name: "PETDistributed", dependencies: ["CMPI"], swiftSettings: [.swiftLanguageMode(.v5)]),
+
         .target(name: "PETModels",
-                dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETTiling",
+                dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETTiling", "PETDistributed",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
@@ -87,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "petgan",
             dependencies: [
-                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics", "PETWorkflows", "PETBenchmarks",
+                "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETDistributed", "PETModels", "PETMetrics", "PETWorkflows", "PETBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
@@ -114,7 +121,7 @@ let package = Package(
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // Tests that run the petgan binary (built beside them by `swift build --build-tests`).
-        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport", "PETTestFixtures"],
+        .testTarget(name: "PETGANCLITests", dependencies: ["PETBenchmarks", "PETMetrics", "PETModels", "PETCohort", "PETVolumes", "PETTensor", "PETTestSupport", "PETTestFixtures"],
                     swiftSettings: niftiInclude + [.swiftLanguageMode(.v5)]),
 
         // The fuzz targets' bodies (Fuzz/PETFuzzing), built and regression-tested with everything else.

@@ -2,7 +2,8 @@
 # Installs what PETGAN needs from Debian's packages, only when missing. Idempotent and quiet when
 # nothing is to be done. Needs root (or sudo) only when something is missing.
 set -euo pipefail
-pkgs=(libnifti-dev libopenblas-dev libhdf5-dev libfftw3-dev libpng-dev zlib1g-dev pkg-config)
+# libopenmpi-dev + openmpi-bin: data-parallel training (`mpirun -np N petgan train`, docs/SCALING.md).
+pkgs=(libnifti-dev libopenblas-dev libhdf5-dev libfftw3-dev libpng-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

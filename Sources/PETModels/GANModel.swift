@@ -1,5 +1,6 @@
 import Foundation
 import PETAutograd
+import PETDistributed
 import PETTensor
 import PETVolumes
 
@@ -39,6 +40,18 @@ public final class GANModel {
     public let augmentation: AugmentPolicy
     /// The generator's moving average (nil when g_ema is 0).
     public private(set) var ema: GeneratorEMA?
+    /// Data-parallel training over MPI ranks (nil: this process alone, exactly as before). Each
+    /// step's `real` batches are then this rank's share of the global batch (DataParallel.swift).
+    public var dataParallel: DataParallel? {
+        didSet {
+            for net in [generator as Module, discriminator as Module] {
+                if let dp = dataParallel { dp.attachBatchNorms(net) } else { detachBatchNorms(net) }
+            }
+        }
+    }
+    /// Under data parallelism: the lowest rank whose losses or gradients were NaN or infinite in the
+    /// last step (before the reduction spread them), nil when every rank's were finite.
+    public private(set) var nonFiniteRank: Int?
 
     /// Builds and initializes the networks from `config` (initialization drawn from `rng`).
     public init(config: TrainConfig, geometry: NetworkGeometry, rng: inout PETRandom) throws {
@@ -64,6 +77,37 @@ public final class GANModel {
     /// (n, zDim) latent vectors: U[−1, 1] or N(0, 1) per the configuration.
     public func sampleNoise(_ n: Int, rng: inout PETRandom) -> Tensor {
         config.zDistribution.sample(n, config.zDim, rng: &rng)
+    }
+
+    /// Noise for a batch of `n` items: alone, `sampleNoise(n)`; under data parallelism, the rows of
+    /// this rank's share of the global batch's noise (drawn whole on every rank, so the stream and
+    /// the values do not depend on the number of ranks).
+    func batchNoise(_ n: Int, rng: inout PETRandom) -> Tensor {
+        guard let dp = dataParallel else { return sampleNoise(n, rng: &rng) }
+        let all = sampleNoise(n * dp.size, rng: &rng)
+        let zd = all.shape[1]
+        let mine = Tensor(shape: [n, zd])
+        mine.data.update(from: all.data + dp.rank * n * zd, count: n * zd)
+        return mine
+    }
+
+    /// The objective's penalty with the random numbers the global batch would use: the rank's share
+    /// of one uniform draw per global item (the gradient penalty's interpolation weights). A penalty
+    /// that draws otherwise is refused rather than silently made N-dependent.
+    func shardedPenalty(real x: Tensor, fake: Tensor, labels: [Int], rng: inout PETRandom) throws -> Variable? {
+        let critic: (Variable) throws -> Variable = { try self.discriminate($0, labels: labels) }
+        guard let dp = dataParallel else { return try objective.criticPenalty(critic: critic, real: x, fake: fake, config: config, rng: &rng) }
+        let n = x.shape[0]
+        func advanced(_ r: PETRandom, _ k: Int) -> PETRandom { var r = r; for _ in 0..<k { _ = r.next() }; return r }
+        let atShare = advanced(rng, dp.rank * n)
+        var r = atShare
+        let p = try objective.criticPenalty(critic: critic, real: x, fake: fake, config: config, rng: &r)
+        guard r != atShare else { return p }   // drew nothing
+        guard r == advanced(atShare, n) else {
+            throw ConfigError.invalid("the \(config.loss.rawValue) penalty draws other than one uniform number per item; data-parallel training cannot split it over ranks")
+        }
+        rng = advanced(rng, n * dp.size)
+        return p
     }
 
     /// The generator input: z joined with the one-hot class (conditional models).
@@ -140,7 +184,22 @@ public final class GANModel {
         m.lossG = g.lossG
         m.gradNormG = g.gradNormG
         ema?.update()
+        if let dp = dataParallel { m = try averaged(m, over: dp) }
         return m
+    }
+
+    /// Loss and score metrics as means over the ranks (gradient norms are already of the averaged
+    /// gradients); notes the first rank whose own values were not finite.
+    func averaged(_ m: StepMetrics, over dp: DataParallel) throws -> StepMetrics {
+        // This rank's own values: losses and scores are local here, the gradients were checked before
+        // the reduction (after it every rank's norms hold the same NaN).
+        let bad = dp.localNonFinite || ![m.lossD, m.lossG, m.dReal, m.dFake, m.wasserstein, m.gradientPenalty].allSatisfy(\.isFinite)
+        dp.localNonFinite = false
+        nonFiniteRank = try dp.group.firstRank(where: bad)
+        let v = try dp.mean([m.lossD, m.lossG, m.dReal, m.dFake, m.wasserstein, m.gradientPenalty, m.accuracyD])
+        var a = m
+        (a.lossD, a.lossG, a.dReal, a.dFake, a.wasserstein, a.gradientPenalty, a.accuracyD) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6])
+        return a
     }
 
     /// One discriminator (critic) update on a real batch. Objectives whose generator step reuses the
@@ -151,7 +210,7 @@ public final class GANModel {
         let n = x.shape[0]
         optD.zeroGrad()
         let realV = Variable(x)
-        let z = sampleNoise(n, rng: &rng)
+        let z = batchNoise(n, rng: &rng)
         let reuse = objective.generatorReusesCriticBatch
         let fake = reuse ? try generate(z, labels: labels) : try withNoGrad { try generate(z, labels: labels) }
         // The same augmentation policy on both inputs, drawn independently (DiffAugment); the
@@ -166,8 +225,7 @@ public final class GANModel {
             lossD = try lossD + e
         }
         // The penalty interpolates between the inputs the critic saw (augmented when augmenting).
-        if let penalty = try objective.criticPenalty(critic: { try self.discriminate($0, labels: labels) }, real: realIn.value, fake: fakeIn.value,
-                                                     config: config, rng: &rng) {
+        if let penalty = try shardedPenalty(real: realIn.value, fake: fakeIn.value, labels: labels, rng: &rng) {
             m.gradientPenalty = Double(penalty.scalar)
             lossD = try lossD + penalty
         }
@@ -177,6 +235,7 @@ public final class GANModel {
             m.dReal = Double(mean(dr.value)); m.dFake = Double(mean(df.value))
         }
         try lossD.backward()
+        try dataParallel?.averageGradients(discriminator.parameters)
         m.lossD = Double(lossD.scalar)
         m.wasserstein = Double(mean(dr.value) - mean(df.value))
         m.accuracyD = accuracy(real: dr.value, fake: df.value, threshold: objective.accuracyThreshold)
@@ -194,10 +253,11 @@ public final class GANModel {
         let dParams = discriminator.parameters
         for p in dParams { p.requiringGrad(false) }
         defer { for p in dParams { p.requiringGrad(true) } }
-        let fake = try given ?? generate(sampleNoise(n, rng: &rng), labels: labels)
+        let fake = try given ?? generate(batchNoise(n, rng: &rng), labels: labels)
         let dg = try discriminate(augmentation.apply(fake, rng: &rng), labels: labels)
         let lossG = try objective.generatorLoss(fake: dg)
         try lossG.backward()
+        try dataParallel?.averageGradients(generator.parameters)
         m.lossG = Double(lossG.scalar)
         m.gradNormG = gradNorm(generator.parameters)
         try optG.step()
@@ -273,4 +333,9 @@ func gradNorm(_ params: [Variable]) -> Double {
     var s: Double = 0
     for p in params { if let g = p.grad { for i in 0..<g.count { s += Double(g.data[i]) * Double(g.data[i]) } } }
     return s.squareRoot()
+}
+
+func detachBatchNorms(_ module: Module) {
+    if let bn = module as? BatchNorm { bn.replicaReducer = nil }
+    for (_, child) in module.namedChildren { detachBatchNorms(child) }
 }

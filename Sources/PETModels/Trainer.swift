@@ -89,6 +89,11 @@ public final class Trainer {
     /// Called between steps, after a step's checkpoint and plots (learning-curve evaluations run
     /// here); returning true ends the run normally after this step (final.h5 written).
     public var afterStep: ((Int) throws -> Bool)?
+    /// Data-parallel training over MPI ranks (nil: this process alone). Rank 0 alone writes the run
+    /// directory's files; every rank runs every step (DataParallel.swift).
+    public let dataParallel: DataParallel?
+    /// False on ranks other than 0 of a data-parallel job: they write nothing.
+    public var writesOutputs: Bool { (dataParallel?.rank ?? 0) == 0 }
 
     /// Refuses data whose items are not the shape the configuration's preset was stated for
     /// (paper2d: 128×128×3 slices), unless `allowAnyShape`.
@@ -104,14 +109,20 @@ public final class Trainer {
     /// Sets up a new run (numbered directory under `config.out`) or resumes `resumeDirectory`.
     /// A new run with a preset refuses data of another shape than the preset's (see
     /// `checkPresetShape`) unless `allowAnyShape`; a resumed run was checked when it started.
-    public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false) throws {
-        if c.threads > 0 { Parallel.setThreads(c.threads) }
+    public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false, dataParallel: DataParallel? = nil) throws {
+        self.dataParallel = dataParallel
+        if c.threads > 0 { Parallel.setThreads(c.threads) } else if let dp = dataParallel { Parallel.setThreads(DataParallel.defaultThreads(dp.group)) }
         var config = c
         if let r = resumeDirectory {
             // The run's own configuration wins; only the length of the run may be extended.
             let ck = Trainer.latestCheckpoint(in: r)
             guard FileManager.default.fileExists(atPath: ck) else {
                 throw TrainError.resume(path: r, reason: "no checkpoint at \(ck)")
+            }
+            if let dp = dataParallel {
+                // Every rank must continue from the same file (a shared file system, not node-local copies).
+                let hex = try SHA256.hex(file: ck)
+                try dp.requireSame(Array(hex.utf8), what: "checkpoint \(ck)", detail: "SHA-256 \(hex.prefix(16))…")
             }
             let saved = try Checkpoint.load(from: ck)
             var rec = try RunRecord.parse(saved.configJSON, file: ck)
@@ -130,6 +141,20 @@ public final class Trainer {
         var initRng = PETRandom(seed: config.seed)
         model = try GANModel(config: config, geometry: geometry, rng: &initRng)
         record = RunRecord(config: config, geometry: geometry, data: data.info)
+        if let dp = dataParallel {
+            if let why = dp.batchRefusal(config.batch) { throw DataParallelError.batch(why) }
+            // Augmentation and FastGAN's decoder crops draw per item on each rank's own stream, so the
+            // training would depend on the number of ranks: refused until those draws are sharded
+            // like the noise and the penalty's.
+            if dp.size > 1 && !model.augmentation.isEmpty {
+                throw DataParallelError.unsupported("--augment is not supported under mpirun yet (its random draws are not split over ranks); train without it or in one process")
+            }
+            if dp.size > 1 && model.discriminator is FastGANDiscriminator {
+                throw DataParallelError.unsupported("\(config.model.rawValue) is not supported under mpirun yet (its decoder's random crops are not split over ranks); train it in one process")
+            }
+            try Trainer.requireSameSetup(dp, config: config, data: data)
+            model.dataParallel = dp
+        }
         stepsPerEpoch = max(1, data.count / (config.batch * config.nCritic))
         let all = config.epochs * stepsPerEpoch
         totalSteps = config.maxSteps > 0 ? min(all, config.maxSteps) : all
@@ -146,10 +171,15 @@ public final class Trainer {
         if let r = resumeDirectory {
             runDirectory = r
             try restore(from: Trainer.latestCheckpoint(in: r))
+        } else if let dp = dataParallel, dp.rank != 0 {
+            runDirectory = try dp.group.broadcast("")   // rank 0 numbered it
+            return
         } else {
             runDirectory = try Trainer.makeRunDirectory(parent: config.out, tag: config.runTag)
             try config.yaml().write(toFile: (runDirectory as NSString).appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+            if let dp = dataParallel { _ = try dp.group.broadcast(runDirectory) }
         }
+        guard writesOutputs else { return }
         try FileManager.default.createDirectory(atPath: path("checkpoints"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: path("samples"), withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: path("train.log")) { _ = FileManager.default.createFile(atPath: path("train.log"), contents: nil) }
@@ -199,8 +229,15 @@ public final class Trainer {
     /// Writes checkpoints/latest.h5 (and a copy as `extra` when given).
     @discardableResult
     func saveCheckpoint(extra: String? = nil) throws -> String {
-        let c = try checkpoint()
         let latest = Trainer.latestCheckpoint(in: runDirectory)
+        if let dp = dataParallel {
+            // Every rank holds the same weights (same averaged gradients); a rank that drifted
+            // (an MPI library whose reduction differs by rank) is an error, not a silent fork.
+            let digest = weightsDigest()
+            try dp.requireSame(Array(digest.utf8), what: "weights at step \(step)", detail: "digest \(digest.prefix(16))…")
+            guard writesOutputs else { return latest }
+        }
+        let c = try checkpoint()
         try c.save(to: latest)
         if let e = extra { try c.save(to: path("checkpoints/" + e)) }
         return latest
@@ -248,6 +285,7 @@ public final class Trainer {
     }
 
     func appendMetrics(_ m: StepMetrics, seconds: Double, itPerSecond: Double) {
+        guard writesOutputs else { return }
         var row: [String: Any] = ["step": step, "epoch": (step - 1) / stepsPerEpoch + 1, "loss_d": m.lossD, "loss_g": m.lossG,
                                   "d_real": m.dReal, "d_fake": m.dFake, "wasserstein": m.wasserstein, "gp": m.gradientPenalty,
                                   "grad_norm_d": m.gradNormD, "grad_norm_g": m.gradNormG, "acc_d": m.accuracyD,
@@ -265,6 +303,7 @@ public final class Trainer {
     }
 
     func message(_ s: String) {
+        guard writesOutputs else { return }
         let stamp = ISO8601DateFormatter().string(from: Date())
         log?.write(Data("[\(stamp)] \(s)\n".utf8))
         onMessage?(s)
@@ -279,6 +318,7 @@ public final class Trainer {
     }
 
     func writePlots(epochLabel: String?) throws {
+        guard writesOutputs else { return }
         let vols = try fixedSamples()
         let img = Generation.montage(vols, record: record, labels: fixedLabels)
         if let e = epochLabel { try PNGFile.write(img, to: path("samples/\(e).png")) }
@@ -316,13 +356,15 @@ public final class Trainer {
             for c in 0..<config.nCritic {
                 let b = within * config.nCritic + c
                 let which = (0..<config.batch).map { permutation[(b * config.batch + $0) % data.count] }
-                real.append(try data.batch(which))
+                // Data parallel: this rank reads only its share of the global batch.
+                real.append(try data.batch(dataParallel.map { Array(which[$0.share(of: which.count)]) } ?? which))
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let m = try model.trainStep(real: real, rng: &noiseRng)
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             if !m.isFinite {
-                let desc = String(format: "loss_d %.4g, loss_g %.4g, grad_norm_d %.4g, grad_norm_g %.4g", m.lossD, m.lossG, m.gradNormD, m.gradNormG)
+                var desc = String(format: "loss_d %.4g, loss_g %.4g, grad_norm_d %.4g, grad_norm_g %.4g", m.lossD, m.lossG, m.gradNormD, m.gradNormG)
+                if let dp = dataParallel { desc += model.nonFiniteRank.map { ", first on rank \($0) of \(dp.size)" } ?? "" }
                 message("stopped: non-finite values at step \(step + 1): \(desc)")
                 throw TrainError.nonFinite(step: step, metrics: desc, checkpoint: lastGood)
             }
@@ -343,15 +385,22 @@ public final class Trainer {
                 }
             }
             onStep?(step, totalSteps, m, Double(step - firstStep) / max(elapsed, 1e-9))
-            if let hook = afterStep, try hook(step), step < totalSteps {
+            var stopByCaller = try afterStep.map { try $0(step) } ?? false
+            var timeUp = timeLimit.map { elapsed > $0 } ?? false
+            var interrupt = InterruptFlag.isRequested
+            if let dp = dataParallel {
+                // Ranks must stop at the same step (or the others wait in the next collective forever).
+                (stopByCaller, timeUp, interrupt) = (try dp.group.any(stopByCaller), try dp.group.any(timeUp), try dp.group.any(interrupt))
+            }
+            if stopByCaller, step < totalSteps {
                 message("stopped by the caller at step \(step) of \(totalSteps)")
                 break
             }
-            if let limit = timeLimit, elapsed > limit, step < totalSteps {
+            if let limit = timeLimit, timeUp, step < totalSteps {
                 message(String(format: "time budget of %.0f s reached at step %d of %d", limit, step, totalSteps))
                 break
             }
-            if InterruptFlag.isRequested {
+            if interrupt {
                 lastGood = try saveCheckpoint()
                 interrupted = true
                 message("interrupted at step \(step): checkpoint saved to \(lastGood ?? "?"); continue with --resume \(runDirectory)")
@@ -366,8 +415,48 @@ public final class Trainer {
             message("finished: \(step) steps; final checkpoint \(final)")
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if let dp = dataParallel, step > firstStep {
+            message(String(format: "data parallel: %.3f s of %.3f s per step in reductions (rank 0), %.2f MB of gradients reduced per step",
+                           dp.communicationSeconds / Double(step - firstStep), seconds / Double(step - firstStep),
+                           Double(dp.gradientBytesReduced) / Double(step - firstStep) / 1e6))
+        }
         return TrainSummary(runDirectory: runDirectory, steps: step, totalSteps: totalSteps, epochs: (step + stepsPerEpoch - 1) / stepsPerEpoch,
                             seconds: seconds, secondsPerStep: seconds / Double(max(1, step - firstStep)), interrupted: interrupted,
                             lastMetrics: last, finalCheckpoint: final)
+    }
+}
+
+extension Trainer {
+    /// Refuses a job whose ranks resolved different settings or opened different data (compared by
+    /// content: the data path may differ between nodes, and --threads is per rank).
+    static func requireSameSetup(_ dp: DataParallel, config: TrainConfig, data: TrainingData) throws {
+        var c = config
+        c.threads = 0; c.data = ""; c.out = ""
+        let settings = try c.yaml()
+        try dp.requireSame(Array(SHA256.hex(Data(settings.utf8)).utf8), what: "settings", detail: "model \(config.model.rawValue), batch \(config.batch), seed \(config.seed)")
+        var info = data.info
+        info.path = ""
+        var h = SHA256.Hasher()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys   // key order otherwise differs by process
+        h.update(try encoder.encode(info))
+        for v in data.indices + data.labels { withUnsafeBytes(of: Int64(v).littleEndian) { h.update($0) } }
+        // The first and last items' values: the same shape and labels with other volumes are still other data.
+        for w in (data.count > 1 ? [0, data.count - 1] : [0]) where data.count > 0 {   // an array: a Set's order differs by process
+            let (t, _) = try data.batch([w])
+            h.update(UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
+        }
+        try dp.requireSame(Array(h.finish().utf8), what: "training data", detail: "\(data.info.path): \(data.count) items \(data.itemShape)")
+    }
+
+    /// SHA-256 of every parameter, in the networks' order. Not the buffers: with per-rank batch norm
+    /// each rank's running statistics are its own (rank 0's are the ones saved).
+    func weightsDigest() -> String {
+        var h = SHA256.Hasher()
+        for (name, p) in model.generator.namedParameters(prefix: "G") + model.discriminator.namedParameters(prefix: "D") {
+            h.update(Array(name.utf8))
+            h.update(UnsafeRawBufferPointer(start: p.value.data, count: p.value.count * 4))
+        }
+        return h.finish()
     }
 }

@@ -21,6 +21,8 @@ public struct TrainingRunOptions {
     public var qualityHeldOut: String? = nil
     public var qualityEvery = 0
     public var templatesDirectory: String? = nil
+    /// Under mpirun / srun: batch-norm statistics over every rank's items (`--sync-bn`) instead of each rank's own.
+    public var syncBatchNorm = false
     /// Where the job's lines go (stdout in the tool).
     public var say: (String) -> Void = { print($0); fflush(stdout) }
     public init() {}
@@ -34,26 +36,34 @@ public enum TrainingRun {
         InterruptFlag.reset()
         InterruptFlag.install()
         let label = o.label
-        let trainer = try Trainer(config: cfg, resumeDirectory: o.resume, allowAnyShape: o.allowAnyShape)
+        // Under mpirun / srun every rank runs this job on its share of each batch; only rank 0 speaks.
+        let parallel = try DataParallel.job(syncBatchNorm: o.syncBatchNorm)
+        var o = o
+        if let dp = parallel, dp.rank != 0 { o.say = { _ in } }
+        let trainer = try Trainer(config: cfg, resumeDirectory: o.resume, allowAnyShape: o.allowAnyShape, dataParallel: parallel)
+        if let dp = parallel {
+            o.say("\(label): data parallel: \(dp.size) ranks × \(Parallel.threads) threads, \(trainer.config.batch / dp.size) of each batch of \(trainer.config.batch) per rank, "
+                  + "batch norm \(dp.syncBatchNorm ? "synchronised over the ranks (--sync-bn)" : "per rank")")
+        }
         if let b = o.memoryBudget {
-            let plan = try RecomputePlan.choose(trainer.model, batch: trainer.config.batch, budgetBytes: b)
+            let plan = try RecomputePlan.choose(trainer.model, batch: trainer.config.batch / (parallel?.size ?? 1), budgetBytes: b)
             plan.apply(to: trainer.model)
             o.say("\(label): memory budget: \(plan)")
         }
         trainer.timeLimit = o.timeLimit
         let stepsPerEpoch = trainer.stepsPerEpoch, total = trainer.totalSteps
         let bar = ProgressReporter(label: label, total: total, startingAt: trainer.step, rateUnit: " it/s")
-        trainer.onStep = { step, _, m, _ in
+        if trainer.writesOutputs { trainer.onStep = { step, _, m, _ in
             let epoch = (step - 1) / stepsPerEpoch + 1, epochs = (total + stepsPerEpoch - 1) / stepsPerEpoch
             let losses = String(format: "D %.3f G %.3f", m.lossD, m.lossG) + (m.gradientPenalty != 0 ? String(format: " W %.3f", m.wasserstein) : "")
             bar.update(step, detail: "epoch \(epoch)/\(epochs) \(losses)")
-        }
+        } }
         trainer.onMessage = { msg in
             bar.breakLine()
             o.say("\(label): \(msg)")
         }
         o.say("\(label): run directory \(trainer.runDirectory)")
-        if let held = o.qualityHeldOut {
+        if let held = o.qualityHeldOut, trainer.writesOutputs {
             let recorder = try qualityRecorder(trainer, heldOut: held, options: o)
             let every = max(1, o.qualityEvery), total = trainer.totalSteps
             func evaluate(_ step: Int) throws {
@@ -68,7 +78,7 @@ public enum TrainingRun {
             }
         }
         let s = try trainer.run()
-        bar.finish()
+        if trainer.writesOutputs { bar.finish() }
         o.say(String(format: "\(label): %d/%d steps in %.1f s (%.3f s per step)%@", s.steps, s.totalSteps, s.seconds, s.secondsPerStep,
                      s.interrupted ? " — interrupted, resume with --resume \(s.runDirectory)" : ""))
         o.say("\(label): checkpoint \(s.finalCheckpoint)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PETDistributed
 import PETModels
 import PETTensor
 import PETWorkflows
@@ -15,7 +16,8 @@ struct TrainCommand: ParsableCommand {
         written to <run>/config.yaml; --dry-run prints it (with the layer shapes) and exits. A run writes \
         metrics.jsonl, loss_curve.png, samples/epoch-NNNN.png (fixed noise), checkpoints/latest.h5 and \
         final.h5 and train.log. Ctrl-C saves a checkpoint and stops; --resume RUN_DIR continues exactly \
-        (bitwise with one thread). YAML keys: \(TrainConfig.keys.joined(separator: ", ")).
+        (bitwise with one thread). Under `mpirun -np N` (or `srun`) the ranks train one model on equal \
+        shares of each global --batch (--threads per rank; docs/SCALING.md). YAML keys: \(TrainConfig.keys.joined(separator: ", ")).
         """)
 
     @Option(help: "Training data: a PETVolumes HDF5 store (3D volumes; for dcgan2d a slice store from `petgan phantom --slices axial`).")
@@ -58,6 +60,8 @@ struct TrainCommand: ParsableCommand {
     var augment: String?
     @Option(name: .customLong("g-ema"), help: "Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; ramp-up min(decay, (1+t)/(10+t)); 0: none; fastgan models default to 0.999). generate and the quality figures sample it; generate --raw samples the raw weights.")
     var gEMA: Double?
+    @Flag(name: .customLong("sync-bn"), help: "Under mpirun/srun: batch-norm statistics over the whole global batch (every rank's items) rather than each rank's share; then the number of ranks does not change the training. Give it again on --resume.")
+    var syncBN = false
     @Flag(name: .customLong("dry-run"), help: "Print the resolved configuration and the layer shapes, then exit.")
     var dryRun = false
 
@@ -125,7 +129,28 @@ struct TrainCommand: ParsableCommand {
             o.qualityHeldOut = evalData
             o.qualityEvery = evalEvery ?? 0
             o.templatesDirectory = templates
-            if try TrainingRun.run(cfg, options: o).interrupted { throw ExitCode(130) }
+            o.syncBatchNorm = syncBN
+            if try endingTheJobOnFailure({ try TrainingRun.run(cfg, options: o) }).interrupted { throw ExitCode(130) }
+        }
+    }
+
+    /// Under MPI, a failure must end every rank, not leave the others waiting in a collective. Errors
+    /// every rank meets alike (refused start-up, divergence) end the job cleanly with rank 0's message;
+    /// any other error names this rank and aborts the job (mpirun / srun stop the other ranks).
+    func endingTheJobOnFailure<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            guard let group = ProcessGroup.current else { throw error }
+            let collective = error is DataParallelError || { if case TrainError.nonFinite = error { return true }; return false }()
+            if collective {
+                let mine: Bool = { if case let DataParallelError.mismatch(_, r, _, _) = error { return r == group.rank }; return false }()
+                if group.isRoot || mine {
+                    FileHandle.standardError.write("petgan: error: \(group.isRoot ? "" : "rank \(group.rank): ")\(error)\n".data(using: .utf8)!)
+                }
+                group.finalize()
+                throw ExitCode(1)
+            }
+            FileHandle.standardError.write("petgan: error: rank \(group.rank) of \(group.size) failed, ending the job: \(error)\n".data(using: .utf8)!)
+            group.abort(code: 1)
         }
     }
 

@@ -13,6 +13,9 @@ public class BatchNorm: Module, BackwardFootprint {
     public let runningVar: Buffer
     public let momentum: Float, eps: Float
     let expectedRank: Int
+    /// Data-parallel `--sync-bn`: training-mode statistics over every replica's items
+    /// (`syncBatchNorm`); nil (the default): this process's batch only.
+    public var replicaReducer: ReplicaReducer?
     public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, affine: Bool = true, rank: Int) {
         weight = affine ? Variable(Tensor(shape: [channels], repeating: 1), requiresGrad: true) : nil
         bias = affine ? Variable(Tensor(shape: [channels]), requiresGrad: true) : nil
@@ -34,6 +37,10 @@ public class BatchNorm: Module, BackwardFootprint {
         // A checkpointed segment re-run in backward (ActivationCheckpointing.swift) normalises with the same batch
         // statistics but must not move the running ones a second time.
         let keepStats = isTraining && Recompute.isRecomputing
+        if isTraining, let reducer = replicaReducer {
+            return try syncBatchNorm(x, weight: weight, bias: bias, runningMean: keepStats ? nil : runningMean.value,
+                                     runningVar: keepStats ? nil : runningVar.value, momentum: momentum, eps: eps, reducer: reducer)
+        }
         return try batchNorm(x, weight: weight, bias: bias, runningMean: keepStats ? nil : runningMean.value,
                              runningVar: keepStats ? nil : runningVar.value, training: isTraining, momentum: momentum, eps: eps)
     }
@@ -42,7 +49,7 @@ public class BatchNorm: Module, BackwardFootprint {
     /// (`batchNormActivation`: half the saved activations of the composite); in evaluation mode the
     /// running-statistics affine, then the activation.
     public func forwardActivated(_ x: Variable, negativeSlope: Float) throws -> Variable {
-        guard isTraining else { return try forward(x).leakyReLU(negativeSlope) }
+        guard isTraining, replicaReducer == nil else { return try forward(x).leakyReLU(negativeSlope) }
         guard x.rank == expectedRank else {
             throw TensorError.shapeMismatch(op: "\(type(of: self))", detail: "input \(shapeString(x.shape)) is not \(expectedRank)-D")
         }

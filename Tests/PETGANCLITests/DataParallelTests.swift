@@ -1,0 +1,222 @@
+// `mpirun -np N petgan train`: the data-parallel trainer against one process on the same global
+// batch, resume with another N, refusals, and a killed rank. These run Open MPI's mpirun (installed
+// by scripts/setup.sh); a missing mpirun fails them.
+import Foundation
+import PETModels
+import PETTensor
+import PETTestFixtures
+import PETTestSupport
+import XCTest
+
+final class DataParallelTests: XCTestCase {
+    /// mpirun on PATH or in /usr/bin; an error (not a skip) when Open MPI is not installed.
+    func mpirun() throws -> String {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin"]
+        for d in path where FileManager.default.isExecutableFile(atPath: d + "/mpirun") { return d + "/mpirun" }
+        throw TestSupportError("mpirun not found: Open MPI (openmpi-bin, libopenmpi-dev) is installed by scripts/setup.sh")
+    }
+
+    /// CI runs as root; ranks may outnumber cores.
+    let mpiEnvironment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]
+
+    /// A small 3D model on the 12-subject 4 mm fixture cohort: seconds per run.
+    func trainArgs(model: String, data: String, out: String, steps: Int, extra: [String] = []) -> [String] {
+        var a = ["train", "--data", data, "--model", model, "--batch", "4", "--max-steps", String(steps), "--seed", "11",
+                 "--threads", "1", "--out", out, "--set", "checkpoint_every=1", "--set", "sample_count=2"]
+        a += model == "dcgan3d" ? ["--set", "g_channels=16,8", "--set", "d_channels=8,16"]
+            : ["--set", "g_channels=16,8", "--set", "d_channels=8,16", "--set", "n_critic=2"]
+        return a + extra
+    }
+
+    /// Runs `petgan args` under `mpirun -np ranks`; returns the result and the one run directory made in `out`.
+    @discardableResult
+    func train(ranks: Int?, _ args: [String], out: String) throws -> (ProcessResult, String?) {
+        let exe = try petganBinary()
+        let r = try ranks.map { try runProcess(try mpirun(), ["--oversubscribe", "-np", String($0), exe] + args, environment: mpiEnvironment) }
+            ?? runProcess(exe, args)
+        let runs = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).sorted()
+        return (r, runs.last.map { out + "/" + $0 })
+    }
+
+    func checkpoint(_ run: String) throws -> Checkpoint { try Checkpoint.load(from: run + "/checkpoints/latest.h5") }
+
+    /// Largest |a − b| over the named tensors, relative to the largest |a| (both non-zero somewhere).
+    func relativeDifference(_ a: [String: Tensor], _ b: [String: Tensor], file: StaticString = #filePath, line: UInt = #line) -> Double {
+        XCTAssertEqual(Set(a.keys), Set(b.keys), file: file, line: line)
+        var diff = 0.0, scale = 0.0
+        for (k, x) in a {
+            guard let y = b[k], x.count == y.count else { XCTFail("\(k) missing or of another size", file: file, line: line); return .infinity }
+            for i in 0..<x.count {
+                let d = Double(x.data[i]) - Double(y.data[i])
+                if !d.isFinite { return .infinity }
+                diff = max(diff, abs(d)); scale = max(scale, abs(Double(x.data[i])))
+            }
+        }
+        XCTAssertGreaterThan(scale, 0, "all-zero tensors compare trivially", file: file, line: line)
+        return diff / scale
+    }
+
+    // Tolerances. The two-rank run sums each gradient element as (sum over rank 0's items) + (sum over
+    // rank 1's) where one process sums all items at once, and --sync-bn's statistics likewise; float32
+    // rounding of those reorderings is ~1e-7 relative per sum, amplified through a few layers and
+    // Adam's normalisation. Measured: ≤ 3e-6 for gradients after one step, ≤ 2e-5 for weights after
+    // several; the bounds below are about ten times that.
+    let gradientTolerance = 3e-5
+    let weightTolerance = 2e-4
+
+    /// One step: Adam's first moments after step 1 are (1 − β1)·g, so the checkpoints hold the averaged
+    /// gradients of every parameter; they match one process on the same global batch.
+    func testTwoRanksAveragedGradientsEqualOneProcessGradients() throws {
+        let data = try Fixtures.smallCohort()
+        for model in ["dcgan3d", "wgangp3d"] {
+            let dir = try makeTempDir("dp-grad-\(model)")
+            let (r1, run1) = try train(ranks: 1, trainArgs(model: model, data: data, out: dir + "/one", steps: 1, extra: ["--sync-bn"]), out: dir + "/one")
+            XCTAssertEqual(r1.status, 0, r1.stderr)
+            let (r2, run2) = try train(ranks: 2, trainArgs(model: model, data: data, out: dir + "/two", steps: 1, extra: ["--sync-bn"]), out: dir + "/two")
+            XCTAssertEqual(r2.status, 0, r2.stderr)
+            XCTAssertTrue(r2.stdout.contains("data parallel: 2 ranks × 1 threads, 2 of each batch of 4 per rank"), r2.stdout)
+            let c1 = try checkpoint(XCTUnwrap(run1)), c2 = try checkpoint(XCTUnwrap(run2))
+            for opt in ["optG", "optD"] {
+                let m1 = try XCTUnwrap(c1.optimizers[opt]).tensors, m2 = try XCTUnwrap(c2.optimizers[opt]).tensors
+                let firstMoments1 = m1.filter { $0.key.hasSuffix(".exp_avg") || $0.key.hasSuffix(".grad_avg") || $0.key.hasSuffix(".square_avg") }
+                let firstMoments2 = m2.filter { firstMoments1[$0.key] != nil }
+                XCTAssertFalse(firstMoments1.isEmpty, "\(model) \(opt): no optimizer moments")
+                XCTAssertLessThan(relativeDifference(firstMoments1, firstMoments2), gradientTolerance, "\(model) \(opt)")
+            }
+            // Only rank 0 writes: one metrics line per step, one run directory.
+            let lines = try String(contentsOfFile: XCTUnwrap(run2) + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            XCTAssertEqual(lines.count, 1)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/two").count, 1)
+        }
+    }
+
+    /// Several steps (new noise, new batches, Adam moments): the weights stay within tolerance of one
+    /// process's; with per-rank batch norm (the default) they do not (the statistics of 2 items, not 4).
+    func testWeightsAfterSeveralStepsAgreeAndSyncBatchNormStatisticsAreGlobal() throws {
+        let data = try Fixtures.smallCohort()
+        let dir = try makeTempDir("dp-steps")
+        let (r1, run1) = try train(ranks: nil, trainArgs(model: "dcgan3d", data: data, out: dir + "/one", steps: 4), out: dir + "/one")
+        XCTAssertEqual(r1.status, 0, r1.stderr)
+        XCTAssertFalse(r1.stdout.contains("data parallel"), "a plain run must not start MPI")
+        let (rm, runm) = try train(ranks: 1, trainArgs(model: "dcgan3d", data: data, out: dir + "/mpi1", steps: 4, extra: ["--sync-bn"]), out: dir + "/mpi1")
+        XCTAssertEqual(rm.status, 0, rm.stderr)
+        let (r2, run2) = try train(ranks: 2, trainArgs(model: "dcgan3d", data: data, out: dir + "/two", steps: 4, extra: ["--sync-bn"]), out: dir + "/two")
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        let (rp, runp) = try train(ranks: 2, trainArgs(model: "dcgan3d", data: data, out: dir + "/perrank", steps: 4), out: dir + "/perrank")
+        XCTAssertEqual(rp.status, 0, rp.stderr)
+        let plain = try checkpoint(XCTUnwrap(run1)), one = try checkpoint(XCTUnwrap(runm))
+        let two = try checkpoint(XCTUnwrap(run2)), perRank = try checkpoint(XCTUnwrap(runp))
+        XCTAssertEqual(two.step, 4)
+        let stats = { (c: Checkpoint) in c.tensors.filter { $0.key.hasSuffix("running_mean") || $0.key.hasSuffix("running_var") } }
+        let weights = { (c: Checkpoint) in c.tensors.filter { !$0.key.hasSuffix("running_mean") && !$0.key.hasSuffix("running_var") && !$0.key.hasSuffix("num_batches_tracked") } }
+        XCTAssertFalse(stats(one).isEmpty)
+        // --sync-bn: the running statistics are those of the global batches, as one process computes them.
+        let syncDifference = relativeDifference(stats(one), stats(two))
+        XCTAssertLessThan(syncDifference, weightTolerance)
+        XCTAssertLessThan(relativeDifference(weights(one), weights(two)), weightTolerance)
+        // Per-rank statistics (2 items each) are not the global batch's: beyond the tolerance and far
+        // beyond the synchronised run's rounding (measured 1.1e-3 against ~1e-6).
+        let perRankDifference = relativeDifference(stats(one), stats(perRank))
+        XCTAssertGreaterThan(perRankDifference, weightTolerance)
+        XCTAssertGreaterThan(perRankDifference, 100 * syncDifference)
+        // mpirun -np 1 (sync batch norm as a composite op) against the plain fused batch norm: the same
+        // training up to the fused kernel's rounding.
+        XCTAssertLessThan(relativeDifference(weights(plain), weights(one)), 1e-2)
+    }
+
+    /// An -np 2 run stopped after 2 steps and resumed with -np 1 to step 4 ends where an uninterrupted
+    /// -np 1 run to step 4 does (the global batch and its noise do not depend on the number of ranks).
+    func testResumeTwoRanksRunWithOneRank() throws {
+        let data = try Fixtures.smallCohort()
+        let dir = try makeTempDir("dp-resume")
+        let (r1, whole) = try train(ranks: 1, trainArgs(model: "wgangp3d", data: data, out: dir + "/whole", steps: 4, extra: ["--sync-bn"]), out: dir + "/whole")
+        XCTAssertEqual(r1.status, 0, r1.stderr)
+        let (r2, part) = try train(ranks: 2, trainArgs(model: "wgangp3d", data: data, out: dir + "/part", steps: 2, extra: ["--sync-bn"]), out: dir + "/part")
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        let run = try XCTUnwrap(part)
+        XCTAssertEqual(try checkpoint(run).step, 2)
+        let exe = try petganBinary()
+        let r3 = try runProcess(try mpirun(), ["--oversubscribe", "-np", "1", exe, "train", "--resume", run, "--max-steps", "4", "--threads", "1", "--sync-bn"],
+                                environment: mpiEnvironment)
+        XCTAssertEqual(r3.status, 0, r3.stderr)
+        XCTAssertTrue(r3.stdout.contains("resumed at step 2"), r3.stdout)
+        let a = try checkpoint(XCTUnwrap(whole)), b = try checkpoint(run)
+        XCTAssertEqual(b.step, 4)
+        XCTAssertLessThan(relativeDifference(a.tensors, b.tensors), weightTolerance)
+        XCTAssertEqual(try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count, 4)
+    }
+
+    /// Refused at start-up, one error line, no hang: a batch the ranks cannot share, ranks started with
+    /// different settings.
+    func testIndivisibleBatchAndMismatchedRanksAreRefused() throws {
+        let data = try Fixtures.smallCohort()
+        let dir = try makeTempDir("dp-refuse")
+        let exe = try petganBinary()
+        var args = trainArgs(model: "dcgan3d", data: data, out: dir + "/a", steps: 1)
+        args[args.firstIndex(of: "--batch")! + 1] = "3"
+        let r = try runProcess(try mpirun(), ["--oversubscribe", "-np", "2", exe] + args, environment: mpiEnvironment)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--batch 3 is not divisible by the 2 ranks"), r.stderr)
+        // MPMD launch: rank 1 gets another seed.
+        let a0 = trainArgs(model: "dcgan3d", data: data, out: dir + "/b", steps: 1)
+        var a1 = a0
+        a1[a1.firstIndex(of: "--seed")! + 1] = "12"
+        let m = try runProcess(try mpirun(), ["--oversubscribe", "-np", "1", exe] + a0 + [":", "-np", "1", exe] + a1, environment: mpiEnvironment)
+        XCTAssertNotEqual(m.status, 0)
+        XCTAssertTrue(m.stderr.contains("rank 1's settings differs from rank 0's"), m.stderr)
+        XCTAssertTrue(m.stderr.contains("seed 12") && m.stderr.contains("seed 11"), m.stderr)
+    }
+
+    /// A rank killed mid-run ends the whole job within seconds, naming the rank; the last checkpoint
+    /// stays loadable (and resumable: the resume test's path).
+    func testKilledRankEndsTheJob() throws {
+        let data = try Fixtures.smallCohort()
+        let dir = try makeTempDir("dp-kill")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try mpirun())
+        p.arguments = ["--oversubscribe", "-np", "2", try petganBinary()] + trainArgs(model: "dcgan3d", data: data, out: dir, steps: 100000)
+        p.environment = ProcessInfo.processInfo.environment.merging(mpiEnvironment) { $1 }
+        let errFile = dir + "/stderr.txt"
+        FileManager.default.createFile(atPath: errFile, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: errFile)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        // Wait for a few steps (a checkpoint each step).
+        var run: String?
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            run = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix("dcgan3d") }.first.map { dir + "/" + $0 }
+            if let r = run, let t = try? String(contentsOfFile: r + "/metrics.jsonl", encoding: .utf8), t.split(separator: "\n").count >= 2 { break }
+            usleep(200_000)
+        }
+        let victim = try XCTUnwrap(rankProcess(parent: p.processIdentifier, rank: 1), "rank 1 of mpirun \(p.processIdentifier) not found")
+        kill(victim, SIGKILL)
+        let killedAt = Date()
+        while p.isRunning && Date().timeIntervalSince(killedAt) < 30 { usleep(100_000) }
+        XCTAssertFalse(p.isRunning, "the job still runs 30 s after rank 1 was killed")
+        let seconds = Date().timeIntervalSince(killedAt)
+        XCTAssertLessThan(seconds, 10)
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        let err = try String(contentsOfFile: errFile, encoding: .utf8)
+        XCTAssertTrue(err.contains("rank 1") && (err.contains("signal 9") || err.contains("Killed")), err)
+        let c = try checkpoint(XCTUnwrap(run))
+        XCTAssertGreaterThanOrEqual(c.step, 1)
+    }
+
+    /// The pid of `rank`'s process among mpirun's children (Open MPI starts local ranks itself and
+    /// gives each its OMPI_COMM_WORLD_RANK).
+    func rankProcess(parent: Int32, rank: Int) -> Int32? {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, Int32(fields[1]) == parent,
+                  let env = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { continue }
+            let vars = env.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+}
