@@ -168,6 +168,21 @@ final class DataParallelTests: XCTestCase {
         XCTAssertTrue(m.stderr.contains("seed 12") && m.stderr.contains("seed 11"), m.stderr)
     }
 
+    /// Augmentation draws per item on each rank's own stream (training would depend on N): refused
+    /// under two ranks with one error line, accepted in one process.
+    func testAugmentationIsRefusedUnderSeveralRanks() throws {
+        let data = try Fixtures.smallCohort()
+        let dir = try makeTempDir("dp-augment")
+        let exe = try petganBinary()
+        let args = trainArgs(model: "dcgan3d", data: data, out: dir + "/a", steps: 1, extra: ["--augment", "translation"])
+        let r = try runProcess(try mpirun(), ["--oversubscribe", "-np", "2", exe] + args, environment: mpiEnvironment)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--augment is not supported under mpirun"), r.stderr)
+        let one = try runProcess(exe, trainArgs(model: "dcgan3d", data: data, out: dir + "/b", steps: 1, extra: ["--augment", "translation"]))
+        XCTAssertEqual(one.status, 0, one.stderr)
+    }
+
     /// A rank killed mid-run ends the whole job within seconds, naming the rank; the last checkpoint
     /// stays loadable (and resumable: the resume test's path).
     func testKilledRankEndsTheJob() throws {
