@@ -116,6 +116,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var sle: Int? = 1
     /// FastGAN: weight of the discriminator's reconstruction loss.
     public var reconstructionWeight: Double? = 1
+    /// Convolution arithmetic, "fp32" or "bf16" (nil in older run records: fp32). Kept so that `--resume` continues in it.
+    public var precision: String? = "fp32"
+    /// Under mpirun: batch-norm statistics over all ranks (`--sync-bn`; nil in older records: per rank). Kept for `--resume`.
+    public var syncBN: Bool? = false
 
     public init() {}
 
@@ -123,6 +127,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var generatorEMADecay: Double { gEMA ?? 0 }
     public var skipExcitations: Int { sle ?? 1 }
     public var reconstructionWeightValue: Double { reconstructionWeight ?? 1 }
+    public var convPrecision: ConvPrecision { precision.flatMap(ConvPrecision.init(rawValue:)) ?? .fp32 }
+    public var synchronisedBatchNorm: Bool { syncBN ?? false }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, preset, data, out
@@ -140,6 +146,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case initStd = "init_std"
         case checkpointEvery = "checkpoint_every", sampleCount = "sample_count", plotEvery = "plot_every"
         case augment, gEMA = "g_ema", sle, reconstructionWeight = "reconstruction_weight"
+        case precision, syncBN = "sync_bn"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -325,6 +332,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         "n_critic": .int, "gp_lambda": .double, "clip": .double, "init_std": .double, "checkpoint_every": .int,
         "sample_count": .int, "plot_every": .int,
         "augment": .string, "g_ema": .double, "sle": .int, "reconstruction_weight": .double,
+        "precision": .string, "sync_bn": .bool,
     ]
 
     /// Converts a YAML / command-line value to the setting's type (YAML 1.1 reads 1e-4 as a string).
@@ -430,6 +438,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         _ = try AugmentPolicy.parse(augment ?? "", source: sources["augment"] ?? "config")
         guard generatorEMADecay.isFinite, (0..<1).contains(generatorEMADecay) else { throw bad("g_ema", "must be in [0, 1) (0: no moving average; FastGAN, StyleGAN: 0.999), got \(generatorEMADecay)") }
         guard (0...TrainConfig.maxLayers).contains(skipExcitations) else { throw bad("sle", "must be 0…\(gChannels.count) (one per up-sampling block at most), got \(skipExcitations)") }
+        if let p = precision, ConvPrecision(rawValue: p) == nil {
+            throw bad("precision", "must be one of \(ConvPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got \(p)")
+        }
         guard reconstructionWeightValue.isFinite, reconstructionWeightValue >= 0 else { throw bad("reconstruction_weight", "must be a finite number ≥ 0, got \(reconstructionWeightValue)") }
         if conditional && !classFilter.isEmpty { throw bad("class", "a conditional model trains on every class; drop --class or --conditional", with: ["conditional"]) }
     }

@@ -14,7 +14,8 @@ import PETVolumes
 /// `syncBatchNorm` (then `syncBatchNorm`'s global statistics).
 public final class DataParallel: ReplicaReducer {
     public let group: ProcessGroup
-    public let syncBatchNorm: Bool
+    /// Set from the run's configuration before the model is attached (a resumed run keeps its own).
+    public internal(set) var syncBatchNorm: Bool
     /// Bytes per MPI_Allreduce of gradients: large enough that latency does not dominate, small
     /// enough that the packing buffer stays a few MB.
     public let bucketBytes: Int

@@ -109,7 +109,17 @@ public final class Trainer {
     /// Sets up a new run (numbered directory under `config.out`) or resumes `resumeDirectory`.
     /// A new run with a preset refuses data of another shape than the preset's (see
     /// `checkPresetShape`) unless `allowAnyShape`; a resumed run was checked when it started.
-    public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false, dataParallel: DataParallel? = nil) throws {
+    /// Settings a resumed run may change when they are given again (nil: the run's own).
+    public struct ResumeChanges {
+        public var precision: ConvPrecision?
+        public var syncBatchNorm: Bool?
+        public init(precision: ConvPrecision? = nil, syncBatchNorm: Bool? = nil) {
+            self.precision = precision; self.syncBatchNorm = syncBatchNorm
+        }
+    }
+
+    public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false, dataParallel: DataParallel? = nil,
+                resumeChanges: ResumeChanges = ResumeChanges()) throws {
         self.dataParallel = dataParallel
         if c.threads > 0 { Parallel.setThreads(c.threads) } else if let dp = dataParallel { Parallel.setThreads(DataParallel.defaultThreads(dp.group)) }
         var config = c
@@ -129,6 +139,9 @@ public final class Trainer {
             rec.config.epochs = max(rec.config.epochs, c.epochs)
             if c.maxSteps > 0 { rec.config.maxSteps = c.maxSteps }
             if c.threads > 0 { rec.config.threads = c.threads }
+            // Arithmetic and batch-norm reduction may be changed on resume (given again explicitly).
+            if let p = resumeChanges.precision { rec.config.precision = p.rawValue }
+            if let s = resumeChanges.syncBatchNorm { rec.config.syncBN = s }
             config = rec.config
         }
         self.config = config
@@ -153,6 +166,7 @@ public final class Trainer {
                 throw DataParallelError.unsupported("\(config.model.rawValue) is not supported under mpirun yet (its decoder's random crops are not split over ranks); train it in one process")
             }
             try Trainer.requireSameSetup(dp, config: config, data: data)
+            dp.syncBatchNorm = config.synchronisedBatchNorm
             model.dataParallel = dp
         }
         stepsPerEpoch = max(1, data.count / (config.batch * config.nCritic))

@@ -23,6 +23,8 @@ public struct TrainingRunOptions {
     public var templatesDirectory: String? = nil
     /// Under mpirun / srun: batch-norm statistics over every rank's items (`--sync-bn`) instead of each rank's own.
     public var syncBatchNorm = false
+    /// `--resume` with `--precision` / `--sync-bn` given again: they replace the run's own.
+    public var resumeChanges = Trainer.ResumeChanges()
     /// Where the job's lines go (stdout in the tool).
     public var say: (String) -> Void = { print($0); fflush(stdout) }
     public init() {}
@@ -40,7 +42,10 @@ public enum TrainingRun {
         let parallel = try DataParallel.job(syncBatchNorm: o.syncBatchNorm)
         var o = o
         if let dp = parallel, dp.rank != 0 { o.say = { _ in } }
-        let trainer = try Trainer(config: cfg, resumeDirectory: o.resume, allowAnyShape: o.allowAnyShape, dataParallel: parallel)
+        let trainer = try Trainer(config: cfg, resumeDirectory: o.resume, allowAnyShape: o.allowAnyShape, dataParallel: parallel,
+                                  resumeChanges: o.resumeChanges)
+        // The run's own precision (a resumed bf16 run stays bf16 unless --precision is given again).
+        ConvPrecision.current = trainer.config.convPrecision
         if let dp = parallel {
             o.say("\(label): data parallel: \(dp.size) ranks × \(Parallel.threads) threads, \(trainer.config.batch / dp.size) of each batch of \(trainer.config.batch) per rank, "
                   + "batch norm \(dp.syncBatchNorm ? "synchronised over the ranks (--sync-bn)" : "per rank")")

@@ -76,7 +76,7 @@ struct BenchConv: ParsableCommand {
             suite.timing = timing.timing
             suite.profile = profile
             suite.peerFiles = peer
-            suite.precision = precision.precision
+            suite.precision = precision.value
             try output.write(try suite.run())
         }
     }

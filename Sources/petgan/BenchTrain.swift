@@ -31,7 +31,7 @@ struct BenchTrain: ParsableCommand {
             threads.apply()
             let rows = try TrainBenchmark.runPrinted(quick: quick, only: only.map { $0.split(separator: ",").map(String.init) },
                                                      timing: Timing(warmup: warmup, reps: reps), peerFiles: peer,
-                                                     precision: precision.precision)
+                                                     precision: precision.value)
             try output.write(rows)
         }
     }

@@ -56,10 +56,12 @@ extension ConvPrecision: ExpressibleByArgument {}
 /// `--precision fp32|bf16`: the convolutions' arithmetic (train, generate, bench conv, bench train).
 struct PrecisionOptions: ParsableArguments {
     @Option(help: "Convolution arithmetic: fp32, or bf16 (GEMM operands rounded to bf16, fp32 accumulation; master weights, optimizer state, norms, losses and the gradient penalty stay fp32). bf16 runs the vdpbf16ps kernels on CPUs with AVX512_BF16 and an exact emulation (rounded operands, fp32 kernels) elsewhere.")
-    var precision: ConvPrecision = .fp32
+    var precision: ConvPrecision?
 
+    /// The precision asked for (fp32 when not given).
+    var value: ConvPrecision { precision ?? .fp32 }
     /// Sets the precision of every convolution this process runs.
-    func apply() { ConvPrecision.current = precision }
+    func apply() { ConvPrecision.current = value }
 }
 
 /// `--json FILE`: the benchmark commands' rows (a JSON array of objects, one per row).

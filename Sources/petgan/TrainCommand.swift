@@ -60,7 +60,7 @@ struct TrainCommand: ParsableCommand {
     var augment: String?
     @Option(name: .customLong("g-ema"), help: "Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; ramp-up min(decay, (1+t)/(10+t)); 0: none; fastgan models default to 0.999). generate and the quality figures sample it; generate --raw samples the raw weights.")
     var gEMA: Double?
-    @Flag(name: .customLong("sync-bn"), help: "Under mpirun/srun: batch-norm statistics over the whole global batch (every rank's items) rather than each rank's share; then the number of ranks does not change the training. Give it again on --resume.")
+    @Flag(name: .customLong("sync-bn"), help: "Under mpirun/srun: batch-norm statistics over the whole global batch (every rank's items) rather than each rank's share; then the number of ranks does not change the training. Kept in the run's configuration: --resume continues with it.")
     var syncBN = false
     @Flag(name: .customLong("dry-run"), help: "Print the resolved configuration and the layer shapes, then exit.")
     var dryRun = false
@@ -90,6 +90,8 @@ struct TrainCommand: ParsableCommand {
         if let t = runtime.threads { o["threads"] = t }
         if let a = augment { o["augment"] = a }
         if let e = gEMA { o["g_ema"] = e }
+        if let p = precision.precision { o["precision"] = p.rawValue }
+        if syncBN { o["sync_bn"] = true }
         for s in settings {
             let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
             o[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? parts[1] : ""
@@ -130,6 +132,7 @@ struct TrainCommand: ParsableCommand {
             o.qualityEvery = evalEvery ?? 0
             o.templatesDirectory = templates
             o.syncBatchNorm = syncBN
+            o.resumeChanges = Trainer.ResumeChanges(precision: precision.precision, syncBatchNorm: syncBN ? true : nil)
             if try endingTheJobOnFailure({ try TrainingRun.run(cfg, options: o) }).interrupted { throw ExitCode(130) }
         }
     }
