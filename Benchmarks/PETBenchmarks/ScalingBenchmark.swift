@@ -332,7 +332,7 @@ public enum ScalingBenchmark {
         say(String(format: "efficiency = throughput(2×1) / throughput(1×2) = %.2f (target ≥ 0.9)", efficiency2))
 
         // (b) allreduce between 2 ranks.
-        let probeOut = try launch.run(ranks: 2, ["bench", "allreduce-probe", "--max-bytes", String(o.maxAllreduceBytes)])
+        let probeOut = try launch.run(ranks: 2, ["bench", "allreduce-probe", "--max-bytes", "\(o.maxAllreduceBytes)B"])
         guard let jsonLine = probeOut.split(separator: "\n").first(where: { $0.hasPrefix(AllreduceProbe.outputPrefix) }),
               let samples = try? JSONDecoder().decode([AllreduceSample].self, from: Data(jsonLine.dropFirst(AllreduceProbe.outputPrefix.count).utf8)),
               let measured = RingAllreduceModel.fit(samples) else {
