@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "PETMetrics", dependencies: ["PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels"],
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
-        .target(name: "PETBenchmarks", dependencies: ["CPeak", "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETModels", "PETMetrics"],
+        .target(name: "PETBenchmarks", dependencies: ["CPeak", "PETTensor", "PETAutograd", "PETVolumes", "PETCohort", "PETTiling", "PETDistributed", "PETModels", "PETMetrics"],
                 path: "Benchmarks/PETBenchmarks",
                 swiftSettings: fast + niftiInclude + [.swiftLanguageMode(.v5)]),
 
