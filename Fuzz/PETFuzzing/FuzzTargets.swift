@@ -143,6 +143,11 @@ public enum FuzzTargets {
                 while d < s.shape[0] { let n = min(2, s.shape[0] - d); _ = try r.next(depth: n); d += n }
             }
         }) { messages.append(m) }
+        // hierarchical training: the low-resolution copy of the first volume
+        if let m = expectNamed(path, "low-resolution copy", {
+            let s = try VolumeStore.open(path, memoryBudget: 8 << 20)
+            if let c = s.lowResolution, s.count > 0, c.voxelCount <= FuzzTargets.maxVoxelsRead { _ = try s.readLowResolution(0) }
+        }) { messages.append(m) }
         // petgan train: the training data and one batch
         if let m = expectNamed(path, "train", {
             let t = try TrainingData(path: path, model: .dcgan3d, classFilter: "")

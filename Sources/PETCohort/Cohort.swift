@@ -20,6 +20,9 @@ public struct CohortRequest {
     /// SUVR mapped to +1 by the store's intensity map (SUVR / suvrMax → [0, 1] → [−1, 1]). 4: the
     /// calibrated pons-referenced SUVR peaks above 3 in visual and posterior cingulate cortex at 5 mm.
     public var suvrMax: Double = 4
+    /// Also store each volume's f×f×f block means (/volumes_low_resolution; PETVolumes'
+    /// LowResolution.swift), pooled from the volume as it is written; nil for none.
+    public var lowResolutionFactor: Int?
 
     /// The SUVR window montages of the phantom show (inferno): the calibrated pons-referenced cortex
     /// sits at 1.5–2, visual and posterior cingulate cortex and putamen reach 2.5–3.
@@ -65,6 +68,8 @@ public enum PhantomCohort {
             throw PhantomError.invalidRequest("class '\(c)' is not defined in the parameters (defined: \(req.parameters.classes.map(\.name).joined(separator: ", ")))")
         }
         if let s = req.slices { try s.validate() }
+        // Before the templates are read: the grid must pool by the factor (the error names the store).
+        if let f = req.lowResolutionFactor { _ = try LowResolution.shape(of: req.grid.shape, factor: f, store: req.outputPath) }
         let vs = req.grid.voxelSize
         let vox = max(vs.0, vs.1, vs.2)
         let anatomy = try given ?? PhantomAnatomy.load(directory: req.templatesDirectory, outputVoxelMM: vox)
@@ -87,6 +92,7 @@ public enum PhantomCohort {
         defer { unlink(tmpOut) }
         let writer = try VolumeStoreWriter.create(tmpOut, volumeShape: req.grid.shape, classNames: classNames,
                                                   voxelSize: vs, normalization: normalization,
+                                                  options: VolumeStoreOptions(lowResolutionFactor: req.lowResolutionFactor),
                                                   space: .mni, extraAttributes: attrs)
         var sliceWriter: VolumeStoreWriter?
         var tmpSlices: String?

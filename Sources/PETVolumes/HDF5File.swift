@@ -403,7 +403,8 @@ public class HDF5Object {
         switch try attribute(name) {
         case .int(let i): return Int(i)
         case .ints(let a) where a.count == 1: return Int(a[0])
-        case .double(let d) where d == d.rounded(): return Int(d)
+        // Int(d) traps beyond ±2^63 (a corrupt or fuzzed attribute): such a value is a mismatch.
+        case .double(let d) where d == d.rounded() && abs(d) < 0x1p62: return Int(d)
         case let other: throw HDF5Error.mismatch(file: filePath, object: "\(objectPath)@\(name)", reason: "expected an integer attribute, found \(other)")
         }
     }

@@ -118,6 +118,9 @@ public enum FileInspector {
             }
             if let ver = try? f.stringAttribute("petgan_version") { out["petgan_version"] = ver }
             out["source_files"] = s.sourceFiles.count
+            if let c = s.lowResolution {
+                out["low_resolution"] = ["factor": c.factor, "shape_xyz": [c.shape[2], c.shape[1], c.shape[0]], "dataset": "/" + LowResolution.datasetName] as [String: Any]
+            }
         } else {
             out["kind"] = "HDF5"
         }
@@ -164,6 +167,9 @@ public enum FileInspector {
             return "\(v)"
         }
         for k in order { if let v = r[k] { lines.append(pad(k.replacingOccurrences(of: "_", with: " ")) + fmt(v)) } }
+        if let low = r["low_resolution"] as? [String: Any], let f = low["factor"], let xyz = low["shape_xyz"] {
+            lines.append(pad("low resolution") + "factor \(f): \(fmt(xyz)) (\(low["dataset"] ?? ""), f×f×f block means)")
+        }
         if let w = r["warnings"] as? [String] { for x in w { lines.append(pad("warning") + x) } }
         for key in ["affine", "affine_0"] {
             if let a = r[key] as? [[Double]] {

@@ -151,10 +151,16 @@ public enum DatasetPreparer {
                 throw PrepareError.labelsFile(path: cfg.labelsCSV, reason: "--append: label(s) \(unknown.sorted()) are not classes of \(cfg.output) (\(existing.classNames))")
             }
             classNames = existing.classNames
+            // The appending writer keeps an existing copy complete; it cannot start one halfway.
+            if let f = cfg.storeOptions.lowResolutionFactor, existing.lowResolution?.factor != f {
+                let has = existing.lowResolution.map { "a copy by a factor of \($0.factor)" } ?? "no low-resolution copy"
+                throw VolumeStoreError.invalidArgument(file: cfg.output, detail: "--append --low-res-copy \(f): the store has \(has); append without --low-res-copy, or add the copy afterwards with `petgan volumes add-low-res`")
+            }
             existingGrid = existing
         }
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
         let shape = cfg.shape.arrayShape
+        if let f = cfg.storeOptions.lowResolutionFactor { _ = try LowResolution.shape(of: shape, factor: f, store: cfg.output) }
         // Refuse a grid that does not fit the budget before reading anything.
         let volumeBytes = shape.reduce(4, *)
         if let b = cfg.memoryBudget, volumeBytes * 3 > b {

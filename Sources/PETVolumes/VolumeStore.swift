@@ -5,6 +5,7 @@
 //   /labels     int32 (N), attribute "class_names" (string array)
 //   /affines    float64 (N, 4, 4) voxel → world mm (RAS+)
 //   /intensity  float64 (N, 2) per-volume (scale, offset) of the raw → [-1, 1] map (inverse: (y - offset) / scale)
+//   /volumes_low_resolution  optional float32 (N, D/f, H/f, W/f), attribute factor: f×f×f block means (LowResolution.swift)
 //   root attributes: voxel_size (dx, dy, dz), units "mm", shape_xyz (nx, ny, nz), normalization, xform_code,
 //                    source_files (string array; the /source_files dataset past 2048 volumes), petgan_version, axis_order "D,H,W (NIfTI z,y,x)"
 //
@@ -45,8 +46,10 @@ public struct VolumeStoreOptions {
     /// Deflate level 0...9, nil for no compression.
     public var deflate: Int?
     public var shuffle: Bool
-    public init(chunks: [Int] = [1, 32, 32, 32], deflate: Int? = 4, shuffle: Bool = true) {
-        self.chunks = chunks; self.deflate = deflate; self.shuffle = shuffle
+    /// Also store each volume's f×f×f block means (/volumes_low_resolution), nil for none.
+    public var lowResolutionFactor: Int?
+    public init(chunks: [Int] = [1, 32, 32, 32], deflate: Int? = 4, shuffle: Bool = true, lowResolutionFactor: Int? = nil) {
+        self.chunks = chunks; self.deflate = deflate; self.shuffle = shuffle; self.lowResolutionFactor = lowResolutionFactor
     }
 }
 
@@ -58,6 +61,9 @@ public final class VolumeStoreWriter {
     private let volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset
     private var sources: [String] = []
     private var classNames: [String] = []
+    /// The low-resolution copy written with every append (nil: none).
+    public private(set) var lowResolution: LowResolutionCopy?
+    private var lowResolutionData: HDF5Dataset?
     public private(set) var count = 0
 
     private init(path: String, volumeShape: [Int], file: HDF5File, volumes: HDF5Dataset, labels: HDF5Dataset, affines: HDF5Dataset, intensity: HDF5Dataset) {
@@ -75,6 +81,7 @@ public final class VolumeStoreWriter {
         guard options.chunks.count == 4, options.chunks.allSatisfy({ $0 > 0 }) else {
             throw VolumeStoreError.invalidArgument(file: path, detail: "chunk shape \(options.chunks) must be four positive sizes (N, D, H, W)")
         }
+        let lowShape = try options.lowResolutionFactor.map { try LowResolution.shape(of: volumeShape, factor: $0, store: path) }
         let f = try HDF5File.create(path)
         let chunk = [options.chunks[0]] + (0..<3).map { min(options.chunks[$0 + 1], volumeShape[$0]) }
         let v = try f.createDataset("volumes", type: Float.self, shape: [0] + volumeShape, maxShape: [nil] + volumeShape.map { $0 },
@@ -95,6 +102,11 @@ public final class VolumeStoreWriter {
         for (k, val) in extraAttributes { try f.setAttribute(k, val) }
         let w = VolumeStoreWriter(path: path, volumeShape: volumeShape, file: f, volumes: v, labels: l, affines: a, intensity: n)
         w.classNames = classNames
+        if let factor = options.lowResolutionFactor, let low = lowShape {
+            w.lowResolutionData = try LowResolution.createDataset(in: f, count: 0, lowShape: low, factor: factor, like: nil,
+                                                                  deflate: options.deflate, shuffle: options.shuffle)
+            w.lowResolution = LowResolutionCopy(factor: factor, shape: low)
+        }
         return w
     }
 
@@ -113,6 +125,15 @@ public final class VolumeStoreWriter {
         w.classNames = existing.classNames
         w.sources = existing.sourceFiles.count == existing.count ? existing.sourceFiles : [String](repeating: "", count: existing.count)
         if w.intensity.shape[0] != existing.count { try w.intensity.extend(to: [existing.count, 2]) }
+        // A store with a low-resolution copy keeps it complete: appended volumes are pooled too.
+        if let c = existing.lowResolution {
+            let d = try f.dataset(LowResolution.datasetName)
+            guard d.maxShape.first! == nil else {
+                throw VolumeStoreError.shapeMismatch(file: path, detail: "/\(LowResolution.datasetName) is not extendable along N (not written by PETGAN?)")
+            }
+            w.lowResolutionData = d
+            w.lowResolution = c
+        }
         return w
     }
 
@@ -130,6 +151,15 @@ public final class VolumeStoreWriter {
         try labels.extend(to: [i + 1]); try labels.writeHyperslab(start: [i], count: [1], [Int32(label)])
         try affines.extend(to: [i + 1, 4, 4]); try affines.writeHyperslab(start: [i, 0, 0], count: [1, 4, 4], volume.affine.m)
         try self.intensity.extend(to: [i + 1, 2]); try self.intensity.writeHyperslab(start: [i, 0], count: [1, 2], [intensity.scale, intensity.offset])
+        if let c = lowResolution, let d = lowResolutionData {
+            // Pooled from the volume in hand, so a cohort is never read back for its copy.
+            let bytes = 4 * c.voxelCount
+            try MemoryAccountant.shared.reserve(bytes, what: "\(path): low-resolution copy of one volume (\(GridShape(arrayShape: c.shape)))")
+            defer { MemoryAccountant.shared.release(bytes) }
+            let pooled = LowResolution.averagePool(volume.data, shape: volumeShape, factor: c.factor)
+            try d.extend(to: [i + 1] + c.shape)
+            try d.writeHyperslab(start: [i, 0, 0, 0], count: [1] + c.shape, pooled)
+        }
         sources.append(sourceFile)
         count += 1
     }
@@ -186,8 +216,12 @@ public final class VolumeStore {
     public let space: WorldSpace
     public let sourceFiles: [String]
     public let chunkCacheBytes: Int
+    /// The low-resolution copy (/volumes_low_resolution): pooling factor and pooled shape; nil when
+    /// the store has none (LowResolution.swift).
+    public let lowResolution: LowResolutionCopy?
     let file: HDF5File
     let volumes: HDF5Dataset
+    let lowResolutionData: HDF5Dataset?
     private let affineValues: [Double]
     private let intensityValues: [Double]
 
@@ -330,6 +364,39 @@ public final class VolumeStore {
             throw bad("'source_files' names \(sources.count) files for \(n) volumes")
         }
         sourceFiles = sources
+
+        // The low-resolution copy: one pooled item per volume, shape = volume shape / factor.
+        if try f.exists(LowResolution.datasetName) {
+            let name = "/" + LowResolution.datasetName
+            let d = try f.dataset(LowResolution.datasetName)
+            guard d.kind == .float32 || d.kind == .float64 else { throw bad("\(name) holds \(d.kind.rawValue), expected float32") }
+            guard try d.hasAttribute(LowResolution.factorAttribute) else { throw bad("\(name) has no '\(LowResolution.factorAttribute)' attribute (the pooling factor)") }
+            let factor: Int
+            do { factor = try d.intAttribute(LowResolution.factorAttribute) } catch let e as HDF5Error {
+                if case .mismatch = e { throw bad("\(name) attribute '\(LowResolution.factorAttribute)' must be one integer (found \((try? d.attribute(LowResolution.factorAttribute).description) ?? "another type"))") }
+                throw e
+            }
+            guard LowResolution.factorRange.contains(factor) else {
+                throw bad("\(name) attribute '\(LowResolution.factorAttribute)' is \(factor), expected \(LowResolution.factorRange.lowerBound)…\(LowResolution.factorRange.upperBound)")
+            }
+            guard dhw.allSatisfy({ $0 % factor == 0 }) else {
+                throw bad("\(name) has factor \(factor), which does not divide the volume grid \(GridShape(arrayShape: dhw)) (x×y×z)")
+            }
+            let low = dhw.map { $0 / factor }
+            guard d.shape == [n] + low else {
+                throw bad("\(name) has shape \(d.shape), expected \([n] + low) (/volumes \(v.shape) pooled by \(factor))")
+            }
+            if let c = d.chunks {
+                guard c.count == 4, c.allSatisfy({ $0 > 0 }), c.reduce(4, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) <= VolumeStore.maxChunkBytes else {
+                    throw bad("\(name) has chunk shape \(c): expected four positive sizes of at most \(VolumeStore.maxChunkBytes >> 20) MB")
+                }
+            }
+            lowResolution = LowResolutionCopy(factor: factor, shape: low)
+            lowResolutionData = d
+        } else {
+            lowResolution = nil
+            lowResolutionData = nil
+        }
     }
 
     /// Throws unless `m` (16 row-major values) is a usable voxel → world affine: finite entries of
@@ -397,6 +464,30 @@ public final class VolumeStore {
             throw VolumeStoreError.invalidArgument(file: path, detail: "patch at \(origin) of size \(size) does not fit the volume shape \(volumeShape)")
         }
         try volumes.readHyperslab(start: [i] + origin, count: [1] + size, into: into)
+    }
+
+    /// The copy and its dataset, or an error naming the file and how to add one.
+    private func lowResolutionDataset() throws -> (LowResolutionCopy, HDF5Dataset) {
+        guard let c = lowResolution, let d = lowResolutionData else {
+            throw VolumeStoreError.invalidArgument(file: path, detail: "the store has no low-resolution copy (/\(LowResolution.datasetName)); add one with `petgan volumes add-low-res \(path) --factor F`, or write it with `--low-res-copy F` (phantom, prepare)")
+        }
+        return (c, d)
+    }
+
+    /// Reads item i of the low-resolution copy (`lowResolution!.shape`, D, H, W order: the f×f×f
+    /// block means of volume i) into `into`; a store without one is an error.
+    public func readLowResolution(_ i: Int, into: UnsafeMutablePointer<Float>) throws {
+        let (c, d) = try lowResolutionDataset()
+        try checkIndex(i)
+        try d.readHyperslab(start: [i, 0, 0, 0], count: [1] + c.shape, into: into)
+    }
+
+    /// Item i of the low-resolution copy as a new array.
+    public func readLowResolution(_ i: Int) throws -> [Float] {
+        let (c, _) = try lowResolutionDataset()
+        var out = [Float](repeating: 0, count: c.voxelCount)
+        try out.withUnsafeMutableBufferPointer { try readLowResolution(i, into: $0.baseAddress!) }
+        return out
     }
 
     /// Reads a patch into a new array.

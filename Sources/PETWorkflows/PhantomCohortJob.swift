@@ -25,6 +25,8 @@ public struct PhantomCohortJob {
     public var slices: SliceOptions? = nil
     public var slicePath: String? = nil
     public var suvrMax = 4.0
+    /// Also store each volume's f×f×f block means (/volumes_low_resolution); nil for none.
+    public var lowResolutionFactor: Int? = nil
     /// A PNG of the first subject of each class (axial, coronal, sagittal mid-slices).
     public var montage: String? = nil
     /// Where the job's lines go (stdout in the tool); progress goes to stderr.
@@ -51,6 +53,7 @@ public struct PhantomCohortJob {
         req.bidsDirectory = bidsDirectory
         req.templatesDirectory = templatesDirectory
         req.suvrMax = suvrMax
+        req.lowResolutionFactor = lowResolutionFactor
         req.slicePath = slicePath
         req.slices = slices
         let counts = Dictionary(grouping: plan.subjects, by: \.className).mapValues(\.count)
@@ -66,6 +69,9 @@ public struct PhantomCohortJob {
         }
         bar.finish()
         say(String(format: "phantom: wrote %@ (%d volumes, %.2f s per subject)", summary.outputPath, summary.subjects, summary.secondsPerSubject))
+        if let f = lowResolutionFactor {
+            say("phantom: with a low-resolution copy (/\(LowResolution.datasetName), \(f)×\(f)×\(f) block means, \(GridShape(arrayShape: grid.shape.map { $0 / f })))")
+        }
         if let sp = summary.slicePath, let so = slices {
             say("phantom: wrote \(sp) (\(summary.sliceCount) slice samples of \(so.channels)x\(so.size.map(String.init).joined(separator: "x")))")
         }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PETBenchmarks
 import PETTensor
+import PETVolumes
 
 /// `--threads`: every command that computes.
 struct ThreadOptions: ParsableArguments {
@@ -100,4 +101,25 @@ enum BenchEvaluateBudget: MemoryBudgetUse {
 enum BenchMemoryBudget: MemoryBudgetUse {
     static let help = "Memory budget for tiled runs, e.g. 512MB (a bare number is MB; default: 512MB)."
     static let defaultBudget: ByteSize? = .megabytes(512)
+}
+
+/// `--low-res-copy F` (phantom, prepare): also store each volume's F×F×F block means
+/// (/volumes_low_resolution, PETVolumes' LowResolution.swift), pooled as the volume is written.
+struct LowResolutionCopyOptions: ParsableArguments {
+    @Option(name: .customLong("low-res-copy"), help: ArgumentHelp("Also store a low-resolution copy of every volume: the mean over non-overlapping F×F×F blocks (PyTorch avg_pool3d, kernel = stride = F), for hierarchical models that read a low-resolution whole and a full-resolution slab per step. Every side of the grid must be divisible by F.", valueName: "F"))
+    var factor: Int?
+
+    func validate() throws {
+        if let f = factor, !LowResolution.factorRange.contains(f) {
+            throw ValidationError("--low-res-copy must be \(LowResolution.factorRange.lowerBound)…\(LowResolution.factorRange.upperBound) (got \(f))")
+        }
+    }
+
+    /// Checks that the grid x×y×z pools by the factor (before anything is read or written).
+    func validate(grid sides: [Int], option: String) throws {
+        guard let f = factor else { return }
+        guard sides.allSatisfy({ $0 % f == 0 }) else {
+            throw ValidationError("--low-res-copy \(f): every side of \(option) \(sides.map(String.init).joined(separator: "x")) must be divisible by \(f)")
+        }
+    }
 }

@@ -12,7 +12,7 @@ struct PETGAN: ParsableCommand {
             // One line per command; each command lives in its own file.
             BenchCommand.self,
             PhantomCommand.self,
-            PrepareCommand.self, InspectCommand.self, MontageCommand.self,
+            PrepareCommand.self, InspectCommand.self, MontageCommand.self, VolumesCommand.self,
             EvaluateCommand.self, TuringKitCommand.self, TuringScoreCommand.self,
             TrainCommand.self, GenerateCommand.self, DemoCommand.self,
         ])

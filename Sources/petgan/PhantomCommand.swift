@@ -52,6 +52,7 @@ struct PhantomCommand: ParsableCommand {
     @Option(help: "Folder with the templates (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
     @OptionGroup var sliceArgs: SliceStoreOptions
+    @OptionGroup var lowRes: LowResolutionCopyOptions
     @Option(name: .customLong("suvr-max"), help: "SUVR mapped to +1 by the stores' intensity map (SUVR/max → [0,1] → [-1,1]).")
     var suvrMax: Double = 4
     @Option(help: "Write a PNG montage (axial, coronal, sagittal mid-slices) of the first subject of each class.")
@@ -81,6 +82,7 @@ struct PhantomCommand: ParsableCommand {
         }
         guard voxelSize >= 0.5, voxelSize <= 10 else { throw ValidationError("--voxel-size must be between 0.5 and 10 mm") }
         guard suvrMax > 0 else { throw ValidationError("--suvr-max must be positive") }
+        try lowRes.validate(grid: shape.sides, option: "--shape")
         if printParameters { return }
         if report != nil {
             do { _ = try CrossValidationPlan(parsing: reportCV) } catch {
@@ -90,8 +92,8 @@ struct PhantomCommand: ParsableCommand {
             if let n = reportCNNMinSteps, n < 1 { throw ValidationError("--report-cnn-min-steps must be at least 1") }
             if let from {
                 guard FileManager.default.fileExists(atPath: from) else { throw ValidationError("--from: no such cohort store '\(from)'") }
-                guard out == nil, niftiDir == nil, bids == nil, montage == nil, sliceArgs.slices == nil else {
-                    throw ValidationError("--from reports on an existing store: --out, --nifti-dir, --bids, --montage and --slices build a cohort and cannot go with it")
+                guard out == nil, niftiDir == nil, bids == nil, montage == nil, sliceArgs.slices == nil, lowRes.factor == nil else {
+                    throw ValidationError("--from reports on an existing store: --out, --nifti-dir, --bids, --montage, --slices and --low-res-copy build a cohort and cannot go with it")
                 }
                 return
             }
@@ -163,6 +165,7 @@ struct PhantomCommand: ParsableCommand {
         job.slicePath = sliceArgs.slicesOut
         job.suvrMax = suvrMax
         job.montage = montage
+        job.lowResolutionFactor = lowRes.factor
         return job
     }
 }

@@ -71,8 +71,10 @@ struct PrepareCommand: ParsableCommand {
             transform: { try FrameSelection.parseArgument($0) })
     var frames: FrameSelection?
     @OptionGroup var sliceArgs: SliceStoreOptions
+    @OptionGroup var lowRes: LowResolutionCopyOptions
 
     func validate() throws {
+        try lowRes.validate(grid: shape.sides, option: "--shape")
         if bids != nil {
             guard input == nil, labels == nil else { throw ValidationError("--bids reads images and labels from the dataset: drop --input and --labels") }
         } else {
@@ -99,7 +101,8 @@ struct PrepareCommand: ParsableCommand {
             cfg.center = center
             cfg.normalization = normalize.method
             cfg.referenceMask = referenceMask
-            cfg.storeOptions = VolumeStoreOptions(chunks: [1] + chunk.niftiShape.arrayShape, deflate: deflate.level, shuffle: !noShuffle)
+            cfg.storeOptions = VolumeStoreOptions(chunks: [1] + chunk.niftiShape.arrayShape, deflate: deflate.level, shuffle: !noShuffle,
+                                                  lowResolutionFactor: lowRes.factor)
             cfg.nonFinite = nonFinite
             cfg.memoryBudget = runtime.memoryBudget?.bytes
             cfg.append = append

@@ -52,6 +52,10 @@ final class StoreValidationTests: XCTestCase {
         ("float xform code", { $0.rootAttributes["xform_code"] = .double(.nan) }, "'xform_code' must be an integer"),
         ("numeric normalization", { $0.rootAttributes["normalization"] = .double(3) }, "'normalization' must be a string"),
         ("source file count", { $0.rootAttributes["source_files"] = .strings(["a", "b", "c"]) }, "names 3 files for 2 volumes"),
+        ("low-res factor not dividing", { $0.lowResolution = ([2, 1, 2, 2], .int(2)) }, "/volumes_low_resolution has factor 2, which does not divide the volume grid 5x4x3"),
+        ("low-res factor a string", { $0.lowResolution = ([2, 1, 1, 1], .string("2")) }, "/volumes_low_resolution attribute 'factor' must be one integer"),
+        ("low-res factor missing", { $0.lowResolution = ([2, 1, 1, 1], nil) }, "/volumes_low_resolution has no 'factor' attribute"),
+        ("low-res factor huge", { $0.lowResolution = ([2, 1, 1, 1], .double(-1e300)) }, "/volumes_low_resolution attribute 'factor' must be one integer"),
     ]
 
     func makeCase(_ i: Int, in dir: String) throws -> String {

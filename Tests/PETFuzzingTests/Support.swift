@@ -45,6 +45,8 @@ struct StoreSpec {
         "normalization": .string("max"), "xform_code": .int(4), "source_files": .strings(["a.nii", "b.nii"]),
     ]
     var omit: Set<String> = []   // dataset names left out
+    /// A /volumes_low_resolution dataset of this shape with this factor attribute (nil: none).
+    var lowResolution: (shape: [Int], factor: HDF5AttributeValue?)? = nil
 
     func set(_ o: HDF5Object, _ name: String, _ v: HDF5AttributeValue) throws {
         switch v {
@@ -87,6 +89,10 @@ struct StoreSpec {
             try f.createDataset("intensity", values: t.flatMap { $0 }, shape: [t.count, t.first?.count ?? 2])
         }
         for (k, v) in rootAttributes { try set(f, k, v) }
+        if let low = lowResolution {
+            let d = try f.createDataset("volumes_low_resolution", type: Float.self, shape: low.shape)
+            if let factor = low.factor { try set(d, "factor", factor) }
+        }
         try f.commit()
     }
 }
