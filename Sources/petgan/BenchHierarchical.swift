@@ -39,7 +39,7 @@ struct BenchHierarchical: ParsableCommand {
     var dChannels = PositiveIntegers(values: [32, 64, 128, 256])
     @Option(name: .customLong("memory-limit"), help: "Memory a case may use, e.g. 16GB (a bare number is MB): a case whose estimate is over it is reported as not fitting.",
             transform: { try ByteSize.parse($0) })
-    var memoryLimit = ByteSize.megabytes(16 << 10)
+    var memoryLimit = ByteSize.megabytes(8 << 10)
     @Flag(name: .customLong("no-recompute"), help: "Keep every activation (no checkpointing chosen to fit the limit).")
     var noRecompute = false
     @Option(help: "Training steps per case (the first is an untimed warm-up).")

@@ -3,6 +3,7 @@ import XCTest
 import PETTestSupport
 @testable import PETFuzzing
 @testable import PETVolumes
+import PETTensor
 
 /// Malformed volume stores: every one is refused by VolumeStore.open with an error naming the file
 /// and the reason, and by `petgan inspect` / `train` / `evaluate` with one `petgan: error:` line and
@@ -74,6 +75,15 @@ final class StoreValidationTests: XCTestCase {
         XCTAssertEqual(s.count, 2); XCTAssertEqual(s.volumeShape, [3, 4, 5]); XCTAssertEqual(s.classNames, ["AD", "NC"])
         XCTAssertEqual(s.space, .mni); XCTAssertEqual(s.affine(1).m[3], -4)
         XCTAssertEqual(FuzzTargets.store(try Data(contentsOf: URL(fileURLWithPath: dir + "/ok.h5"))), .accepted)
+    }
+
+    func testTheLowResolutionSeedHoldsItsCopy() throws {
+        // The fuzzer starts from a store with /volumes_low_resolution, so its validation is fuzzed.
+        let s = try VolumeStore.open(fuzzFixtures + "/store/low-resolution.h5")
+        XCTAssertEqual(s.lowResolution, LowResolutionCopy(factor: 2, shape: [1, 2, 1]))
+        for i in 0..<2 {
+            XCTAssertEqual(maxAbsDifference(try s.readLowResolution(i), LowResolution.referenceAveragePool(try s.readVolume(i).data, shape: [2, 4, 2], factor: 2)), 0, accuracy: 1e-7)
+        }
     }
 
     func testEveryMalformedStoreIsRefusedNamingFileAndReason() throws {

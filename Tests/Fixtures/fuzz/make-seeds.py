@@ -54,6 +54,18 @@ def store(name, chunked, libver):
 store('compact-latest.h5', False, 'latest')
 store('chunked-deflate.h5', True, 'earliest')
 
+# A chunked store (2, 2, 4, 2) with its low-resolution copy (LowResolution.swift): 2×2×2 block means.
+with h5py.File(out('store', 'low-resolution.h5'), 'w', libver='earliest', meta_block_size=256) as f:
+    vol = (np.arange(32, dtype=np.float32).reshape(2, 2, 4, 2) / 16 - 1)
+    f.create_dataset('volumes', data=vol, chunks=(1, 2, 4, 2), maxshape=(None, 2, 4, 2), compression='gzip', shuffle=True)
+    low = vol.reshape(2, 1, 2, 2, 2, 1, 2).mean(axis=(2, 4, 6)).astype(np.float32)
+    d = f.create_dataset('volumes_low_resolution', data=low, chunks=(1, 1, 2, 1), maxshape=(None, 1, 2, 1), compression='gzip', shuffle=True)
+    d.attrs['factor'] = np.int64(2)
+    l = f.create_dataset('labels', data=np.array([0, 1], np.int32)); l.attrs['class_names'] = ['AD', 'NC']
+    f.create_dataset('affines', data=np.stack([np.array([[2, 0, 0, -2], [0, 2, 0, -3], [0, 0, 2, -2], [0, 0, 0, 1]], float)] * 2))
+    f.attrs['voxel_size'] = [2.0, 2.0, 2.0]
+    f.attrs['shape_xyz'] = np.array([2, 4, 2], np.int64)
+
 # YAML settings.
 yaml = {
     'wgangp.yaml': 'model: wgangp3d\ndata: cohort.h5\nlr_g: 2e-4\ng_channels: [32, 16, 8]\nd_channels: [8, 16, 32]\nn_critic: 3\nconditional: true\n',
