@@ -6,6 +6,7 @@
 //   Figures.dataURI(pngPath) -> String ; Figures.peakRSSMegabytes() -> Double
 
 import Foundation
+import PETTensor
 import PETVolumes
 
 public enum Figures {
@@ -136,11 +137,8 @@ public enum Figures {
 
     /// Peak resident set size of this process (VmHWM), in MiB.
     public static func peakRSSMegabytes() -> Double {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return .nan }
-        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = Double(line.split(separator: " ").dropFirst().first.map(String.init) ?? "") ?? .nan
-            return kb / 1024
-        }
-        return .nan
+        // PETTensor's parser: from 10 GB on, "VmHWM:\t12345678 kB" has no space before the number.
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8), let kb = statusKilobytes(s, field: "VmHWM") else { return .nan }
+        return Double(kb) / 1024
     }
 }

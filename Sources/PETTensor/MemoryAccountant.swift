@@ -56,23 +56,26 @@ public func parseByteSize(_ text: String) -> Int? {
 }
 
 /// Peak resident set size of this process (VmHWM), in bytes; 0 when unavailable.
-public func peakResidentBytes() -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-        if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-    }
-    return 0
-}
+public func peakResidentBytes() -> Int { statusBytes("VmHWM") }
 
 /// Current resident set size (VmRSS), in bytes.
-public func currentResidentBytes() -> Int {
+public func currentResidentBytes() -> Int { statusBytes("VmRSS") }
+
+/// A "Name:   1234 kB" field of /proc/self/status in bytes, 0 when unavailable.
+func statusBytes(_ field: String) -> Int {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-        if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+    return statusKilobytes(s, field: field).map { $0 * 1024 } ?? 0
+}
+
+/// The kB value of `field` in /proc/<pid>/status text. The kernel pads the value after a tab to 8
+/// columns with spaces, so from 10 GB (8 digits) on the tab is the only separator: splitting on
+/// spaces alone read "VmHWM:\t15728808 kB" as nothing (peak RSS 0 MB at 1 mm).
+public func statusKilobytes(_ status: String, field: String) -> Int? {
+    for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+        let parts = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" })
+        if let first = parts.first, let kb = Int(first) { return kb }
     }
-    return 0
+    return nil
 }
 
 /// Resets the kernel's peak-RSS counter (VmHWM) so a benchmark can measure one case at a time.
