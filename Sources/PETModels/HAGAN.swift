@@ -3,10 +3,11 @@ import PETAutograd
 import PETTensor
 import PETVolumes
 
-// The hierarchical amortized GAN (`--model hagan3d`) after HA-GAN (Sun, Chen, Batmanghelich et al.,
-// "Hierarchical amortized GAN for 3D high resolution medical image synthesis", IEEE TMI 41(8),
-// 2022; official code github:batmanlab/HA-GAN), which trains 256³ volumes by rendering only a
-// sub-volume at full resolution per step.
+// The hierarchical amortized GAN (`--model hagan3d`) after HA-GAN (Sun, Chen, Xu, Gong, Yu &
+// Batmanghelich, "Hierarchical amortized GAN for 3D high resolution medical image synthesis", IEEE
+// J Biomed Health Inform 26(8):3966–3975, 2022, doi 10.1109/JBHI.2022.3172976; official code
+// github:batmanlab/HA-GAN), which trains 256³ volumes by rendering only a sub-volume at full
+// resolution per step.
 //
 // Generator (L = g_channels.count up-samplings, f = lowres_factor = 2^h, grid = base × 2^L):
 //   shared trunk   [z, one-hot class] → projection → bn0 → ReLU → the first L − h up-sampling blocks
