@@ -154,6 +154,9 @@ public enum TrainBenchmark {
         case .fastgan:
             let f = fastGANForwardFLOPs(c)
             flops = 4 * f.g + 8 * f.d + 3 * f.decoders
+        case .hierarchical:
+            // No bench train case runs hagan3d (part lowres's harness measures it); no FLOP model yet.
+            flops = 0
         }
         var row = TrainRow(name: c.name, msStep: (ms * 10).rounded() / 10, gflops: ((flops / (ms / 1000) / 1e9) * 10).rounded() / 10,
                            stepGflop: (flops / 1e9 * 10).rounded() / 10, batch: c.batch, threads: Parallel.threads,

@@ -120,6 +120,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var precision: String? = "fp32"
     /// Under mpirun: batch-norm statistics over all ranks (`--sync-bn`; nil in older records: per rank). Kept for `--resume`.
     public var syncBN: Bool? = false
+    /// hagan3d: the low-resolution whole is the grid / lowres_factor (a power of two; HAGAN.swift).
+    public var lowresFactor: Int? = 4
+    /// hagan3d: rows of the high-resolution slab along the first spatial axis (0: about 1/8 of it).
+    public var slabDepth: Int? = 0
 
     public init() {}
 
@@ -129,6 +133,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var reconstructionWeightValue: Double { reconstructionWeight ?? 1 }
     public var convPrecision: ConvPrecision { precision.flatMap(ConvPrecision.init(rawValue:)) ?? .fp32 }
     public var synchronisedBatchNorm: Bool { syncBN ?? false }
+    public var lowResolutionFactor: Int { lowresFactor ?? 4 }
+    public var slabDepthValue: Int { slabDepth ?? 0 }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, preset, data, out
@@ -147,6 +153,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case checkpointEvery = "checkpoint_every", sampleCount = "sample_count", plotEvery = "plot_every"
         case augment, gEMA = "g_ema", sle, reconstructionWeight = "reconstruction_weight"
         case precision, syncBN = "sync_bn"
+        case lowresFactor = "lowres_factor", slabDepth = "slab_depth"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -332,7 +339,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         "n_critic": .int, "gp_lambda": .double, "clip": .double, "init_std": .double, "checkpoint_every": .int,
         "sample_count": .int, "plot_every": .int,
         "augment": .string, "g_ema": .double, "sle": .int, "reconstruction_weight": .double,
-        "precision": .string, "sync_bn": .bool,
+        "precision": .string, "sync_bn": .bool, "lowres_factor": .int, "slab_depth": .int,
     ]
 
     /// Converts a YAML / command-line value to the setting's type (YAML 1.1 reads 1e-4 as a string).
@@ -442,6 +449,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             throw bad("precision", "must be one of \(ConvPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got \(p)")
         }
         guard reconstructionWeightValue.isFinite, reconstructionWeightValue >= 0 else { throw bad("reconstruction_weight", "must be a finite number ≥ 0, got \(reconstructionWeightValue)") }
+        let f = lowResolutionFactor
+        guard f >= 2, f <= 256, f & (f - 1) == 0 else { throw bad("lowres_factor", "must be a power of two from 2 to 256, got \(f)") }
+        guard slabDepthValue >= 0 else { throw bad("slab_depth", "must be 0 (about 1/8 of the first axis) or a number of rows, got \(slabDepthValue)") }
         if conditional && !classFilter.isEmpty { throw bad("class", "a conditional model trains on every class; drop --class or --conditional", with: ["conditional"]) }
     }
 

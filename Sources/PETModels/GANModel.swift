@@ -166,6 +166,11 @@ public final class GANModel {
     /// come from `rng`.
     public func trainStep(real: [(Tensor, [Int])], rng: inout PETRandom) throws -> StepMetrics {
         precondition(!real.isEmpty)
+        if let (g, _) = hierarchicalNetworks {
+            // Whole volumes given (benchmarks, data-parallel callers): cut to one slab per step (HAGAN.swift).
+            let start = drawSlabStart(g.shape, rng: &rng)
+            return try trainStep(hierarchical: real.map { hierarchicalBatch(whole: $0.0, labels: $0.1, shape: g.shape, slabStart: start) }, rng: &rng)
+        }
         var m = StepMetrics()
         generator.train(); discriminator.train()
         var lastFake: Variable? = nil

@@ -70,16 +70,17 @@ public struct GenerationSummary {
 }
 
 extension TiledGenerator {
-    /// Tiled generation by `generator`'s blocks: its input block's projection (`generator.input.layer`,
-    /// small: C0 × base grid) runs whole, its norm and activation and every upsampling block tile by
-    /// tile. The same module objects, so weights and running statistics are the model's.
+    /// Tiled generation by `generator`'s blocks: its `tiledInput` (the input block's projection, small:
+    /// C0 × base grid; hagan3d: the trunk at 1/f) runs whole, its `tiledLayers` (the projection's norm
+    /// and activation and every upsampling block; hagan3d: the high-resolution head) tile by tile. The
+    /// same module objects, so weights and running statistics are the model's.
     public convenience init(_ generator: Generator) throws {
         // Its skip-layer excitations connect distant blocks: the blocks are no chain of layers.
         if generator is FastGANGenerator {
             throw TilingError.unsupportedLayer(index: 0, name: "FastGANGenerator",
                                                reason: "skip-layer excitation gates a block by a whole low-resolution map; generate FastGAN samples untiled (drop --memory-budget / --tile)")
         }
-        try self.init(layers: Array(generator.input.layers.dropFirst()) + generator.blocks.flatMap(\.layers))
+        try self.init(layers: generator.tiledLayers)
     }
 }
 
@@ -192,7 +193,7 @@ public enum Generation {
         if ProcessInfo.processInfo.environment["PETGAN_DEBUG_MEMORY"] != nil {
             FileHandle.standardError.write(Data("generate: \(formatBytes(MemoryAccountant.shared.bytesInUse)) counted in use after loading the model\n".utf8))
         }
-        let tiled = req.memoryBudget != nil || req.tile != nil
+        let tiled = req.memoryBudget != nil || req.tile != nil || model.generator.rendersTiled
         if tiled && rec.geometry.dims != 3 {
             throw ConfigError.badValue(source: "--memory-budget", key: "memory_budget",
                                        reason: "tiled generation is for 3D models; this is a \(rec.geometry.dims)D model (its samples are single slices and need no tiling)")
@@ -295,7 +296,7 @@ public enum Generation {
             }
             if let tg = tiledGen {
                 let j = part[0]
-                let x = try withNoGrad { try generator.input.layer(model.generatorInput(z, labels: [j.label])) }.value
+                let x = try withNoGrad { try generator.tiledInput(model.generatorInput(z, labels: [j.label])) }.value
                 let shape = rec.geometry.imageShape
                 if req.format == .nifti {
                     // The preview for the montage is allocated before planning, so the plan counts it.

@@ -33,6 +33,8 @@ public enum ModelKind: String, SettingChoice {
     /// 2D / 3D conditional FastGAN (Liu et al. 2021, as Werner et al. 2022 used it); FastGAN.swift.
     case fastgan2d
     case fastgan3d
+    /// 3D hierarchical GAN (Sun et al. 2022, HA-GAN): low-resolution whole + high-resolution slab; HAGAN.swift.
+    case hagan3d
 
     /// What the family is: dimensionality, loss and default settings (ModelFamilies.swift and one
     /// file per added variant).
@@ -45,6 +47,7 @@ public enum ModelKind: String, SettingChoice {
         case .hinge3d: return .hinge3d
         case .fastgan2d: return .fastgan2d
         case .fastgan3d: return .fastgan3d
+        case .hagan3d: return .hagan3d
         }
     }
 

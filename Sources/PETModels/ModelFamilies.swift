@@ -32,6 +32,9 @@ public enum NetworkLayout: Sendable {
     /// FastGAN.swift: GLU up-sampling blocks with skip-layer excitation; a discriminator with
     /// self-supervised decoders.
     case fastgan
+    /// HAGAN.swift: a shared low-resolution trunk with a low-resolution head (whole volume) and a
+    /// high-resolution head (one slab per step); a critic for each.
+    case hierarchical
 
     func makeNetworks(config: TrainConfig, geometry: NetworkGeometry, rng: inout PETRandom) throws -> (Generator, Discriminator) {
         switch self {
@@ -42,7 +45,32 @@ public enum NetworkLayout: Sendable {
             return (try FastGANGenerator(geometry: geometry, zDim: config.zDim, channels: config.gChannels, excitations: config.skipExcitations, rng: &rng),
                     try FastGANDiscriminator(geometry: geometry, channels: config.dChannels, norm: config.criticNorm,
                                              reconstructionWeight: config.reconstructionWeightValue, rng: &rng))
+        case .hierarchical:
+            return try makeHierarchicalNetworks(config: config, geometry: geometry, rng: &rng)
         }
+    }
+
+    /// What a training step reads from the data and runs.
+    var trainingScheme: TrainingScheme {
+        switch self {
+        case .dcgan, .fastgan: return WholeItemScheme()
+        case .hierarchical: return HierarchicalScheme()
+        }
+    }
+}
+
+/// What one training step reads and runs: `prepare` reads the step's real data (critic batches
+/// `batches`, positions in the data; drawing from `rng` what the reading needs) and returns the
+/// step on it, which the trainer times apart from the reading.
+protocol TrainingScheme {
+    func prepare(_ model: GANModel, data: TrainingData, batches: [[Int]], rng: inout PETRandom) throws -> (inout PETRandom) throws -> StepMetrics
+}
+
+/// Whole items (every model but the hierarchical one).
+struct WholeItemScheme: TrainingScheme {
+    func prepare(_ model: GANModel, data: TrainingData, batches: [[Int]], rng: inout PETRandom) throws -> (inout PETRandom) throws -> StepMetrics {
+        let real = try batches.map { try data.batch($0) }
+        return { rng in try model.trainStep(real: real, rng: &rng) }
     }
 }
 

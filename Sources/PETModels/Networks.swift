@@ -133,6 +133,13 @@ public class Generator: Module {
 
     /// The forward pass with each block's name and the shape of its layer's output.
     func traced(_ z: Variable) throws -> (Variable, [(String, [Int])]) { try ([input] + blocks).traced(z) }
+
+    /// Tiled generation (Generation.swift) runs this part whole (small: here the projection, C0 ×
+    /// base grid) and `tiledLayers` after it tile by tile.
+    func tiledInput(_ z: Variable) throws -> Variable { try input.layer(z) }
+    var tiledLayers: [Module] { Array(input.layers.dropFirst()) + blocks.flatMap(\.layers) }
+    /// Sampled through the tiled writer even without a budget (then as one tile).
+    var rendersTiled: Bool { false }
 }
 
 /// image (+ class channels) → one logit: the strided blocks (conv → norm → LeakyReLU(0.2), no norm
@@ -194,6 +201,9 @@ public class Discriminator: Module {
 
     /// Strided blocks recomputed in backward (activation checkpointing).
     public var recomputeBlocks: Set<Int> = []
+
+    /// Values per item of the real input a training step reads (what the memory estimate counts).
+    public var realInputElements: Int { geometry.channels * geometry.imageShape.reduce(1, *) }
 
     /// Logits of a real batch (its first `geometry.channels` channels the images, the rest class
     /// channels) and a term the discriminator adds to its own loss on real images (FastGAN's

@@ -98,7 +98,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
     public static func estimate(_ model: GANModel, batch n: Int, plan: RecomputePlan) -> Int {
         let sizes = blockSizes(model, batch: n)
         let params = (model.generator.parameterCount + model.discriminator.parameterCount) * 4
-        let image = n * model.geometry.channels * model.geometry.imageShape.reduce(1, *) * 4
+        let image = n * model.discriminator.realInputElements * 4
         let fixed = 4 * params + image
         var gGraph = 0, dGraph = 0, dWhole = 0
         for (i, s) in sizes.g.enumerated() { gGraph += plan.generatorBlocks.contains(i) ? s : sizes.gKept * s }

@@ -162,6 +162,9 @@ public final class Trainer {
             if dp.size > 1 && !model.augmentation.isEmpty {
                 throw DataParallelError.unsupported("--augment is not supported under mpirun yet (its random draws are not split over ranks); train without it or in one process")
             }
+            if dp.size > 1 && model.hierarchicalNetworks != nil {
+                throw DataParallelError.unsupported("\(config.model.rawValue) is not supported under mpirun yet (its slab draw and two critics are not split over ranks); train it in one process")
+            }
             if dp.size > 1 && model.discriminator is FastGANDiscriminator {
                 throw DataParallelError.unsupported("\(config.model.rawValue) is not supported under mpirun yet (its decoder's random crops are not split over ranks); train it in one process")
             }
@@ -366,15 +369,17 @@ public final class Trainer {
                 dataRng = r
             }
             let within = step % stepsPerEpoch
-            var real: [(Tensor, [Int])] = []
+            var batches: [[Int]] = []
             for c in 0..<config.nCritic {
                 let b = within * config.nCritic + c
                 let which = (0..<config.batch).map { permutation[(b * config.batch + $0) % data.count] }
                 // Data parallel: this rank reads only its share of the global batch.
-                real.append(try data.batch(dataParallel.map { Array(which[$0.share(of: which.count)]) } ?? which))
+                batches.append(dataParallel.map { Array(which[$0.share(of: which.count)]) } ?? which)
             }
+            // The model's scheme reads what its step needs (whole items; hagan3d: slabs).
+            let stepOnData = try config.model.family.layout.trainingScheme.prepare(model, data: data, batches: batches, rng: &noiseRng)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let m = try model.trainStep(real: real, rng: &noiseRng)
+            let m = try stepOnData(&noiseRng)
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             if !m.isFinite {
                 var desc = String(format: "loss_d %.4g, loss_g %.4g, grad_norm_d %.4g, grad_norm_g %.4g", m.lossD, m.lossG, m.gradNormD, m.gradNormG)

@@ -9,7 +9,7 @@ final class KindsTests: XCTestCase {
     /// The raw values are the YAML / command-line / run-record spellings; changing one would orphan
     /// every settings file and checkpoint that uses it.
     func testSpellingsAreTheSettingsValues() {
-        XCTAssertEqual(ModelKind.allCases.map(\.rawValue), ["dcgan2d", "dcgan3d", "wgan3d", "wgangp3d", "hinge3d", "fastgan2d", "fastgan3d"])
+        XCTAssertEqual(ModelKind.allCases.map(\.rawValue), ["dcgan2d", "dcgan3d", "wgan3d", "wgangp3d", "hinge3d", "fastgan2d", "fastgan3d", "hagan3d"])
         XCTAssertEqual(AugmentOp.allCases.map(\.rawValue), ["intensity", "flip-lr", "translation", "cutout"])
         XCTAssertEqual(LossKind.allCases.map(\.rawValue), ["bce", "wgan-gp", "wgan-clip", "hinge"])
         XCTAssertEqual(OptimizerKind.allCases.map(\.rawValue), ["adam", "rmsprop"])

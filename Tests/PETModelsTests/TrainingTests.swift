@@ -90,7 +90,7 @@ final class TrainingTests: XCTestCase {
     /// A run stopped after 2 steps and resumed to 5 equals an uninterrupted 5-step run bitwise
     /// (weights, buffers, optimizer moments and steps, random generators), with one thread, for every
     /// model family (every `ModelKind`, so a new one is covered with no edit): Adam (dcgan2d,
-    /// dcgan3d, wgangp3d, hinge3d, fastgan2d, fastgan3d) and RMSprop with weight clipping (wgan3d).
+    /// dcgan3d, wgangp3d, hinge3d, fastgan2d, fastgan3d, hagan3d) and RMSprop with weight clipping (wgan3d).
     func testResumeEqualsUninterruptedRunBitwise() throws {
         let saved = Parallel.threads
         Parallel.setThreads(1)
@@ -101,6 +101,8 @@ final class TrainingTests: XCTestCase {
             // Augmentation and the generator's moving average are part of the resumed state too.
             .dcgan3d: [[:], ["augment": "translation,cutout,intensity,flip-lr", "g_ema": 0.99]],
             .fastgan3d: [["conditional": true, "augment": "translation,cutout,intensity"]],
+            // The slab drawn per step comes from the saved noise stream; the moving average covers both heads.
+            .hagan3d: [[:], ["conditional": true, "lowres_factor": 2, "slab_depth": 4, "g_ema": 0.99]],
         ]
         let cases = ModelKind.allCases.flatMap { m in (extras[m] ?? [[:]]).map { (m, $0) } }
         for (model, extra) in cases {

@@ -1,0 +1,258 @@
+import Foundation
+import XCTest
+import PETTestSupport
+@testable import PETModels
+import PETAutograd
+import PETTensor
+import PETTiling
+import PETVolumes
+
+/// hagan3d (HAGAN.swift): slabs against the whole volume, gradients through the shared trunk,
+/// the memory plan, training steps, resume, and the settings it refuses.
+final class HAGANTests: XCTestCase {
+    override func tearDown() { MemoryAccountant.shared.budgetBytes = nil }
+
+    /// A tiny conditional model on an odd, non-cubic grid: base 3×5×3, L = 2, f = 2, 3 slabs of 4 rows.
+    func tinyModel(grid: [Int] = [12, 20, 12], extra: [String: Any] = [:], seed: UInt64 = 5) throws -> GANModel {
+        var o: [String: Any] = ["data": "test", "g_channels": "6,4", "d_channels": "4,6", "z_dim": 5, "lowres_factor": 2, "slab_depth": 4, "conditional": true]
+        for (k, v) in extra { o[k] = v }
+        let cfg = try TrainConfig.resolve(model: .hagan3d, preset: nil, yamlFile: nil, overrides: o)
+        let geo = NetworkGeometry(dims: 3, channels: 1, imageShape: grid, layers: cfg.gChannels.count, conditionalClasses: 2)
+        var rng = PETRandom(seed: seed)
+        return try GANModel(config: cfg, geometry: geo, rng: &rng)
+    }
+
+    /// Batch-norm running statistics away from (0, 1), so evaluation mode is not the identity.
+    func perturbRunningStatistics(_ m: Module, rng: inout PETRandom) {
+        if let bn = m as? BatchNorm {
+            for i in 0..<bn.runningMean.value.count {
+                bn.runningMean.value.data[i] = rng.uniform(-0.5, 0.5)
+                bn.runningVar.value.data[i] = rng.uniform(0.5, 1.5)
+            }
+        }
+        for (_, c) in m.namedChildren { perturbRunningStatistics(c, rng: &rng) }
+    }
+
+    /// The high-resolution head run slab by slab (slab + halo features, cut) and stitched equals it
+    /// run on every row at once, bitwise, in training code (autograd) and in the tiled writer; and
+    /// the tiled writer's slabs equal its one-tile output bitwise (what `generate` relies on: a
+    /// volume does not depend on the budget it was made in).
+    func testSlabsStitchedEqualWholeVolumeBitwise() throws {
+        let m = try tinyModel()
+        let g = try XCTUnwrap(m.generator as? HAGANGenerator)
+        var rng = PETRandom(seed: 11)
+        perturbRunningStatistics(g, rng: &rng)
+        g.eval()
+        let z = m.generatorInput(m.sampleNoise(2, rng: &rng), labels: [1, 0])
+        let features = try withNoGrad { try g.trunk(z) }
+        XCTAssertEqual(features.shape, [2, 4, 6, 10, 6])
+        let whole = try withNoGrad { try g.highResolution(features, rows: Span1D(0, 12)) }.value
+        XCTAssertEqual(whole.shape, [2, 1, 12, 20, 12])
+        XCTAssertTrue(whole.bitwiseEqual(try withNoGrad { try g.forward(z) }.value), "forward is the head on every row")
+        for k in 0..<3 {
+            let slab = try withNoGrad { try g.highResolution(features, rows: Span1D(4 * k, 4 * k + 4)) }.value
+            XCTAssertEqual(slab.shape, [2, 1, 4, 20, 12])
+            var same = true
+            for n in 0..<2 { for i in 0..<(4 * 20 * 12) where slab.data[n * 4 * 240 + i].bitPattern != whole.data[n * 12 * 240 + 4 * k * 240 + i].bitPattern { same = false } }
+            XCTAssertTrue(same, "slab \(k) differs from rows \(4 * k)..<\(4 * k + 4) of the whole volume")
+        }
+        // The tiled writer (Generation.swift's path): slabs of 4 rows and odd boxes against one tile.
+        let tg = try TiledGenerator(g)
+        let one = TensorSink(shape: [2, 1, 12, 20, 12])
+        try tg.generate(features.value, plan: try tg.plan(latentGrid: features.shape), into: one)
+        for tile in [[4, 20, 12], [5, 7, 12], [3, 20, 5]] {
+            let tiled = TensorSink(shape: [2, 1, 12, 20, 12])
+            let plan = try tg.plan(latentGrid: features.shape, tile: tile)
+            XCTAssertGreaterThan(plan.tileCount, 1)
+            try tg.generate(features.value, plan: plan, into: tiled)
+            XCTAssertTrue(tiled.output.bitwiseEqual(one.output), "tiles \(tile) differ from one tile")
+        }
+        XCTAssertLessThanOrEqual(maxAbsDifference(one.output, whole), 1e-5, "tiled writer against the autograd head")
+    }
+
+    /// The gradient reaching the shared trunk's output (its features) from each head alone and from
+    /// both, against central differences of L = Σ r·head(features) (accumulated in Double), element
+    /// by element as `checkGradients` does (h 1e-2, error ≤ 1e-3 of the largest gradient), in
+    /// training mode (batch statistics over the slab's rows + halo). Rows outside the slab's halo get
+    /// no gradient from the high head. The trunk's own weights then get the sum of both heads'
+    /// gradients (its layers' backward rules are checked in PETAutogradTests).
+    func testGradientsThroughTheSharedTrunkMatchFiniteDifferences() throws {
+        let m = try tinyModel(grid: [16, 12, 8], extra: ["slab_depth": 4])
+        let g = try XCTUnwrap(m.generator as? HAGANGenerator)
+        g.train()
+        var rng = PETRandom(seed: 21)
+        let z = m.generatorInput(m.sampleNoise(2, rng: &rng), labels: [0, 1])
+        let features = try withNoGrad { try g.trunk(z) }.value
+        XCTAssertEqual(features.shape, [2, 4, 8, 6, 4])
+        let rows = Span1D(8, 12)   // trunk rows 4..<6 plus a halo row each side
+        let lowShape = try withNoGrad { try g.lowResolution(Variable(features)) }.shape
+        let highShape = try withNoGrad { try g.highResolution(Variable(features), rows: rows) }.shape
+        let rLow = Tensor.uniform(lowShape, low: -1, high: 1, rng: &rng), rHigh = Tensor.uniform(highShape, low: -1, high: 1, rng: &rng)
+        func dot(_ a: Tensor, _ b: Tensor) -> Double { (0..<a.count).reduce(0.0) { $0 + Double(a.data[$1]) * Double(b.data[$1]) } }
+        let plane = 6 * 4
+        for (wLow, wHigh) in [(Float(1), Float(0)), (0, 1), (1, 1)] {
+            let f = Variable(features.copy(), requiresGrad: true)
+            try ((g.lowResolution(f) * Variable(rLow)).sum() * wLow + (g.highResolution(f, rows: rows) * Variable(rHigh)).sum() * wHigh).backward()
+            let analytic = try XCTUnwrap(f.grad).array
+            let scale = max(1, analytic.map { abs($0) }.max()!)
+            XCTAssertGreaterThan(analytic.map { abs($0) }.max()!, 1e-2, "low \(wLow) high \(wHigh): the heads reach the trunk")
+            let x = features.copy()
+            func value() throws -> Double {
+                let v = Variable(x)
+                return try withNoGrad { Double(wLow) * dot(try g.lowResolution(v).value, rLow) + Double(wHigh) * dot(try g.highResolution(v, rows: rows).value, rHigh) }
+            }
+            let h: Float = 1e-2
+            var worst: Float = 0
+            // Random elements, and one in each trunk row (inside and outside the halo).
+            let picks = (0..<16).map { _ in rng.int(below: x.count) } + (0..<8).map { r in (r * plane + rng.int(below: plane)) + 4 * 8 * plane }
+            for i in picks {
+                let saved = x.data[i]
+                x.data[i] = saved + h; let plus = try value()
+                x.data[i] = saved - h; let minus = try value()
+                x.data[i] = saved
+                worst = max(worst, abs(Float((plus - minus) / Double(2 * h)) - analytic[i]) / scale)
+            }
+            XCTAssertLessThanOrEqual(worst, 1e-3, "low \(wLow) high \(wHigh): the features' gradient differs from finite differences")
+            if wLow == 0 {
+                for n in 0..<2 { for c in 0..<4 { for r in 0..<8 where r < 3 || r > 6 {
+                    let base = ((n * 4 + c) * 8 + r) * plane
+                    XCTAssertEqual(maxMagnitude(Array(analytic[base..<(base + plane)])), 0, "row \(r) is outside the slab's halo")
+                } } }
+            }
+        }
+        // The trunk's weights: the gradient from both heads is the sum of each head's.
+        func trunkGradients(_ wLow: Float, _ wHigh: Float) throws -> [[Float]] {
+            for q in g.parameters { q.grad = nil }
+            let (l, hi) = try g.hierarchical(z, slabStart: 8)
+            try ((l * Variable(rLow)).sum() * wLow + (hi * Variable(rHigh)).sum() * wHigh).backward()
+            return [g.input.layer.parameters[0], g.blocks[0].layer.parameters[0]].map { $0.grad!.array }
+        }
+        let both = try trunkGradients(1, 1), low = try trunkGradients(1, 0), high = try trunkGradients(0, 1)
+        for k in 0..<2 {
+            let scale = max(1, both[k].map { abs($0) }.max()!)
+            let err = zip(both[k], zip(low[k], high[k])).map { abs($0 - ($1.0 + $1.1)) }.max()!
+            XCTAssertLessThanOrEqual(err / scale, 1e-5, "trunk parameter \(k)")
+            XCTAssertGreaterThan(low[k].map { abs($0) }.max()!, 0); XCTAssertGreaterThan(high[k].map { abs($0) }.max()!, 0)
+        }
+        // The low head's weight gets no gradient from the high head.
+        XCTAssertEqual(maxMagnitude(g.lowHead.layer.parameters[0].grad?.array ?? [0]), 0)
+    }
+
+    /// A memory budget between the plan with every block recomputed and none picks some blocks; the
+    /// step with that plan gives the same losses and weights (recomputation changes no result), and
+    /// the counted peak of the step stays below the estimate; too small a budget names one that works.
+    func testMemoryPlanIsHonoured() throws {
+        let saved = Parallel.threads
+        Parallel.setThreads(1)
+        defer { Parallel.setThreads(saved) }
+        func model() throws -> GANModel { try tinyModel(grid: [16, 24, 16], extra: ["g_channels": "8,6,4", "d_channels": "4,6,8", "slab_depth": 8]) }
+        let free = try model(), planned = try model()
+        let all = RecomputePlan.all(planned, batch: 2)
+        XCTAssertLessThan(all.estimatedBytes, all.estimatedBytesWithout)
+        let budget = (all.estimatedBytes + all.estimatedBytesWithout) / 2
+        let plan = try RecomputePlan.choose(planned, batch: 2, budgetBytes: budget)
+        XCTAssertFalse(plan.generatorBlocks.isEmpty && plan.discriminatorBlocks.isEmpty, "\(plan)")
+        XCTAssertLessThanOrEqual(plan.estimatedBytes, budget)
+        plan.apply(to: planned)
+        let d = try XCTUnwrap(planned.discriminator as? HAGANDiscriminator)
+        XCTAssertEqual(d.low.recomputeBlocks.count + d.high.recomputeBlocks.count, plan.discriminatorBlocks.count)
+        var data = PETRandom(seed: 4)
+        let x = Tensor.uniform([2, 1, 16, 24, 16], low: -1, high: 1, rng: &data)
+        var r1 = PETRandom(seed: 9), r2 = PETRandom(seed: 9)
+        let a = try free.trainStep(real: [(x, [0, 1])], rng: &r1)
+        MemoryAccountant.shared.resetPeak()
+        let before = MemoryAccountant.shared.bytesInUse
+        let b = try planned.trainStep(real: [(x, [0, 1])], rng: &r2)
+        XCTAssertLessThanOrEqual(MemoryAccountant.shared.peakBytes - before, plan.estimatedBytes)
+        XCTAssertEqual(a, b)
+        for (k, t) in free.tensors() { XCTAssertTrue(planned.tensors()[k]!.bitwiseEqual(t), k) }
+        XCTAssertThrowsError(try RecomputePlan.choose(planned, batch: 2, budgetBytes: all.estimatedBytes - 1)) { e in
+            XCTAssertTrue("\(e)".contains("would work (--memory-budget"), "\(e)")
+        }
+    }
+
+    /// A few steps on the test store: losses finite and moving, every part's weights change (trunk,
+    /// both heads, both critics), the slab position drawn per step; outputs written.
+    func testAFewStepsMoveTheLossesAndEveryPart() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try makeStore(dir + "/vol.h5", shape: [8, 12, 8])
+        let cfg = try tinyConfig(.hagan3d, data: dir + "/vol.h5", out: dir + "/runs", extra: ["max_steps": 6, "conditional": true, "lowres_factor": 2, "slab_depth": 4])
+        let t = try Trainer(config: cfg)
+        let before = t.model.tensors()
+        let s = try t.run()
+        XCTAssertEqual(s.steps, 6)
+        XCTAssertTrue(s.lastMetrics!.isFinite)
+        let after = t.model.tensors()
+        for name in ["G.project.weight", "G.ups.0.weight", "G.ups.1.weight", "G.low_head.weight", "D.low.downs.0.weight", "D.low.head.weight",
+                     "D.high.downs.0.weight", "D.high.downs.1.weight", "D.high.head.weight"] {
+            let b = try XCTUnwrap(before[name], "\(name) missing from \(before.keys.sorted())")
+            XCTAssertFalse(b.bitwiseEqual(after[name]!), "\(name) did not change")
+        }
+        let rows = MetricsFile.read(s.runDirectory + "/metrics.jsonl")
+        XCTAssertEqual(rows.count, 6)
+        XCTAssertGreaterThan(Set(rows.map { $0["loss_d"]! }).count, 1, "the critic loss moves")
+        XCTAssertGreaterThan(Set(rows.map { $0["loss_g"]! }).count, 1, "the generator loss moves")
+        for f in ["loss_curve.png", "samples/latest.png", "checkpoints/final.h5"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: s.runDirectory + "/" + f), f)
+        }
+        // Generation: the NIfTI with a small budget (several tiles) equals the one without, bitwise.
+        var plain = GenerationRequest(checkpoint: s.runDirectory, seeds: [4], out: dir + "/whole")
+        plain.classes = ["HI"]
+        let u = try Generation.run(plain)
+        var tiled = plain
+        tiled.out = dir + "/tiled"; tiled.tile = [4, 12, 8]
+        let v = try Generation.run(tiled)
+        XCTAssertGreaterThan(v.plan?.tileCount ?? 0, 1)
+        let a = try NIfTIFile.read(u.files[0]), b = try NIfTIFile.read(v.files[0])
+        XCTAssertEqual(a.shape, [8, 12, 8])
+        XCTAssertEqual(a.data.map(\.bitPattern), b.data.map(\.bitPattern))
+        XCTAssertEqual(a.affine, Affine(t.record.data.affine))
+    }
+
+    /// The low-resolution real is PyTorch's avg_pool3d(x, f, f): block means, here against a hand sum.
+    func testLowResolutionRealIsTheBlockMean() throws {
+        let shape = [4, 6, 2]
+        let x = (0..<48).map { Float($0 * $0 % 17) - 3 }
+        var out = [Float](repeating: .nan, count: 6)
+        x.withUnsafeBufferPointer { averagePool($0.baseAddress!, shape: shape, factor: 2, into: &out) }
+        for z in 0..<2 { for y in 0..<3 {
+            var s: Float = 0
+            for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 { s += x[((2 * z + dz) * 6 + 2 * y + dy) * 2 + dx] } } }
+            XCTAssertEqual(out[z * 3 + y], s / 8)
+        } }
+    }
+
+    /// Settings that do not fit the grid: one ConfigError naming the setting and the reason.
+    func testBadSettingsAreRefusedByName() throws {
+        let cases: [([Int], [String: Any], String, String)] = [
+            ([12, 20, 12], ["slab_depth": 8], "slab_depth", "does not divide"),
+            ([12, 20, 12], ["slab_depth": 16], "slab_depth", "larger than"),
+            ([12, 20, 12], ["slab_depth": 6], "slab_depth", "not a multiple"),
+            ([12, 20, 12], ["lowres_factor": 8], "lowres_factor", "not divisible"),
+            ([16, 24, 16], ["lowres_factor": 8], "lowres_factor", "g_channels has 2"),
+            ([12, 20, 12], ["augment": "translation"], "augment", "does not augment"),
+        ]
+        for (grid, extra, key, reason) in cases {
+            XCTAssertThrowsError(try tinyModel(grid: grid, extra: extra), "\(extra)") { e in
+                guard case let ConfigError.badValue(_, k, r) = e else { return XCTFail("\(e)") }
+                XCTAssertEqual(k, key); XCTAssertTrue(r.contains(reason), r)
+            }
+        }
+        XCTAssertThrowsError(try tinyModel(extra: ["lowres_factor": 3]))
+        // The default slab: about 1/8 of the first axis, a multiple of 2^L_d dividing it.
+        XCTAssertEqual(try tinyModel(grid: [192, 224, 192], extra: ["g_channels": "8,6,4", "d_channels": "4,6,8", "slab_depth": 0, "lowres_factor": 4]).generator
+            .mirrorShape.slabDepth, 24)
+    }
+}
+
+private extension Generator {
+    var mirrorShape: HAGANShape { (self as! HAGANGenerator).shape }
+}
+
+func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    guard a.shape == b.shape else { return .infinity }
+    var m: Float = 0
+    for i in 0..<a.count { let d = abs(a.data[i] - b.data[i]); if !(d <= m) { m = d.isNaN ? .infinity : d } }
+    return m
+}
