@@ -70,16 +70,13 @@ public struct GenerationSummary {
 }
 
 extension TiledGenerator {
-    /// Tiled generation by `generator`'s blocks: its input block's projection (`generator.input.layer`,
-    /// small: C0 × base grid) runs whole, its norm and activation and every upsampling block tile by
-    /// tile. The same module objects, so weights and running statistics are the model's.
+    /// Tiled generation by `generator`'s blocks: what `generator.tiledInput` runs whole (the input
+    /// block's projection, small: C0 × base grid; FastGAN: the low-resolution features its
+    /// excitations read, and their gates) and `generator.tiledLayers` tile by tile (DCGAN layout:
+    /// the input block's norm and activation and every upsampling block). The same module objects,
+    /// so weights and running statistics are the model's.
     public convenience init(_ generator: Generator) throws {
-        // Its skip-layer excitations connect distant blocks: the blocks are no chain of layers.
-        if generator is FastGANGenerator {
-            throw TilingError.unsupportedLayer(index: 0, name: "FastGANGenerator",
-                                               reason: "skip-layer excitation gates a block by a whole low-resolution map; generate FastGAN samples untiled (drop --memory-budget / --tile)")
-        }
-        try self.init(layers: Array(generator.input.layers.dropFirst()) + generator.blocks.flatMap(\.layers))
+        try self.init(layers: generator.tiledLayers)
     }
 }
 
@@ -295,7 +292,7 @@ public enum Generation {
             }
             if let tg = tiledGen {
                 let j = part[0]
-                let x = try withNoGrad { try generator.input.layer(model.generatorInput(z, labels: [j.label])) }.value
+                let x = try withNoGrad { try generator.tiledInput(model.generatorInput(z, labels: [j.label])) }.value
                 let shape = rec.geometry.imageShape
                 if req.format == .nifti {
                     // The preview for the montage is allocated before planning, so the plan counts it.
