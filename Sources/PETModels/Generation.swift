@@ -238,8 +238,9 @@ public enum Generation {
         // a function of (checkpoint, class, seed) only.
         let chunk = 1
         var done = 0
-        // Tiled: the projection runs whole (it is small: C0 × base grid), everything after it tile by
-        // tile within the budget; NIfTI output is streamed slab by slab, so no full volume is held.
+        // Tiled: `tiledInput` runs whole (the projection, small: C0 × base grid; FastGAN: the low-
+        // resolution features and gates of its excitations), everything after it tile by tile within
+        // the budget; NIfTI output is streamed slab by slab, so no full volume is held.
         let generator = model.generator
         let tiledGen = tiled ? try TiledGenerator(generator) : nil
         if tiled { model.generator.eval() }
