@@ -73,11 +73,13 @@ if [ -z "${PETGAN:-}" ]; then run make -s build; PETGAN=.build/release/petgan; f
 if [ "$SMOKE" = 1 ]; then
   TARGS=(--warmup 0 --reps 1 --min-secs 0)
   LAYER_ONLY=(--only G3,K3); PETGAN_REPS=(--warmup 0 --reps 1)
-  KERNELS=(3); CASES=(dcgan3d_32_b4); TRAIN=(--quick --only dcgan3d)
+  KERNELS=(3); CASES=(dcgan3d_32_b4); TRAIN=(--quick --only dcgan3d,fastgan3d)
+  FASTGAN_CASES=(fastgan3d_32_b8); FARGS=(--warmup 0 --reps 1)
 else
   TARGS=(--warmup 2 --reps 5)
   LAYER_ONLY=(); PETGAN_REPS=()
   KERNELS=(3 5 7); CASES=(dcgan3d_64_b4 wgangp3d_64_b4 dcgan2d_b64); TRAIN=()
+  FASTGAN_CASES=(fastgan3d_64_b8 fastgan2d_256_b8); FARGS=(--warmup 1 --reps 3)
 fi
 
 # 4. PyTorch: layer rows (named like ours) and training steps, one suite/case per process so each
@@ -91,12 +93,22 @@ for c in "${CASES[@]}"; do
   run "$VENV/bin/python" "$PEER" --suite models --threads "$THREADS" --cases "$c" "${TARGS[@]}" --out "$OUT/torch_models_$c.json"
   peers+=(--peer "$OUT/torch_models_$c.json")
 done
+# The FastGAN rows' peer (Benchmarks/torch_fastgan.py, written for the benchmark with PETGAN's layer
+# shapes: Benchmarks/check_torch_fastgan.sh compares them).
+for c in "${FASTGAN_CASES[@]}"; do
+  run "$VENV/bin/python" Benchmarks/torch_fastgan.py --threads "$THREADS" --cases "$c" "${FARGS[@]}" --out "$OUT/torch_models_$c.json"
+  peers+=(--peer "$OUT/torch_models_$c.json")
+done
 # The same layers and steps under torch.autocast("cpu", dtype=torch.bfloat16) (the peer's --precision bf16).
 run "$VENV/bin/python" "$PEER" --suite layers --threads "$THREADS" --batches 4 "${TARGS[@]}" --precision bf16 \
   --out "$OUT/torch_layers_bf16.json" --rows "$OUT/torch_layers_bf16_rows.json"
 peers_bf16=()
 for c in "${CASES[@]}"; do
   run "$VENV/bin/python" "$PEER" --suite models --threads "$THREADS" --cases "$c" "${TARGS[@]}" --precision bf16 --out "$OUT/torch_models_${c}_bf16.json"
+  peers_bf16+=(--peer "$OUT/torch_models_${c}_bf16.json")
+done
+for c in "${FASTGAN_CASES[@]}"; do
+  run "$VENV/bin/python" Benchmarks/torch_fastgan.py --threads "$THREADS" --cases "$c" "${FARGS[@]}" --precision bf16 --out "$OUT/torch_models_${c}_bf16.json"
   peers_bf16+=(--peer "$OUT/torch_models_${c}_bf16.json")
 done
 

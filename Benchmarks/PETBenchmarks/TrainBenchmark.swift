@@ -15,7 +15,8 @@ import PETTensor
 ///   fastgan2d_256_b8 the conditional 2D FastGAN step at 256×256 (the study's matrix), batch 8, with
 ///                   FastGAN's 256² widths at ngf 64 (1024→512→256→128→128→64, 6 blocks from 4²),
 ///                   D 32→…→1024 (k5 s2 p2, as the 2D DCGAN critic), decoders of 5 blocks
-/// (no PyTorch peer for the FastGAN rows: our figures with their analytic FLOP count alone)
+/// The FastGAN rows' PyTorch peer is Benchmarks/torch_fastgan.py (written for this benchmark, the
+/// same layers: Benchmarks/check_torch_fastgan.sh compares its shapes with `layerShapes`).
 /// GFLOP/s use an analytic count of the convolution and linear work a step does (2 FLOPs per MAC;
 /// a backward pass counts twice its forward): DCGAN 3·F_G + 8·F_D (the G update's discriminator pass
 /// computes input gradients only), WGAN-GP critic F_G + 12·F_D (penalty: forward, input gradient,
@@ -101,6 +102,45 @@ public enum TrainBenchmark {
         }
         let dw = c.config.dChannels.map(Double.init)
         return (fg, fd, decoder(dw[L - 1]) + decoder(dw[L - 2]))
+    }
+
+    /// One case's layers as `petgan bench train --layer-shapes` writes them: every layer-table output
+    /// shape at batch 2 (GANModel.layerTable's names) and the shapes of G's and D's parameter
+    /// tensors, sorted (what Benchmarks/torch_fastgan.py --shapes writes for its models).
+    public struct CaseShapes: Codable, Equatable {
+        public var layers: [LayerShape]
+        public var parameters: [String: [[Int]]]
+        public var parameterCount: [String: Int]
+        enum CodingKeys: String, CodingKey { case layers, parameters, parameterCount = "parameter_count" }
+    }
+
+    /// A [name, shape] pair (a JSON array of two, as the Python side writes it).
+    public struct LayerShape: Codable, Equatable {
+        public var name: String
+        public var shape: [Int]
+        public init(name: String, shape: [Int]) { self.name = name; self.shape = shape }
+        public init(from decoder: Decoder) throws {
+            var c = try decoder.unkeyedContainer()
+            name = try c.decode(String.self); shape = try c.decode([Int].self)
+        }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.unkeyedContainer()
+            try c.encode(name); try c.encode(shape)
+        }
+    }
+
+    /// The layer shapes of the cases whose names start with one of `only` (nil: all), by case name.
+    public static func layerShapes(quick: Bool, only: [String]?) throws -> [String: CaseShapes] {
+        var out: [String: CaseShapes] = [:]
+        for c in cases(quick: quick) where only.map({ w in w.contains { c.name.hasPrefix($0) } }) ?? true {
+            var rng = PETRandom(seed: 11)
+            let m = try GANModel(config: c.config, geometry: c.geometry, rng: &rng)
+            func sortedShapes(_ ps: [(String, Variable)]) -> [[Int]] { ps.map(\.1.shape).sorted { $0.lexicographicallyPrecedes($1) } }
+            out[c.name] = CaseShapes(layers: try m.layerTable().map { LayerShape(name: $0.0, shape: $0.1) },
+                                     parameters: ["G": sortedShapes(m.generator.namedParameters()), "D": sortedShapes(m.discriminator.namedParameters())],
+                                     parameterCount: ["G": m.generator.parameterCount, "D": m.discriminator.parameterCount])
+        }
+        return out
     }
 
     /// Forward FLOPs of the generator and the discriminator at batch n.

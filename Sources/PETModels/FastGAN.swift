@@ -63,10 +63,14 @@ public func fastGANExcitationPairs(layers: Int, count: Int) -> [(low: Int, high:
 
 /// The FastGAN generator (see the top of this file). Its `blocks` are the up-sampling blocks and
 /// the output block (what memory estimates and activation checkpointing read); the excitations
-/// connect blocks, so it has its own forward pass, and it does not tile.
+/// connect blocks, so it has its own forward pass; tiled generation splits it at the last feature an
+/// excitation reads (`tiledInput`).
 public final class FastGANGenerator: Generator {
     public let excitations: [SkipLayerExcitation]
     public let pairs: [(low: Int, high: Int)]
+    /// One per excitation: its gate as a per-sample constant in tiled generation (no parameters,
+    /// not in the state dict).
+    let tileGates: [ChannelGate]
 
     public init(geometry g: NetworkGeometry, zDim: Int, channels: [Int], excitations count: Int, rng: inout PETRandom) throws {
         let L = channels.count
@@ -90,6 +94,7 @@ public final class FastGANGenerator: Generator {
         blocks.append(NetworkBlock("out", conv3x3(g.dims, widths[L], g.channels, rng: &rng), activation: Tanh(), outputShape: [g.channels] + spatial))
         pairs = fastGANExcitationPairs(layers: L, count: count)
         excitations = pairs.map { p in SkipLayerExcitation(lowChannels: widths[p.low], highChannels: widths[p.high], grid: base, rng: &rng) }
+        tileGates = pairs.map { _ in ChannelGate() }
         super.init(geometry: g, zDim: zDim, input: input, blocks: blocks)
     }
 
@@ -111,6 +116,38 @@ public final class FastGANGenerator: Generator {
     }
 
     public override func forward(_ z: Variable) throws -> Variable { try features(z).image }
+
+    /// The last feature an excitation reads (f_P: low resolution, base grid × 2^P).
+    var tiledPrefix: Int { pairs.map(\.low).max() ?? 0 }
+
+    /// Tiled generation: an excitation gates a whole high-resolution map by a whole low-resolution
+    /// one, so the features up to f_P run whole (the input block, the blocks before it and their own
+    /// excitations, as `features` runs them), and every excitation of a later feature computes its
+    /// gate from its whole low-resolution map here, once per sample (N, C, 1…: small). What follows
+    /// f_P then runs tile by tile, each gate a per-sample constant multiplying its feature as the
+    /// untiled excitation does (the same ops on the same values).
+    public override func tiledInput(_ z: Variable) throws -> Variable {
+        let P = tiledPrefix
+        var f = [try input(z)]
+        for i in 0..<P {
+            var x = try blocks[i](f[i])
+            for (e, p) in zip(excitations, pairs) where p.high == i + 1 { x = try e(low: f[p.low], high: x) }
+            f.append(x)
+        }
+        for (j, (e, p)) in zip(excitations, pairs).enumerated() where p.high > P { tileGates[j].gate = try e.gate(f[p.low]).value }
+        return f[P]
+    }
+
+    /// The blocks after f_P with their excitations' gates, then the output block.
+    public override var tiledLayers: [Module] {
+        let P = tiledPrefix, L = blocks.count - 1
+        var layers: [Module] = []
+        for i in P..<L {
+            layers += blocks[i].layers
+            for (j, p) in pairs.enumerated() where p.high == i + 1 { layers.append(tileGates[j]) }
+        }
+        return layers + blocks[L].layers
+    }
 
     override func traced(_ z: Variable) throws -> (Variable, [(String, [Int])]) {
         var trace: [(String, [Int])] = []
@@ -136,7 +173,10 @@ public final class FastGANGenerator: Generator {
 public final class FastGANDecoder: Module {
     public let ups: [NetworkBlock]
     public let out: NetworkBlock
+    /// Its input, one sample: (C, spatial...).
+    public let inputShape: [Int]
     init(dims: Int, inChannels: Int, imageChannels: Int, inputSpatial: [Int], ups n: Int, rng: inout PETRandom) {
+        inputShape = [inChannels] + inputSpatial
         var blocks: [NetworkBlock] = []
         var c = inChannels, spatial = inputSpatial
         for i in 0..<n {
@@ -153,6 +193,35 @@ public final class FastGANDecoder: Module {
         var x = x
         for b in ups { x = try b(x) }
         return try out(x)
+    }
+
+    /// Elements of one sample the decoder keeps for backward: per block, its convolution's input
+    /// (an up-sampling block's: the up-sampled map, 2^dims times its input; nearest up-sampling
+    /// itself keeps nothing) and the block's `keptTensorsForBackward` of its output's size, + 1 for
+    /// an up-sampling block (GLU halves the channels, so the convolution's output and batch norm's
+    /// tensors are twice the block's output).
+    public var keptElementsForBackward: Int {
+        let dims = inputShape.count - 1
+        var input = inputShape.reduce(1, *), total = 0
+        for b in ups {
+            let output = b.outputShape.reduce(1, *)
+            total += (input << dims) + (b.keptTensorsForBackward + 1) * output
+            input = output
+        }
+        return total + input + out.keptTensorsForBackward * out.outputShape.reduce(1, *)
+    }
+
+    /// Elements of one sample of its largest tensor: an up-sampling block's convolution output (twice
+    /// the block's output: GLU halves it) or the up-sampled input of that convolution.
+    public var largestElements: Int {
+        let dims = inputShape.count - 1
+        var input = inputShape.reduce(1, *), largest = 0
+        for b in ups {
+            let output = b.outputShape.reduce(1, *)
+            largest = max(largest, input << dims, 2 * output)
+            input = output
+        }
+        return max(largest, out.outputShape.reduce(1, *))
     }
 }
 
@@ -181,6 +250,15 @@ public final class FastGANDiscriminator: Discriminator {
     public override var namedChildren: [(String, Module)] {
         (blocks + [head]).familyOrderedLayers + [("dec_whole", decoderWhole as Module), ("dec_part", decoderPart as Module)]
     }
+
+    /// Both decoders' graphs and the two reconstruction targets (each an eighth (3D) or a quarter
+    /// (2D) of the image): what the real pass keeps besides the trunk.
+    public override var realPassExtraBytesPerSample: Int {
+        let image = geometry.channels * geometry.imageShape.reduce(1, *)
+        return 4 * (decoderWhole.keptElementsForBackward + decoderPart.keptElementsForBackward + 2 * (image >> geometry.dims))
+    }
+
+    public override var realPassLargestBytesPerSample: Int { 4 * max(decoderWhole.largestElements, decoderPart.largestElements) }
 
     /// The half-size corner `part` (bit a set: the upper half of spatial axis a) of x's spatial axes.
     static func corner(_ x: Variable, part: Int) throws -> Variable {

@@ -70,16 +70,13 @@ public struct GenerationSummary {
 }
 
 extension TiledGenerator {
-    /// Tiled generation by `generator`'s blocks: its `tiledInput` (the input block's projection, small:
-    /// C0 × base grid; hagan3d: the trunk at 1/f) runs whole, its `tiledLayers` (the projection's norm
-    /// and activation and every upsampling block; hagan3d: the high-resolution head) tile by tile. The
-    /// same module objects, so weights and running statistics are the model's.
+    /// Tiled generation by `generator`'s blocks: what `generator.tiledInput` runs whole (the input
+    /// block's projection, small: C0 × base grid; FastGAN: the low-resolution features its
+    /// excitations read, and their gates; hagan3d: the trunk at 1/f) and `generator.tiledLayers` tile
+    /// by tile (DCGAN layout: the input block's norm and activation and every upsampling block;
+    /// hagan3d: the high-resolution head). The same module objects, so weights and running
+    /// statistics are the model's.
     public convenience init(_ generator: Generator) throws {
-        // Its skip-layer excitations connect distant blocks: the blocks are no chain of layers.
-        if generator is FastGANGenerator {
-            throw TilingError.unsupportedLayer(index: 0, name: "FastGANGenerator",
-                                               reason: "skip-layer excitation gates a block by a whole low-resolution map; generate FastGAN samples untiled (drop --memory-budget / --tile)")
-        }
         try self.init(layers: generator.tiledLayers)
     }
 }
@@ -242,8 +239,9 @@ public enum Generation {
         // a function of (checkpoint, class, seed) only.
         let chunk = 1
         var done = 0
-        // Tiled: the projection runs whole (it is small: C0 × base grid), everything after it tile by
-        // tile within the budget; NIfTI output is streamed slab by slab, so no full volume is held.
+        // Tiled: `tiledInput` runs whole (the projection, small: C0 × base grid; FastGAN: the low-
+        // resolution features and gates of its excitations), everything after it tile by tile within
+        // the budget; NIfTI output is streamed slab by slab, so no full volume is held.
         let generator = model.generator
         let tiledGen = tiled ? try TiledGenerator(generator) : nil
         if tiled { model.generator.eval() }

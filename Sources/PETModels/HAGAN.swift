@@ -208,8 +208,8 @@ public final class HAGANGenerator: Generator {
         return try highResolution(f, rows: Span1D(0, shape.grid[0]))
     }
 
-    override func tiledInput(_ z: Variable) throws -> Variable { try trunk(z) }
-    override var tiledLayers: [Module] { blocks[trunkBlocks...].flatMap(\.layers) }
+    public override func tiledInput(_ z: Variable) throws -> Variable { try trunk(z) }
+    public override var tiledLayers: [Module] { blocks[trunkBlocks...].flatMap(\.layers) }
     /// Always rendered through the tiled writer (one tile without a budget), so a volume does not
     /// depend on the budget it was made in.
     override var rendersTiled: Bool { true }
@@ -298,7 +298,7 @@ extension GANModel {
         let n = x.shape[0], c = x.shape[1], per = shape.grid.reduce(1, *), plane = shape.grid[1] * shape.grid[2]
         let low = Tensor(shape: [n, c] + shape.lowGrid), slab = Tensor(shape: [n, c] + shape.slabGrid)
         for i in 0..<(n * c) {
-            averagePool(x.data + i * per, shape: shape.grid, factor: shape.factor, into: low.data + i * low.count / (n * c))
+            LowResolution.averagePool(x.data + i * per, shape: shape.grid, factor: shape.factor, into: low.data + i * low.count / (n * c))
             (slab.data + i * shape.slabDepth * plane).update(from: x.data + i * per + start * plane, count: shape.slabDepth * plane)
         }
         return HierarchicalBatch(lowResolution: low, slab: slab, slabStart: start, labels: labels)
@@ -391,32 +391,17 @@ extension GANModel {
     }
 }
 
-/// Mean over non-overlapping f×f×f blocks of a (D, H, W) volume (every side divisible by f), as
-/// PyTorch's avg_pool3d(x, kernel_size=f, stride=f) computes it: the block's sum in float, in
-/// (d, h, w) order, divided by f³.
-func averagePool(_ x: UnsafePointer<Float>, shape s: [Int], factor f: Int, into out: UnsafeMutablePointer<Float>) {
-    let (D, H, W) = (s[0] / f, s[1] / f, s[2] / f)
-    let divisor = Float(f * f * f)
-    for z in 0..<D { for y in 0..<H { for x0 in 0..<W {
-        var sum: Float = 0
-        for dz in 0..<f { for dy in 0..<f {
-            let row = x + ((z * f + dz) * s[1] + y * f + dy) * s[2] + x0 * f
-            for dx in 0..<f { sum += row[dx] }
-        } }
-        out[(z * H + y) * W + x0] = sum / divisor
-    } } }
-}
-
 extension TrainingData {
     /// The low-resolution real of store item `item` (a (D/f, H/f, W/f) volume into `out`): the mean
-    /// over f×f×f blocks of the store's normalised values.
-    /// REPLACED BY THE STORE'S LOW-RESOLUTION COPY AT MERGE (part lowres: `store.lowResolution` /
-    /// `store.readLowResolution(item, into:)` when its factor is f): until then it reads the full
-    /// volume once per item per step, which the store's copy avoids.
+    /// over f×f×f blocks of the store's normalised values (`LowResolution.averagePool`, PyTorch's
+    /// avg_pool3d with kernel = stride = f). Read from the store's low-resolution copy when it has one
+    /// of factor f (`phantom / prepare --low-res-copy F`, `volumes add-low-res`), so the full volume is
+    /// never read in a step; otherwise pooled from the full volume. Both give the same bits.
     func readLowResolution(_ item: Int, factor f: Int, into out: UnsafeMutablePointer<Float>) throws {
+        if store.lowResolution?.factor == f { return try store.readLowResolution(item, into: out) }
         let full = Tensor(shape: store.volumeShape, zeroed: false)
         try store.readPatch(item, origin: [0, 0, 0], size: store.volumeShape, into: full.data)
-        averagePool(full.data, shape: store.volumeShape, factor: f, into: out)
+        LowResolution.averagePool(full.data, shape: store.volumeShape, factor: f, into: out)
     }
 
     /// Items `which` (positions in `indices`) as a hierarchical batch: each item's low-resolution

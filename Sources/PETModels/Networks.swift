@@ -134,10 +134,14 @@ public class Generator: Module {
     /// The forward pass with each block's name and the shape of its layer's output.
     func traced(_ z: Variable) throws -> (Variable, [(String, [Int])]) { try ([input] + blocks).traced(z) }
 
-    /// Tiled generation (Generation.swift) runs this part whole (small: here the projection, C0 ×
-    /// base grid) and `tiledLayers` after it tile by tile.
-    func tiledInput(_ z: Variable) throws -> Variable { try input.layer(z) }
-    var tiledLayers: [Module] { Array(input.layers.dropFirst()) + blocks.flatMap(\.layers) }
+    /// Tiled generation (`generate --memory-budget`): the part run whole for generator inputs z (the
+    /// dense projection: small), whose output `tiledLayers` take tile by tile. Call without a graph.
+    public func tiledInput(_ z: Variable) throws -> Variable { try input.layer(z) }
+
+    /// The layers run tile by tile on `tiledInput`'s output, in order (the input block's norm and
+    /// activation, then every block's).
+    public var tiledLayers: [Module] { Array(input.layers.dropFirst()) + blocks.flatMap(\.layers) }
+
     /// Sampled through the tiled writer even without a budget (then as one tile).
     var rendersTiled: Bool { false }
 }
@@ -204,6 +208,13 @@ public class Discriminator: Module {
 
     /// Values per item of the real input a training step reads (what the memory estimate counts).
     public var realInputElements: Int { geometry.channels * geometry.imageShape.reduce(1, *) }
+
+    /// Bytes per sample that the pass on a real batch keeps for backward besides the strided blocks
+    /// and the head (FastGAN's decoders; what `RecomputePlan`'s estimate adds to the critic phase).
+    public var realPassExtraBytesPerSample: Int { 0 }
+
+    /// Bytes per sample of the largest tensor of those (its gradient exists in backward beside it).
+    public var realPassLargestBytesPerSample: Int { 0 }
 
     /// Logits of a real batch (its first `geometry.channels` channels the images, the rest class
     /// channels) and a term the discriminator adds to its own loss on real images (FastGAN's

@@ -18,8 +18,11 @@ import PETTensor
 //   critic      two D graphs (real, fake) plus, for BCE, the G graph of the fake (the generator
 //               update reuses it); WGAN-GP adds the penalty's D graph and its recorded gradient graph
 //               (≈ 3 D graphs kept whole: recomputation saves nothing inside a double backward);
+//               the real pass adds what the discriminator keeps besides its blocks
+//               (`realPassExtraBytesPerSample`: FastGAN's two decoders and their targets, never
+//               recomputed);
 //   generator   one G graph and one D graph;
-//   transient   the backward's gradient of the largest activation (×2), the kernels' column
+//   transient   the backward's gradient of the largest activation (×2; FastGAN's decoders' count), the kernels' column
 //               buffers (≤ 64 MB), and the internals of the largest recomputed block while it is
 //               backpropagated (they exist again then);
 //   process     what a process has resident besides counted buffers (processBaseline).
@@ -107,10 +110,10 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
             dWhole += sizes.dKept * s
         }
         dGraph += image; dWhole += image
-        var critic = 2 * dGraph + image
+        var critic = 2 * dGraph + image + n * model.discriminator.realPassExtraBytesPerSample
         critic += model.objective.criticStepExtraBytes(generatorGraph: gGraph, wholeCritic: dWhole)
         let generator = gGraph + dGraph
-        let largest = (sizes.g + sizes.d + [image]).max() ?? 0
+        let largest = (sizes.g + sizes.d + [image, n * model.discriminator.realPassLargestBytesPerSample]).max() ?? 0
         // While a recomputed block is backpropagated its internals exist again (and their gradients).
         let rerun = max(plan.generatorBlocks.map { sizes.gKept * sizes.g[$0] }.max() ?? 0,
                         plan.discriminatorBlocks.map { sizes.dKept * sizes.d[$0] }.max() ?? 0)

@@ -62,7 +62,8 @@ extension TiledStack {
                 switch st {
                 case .conv: mid = need.count
                 case .convTranspose: mid = inR.isEmpty ? 0 : st.covered(inR, axis: a).count; work = max(mid, 1)
-                case .pointwise: mid = 0
+                case .pointwise, .voxelwise: mid = 0
+                case .upsampleNearest: mid = inR.count * (shapes[l + 1][2 + a] / max(1, shapes[l][2 + a]))
                 }
                 p.maxIn[l] = max(p.maxIn[l], inR.count)
                 p.maxMid[l] = max(p.maxMid[l], mid)
@@ -107,6 +108,14 @@ extension TiledStack {
             case .pointwise:
                 // Batch norm in eval mode: scale/shift then the affine, one intermediate (+ slack).
                 live.append(n * (ci * vin + 3 * co * vout) * 4)
+                columns.append(0)
+            case .voxelwise:
+                // GLU: its two halves, the sigmoid and the product (≤ 3 tensors of the input's size).
+                live.append(n * (ci * vin + 3 * max(ci, co) * vout) * 4)
+                columns.append(0)
+            case .upsampleNearest:
+                // The input region, its up-sampled cover and the output box cut from it.
+                live.append(n * (ci * vin + co * vmid + co * vout) * 4)
                 columns.append(0)
             }
         }
@@ -162,7 +171,8 @@ extension TiledStack {
                 let c = shapes[l][1], co = shapes[l + 1][1]
                 let vox = pr[0].sumWork[l] * pr[1].sumWork[l] * pr[2].sumWork[l]
                 switch st {
-                case .pointwise: w += vox * Double(2 * co)
+                case .pointwise, .voxelwise: w += vox * Double(2 * co)
+                case .upsampleNearest: w += vox
                 case .conv(let wt, _, _): w += vox * Double(wt.count)
                 case .convTranspose(let wt, _, let p): w += vox * Double(wt.count) / Double(p.stride.reduce(1, *))
                 }

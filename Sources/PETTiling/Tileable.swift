@@ -22,7 +22,7 @@ public struct TilingRefusal: Error {
         self.layer = String(describing: type(of: layer))
         self.reason = reason
     }
-    static let boundedOnly = "only convolutions, transposed convolutions, eval-mode batch norm and pointwise activations have a bounded receptive field"
+    static let boundedOnly = "only convolutions, transposed convolutions, nearest up-sampling, eval-mode batch norm and pointwise activations have a bounded receptive field"
 }
 
 /// A layer applied as itself, voxel by voxel, named by its type.
@@ -52,6 +52,14 @@ extension LeakyReLU: Tileable { public func tileStages() throws -> [TileStage] {
 extension Tanh: Tileable { public func tileStages() throws -> [TileStage] { [pointwise(self)] } }
 extension Sigmoid: Tileable { public func tileStages() throws -> [TileStage] { [pointwise(self)] } }
 extension Identity: Tileable { public func tileStages() throws -> [TileStage] { [pointwise(self)] } }
+/// Voxel by voxel, the first half of the channels gated by the second: C → C/2.
+extension GLU: Tileable { public func tileStages() throws -> [TileStage] { [.voxelwise(self, name: "GLU", outChannels: { $0 / 2 })] } }
+/// Voxel by voxel with a per-sample constant (the gate of a skip-layer excitation, computed whole).
+extension ChannelGate: Tileable { public func tileStages() throws -> [TileStage] { [.voxelwise(self, name: "ChannelGate", outChannels: { $0 })] } }
+/// y[i] = x[⌊i/f⌋]: a bounded (one-voxel) neighbourhood.
+extension UpsampleNearest: Tileable {
+    public func tileStages() throws -> [TileStage] { [.upsampleNearest(factor: [factor, factor, factor])] }
+}
 
 /// Its layers in order, flattened.
 extension Sequential: Tileable {

@@ -13,7 +13,8 @@ import PETTensor
 //                      layer's zero padding;
 //   conv_transpose3d:  y[i] = Σ_{o·s − p + j = i} w[j]·x[o], so it needs the inputs
 //                      o ∈ [⌈(a + p − k + 1)/s⌉, ⌊(b − 1 + p)/s⌋], clamped to [0, I);
-//   pointwise layers (eval-mode batch norm, activations): the same interval.
+//   pointwise layers (eval-mode batch norm, activations, GLU, a fixed channel gate): the same interval;
+//   nearest up-sampling by f: y[i] = x[⌊i/f⌋], so it needs [⌊a/f⌋, ⌊(b−1)/f⌋ + 1).
 // Walking these back from an output tile gives every layer's region; walking forward, each layer
 // computes exactly its region: a conv runs unpadded on its region zero-extended to the needed box
 // (the zeros are the layer's padding, applied after the preceding pointwise layers as in the
@@ -63,12 +64,19 @@ public enum TileStage {
     case convTranspose(weight: Tensor, bias: Tensor?, params: ConvParams)
     /// A layer acting voxel by voxel (eval-mode batch norm, activations), applied as the module itself.
     case pointwise(Module, name: String)
+    /// Nearest-neighbour up-sampling by an integer factor per axis (torch's Upsample(mode="nearest")).
+    case upsampleNearest(factor: [Int])
+    /// A layer acting voxel by voxel that changes the channel count (GLU: C → C/2) or multiplies by a
+    /// fixed per-sample channel gate, applied as the module itself.
+    case voxelwise(Module, name: String, outChannels: (Int) -> Int)
 
-    var name: String {
+    public var name: String {
         switch self {
         case .conv(_, _, let p): return "conv3d \(p)"
         case .convTranspose(_, _, let p): return "conv_transpose3d \(p)"
         case .pointwise(_, let n): return n
+        case .upsampleNearest(let f): return "upsample_nearest ×\(f.map(String.init).joined(separator: "×"))"
+        case .voxelwise(_, let n, _): return n
         }
     }
 
@@ -77,7 +85,8 @@ public enum TileStage {
         switch self {
         case .conv(let w, _, _): return w.shape[0]
         case .convTranspose(let w, _, _): return w.shape[1]
-        case .pointwise: return c
+        case .pointwise, .upsampleNearest: return c
+        case .voxelwise(_, _, let f): return f(c)
         }
     }
 
@@ -88,7 +97,8 @@ public enum TileStage {
             let padded = n + 2 * p.padding[a]
             return padded < p.kernel[a] ? 0 : (padded - p.kernel[a]) / p.stride[a] + 1
         case .convTranspose(_, _, let p): return (n - 1) * p.stride[a] - 2 * p.padding[a] + p.kernel[a] + p.outputPadding[a]
-        case .pointwise: return n
+        case .pointwise, .voxelwise: return n
+        case .upsampleNearest(let f): return n * f[a]
         }
     }
 
@@ -100,13 +110,16 @@ public enum TileStage {
         case .convTranspose(_, _, let p):
             let s = p.stride[a], k = p.kernel[a], pad = p.padding[a]
             return Span(ceilDiv(out.lo + pad - k + 1, s), floorDiv(out.hi - 1 + pad, s) + 1)
-        case .pointwise:
+        case .pointwise, .voxelwise:
             return out
+        case .upsampleNearest(let f):
+            return out.isEmpty ? Span(floorDiv(out.lo, f[a]), floorDiv(out.lo, f[a])) : Span(floorDiv(out.lo, f[a]), floorDiv(out.hi - 1, f[a]) + 1)
         }
     }
 
     /// For a transposed conv run unpadded on input [lo, hi): the output interval its result covers.
     func covered(_ input: Span, axis a: Int) -> Span {
+        if case .upsampleNearest(let f) = self { return Span(input.lo * f[a], input.hi * f[a]) }
         guard case .convTranspose(_, _, let p) = self else { return input }
         let start = input.lo * p.stride[a] - p.padding[a]
         return Span(start, start + (input.count - 1) * p.stride[a] + p.kernel[a])
@@ -117,7 +130,8 @@ public enum TileStage {
         switch self {
         case .conv(let w, _, _): return Double(w.count)
         case .convTranspose(let w, _, let p): return Double(w.count) / Double(p.stride.reduce(1, *))
-        case .pointwise: return Double(2 * c) / Double(max(c, 1))
+        case .pointwise, .voxelwise: return Double(2 * c) / Double(max(c, 1))
+        case .upsampleNearest: return 1 / Double(max(c, 1))
         }
     }
 }
@@ -128,8 +142,9 @@ public enum TileStage {
 /// A fully convolutional stack ready for tiled execution.
 public final class TiledStack {
     public let stages: [TileStage]
-    /// Kernel options for tiled runs (the column-buffer limit is set from the memory plan).
-    public var convPath: ConvPath? = .im2col
+    /// Kernel options for tiled runs (the column-buffer limit is set from the memory plan): im2col,
+    /// or the path PETGAN_CONV forces (as it does for the untiled ops).
+    public var convPath: ConvPath? = ConvOptions.environmentPath ?? .im2col
 
     /// Builds the stack from layers in order. Each must be `Tileable` (convolution and
     /// transposed-convolution layers, eval-mode 3-D batch norm, activations, the identity, Sequential
@@ -199,8 +214,19 @@ public final class TiledStack {
             case .conv where outBox.contains(where: { $0.isEmpty }), .convTranspose where outBox.contains(where: { $0.isEmpty }):
                 // Nothing of this layer is needed (a later transposed conv's stride skips it).
                 cur = try Tensor.checked(shape: Array(shapes[l + 1].prefix(2)) + outBox.map(\.count), op: "tile")
-            case .pointwise where cur.count == 0:
-                break
+            case .pointwise where cur.count == 0, .voxelwise where cur.count == 0:
+                cur = try Tensor.checked(shape: Array(shapes[l + 1].prefix(2)) + outBox.map(\.count), op: "tile")
+            case .upsampleNearest where cur.count == 0 || outBox.contains(where: { $0.isEmpty }):
+                cur = try Tensor.checked(shape: Array(shapes[l + 1].prefix(2)) + outBox.map(\.count), op: "tile")
+            case let .upsampleNearest(f):
+                // Up-sample the needed input region, then cut the output box from what it covers.
+                let v = cur
+                let full = try withNoGrad { try upsampleNearest(Variable(v), factor: f).value }
+                let cover: Box = (0..<3).map { st.covered(inBox[$0], axis: $0) }
+                cur = cover == outBox ? full : try window(full, from: cover, to: outBox)
+            case let .voxelwise(m, _, _):
+                let v = cur
+                cur = try withNoGrad { try m(Variable(v)).value }
             case let .conv(w, b, p) where isFull(inBox, shapes[l]) && isFull(outBox, shapes[l + 1]),
                  let .convTranspose(w, b, p) where isFull(inBox, shapes[l]) && isFull(outBox, shapes[l + 1]):
                 // The whole extent: the layer's own padding does the job (no border work).
@@ -237,7 +263,8 @@ public final class TiledStack {
             switch st {
             case let .conv(w, b, p): cur = try Conv3d.forward(cur, weight: w, bias: b, params: p, options: options)
             case let .convTranspose(w, b, p): cur = try ConvTranspose3d.forward(cur, weight: w, bias: b, params: p, options: options)
-            case let .pointwise(m, _): let v = cur; cur = try withNoGrad { try m(Variable(v)).value }
+            case let .pointwise(m, _), let .voxelwise(m, _, _): let v = cur; cur = try withNoGrad { try m(Variable(v)).value }
+            case let .upsampleNearest(f): let v = cur; cur = try withNoGrad { try upsampleNearest(Variable(v), factor: f).value }
             }
         }
         return cur

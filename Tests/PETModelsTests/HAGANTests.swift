@@ -210,17 +210,32 @@ final class HAGANTests: XCTestCase {
         XCTAssertEqual(a.affine, Affine(t.record.data.affine))
     }
 
-    /// The low-resolution real is PyTorch's avg_pool3d(x, f, f): block means, here against a hand sum.
-    func testLowResolutionRealIsTheBlockMean() throws {
-        let shape = [4, 6, 2]
-        let x = (0..<48).map { Float($0 * $0 % 17) - 3 }
-        var out = [Float](repeating: .nan, count: 6)
-        x.withUnsafeBufferPointer { averagePool($0.baseAddress!, shape: shape, factor: 2, into: &out) }
-        for z in 0..<2 { for y in 0..<3 {
-            var s: Float = 0
-            for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 { s += x[((2 * z + dz) * 6 + 2 * y + dy) * 2 + dx] } } }
-            XCTAssertEqual(out[z * 3 + y], s / 8)
-        } }
+    /// The low-resolution real is PyTorch's avg_pool3d(x, f, f): block means, here against a hand sum,
+    /// and the loader reads the same bits from a store's low-resolution copy as it pools from a store
+    /// without one (so `--low-res-copy` changes the I/O of a run, not its numbers).
+    func testLowResolutionRealIsTheBlockMeanWithOrWithoutTheStoreCopy() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shape = [8, 12, 6]
+        try makeStore(dir + "/plain.h5", shape: shape, count: 3)
+        try FileManager.default.copyItem(atPath: dir + "/plain.h5", toPath: dir + "/copy.h5")
+        _ = try LowResolution.addCopy(to: dir + "/copy.h5", factor: 2)
+        let plain = try TrainingData(path: dir + "/plain.h5", model: .hagan3d, classFilter: "")
+        let copy = try TrainingData(path: dir + "/copy.h5", model: .hagan3d, classFilter: "")
+        XCTAssertNil(plain.store.lowResolution)
+        XCTAssertEqual(copy.store.lowResolution?.factor, 2)
+        for item in 0..<3 {
+            var a = [Float](repeating: .nan, count: 72), b = [Float](repeating: .nan, count: 72)
+            try plain.readLowResolution(item, factor: 2, into: &a)
+            try copy.readLowResolution(item, factor: 2, into: &b)
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "item \(item): copy and pooled differ")
+            let x = try plain.store.readPatch(item, origin: [0, 0, 0], size: shape)
+            for z in 0..<4 { for y in 0..<6 { for w in 0..<3 {
+                var s: Float = 0
+                for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 { s += x[((2 * z + dz) * 12 + 2 * y + dy) * 6 + 2 * w + dx] } } }
+                XCTAssertEqual(a[(z * 6 + y) * 3 + w], s / 8, "item \(item) block (\(z), \(y), \(w))")
+            } } }
+        }
     }
 
     /// Settings that do not fit the grid: one ConfigError naming the setting and the reason.

@@ -76,3 +76,19 @@ public final class SkipLayerExcitation: Module, BackwardFootprint {
         throw TensorError.invalidArgument(op: "skip-layer excitation", detail: "takes two maps: call it as sle(low:high:)")
     }
 }
+
+/// x · gate with a fixed gate of shape (N, C, 1...) (broadcast over the spatial axes): a skip-layer
+/// excitation whose gate was computed beforehand, once per sample from the whole low-resolution map
+/// (tiled generation runs the high-resolution part tile by tile with it). Set `gate` before use.
+public final class ChannelGate: Module, BackwardFootprint {
+    public var gate: Tensor?
+    public init(gate: Tensor? = nil) { self.gate = gate }
+    public var keptTensorsForBackward: Int { 1 }
+    public override func forward(_ x: Variable) throws -> Variable {
+        guard let g = gate else { throw TensorError.invalidArgument(op: "channel gate", detail: "no gate set (compute it from the low-resolution map first)") }
+        guard g.shape.count == x.rank, g.shape[0] == x.shape[0], g.shape[1] == x.shape[1], g.shape.dropFirst(2).allSatisfy({ $0 == 1 }) else {
+            throw TensorError.shapeMismatch(op: "channel gate", detail: "gate \(shapeString(g.shape)) for \(shapeString(x.shape)): expected (N, C, 1…)")
+        }
+        return try x * Variable(g)
+    }
+}
