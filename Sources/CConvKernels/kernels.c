@@ -218,7 +218,8 @@ void cck_round_bf16(float *x, long n) { for (long i = 0; i < n; i++) x[i] = floa
 
 // The emulated tile: the vdpbf16ps tile's sums with fp32 multiply-adds (products of bf16 are exact).
 static void tile_bf16_c(const unsigned short *const *v, long nt, const long *voff, const long *woff,
-                        long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
+                        long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate,
+                        int tail) {
     float acc[CCK_ROWS][CCK_BF16_WIDTH];
     for (int j = 0; j < CCK_ROWS; j++)
         for (int i = 0; i < CCK_BF16_WIDTH; i++) acc[j][i] = (accumulate && j < rows) ? out[j * ldo + i] : 0.0f;
@@ -227,7 +228,8 @@ static void tile_bf16_c(const unsigned short *const *v, long nt, const long *vof
         for (long c = 0; c < npairs; c++) {
             for (int j = 0; j < CCK_ROWS; j++) {
                 const unsigned short *p = v[j] + voff[t] + c * vps;
-                const float b0 = float_of(p[0]), b1 = float_of(p[1]);
+                // tail: the last pair's second element is not part of the operand (never read).
+                const float b0 = float_of(p[0]), b1 = (tail && c == npairs - 1) ? 0.0f : float_of(p[1]);
                 for (int i = 0; i < CCK_BF16_WIDTH; i++) {
                     float a = acc[j][i];
                     // vdpbf16ps's documented order (Intel SDM): the odd element's product first.
@@ -248,7 +250,8 @@ static void tile_bf16_c(const unsigned short *const *v, long nt, const long *vof
 // 32-bit broadcast (the row's two bf16) per row; 24 vdpbf16ps = 1536 flops per pair step.
 __attribute__((target("avx512bf16,avx512f")))
 static void tile_bf16_avx512(const unsigned short *const *v, long nt, const long *voff, const long *woff,
-                             long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
+                             long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate,
+                             int tail) {
 #define DECL(j) __m512 a##j##0, a##j##1, a##j##2, a##j##3;
     ROWS6(DECL)
 #undef DECL
@@ -264,16 +267,26 @@ static void tile_bf16_avx512(const unsigned short *const *v, long nt, const long
         const long o = voff[t];
         const unsigned short *p0 = v[0] + o, *p1 = v[1] + o, *p2 = v[2] + o, *p3 = v[3] + o, *p4 = v[4] + o, *p5 = v[5] + o;
         long idx = 0;
-        for (long c = 0; c < npairs; c++) {
-            const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wp), w1 = (__m512bh)_mm512_loadu_si512(wp + 32);
-            const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wp + 64), w3 = (__m512bh)_mm512_loadu_si512(wp + 96);
-#define STEP(j) { int32_t s; memcpy(&s, p##j + idx, 4); const __m512bh b = (__m512bh)_mm512_set1_epi32(s); \
+        const long full = tail ? npairs - 1 : npairs;
+#define STEP(j, MASK) { int32_t s; memcpy(&s, p##j + idx, 4); s &= (MASK); const __m512bh b = (__m512bh)_mm512_set1_epi32(s); \
             a##j##0 = _mm512_dpbf16_ps(a##j##0, b, w0); a##j##1 = _mm512_dpbf16_ps(a##j##1, b, w1); \
             a##j##2 = _mm512_dpbf16_ps(a##j##2, b, w2); a##j##3 = _mm512_dpbf16_ps(a##j##3, b, w3); }
-            ROWS6(STEP)
-#undef STEP
+#define FULL(j) STEP(j, -1)
+#define HALF(j) STEP(j, 0xffff)
+        for (long c = 0; c < full; c++) {
+            const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wp), w1 = (__m512bh)_mm512_loadu_si512(wp + 32);
+            const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wp + 64), w3 = (__m512bh)_mm512_loadu_si512(wp + 96);
+            ROWS6(FULL)
             idx += vps; wp += wps;
         }
+        if (full < npairs) {   // tail pair: only its first element (the low half) is read as data
+            const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wp), w1 = (__m512bh)_mm512_loadu_si512(wp + 32);
+            const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wp + 64), w3 = (__m512bh)_mm512_loadu_si512(wp + 96);
+            ROWS6(HALF)
+        }
+#undef FULL
+#undef HALF
+#undef STEP
     }
 #define STORE(j) \
     if (j < rows) { \
@@ -290,16 +303,16 @@ int cck_bf16_supported(void) {
 }
 
 void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long *voff, const long *woff,
-                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
-    if (fast) tile_bf16_avx512(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate);
-    else tile_bf16_c(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate);
+                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate, int tail) {
+    if (fast) tile_bf16_avx512(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate, tail);
+    else tile_bf16_c(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate, tail);
 }
 #else
 int cck_bf16_supported(void) { return 0; }
 void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long *voff, const long *woff,
-                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate) {
+                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate, int tail) {
     (void)fast;
-    tile_bf16_c(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate);
+    tile_bf16_c(v, nt, voff, woff, npairs, vps, wps, w, out, ldo, rows, accumulate, tail);
 }
 #endif
 

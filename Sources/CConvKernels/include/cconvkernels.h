@@ -62,9 +62,11 @@ int cck_bf16_supported(void);
 
 /// One bf16 tile. fast = 1: vdpbf16ps (only where cck_bf16_supported()); fast = 0: the same sums
 /// in plain C with fp32 arithmetic (every CPU; per pair: acc += w1·v1, then acc += w0·v0,
-/// the order Intel documents for vdpbf16ps).
+/// the order Intel documents for vdpbf16ps). tail = 1: the reduction has an odd length, so the last
+/// pair of every segment holds one step: its second input-side element (which may be another
+/// position's data, even NaN) is replaced by +0 and only the first is multiplied in.
 void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long *voff, const long *woff,
-                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate);
+                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate, int tail);
 
 /// fp32 → bf16, round to nearest even (PyTorch's c10::BFloat16 conversion; NaN → quiet NaN 0x7FC0).
 void cck_to_bf16(const float *src, unsigned short *dst, long n);

@@ -82,8 +82,9 @@ public enum Conv3dBF16 {
     static func runTiles(_ tile: BF16Tile, rowCount: Int, rowOffset: (Int) -> Int, v: UnsafePointer<UInt16>,
                          voff: [Int], woff: [Int], npairs: Int, vps: Int, wps: Int,
                          w: UnsafePointer<UInt16>, wBlockStride: Int, blocks: Int,
-                         out: UnsafeMutablePointer<Float>, ldo: Int, chunk: Int) {
+                         out: UnsafeMutablePointer<Float>, ldo: Int, chunk: Int, oddTail: Bool = false) {
         let R = tileRows, nb = width
+        let tail: Int32 = oddTail ? 1 : 0
         let tiles = (rowCount + R - 1) / R
         guard tiles > 0, blocks > 0 else { return }
         let nt = voff.count
@@ -104,7 +105,7 @@ public enum Conv3dBF16 {
                             let r0 = t * R, rows = min(R, rowCount - r0)
                             for j in 0..<R { pp[j] = v + rowOffset(r0 + min(j, rows - 1)) }
                             cck_tile_bf16(fast, UnsafePointer(pp.baseAddress!), n, vop.baseAddress! + s0, wop.baseAddress! + s0,
-                                          npairs, vps, wps, w + cb * wBlockStride, out + r0 * ldo + cb * nb, ldo, Int32(rows), s0 > 0 ? 1 : 0)
+                                          npairs, vps, wps, w + cb * wBlockStride, out + r0 * ldo + cb * nb, ldo, Int32(rows), s0 > 0 ? 1 : 0, tail)
                         }
                         s0 += chunk
                     } while s0 < nt
@@ -228,7 +229,10 @@ public enum Conv3dBF16 {
         let hp = Conv3dImplicitGEMM.paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
         let sw = g.sw
         // Reduction = output positions of one row in pairs: x's padded rows split into sw phases of
-        // wq elements (position x at tap e reads phase e mod sw, element x + e / sw).
+        // wq elements (position x at tap e reads phase e mod sw, element x + e / sw). With an odd
+        // width the last pair has one position: its partner would read x one stride past the row's
+        // last position (real data of other taps, or x that no output reads, possibly NaN), so the
+        // tile is told (oddTail) to drop that element instead of multiplying it by gy's zero pad.
         let wpairs = (g.ow + 1) / 2
         let wq = max(2 * wpairs + (g.kw - 1) / sw, (g.iw + g.pw - 1) / sw + 1)
         let rowLen = sw * wq, vol = dp * hp * rowLen
@@ -259,7 +263,8 @@ public enum Conv3dBF16 {
                 let e = r % kw, t = r / kw, b = t % kh, t2 = t / kh, a = t2 % kd, c = t2 / kd
                 return c * vol + (a * hp + b) * rowLen + (e % sw) * wq + e / sw
             }, v: xph.pointer, voff: voff, woff: woff, npairs: wpairs, vps: 2, wps: cop * 2, w: gyp.pointer,
-                     wBlockStride: nb * 2, blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkElements / (wpairs * nb * 2)))
+                     wBlockStride: nb * 2, blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkElements / (wpairs * nb * 2)),
+                     oddTail: g.ow % 2 == 1)
         }
         let o = UnsafePointer(out.pointer)
         KernelProfile.measure("bf16-unpack") {
@@ -318,7 +323,7 @@ public enum Conv3dBF16 {
                         for j in 0..<R { pp[j] = UnsafePointer(base + j * npairs * 2) }
                         let wts = UnsafePointer(base + R * npairs * 2), out = outs.pointer + wk * R * nb
                         for _ in 0..<calls {
-                            cck_tile_bf16(fast, UnsafePointer(pp.baseAddress!), nt, z.baseAddress!, z.baseAddress!, npairs, 2, nb * 2, wts, out, nb, Int32(R), 0)
+                            cck_tile_bf16(fast, UnsafePointer(pp.baseAddress!), nt, z.baseAddress!, z.baseAddress!, npairs, 2, nb * 2, wts, out, nb, Int32(R), 0, 0)
                         }
                     }
                 }
