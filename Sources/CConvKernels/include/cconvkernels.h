@@ -40,7 +40,7 @@ void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long 
 
 /// A weight panel: element (oc, ic, tap) = w[oc·so + ic·si + tap]; for ic in [ic0, ic1) and every
 /// block cb < blocks:  dst[((cb·nt + t)·nin + ic)·nb + i] = element(cb·nb + i, ic, taps[t]), or 0
-/// when cb·nb + i ≥ nout.
+/// when cb·nb + i ≥ nout. nb ≤ 64.
 void cck_pack_weights(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
                       long nb, long blocks, long ic0, long ic1, float *dst);
 
@@ -79,7 +79,7 @@ void cck_pack_channels_last_bf16(const float *src, long C, long D, long H, long 
 
 /// A bf16 weight panel: element (oc, ic, tap) = w[oc·so + ic·si + tap]; for input-channel pairs
 /// [q0, q1) (npairs = ⌈nin/2⌉ in all) and every block cb < blocks:
-///   dst[(((cb·nt + t)·npairs + q)·nb + i)·2 + e] = element(cb·nb + i, 2q + e, taps[t]), 0 outside.
+///   dst[(((cb·nt + t)·npairs + q)·nb + i)·2 + e] = element(cb·nb + i, 2q + e, taps[t]), 0 outside. nb ≤ 64.
 void cck_pack_weights_bf16(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
                            long nb, long blocks, long q0, long q1, unsigned short *dst);
 

@@ -196,25 +196,29 @@ public enum Conv3dBF16 {
         }}}
         let out = ScratchBuffer(count: g.n * maxPositions * cip)
         let pairStride = npairs * nb * 2
+        // Every phase's weights in one pass over w, as the fp32 adjoint does.
+        let phaseTaps = Conv3dImplicitGEMM.adjointPhaseTaps(g)
+        let allTaps = phaseTaps.flatMap { $0 }
+        let wpk = Buffer(count: max(1, blocks * allTaps.count * pairStride), zeroed: false)
+        if !allTaps.isEmpty { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: allTaps, blocks: blocks, into: wpk.pointer) }
+        var phase = 0, tapStart = 0
         for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            defer { tapStart += phaseTaps[phase].count; phase += 1 }
             let (a, b, e) = axes(φd, φh, φw)
             if a.count * b.count * e.count == 0 { continue }
-            let T = a.taps * b.taps * e.taps
-            let wpk = Buffer(count: max(1, blocks * T * pairStride), zeroed: false)
-            var voff = [Int](), woff = [Int](), taps = [Int]()
+            var voff = [Int](), woff = [Int]()
             for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                taps.append(((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw)
                 woff.append(voff.count * pairStride)
                 voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * cp)
             }}}
-            if T > 0 { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: taps, blocks: blocks, into: wpk.pointer) }
             let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
+            let wPhase = UnsafePointer(wpk.pointer + tapStart * pairStride)
             KernelProfile.measure("bf16-tiles") {
                 runTiles(tile, rowCount: g.n * cd * ch * cw, rowOffset: { r in
                     let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
                     return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * cp
-                }, v: ycl.pointer, voff: voff, woff: woff, npairs: npairs, vps: 2, wps: 2 * nb, w: wpk.pointer,
-                         wBlockStride: T * pairStride, blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkElements / pairStride))
+                }, v: ycl.pointer, voff: voff, woff: woff, npairs: npairs, vps: 2, wps: 2 * nb, w: wPhase,
+                         wBlockStride: allTaps.count * pairStride, blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkElements / pairStride))
             }
             Conv3dImplicitGEMM.unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
                                                   origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
@@ -361,12 +365,12 @@ extension ConvDispatch {
     }
 
     /// The cost model's estimate for one path (nil-free: reference is never chosen automatically).
-    static func estimatedSeconds(_ p: ConvPath, _ g: ConvGeometry, role: Role) -> Double {
+    static func estimatedSeconds(_ p: ConvPath, _ g: ConvGeometry, role: Role, machine: ConvMachine = .current) -> Double {
         switch p {
         case .fft: return Conv3dFFT.estimatedSeconds(g, role: role)
         case .winograd: return Conv3dWinograd.estimatedSeconds(g, role: role)
-        case .implicitGEMM: return Conv3dImplicitGEMM.estimatedSeconds(g, role: role)
-        case .im2col, .reference: return Conv3dIm2col.estimatedSeconds(g, role: role)
+        case .implicitGEMM: return Conv3dImplicitGEMM.estimatedSeconds(g, role: role, isa: machine.isa)
+        case .im2col, .reference: return Conv3dIm2col.estimatedSeconds(g, role: role, machine: machine)
         }
     }
 
