@@ -199,6 +199,7 @@ public struct ConvSuite {
             if Conv3dBF16.hasFastTile { say(PeakProbe.describe(peak, threads: Parallel.threads)) }
         }
         say("implicit-gemm micro-kernel: \(Conv3dImplicitGEMM.isa.rawValue) (6×\(Conv3dImplicitGEMM.isa.blockWidth) tile; PETGAN_CONV_ISA=avx512|avx2|scalar forces one)")
+        say("cost model (auto): " + ConvMachine.current.summary)
         say("weights: new each repetition, as in training: FFT rows pay their weight transforms (fft-weights) inside the timing; an f+b input gradient reuses its forward's spectra")
         say(pad("name", 7) + pad("op", 17) + pad("path", pw) + pad("input", 16) + lpad("ms fwd", 10) + lpad("ms f+b", 10) + lpad("GF/s f", 9) + lpad("GF/s f+b", 10) + lpad("% peak", 8) + lpad("RSS MB", 8))
         var sg = ConvBenchmark.sgemmCeiling(timing: timing)

@@ -28,7 +28,17 @@ public final class ScratchPool: @unchecked Sendable {
         return 320 << 20
     }()
 
+    /// Tests set this: every buffer handed out (reused or fresh) is first filled with NaN, so a kernel
+    /// that reads scratch it did not write (a padding it assumed zero) gives NaN instead of passing.
+    nonisolated(unsafe) static var poisonForTesting = false
+
     func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        let b = takeBuffer(count)
+        if ScratchPool.poisonForTesting { b.0.update(repeating: .nan, count: b.1) }
+        return b
+    }
+
+    private func takeBuffer(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
         lock.lock()
         var best = -1
         // Smallest cached buffer that fits without wasting more than an eighth of it (the whole

@@ -233,3 +233,88 @@ final class BF16ConvolutionTests: XCTestCase {
         XCTAssertNil(ConvDispatch.bf16Tile(for: small, role: .correlate, options: o), "small calls")
     }
 }
+
+/// Regression: the bf16 weight gradient reduces over pairs of output positions; with an odd output
+/// width the last pair's partner position read x one stride past the row's last output (multiplied
+/// by gy's zero pad), so a NaN or infinity in x where no output reads it — or in scratch the kernel
+/// assumed zero — turned the whole weight gradient into NaN. Every path must ignore x it does not
+/// read, as PyTorch does.
+final class UnreadInputTests: XCTestCase {
+    override func tearDown() { Conv3dBF16.forcedTile = nil; ScratchPool.poisonForTesting = false }
+
+    /// Odd output widths whose last input columns (and rows, planes) no output reads.
+    static let cases: [ConvolutionTests.Case] = [
+        .init(n: 2, ci: 3, co: 5, size: [5, 6, 8], params: ConvParams(k: 3, s: 2)),                    // ow 3, x[..., 7] unread
+        .init(n: 1, ci: 4, co: 70, size: [6, 7, 13], params: ConvParams(k: 4, s: 2)),                  // ow 5, x[..., 12] unread, two blocks
+        .init(n: 2, ci: 9, co: 3, size: [5, 5, 9], params: ConvParams(kernel: [2, 3, 3], stride: [2, 1, 2])),  // ow 4 (even), plane 4 unread
+        .init(n: 1, ci: 6, co: 8, size: [1, 9, 11], params: .twoD(k: 3, s: 3)),                        // ow 3 (s 3), x[..., 9...10] unread
+        .init(n: 3, ci: 2, co: 66, size: [3, 4, 13], params: ConvParams(kernel: [1, 2, 3], stride: [1, 2, 4])), // ow 3, x[..., 11, 12] unread
+    ]
+
+    /// x with NaN (and ±inf) at every position no output reads, and the same x with zeros there.
+    static func poisoned(_ c: ConvolutionTests.Case, rng: inout PETRandom) -> (Tensor, Tensor, Int) {
+        let x = Tensor.uniform([c.n, c.ci] + c.size, low: -1, high: 1, rng: &rng)
+        let clean = Tensor(shape: x.shape)
+        clean.data.update(from: x.data, count: x.count)
+        var read = [Int]()   // per axis: first input index no output reads
+        for a in 0..<3 {
+            let o = (c.size[a] + 2 * c.params.padding[a] - c.params.kernel[a]) / c.params.stride[a] + 1
+            read.append((o - 1) * c.params.stride[a] + c.params.kernel[a] - c.params.padding[a])
+        }
+        let (d, h, w) = (c.size[0], c.size[1], c.size[2])
+        var unread = 0
+        for nc in 0..<(c.n * c.ci) { for z in 0..<d { for y in 0..<h { for e in 0..<w where z >= read[0] || y >= read[1] || e >= read[2] {
+            let i = ((nc * d + z) * h + y) * w + e
+            x.data[i] = [Float.nan, .infinity, -.infinity][unread % 3]
+            clean.data[i] = 0
+            unread += 1
+        }}}}
+        return (x, clean, unread)
+    }
+
+    func testWeightGradientIgnoresUnreadInputOnEveryPath() throws {
+        var rng = PETRandom(seed: 404)
+        var runs: [(String, ConvOptions, BF16Tile?)] = [("implicit-gemm fp32", ConvOptions(path: .implicitGEMM, precision: .fp32), nil),
+                                                        ("im2col fp32", ConvOptions(path: .im2col, precision: .fp32), nil),
+                                                        ("bf16 emulated path", ConvOptions(path: .im2col, precision: .bf16), nil),
+                                                        ("bf16 plain C tile", ConvOptions(precision: .bf16), .emulated)]
+        if BF16Tile.avx512bf16.isSupported { runs.append(("bf16 vdpbf16ps tile", ConvOptions(precision: .bf16), .avx512bf16)) }
+        for c in Self.cases {
+            let (x, clean, unread) = Self.poisoned(c, rng: &rng)
+            XCTAssertGreaterThan(unread, 0, "\(c): the case has unread input")
+            let y = try Conv3d.forward(clean, weight: Tensor(shape: [c.co, c.ci] + c.params.kernel), params: c.params, options: ConvOptions(path: .reference))
+            let gy = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
+            let kSum = c.n * y.shape[2...].reduce(1, *)
+            let want = try Conv3d.backwardWeight(gy, input: clean, params: c.params, options: ConvOptions(path: .reference))
+            let a = try Conv3d.backwardWeight(BF16ConvolutionTests.absolute(gy), input: BF16ConvolutionTests.absolute(clean), params: c.params,
+                                              options: ConvOptions(path: .reference))
+            let refOnPoisoned = try Conv3d.backwardWeight(gy, input: x, params: c.params, options: ConvOptions(path: .reference))
+            XCTAssertEqual(refOnPoisoned.maxAbsDifference(to: want), 0, "\(c): the reference reads no unread input")
+            for (name, options, tile) in runs {
+                Conv3dBF16.forcedTile = tile
+                // Scratch handed out NaN-filled: padding the kernel relies on must be written by it.
+                ScratchPool.poisonForTesting = true
+                let got = try Conv3d.backwardWeight(gy, input: x, params: c.params, options: options)
+                // The transposed op's weight gradient is the same kernel with gy and x swapped.
+                var tp = c.params
+                for ax in 0..<3 where tp.stride[ax] > 1 { tp.outputPadding[ax] = (c.size[ax] + 2 * tp.padding[ax] - tp.kernel[ax]) % tp.stride[ax] }
+                let gotT = try ConvTranspose3d.backwardWeight(x, input: gy, params: tp, options: options)
+                ScratchPool.poisonForTesting = false
+                Conv3dBF16.forcedTile = nil
+                let relative = options.precision == .bf16 ? 0x1p-7 + 0x1p-16 : 0
+                let r = BF16ConvolutionTests.boundRatio(got, want, a, relative: relative, gammaK: BF16ConvolutionTests.gamma(kSum))
+                XCTAssertLessThanOrEqual(r, 1, "\(name) \(c): weight gradient with NaN/inf in unread x (ratio to the bound; inf = non-finite)")
+                let rT = BF16ConvolutionTests.boundRatio(gotT, want, a, relative: relative, gammaK: BF16ConvolutionTests.gamma(kSum))
+                XCTAssertLessThanOrEqual(rT, 1, "\(name) \(c): conv_transpose3d weight gradient with NaN/inf in unread gy")
+            }
+        }
+    }
+
+    func testPoisonedScratchIsNaN() {
+        // The hook the test above relies on really fills what the pool hands out.
+        ScratchPool.poisonForTesting = true
+        let b = ScratchBuffer(count: 1000)
+        ScratchPool.poisonForTesting = false
+        XCTAssertTrue((0..<1000).allSatisfy { b.pointer[$0].isNaN })
+    }
+}

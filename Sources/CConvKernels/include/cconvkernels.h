@@ -40,7 +40,7 @@ void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long 
 
 /// A weight panel: element (oc, ic, tap) = w[oc·so + ic·si + tap]; for ic in [ic0, ic1) and every
 /// block cb < blocks:  dst[((cb·nt + t)·nin + ic)·nb + i] = element(cb·nb + i, ic, taps[t]), or 0
-/// when cb·nb + i ≥ nout.
+/// when cb·nb + i ≥ nout. nb ≤ 64.
 void cck_pack_weights(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
                       long nb, long blocks, long ic0, long ic1, float *dst);
 
@@ -62,9 +62,11 @@ int cck_bf16_supported(void);
 
 /// One bf16 tile. fast = 1: vdpbf16ps (only where cck_bf16_supported()); fast = 0: the same sums
 /// in plain C with fp32 arithmetic (every CPU; per pair: acc += w1·v1, then acc += w0·v0,
-/// the order Intel documents for vdpbf16ps).
+/// the order Intel documents for vdpbf16ps). tail = 1: the reduction has an odd length, so the last
+/// pair of every segment holds one step: its second input-side element (which may be another
+/// position's data, even NaN) is replaced by +0 and only the first is multiplied in.
 void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long *voff, const long *woff,
-                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate);
+                   long npairs, long vps, long wps, const unsigned short *w, float *out, long ldo, int rows, int accumulate, int tail);
 
 /// fp32 → bf16, round to nearest even (PyTorch's c10::BFloat16 conversion; NaN → quiet NaN 0x7FC0).
 void cck_to_bf16(const float *src, unsigned short *dst, long n);
@@ -77,7 +79,7 @@ void cck_pack_channels_last_bf16(const float *src, long C, long D, long H, long 
 
 /// A bf16 weight panel: element (oc, ic, tap) = w[oc·so + ic·si + tap]; for input-channel pairs
 /// [q0, q1) (npairs = ⌈nin/2⌉ in all) and every block cb < blocks:
-///   dst[(((cb·nt + t)·npairs + q)·nb + i)·2 + e] = element(cb·nb + i, 2q + e, taps[t]), 0 outside.
+///   dst[(((cb·nt + t)·npairs + q)·nb + i)·2 + e] = element(cb·nb + i, 2q + e, taps[t]), 0 outside. nb ≤ 64.
 void cck_pack_weights_bf16(const float *w, long so, long si, long nout, long nin, const long *taps, long nt,
                            long nb, long blocks, long q0, long q1, unsigned short *dst);
 

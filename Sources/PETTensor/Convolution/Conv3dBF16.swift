@@ -82,8 +82,9 @@ public enum Conv3dBF16 {
     static func runTiles(_ tile: BF16Tile, rowCount: Int, rowOffset: (Int) -> Int, v: UnsafePointer<UInt16>,
                          voff: [Int], woff: [Int], npairs: Int, vps: Int, wps: Int,
                          w: UnsafePointer<UInt16>, wBlockStride: Int, blocks: Int,
-                         out: UnsafeMutablePointer<Float>, ldo: Int, chunk: Int) {
+                         out: UnsafeMutablePointer<Float>, ldo: Int, chunk: Int, oddTail: Bool = false) {
         let R = tileRows, nb = width
+        let tail: Int32 = oddTail ? 1 : 0
         let tiles = (rowCount + R - 1) / R
         guard tiles > 0, blocks > 0 else { return }
         let nt = voff.count
@@ -104,7 +105,7 @@ public enum Conv3dBF16 {
                             let r0 = t * R, rows = min(R, rowCount - r0)
                             for j in 0..<R { pp[j] = v + rowOffset(r0 + min(j, rows - 1)) }
                             cck_tile_bf16(fast, UnsafePointer(pp.baseAddress!), n, vop.baseAddress! + s0, wop.baseAddress! + s0,
-                                          npairs, vps, wps, w + cb * wBlockStride, out + r0 * ldo + cb * nb, ldo, Int32(rows), s0 > 0 ? 1 : 0)
+                                          npairs, vps, wps, w + cb * wBlockStride, out + r0 * ldo + cb * nb, ldo, Int32(rows), s0 > 0 ? 1 : 0, tail)
                         }
                         s0 += chunk
                     } while s0 < nt
@@ -195,25 +196,29 @@ public enum Conv3dBF16 {
         }}}
         let out = ScratchBuffer(count: g.n * maxPositions * cip)
         let pairStride = npairs * nb * 2
+        // Every phase's weights in one pass over w, as the fp32 adjoint does.
+        let phaseTaps = Conv3dImplicitGEMM.adjointPhaseTaps(g)
+        let allTaps = phaseTaps.flatMap { $0 }
+        let wpk = Buffer(count: max(1, blocks * allTaps.count * pairStride), zeroed: false)
+        if !allTaps.isEmpty { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: allTaps, blocks: blocks, into: wpk.pointer) }
+        var phase = 0, tapStart = 0
         for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            defer { tapStart += phaseTaps[phase].count; phase += 1 }
             let (a, b, e) = axes(φd, φh, φw)
             if a.count * b.count * e.count == 0 { continue }
-            let T = a.taps * b.taps * e.taps
-            let wpk = Buffer(count: max(1, blocks * T * pairStride), zeroed: false)
-            var voff = [Int](), woff = [Int](), taps = [Int]()
+            var voff = [Int](), woff = [Int]()
             for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                taps.append(((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw)
                 woff.append(voff.count * pairStride)
                 voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * cp)
             }}}
-            if T > 0 { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: taps, blocks: blocks, into: wpk.pointer) }
             let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
+            let wPhase = UnsafePointer(wpk.pointer + tapStart * pairStride)
             KernelProfile.measure("bf16-tiles") {
                 runTiles(tile, rowCount: g.n * cd * ch * cw, rowOffset: { r in
                     let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
                     return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * cp
-                }, v: ycl.pointer, voff: voff, woff: woff, npairs: npairs, vps: 2, wps: 2 * nb, w: wpk.pointer,
-                         wBlockStride: T * pairStride, blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkElements / pairStride))
+                }, v: ycl.pointer, voff: voff, woff: woff, npairs: npairs, vps: 2, wps: 2 * nb, w: wPhase,
+                         wBlockStride: allTaps.count * pairStride, blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkElements / pairStride))
             }
             Conv3dImplicitGEMM.unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
                                                   origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
@@ -228,7 +233,10 @@ public enum Conv3dBF16 {
         let hp = Conv3dImplicitGEMM.paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
         let sw = g.sw
         // Reduction = output positions of one row in pairs: x's padded rows split into sw phases of
-        // wq elements (position x at tap e reads phase e mod sw, element x + e / sw).
+        // wq elements (position x at tap e reads phase e mod sw, element x + e / sw). With an odd
+        // width the last pair has one position: its partner would read x one stride past the row's
+        // last position (real data of other taps, or x that no output reads, possibly NaN), so the
+        // tile is told (oddTail) to drop that element instead of multiplying it by gy's zero pad.
         let wpairs = (g.ow + 1) / 2
         let wq = max(2 * wpairs + (g.kw - 1) / sw, (g.iw + g.pw - 1) / sw + 1)
         let rowLen = sw * wq, vol = dp * hp * rowLen
@@ -259,7 +267,8 @@ public enum Conv3dBF16 {
                 let e = r % kw, t = r / kw, b = t % kh, t2 = t / kh, a = t2 % kd, c = t2 / kd
                 return c * vol + (a * hp + b) * rowLen + (e % sw) * wq + e / sw
             }, v: xph.pointer, voff: voff, woff: woff, npairs: wpairs, vps: 2, wps: cop * 2, w: gyp.pointer,
-                     wBlockStride: nb * 2, blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkElements / (wpairs * nb * 2)))
+                     wBlockStride: nb * 2, blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkElements / (wpairs * nb * 2)),
+                     oddTail: g.ow % 2 == 1)
         }
         let o = UnsafePointer(out.pointer)
         KernelProfile.measure("bf16-unpack") {
@@ -318,7 +327,7 @@ public enum Conv3dBF16 {
                         for j in 0..<R { pp[j] = UnsafePointer(base + j * npairs * 2) }
                         let wts = UnsafePointer(base + R * npairs * 2), out = outs.pointer + wk * R * nb
                         for _ in 0..<calls {
-                            cck_tile_bf16(fast, UnsafePointer(pp.baseAddress!), nt, z.baseAddress!, z.baseAddress!, npairs, 2, nb * 2, wts, out, nb, Int32(R), 0)
+                            cck_tile_bf16(fast, UnsafePointer(pp.baseAddress!), nt, z.baseAddress!, z.baseAddress!, npairs, 2, nb * 2, wts, out, nb, Int32(R), 0, 0)
                         }
                     }
                 }
@@ -356,12 +365,12 @@ extension ConvDispatch {
     }
 
     /// The cost model's estimate for one path (nil-free: reference is never chosen automatically).
-    static func estimatedSeconds(_ p: ConvPath, _ g: ConvGeometry, role: Role) -> Double {
+    static func estimatedSeconds(_ p: ConvPath, _ g: ConvGeometry, role: Role, machine: ConvMachine = .current) -> Double {
         switch p {
         case .fft: return Conv3dFFT.estimatedSeconds(g, role: role)
         case .winograd: return Conv3dWinograd.estimatedSeconds(g, role: role)
-        case .implicitGEMM: return Conv3dImplicitGEMM.estimatedSeconds(g, role: role)
-        case .im2col, .reference: return Conv3dIm2col.estimatedSeconds(g, role: role)
+        case .implicitGEMM: return Conv3dImplicitGEMM.estimatedSeconds(g, role: role, isa: machine.isa)
+        case .im2col, .reference: return Conv3dIm2col.estimatedSeconds(g, role: role, machine: machine)
         }
     }
 

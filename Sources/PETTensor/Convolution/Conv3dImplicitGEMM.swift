@@ -203,33 +203,57 @@ public enum Conv3dImplicitGEMM: ConvKernel {
             maxPositions = max(maxPositions, a.count * b.count * e.count)
         }}}
         let out = ScratchBuffer(count: g.n * maxPositions * cip)
+        // Every phase's weights in one pass over w (a phase alone reads half of w's lines or more, so
+        // phase by phase would read w several times): (block, phase, tap, co, nb over ci), zero past Ci.
+        let phaseTaps = adjointPhaseTaps(g)
+        let allTaps = phaseTaps.flatMap { $0 }
+        let wpk = ScratchBuffer(count: max(1, blocks * allTaps.count * co * nb))
+        if !allTaps.isEmpty { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: allTaps, nb: nb, blocks: blocks, into: wpk.pointer) }
+        var phase = 0, tapStart = 0
         for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            defer { tapStart += phaseTaps[phase].count; phase += 1 }
             let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
             let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
             let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
             if a.count * b.count * e.count == 0 { continue }
-            // This phase's weights as (block, tap, co, nb over ci), zero past Ci; taps (ma, mb, me).
-            let T = a.taps * b.taps * e.taps
-            let wpk = ScratchBuffer(count: max(1, blocks * T * co * nb))
-            var voff = [Int](), woff = [Int](), taps = [Int]()
+            // This phase's taps (ma, mb, me), in the order adjointPhaseTaps lists them.
+            var voff = [Int](), woff = [Int]()
             for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                taps.append(((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw)
                 woff.append(voff.count * co * nb)
                 voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * co)
             }}}
-            if T > 0 { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: taps, nb: nb, blocks: blocks, into: wpk.pointer) }
             let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
+            let wPhase = UnsafePointer(wpk.pointer + tapStart * co * nb)
             KernelProfile.measure("igemm-tiles") {
                 runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: { r in
                     let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
                     return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * co
-                }, v: ycl.pointer, voff: voff, woff: woff, nc: co, vcs: 1, wcs: nb, w: wpk.pointer, wBlockStride: T * co * nb,
+                }, v: ycl.pointer, voff: voff, woff: woff, nc: co, vcs: 1, wcs: nb, w: wPhase, wBlockStride: allTaps.count * co * nb,
                          blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkFloats / (co * nb)))
             }
             unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
                                origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
                                stride: (g.sd, g.sh, g.sw))
         }}}
+    }
+
+    /// The adjoint's taps of every phase (φd, φh, φw in loop order; none for a phase without output
+    /// positions): tap k = m·s + φ per axis, m in 0..<⌈(k − φ)/s⌉.
+    static func adjointPhaseTaps(_ g: ConvGeometry) -> [[Int]] {
+        var all = [[Int]]()
+        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
+            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
+            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
+            var taps = [Int]()
+            if a.count * b.count * e.count > 0 {
+                for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
+                    taps.append(((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw)
+                }}}
+            }
+            all.append(taps)
+        }}}
+        return all
     }
 
     public static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafePointer<Float>, w: UnsafeMutablePointer<Float>, options: ConvOptions) {
@@ -330,8 +354,8 @@ extension Conv3dImplicitGEMM {
     /// memory plans (PETTiling) and bitwise fixtures (Tests/Fixtures/pre-blocks) were made with.
     static let minimumAutomaticMACs = 1 << 27
 
-    static func estimatedSeconds(_ g: ConvGeometry, role: ConvDispatch.Role) -> Double {
-        let isa = self.isa, nb = Double(isa.blockWidth)
+    static func estimatedSeconds(_ g: ConvGeometry, role: ConvDispatch.Role, isa: ConvISA = Conv3dImplicitGEMM.isa) -> Double {
+        let nb = Double(isa.blockWidth)
         let rate: Double
         switch isa {
         case .avx512: rate = 400e9
@@ -346,9 +370,11 @@ extension Conv3dImplicitGEMM {
         }
         let blockUse = Double(outChannels) / (nb * (Double(outChannels) / nb).rounded(.up))
         let loopUse = Double(steps) / Double(steps + 2)
-        // Weight panels are repacked every call (≈ 1 ns per weight measured for D4's 8.4 M): what
-        // keeps the 8³→4³ layers on im2col with the AVX2 tile, where they measured slower.
-        let weights = Double(g.co * g.ci * g.kernelVolume) * 1e-9
+        // Weight panels are repacked every call: 5.7–6.5 ms for D4's and G2's 8.4 M weights at load 3.7
+        // (≈ 0.35 ns per weight idle; 1.7 ns before cck_pack_weights went through an L1 block). 0.6 ns
+        // keeps the 8³→4³ forward on im2col with the AVX2 tile, where it measured a tie (51.9 ms
+        // against im2col's 51.0, Haswell core, same sitting).
+        let weights = Double(g.co * g.ci * g.kernelVolume) * 0.6e-9
         return 2.0 * Double(g.macs) / (rate * blockUse * loopUse) + Double(moved) * 12.0 / 10e9 + weights
     }
 }
