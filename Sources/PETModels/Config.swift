@@ -124,6 +124,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var lowresFactor: Int? = 4
     /// hagan3d: rows of the high-resolution slab along the first spatial axis (0: about 1/8 of it).
     public var slabDepth: Int? = 0
+    /// The adversarial loss (bce, wgan-gp, wgan-clip or hinge): the model family's own unless set
+    /// (`--set loss=…`; nil in run records written before the setting existed: the family's).
+    public var lossSetting: LossKind? = nil
 
     public init() {}
 
@@ -154,16 +157,18 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case augment, gEMA = "g_ema", sle, reconstructionWeight = "reconstruction_weight"
         case precision, syncBN = "sync_bn"
         case lowresFactor = "lowres_factor", slabDepth = "slab_depth"
+        case lossSetting = "loss"
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
 
-    public var loss: LossKind { model.loss }
+    public var loss: LossKind { lossSetting ?? model.loss }
 
     /// The built-in defaults of a model family.
     public static func defaults(for model: ModelKind) -> TrainConfig {
         var c = TrainConfig()
         c.model = model
+        c.lossSetting = model.loss
         model.family.defaults(&c)
         return c
     }
@@ -247,6 +252,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try choice(ZDistribution.self, "z_distribution")
         try choice(CriticNorm.self, "critic_norm")
         try choice(OptimizerKind.self, "optimizer")
+        try choice(LossKind.self, "loss")
         let c: TrainConfig
         do {
             let data = try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys])
@@ -340,6 +346,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         "sample_count": .int, "plot_every": .int,
         "augment": .string, "g_ema": .double, "sle": .int, "reconstruction_weight": .double,
         "precision": .string, "sync_bn": .bool, "lowres_factor": .int, "slab_depth": .int,
+        "loss": .string,
     ]
 
     /// Converts a YAML / command-line value to the setting's type (YAML 1.1 reads 1e-4 as a string).
@@ -428,7 +435,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             throw bad("d_channels", "needs \(gChannels.count) widths of 1…\(TrainConfig.maxWidth) (one per strided layer, as many as g_channels), got \(dChannels)", with: ["g_channels"])
         }
         if criticNorm == .batch, let refusal = loss.objective.batchNormCriticRefusal {
-            throw bad("critic_norm", refusal, with: ["model", "preset"])
+            throw bad("critic_norm", refusal, with: ["model", "preset", "loss"])
         }
         try positive("lr_g", lrG, max: 1)
         try positive("lr_d", lrD, max: 1)

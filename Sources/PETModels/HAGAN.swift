@@ -29,8 +29,9 @@ import PETVolumes
 //   DCGAN critic on [low-resolution whole, class channels] with the last L − h widths of d_channels
 //   (those at the same resolutions). As in HA-GAN's Discriminator.forward, the score is the mean of
 //   the two logits.
-// Per step: one slab index k drawn from the run's noise stream (saved in checkpoints), slab rows
-//   [k·depth, (k+1)·depth): the real slab is read from the HDF5 store as a hyperslab, the real low-
+// Per step: one slab start k drawn from the run's noise stream (saved in checkpoints), uniform over
+//   every row 0 ... D − depth as HA-GAN's train.py draws its crop index, slab rows [k, k + depth):
+//   the real slab is read from the HDF5 store as a hyperslab, the real low-
 //   resolution whole is the mean over f×f×f blocks (PyTorch avg_pool3d(x, f, f)).
 // Loss: the original's non-saturating GAN loss (BCE on logits, HA-GAN's train.py: BCEWithLogitsLoss,
 //   no gradient penalty) and its optimizer (Adam β = (0, 0.999), lr G 1e-4, D 4e-4); HA-GAN's
@@ -55,7 +56,11 @@ public struct HAGANShape: Equatable, Sendable {
     public let slabDepth: Int
     public let grid: [Int]
     public var lowGrid: [Int] { grid.map { $0 / factor } }
-    public var slabs: Int { grid[0] / slabDepth }
+    /// Positions a training slab may start at: every row from 0 to D − slab_depth. HA-GAN's train.py
+    /// draws its crop index at any row, not on a tiling: a slab that only ever starts on multiples of
+    /// its depth never shows a critic the rows across a slab boundary, and the generator learned
+    /// seams there (bright stripes every slab_depth rows at 2 mm; docs/training.md).
+    public var slabStarts: Int { grid[0] - slabDepth + 1 }
     public var slabGrid: [Int] { [slabDepth, grid[1], grid[2]] }
 
     public init(config c: TrainConfig, geometry g: NetworkGeometry) throws {
@@ -72,14 +77,11 @@ public struct HAGANShape: Equatable, Sendable {
         let D = grid[0], q = 1 << c.dChannels.count
         var depth = c.slabDepthValue
         if depth == 0 {
-            // HA-GAN renders 1/8 of the volume: the smallest multiple of q from D/8 up that divides D.
-            depth = stride(from: q, through: D, by: q).first { $0 * 8 >= D && D % $0 == 0 } ?? D
+            // HA-GAN renders 1/8 of the volume: the smallest multiple of q from D/8 up.
+            depth = stride(from: q, through: D, by: q).first { $0 * 8 >= D } ?? D
         }
         guard depth <= D else {
             throw ConfigError.badValue(source: "config", key: "slab_depth", reason: "a slab of \(depth) rows is larger than the grid's first axis (\(D) rows of \(shown(grid)))")
-        }
-        guard D % depth == 0 else {
-            throw ConfigError.badValue(source: "config", key: "slab_depth", reason: "\(depth) does not divide the grid's first axis (\(D) rows of \(shown(grid))); slabs tile it exactly")
         }
         guard depth % q == 0 else {
             throw ConfigError.badValue(source: "config", key: "slab_depth", reason: "\(depth) is not a multiple of 2^\(c.dChannels.count) = \(q) (the high-resolution critic's strided layers, one per d_channels entry)")
@@ -139,8 +141,8 @@ public final class HAGANGenerator: Generator {
         // Training extents of the high head's blocks: the most rows any slab needs at each level.
         var rows = [Int](repeating: 0, count: shape.highBlocks)
         let high = plain.blocks[T...].map { $0.layer as! ConvTranspose3dLayer }
-        for k in 0..<shape.slabs {
-            let spans = HAGANGenerator.spans(high, trunkRows: shape.lowGrid[0], rows: Span1D(k * shape.slabDepth, (k + 1) * shape.slabDepth))
+        for start in 0..<shape.slabStarts {
+            let spans = HAGANGenerator.spans(high, trunkRows: shape.lowGrid[0], rows: Span1D(start, start + shape.slabDepth))
             for j in 0..<shape.highBlocks { rows[j] = max(rows[j], spans[j + 1].count) }
         }
         let blocks = plain.blocks.enumerated().map { i, b -> NetworkBlock in
@@ -290,8 +292,8 @@ extension GANModel {
         return (g, d)
     }
 
-    /// The slab of a step: index k uniform in 0 ..< slabs, from the run's noise stream.
-    func drawSlabStart(_ shape: HAGANShape, rng: inout PETRandom) -> Int { rng.int(below: shape.slabs) * shape.slabDepth }
+    /// The slab of a step: its first row uniform in 0 ... D − slab_depth, from the run's noise stream.
+    func drawSlabStart(_ shape: HAGANShape, rng: inout PETRandom) -> Int { rng.int(below: shape.slabStarts) }
 
     /// A hierarchical batch cut from whole volumes (callers that hold them; training reads slabs).
     func hierarchicalBatch(whole x: Tensor, labels: [Int], shape: HAGANShape, slabStart start: Int) -> HierarchicalBatch {
@@ -337,7 +339,7 @@ extension GANModel {
     }
 
     func hierarchicalCriticStep(_ b: HierarchicalBatch, rng: inout PETRandom) throws -> (StepMetrics, (Variable, Variable)?) {
-        let (g, d) = hierarchicalNetworks!
+        let (g, _) = hierarchicalNetworks!
         var m = StepMetrics()
         let n = b.slab.shape[0]
         optD.zeroGrad()
@@ -345,20 +347,9 @@ extension GANModel {
         let reuse = objective.generatorReusesCriticBatch
         let fake = reuse ? try g.hierarchical(generatorInput(z, labels: b.labels), slabStart: b.slabStart)
             : try withNoGrad { try g.hierarchical(generatorInput(z, labels: b.labels), slabStart: b.slabStart) }
-        let dr = try hierarchicalScore(low: Variable(b.lowResolution), slab: Variable(b.slab), slabStart: b.slabStart, labels: b.labels)
-        let df = try hierarchicalScore(low: reuse ? fake.low.detached() : fake.low, slab: reuse ? fake.slab.detached() : fake.slab,
-                                       slabStart: b.slabStart, labels: b.labels)
-        var lossD = try objective.criticLoss(real: dr, fake: df)
-        // A penalty (WGAN-GP) is each critic's own, on its own input.
-        let pos = Variable(d.position(n, slabStart: b.slabStart))
-        let lowCritic: (Variable) throws -> Variable = { try d.low(self.discriminatorInput($0, labels: b.labels)) }
-        let highCritic: (Variable) throws -> Variable = { try d.high(self.discriminatorInput(concat([$0, pos], axis: 1), labels: b.labels)) }
-        let penalties = [try objective.criticPenalty(critic: lowCritic, real: b.lowResolution, fake: fake.low.value, config: config, rng: &rng),
-                         try objective.criticPenalty(critic: highCritic, real: b.slab, fake: fake.slab.value, config: config, rng: &rng)].compactMap { $0 }
-        for p in penalties {
-            m.gradientPenalty += Double(p.scalar)
-            lossD = try lossD + p
-        }
+        let (lossD, dr, df, penalty) = try hierarchicalCriticLoss(b, fakeLow: reuse ? fake.low.detached() : fake.low,
+                                                                  fakeSlab: reuse ? fake.slab.detached() : fake.slab, rng: &rng)
+        m.gradientPenalty = penalty
         if objective.scoresAreLogits {
             m.dReal = Double(mean(sigmoid: dr.value)); m.dFake = Double(mean(sigmoid: df.value))
         } else {
@@ -372,6 +363,28 @@ extension GANModel {
         try optD.step()
         objective.afterCriticUpdate(discriminator, config: config)
         return (m, reuse ? (fake.low, fake.slab) : nil)
+    }
+
+    /// The critics' loss on batch `b` and a generated low-resolution whole and slab: the objective's
+    /// loss on the mean score, plus each critic's own penalty (WGAN-GP) on its own input. Returns the
+    /// loss, the real and generated scores and the penalties' sum.
+    func hierarchicalCriticLoss(_ b: HierarchicalBatch, fakeLow: Variable, fakeSlab: Variable, rng: inout PETRandom) throws
+        -> (loss: Variable, real: Variable, fake: Variable, penalty: Double) {
+        let (_, d) = hierarchicalNetworks!
+        let dr = try hierarchicalScore(low: Variable(b.lowResolution), slab: Variable(b.slab), slabStart: b.slabStart, labels: b.labels)
+        let df = try hierarchicalScore(low: fakeLow, slab: fakeSlab, slabStart: b.slabStart, labels: b.labels)
+        var loss = try objective.criticLoss(real: dr, fake: df)
+        let pos = Variable(d.position(b.slab.shape[0], slabStart: b.slabStart))
+        let lowCritic: (Variable) throws -> Variable = { try d.low(self.discriminatorInput($0, labels: b.labels)) }
+        let highCritic: (Variable) throws -> Variable = { try d.high(self.discriminatorInput(concat([$0, pos], axis: 1), labels: b.labels)) }
+        let penalties = [try objective.criticPenalty(critic: lowCritic, real: b.lowResolution, fake: fakeLow.value, config: config, rng: &rng),
+                         try objective.criticPenalty(critic: highCritic, real: b.slab, fake: fakeSlab.value, config: config, rng: &rng)].compactMap { $0 }
+        var sum = 0.0
+        for p in penalties {
+            sum += Double(p.scalar)
+            loss = try loss + p
+        }
+        return (loss, dr, df, sum)
     }
 
     func hierarchicalGeneratorStep(fake given: (Variable, Variable)?, _ b: HierarchicalBatch, rng: inout PETRandom) throws -> StepMetrics {

@@ -39,7 +39,7 @@ final class HAGANCommandTests: XCTestCase {
     func testBadSlabAndFactorSettingsAreOneErrorLine() throws {
         let data = try Fixtures.smallCohort()   // 48×56×48
         let exe = try petganBinary()
-        for (set, words) in [("slab_depth=20", ["slab_depth", "does not divide"]), ("slab_depth=64", ["slab_depth", "larger than"]),
+        for (set, words) in [("slab_depth=20", ["slab_depth", "not a multiple"]), ("slab_depth=64", ["slab_depth", "larger than"]),
                              ("lowres_factor=16", ["lowres_factor", "not divisible"]), ("lowres_factor=6", ["lowres_factor", "power of two"])] {
             let r = try runProcess(exe, trainArgs(data: data, out: try makeTempDir("hagan-bad"), extra: ["--set", set]))
             XCTAssertNotEqual(r.status, 0, set)

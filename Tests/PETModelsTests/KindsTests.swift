@@ -35,10 +35,30 @@ final class KindsTests: XCTestCase {
     /// A choice outside the list names the source, the setting and every allowed value.
     func testUnknownChoicesNameTheAllowedValues() {
         for (key, value, allowed) in [("critic_norm", "group", "batch, layer, instance or none"), ("optimizer", "sgd", "adam or rmsprop"),
-                                      ("z_distribution", "gaussian", "uniform or normal")] {
+                                      ("z_distribution", "gaussian", "uniform or normal"), ("loss", "lsgan", "bce, wgan-gp, wgan-clip or hinge")] {
             XCTAssertThrowsError(try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: nil, overrides: [key: value])) { e in
                 XCTAssertEqual("\(e)", "command line: setting '\(key)': must be \(allowed), got '\(value)'")
             }
+        }
+    }
+
+    /// `loss` is the family's own unless set; set, it picks the objective; a run record written
+    /// before the setting existed (no `loss` key) reads as the family's.
+    func testLossSettingOverridesTheFamilysLoss() throws {
+        for m in ModelKind.allCases {
+            XCTAssertEqual(try TrainConfig.resolve(model: m, preset: nil, yamlFile: nil, overrides: [:]).loss, m.family.loss, m.rawValue)
+        }
+        let c = try TrainConfig.resolve(model: .hagan3d, preset: nil, yamlFile: nil, overrides: ["loss": "wgan-gp"])
+        XCTAssertEqual(c.loss, .wganGP)
+        XCTAssertTrue(c.loss.objective is WassersteinObjective)
+        var record = try c.dictionary()
+        XCTAssertEqual(record["loss"] as? String, "wgan-gp")
+        record["loss"] = nil
+        let old = try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: record))
+        XCTAssertEqual(old.loss, .bce, "hagan3d's own loss")
+        // A loss whose penalty refuses a batch-norm critic names the loss among the settings involved.
+        XCTAssertThrowsError(try TrainConfig.resolve(model: .dcgan3d, preset: nil, yamlFile: nil, overrides: ["loss": "wgan-gp", "critic_norm": "batch"])) { e in
+            XCTAssertTrue("\(e)".contains("critic_norm"), "\(e)")
         }
     }
 
