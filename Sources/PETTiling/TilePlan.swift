@@ -84,8 +84,9 @@ extension TiledStack {
     }
 
     /// Bytes one tile needs (see TilePlan.estimatedBytes) for per-axis profiles pd, ph, pw: the
-    /// worst layer's live tensors (input, padded input or transposed cover, output) plus its vol2col
-    /// column buffer, one idle cached column buffer, the tile's input crop and the output slab.
+    /// worst layer's live tensors (input, padded input or transposed cover, output) plus its kernel
+    /// scratch (implicit GEMM's buffers, or im2col's column buffer), the idle cached scratch, the
+    /// tile's input crop and the output slab.
     func tileBytes(_ pr: [AxisProfile], shapes: [[Int]], columnLimit: Int) -> Int {
         let n = shapes[0][0]
         var live: [Int] = [], columns: [Int] = []
@@ -97,14 +98,32 @@ extension TiledStack {
             switch st {
             case .conv(_, _, let p):
                 live.append(n * (ci * vin + ci * vmid + co * vout) * 4)
-                // im2col: rows Ci·k, one column per output voxel, cut in depth slabs at the limit.
-                let rows = ci * p.kernel.reduce(1, *)
-                columns.append(min(max(columnLimit, rows * pr[1].maxOut[l] * pr[2].maxOut[l] * 4), rows * vout * n * 4))
+                if convPath == .implicitGEMM {
+                    // The kernel on the worst tile's padded input (the layer's padding made explicit).
+                    let g = ConvGeometry(n: n, ci: ci, co: co, id: pr[0].maxMid[l], ih: pr[1].maxMid[l], iw: pr[2].maxMid[l],
+                                         od: pr[0].maxOut[l], oh: pr[1].maxOut[l], ow: pr[2].maxOut[l],
+                                         kd: p.kernel[0], kh: p.kernel[1], kw: p.kernel[2], sd: p.stride[0], sh: p.stride[1], sw: p.stride[2],
+                                         pd: 0, ph: 0, pw: 0)
+                    columns.append(Conv3dImplicitGEMM.scratchFloats(g, role: .correlate) * 4)
+                } else {
+                    // im2col: rows Ci·k, one column per output voxel, cut in depth slabs at the limit.
+                    let rows = ci * p.kernel.reduce(1, *)
+                    columns.append(min(max(columnLimit, rows * pr[1].maxOut[l] * pr[2].maxOut[l] * 4), rows * vout * n * 4))
+                }
             case .convTranspose(_, _, let p):
                 live.append(n * (ci * vin + co * vmid + co * vout) * 4)
-                // The adjoint's columns: rows Co·k, one column per (small) input voxel.
-                let rows = co * p.kernel.reduce(1, *)
-                columns.append(min(max(columnLimit, rows * pr[1].maxIn[l] * pr[2].maxIn[l] * 4), rows * vin * n * 4))
+                if convPath == .implicitGEMM {
+                    // The adjoint from the worst tile's input (small, y) to what it covers (large, x).
+                    let g = ConvGeometry(n: n, ci: co, co: ci, id: pr[0].maxMid[l], ih: pr[1].maxMid[l], iw: pr[2].maxMid[l],
+                                         od: pr[0].maxIn[l], oh: pr[1].maxIn[l], ow: pr[2].maxIn[l],
+                                         kd: p.kernel[0], kh: p.kernel[1], kw: p.kernel[2], sd: p.stride[0], sh: p.stride[1], sw: p.stride[2],
+                                         pd: 0, ph: 0, pw: 0)
+                    columns.append(Conv3dImplicitGEMM.scratchFloats(g, role: .adjoint) * 4)
+                } else {
+                    // The adjoint's columns: rows Co·k, one column per (small) input voxel.
+                    let rows = co * p.kernel.reduce(1, *)
+                    columns.append(min(max(columnLimit, rows * pr[1].maxIn[l] * pr[2].maxIn[l] * 4), rows * vin * n * 4))
+                }
             case .pointwise:
                 // Batch norm in eval mode: scale/shift then the affine, one intermediate (+ slack).
                 live.append(n * (ci * vin + 3 * co * vout) * 4)

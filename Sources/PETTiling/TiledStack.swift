@@ -142,9 +142,13 @@ public enum TileStage {
 /// A fully convolutional stack ready for tiled execution.
 public final class TiledStack {
     public let stages: [TileStage]
-    /// Kernel options for tiled runs (the column-buffer limit is set from the memory plan): im2col,
-    /// or the path PETGAN_CONV forces (as it does for the untiled ops).
-    public var convPath: ConvPath? = ConvOptions.environmentPath ?? .im2col
+    /// The kernel of tiled runs: implicit GEMM, or the path PETGAN_CONV forces (as it does for the
+    /// untiled ops). Implicit GEMM sums every output voxel in one order (taps, then channels, in
+    /// fixed chunks) whatever the extent of the call, so a volume's bits do not depend on its tiling
+    /// or budget. im2col does not give that: OpenBLAS picks its sgemm kernel and K blocking by the
+    /// product's size (the SkylakeX/Cooperlake small-matrix kernels, Prescott's), and a tile's GEMM
+    /// has another size than the whole volume's.
+    public var convPath: ConvPath? = ConvOptions.environmentPath ?? .implicitGEMM
 
     /// Builds the stack from layers in order. Each must be `Tileable` (convolution and
     /// transposed-convolution layers, eval-mode 3-D batch norm, activations, the identity, Sequential

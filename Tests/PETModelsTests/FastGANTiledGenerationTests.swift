@@ -36,7 +36,7 @@ final class FastGANTiledGenerationTests: XCTestCase {
     /// sums do not depend on the extent it is given (the reference kernel, `PETGAN_CONV=reference`),
     /// for tiles that do not divide the grid and for a budget-chosen tiling within its budget. With
     /// GEMM kernels a tile's GEMM has another shape than the whole volume's, and OpenBLAS blocks it
-    /// differently: the tiled default (im2col) against the untiled automatic choice (Winograd /
+    /// differently: the tiled default (implicit GEMM) against the untiled automatic choice (Winograd /
     /// implicit GEMM / im2col) within 1e-5, as every tiled generation.
     func testTiledEqualsUntiledOnAnOddGrid() throws {
         let (gen, z) = try generator(seed: 31)
@@ -50,7 +50,7 @@ final class FastGANTiledGenerationTests: XCTestCase {
         let tg = try TiledGenerator(gen)
         for tile in [[7, 13, 5], [96, 37, 32]] {
             let got = try tg.stack.forwardTiled(x, tile: tile)
-            XCTAssertLessThanOrEqual(got.maxAbsDifference(to: automatic), 1e-5, "tile \(tile) (im2col) against the automatic kernels")
+            XCTAssertLessThanOrEqual(got.maxAbsDifference(to: automatic), 1e-5, "tile \(tile) (the tiled default) against the automatic kernels")
         }
 
         for c in convLayers(gen) { c.options.path = .reference }

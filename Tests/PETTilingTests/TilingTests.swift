@@ -107,6 +107,45 @@ final class TilingTests: XCTestCase {
         XCTAssertGreaterThan(emptyTiles, 0, "no tile with an empty input region was drawn")
     }
 
+    /// The tiled writer's own kernel (implicit GEMM) sums every voxel in one order whatever the
+    /// extent of the call, so odd tilings give the bits of one tile. Regression: with im2col the
+    /// tiles' sgemm calls had other sizes than the whole volume's and OpenBLAS's SkylakeX, Cooperlake
+    /// and Prescott kernels rounded them differently (a budgeted `generate` wrote other bits).
+    func testDefaultTiledKernelGivesOneTilesBitsForEveryTiling() throws {
+        var rng = PETRandom(seed: 23)
+        func w(_ shape: [Int]) -> Tensor {
+            let fan = Float(shape[1] * shape[2...].reduce(1, *))
+            return Tensor.uniform(shape, low: -1 / fan.squareRoot(), high: 1 / fan.squareRoot(), rng: &rng)
+        }
+        let stack = TiledStack(stages: [
+            .conv(weight: w([32, 24, 3, 3, 3]), bias: Tensor.uniform([32], low: -0.1, high: 0.1, rng: &rng), params: ConvParams(k: 3, p: 1)),
+            .pointwise(LeakyReLU(0.2), name: "lrelu"),
+            .convTranspose(weight: w([32, 16, 4, 4, 4]), bias: nil, params: ConvParams(k: 4, s: 2, p: 1)),
+            .pointwise(randomBatchNorm(16, &rng), name: "bn"),
+            .pointwise(ReLU(), name: "relu"),
+            .conv(weight: w([1, 16, 3, 3, 3]), bias: nil, params: ConvParams(k: 3, p: 1)),
+            .pointwise(Tanh(), name: "tanh"),
+        ])
+        if ConvOptions.environmentPath == nil { XCTAssertEqual(stack.convPath, .implicitGEMM) }
+        let x = Tensor.normal([2, 24, 10, 12, 9], rng: &rng)
+        let one = try stack.forwardTiled(x, tile: [20, 24, 18])
+        XCTAssertEqual(one.shape, [2, 1, 20, 24, 18])
+        XCTAssertGreaterThan(one.maxAbsDifference(to: Tensor(shape: one.shape)), 0.05, "a non-trivial output")
+        XCTAssertLessThanOrEqual(one.maxAbsDifference(to: try stack.forwardUntiled(x, options: ConvOptions(path: .reference))), 1e-5)
+        for tile in [[7, 5, 11], [20, 3, 18], [1, 24, 18], [13, 17, 5]] {
+            let got = try stack.forwardTiled(x, tile: tile)
+            XCTAssertTrue(got.bitwiseEqual(one), "tile \(tile): max |Δ| \(got.maxAbsDifference(to: one))")
+        }
+        // A budget-chosen tiling (several tiles) too.
+        ScratchPool.shared.trim()
+        let budget = MemoryAccountant.shared.bytesInUse + (4 << 20)
+        let plan = try stack.plan(input: x.shape, budgetBytes: budget)
+        XCTAssertGreaterThan(plan.tileCount, 1, "\(plan)")
+        let sink = TensorSink(shape: one.shape)
+        try stack.run(x, plan: plan, into: sink)
+        XCTAssertTrue(sink.output.bitwiseEqual(one), "budget plan \(plan)")
+    }
+
     /// With the reference kernels (same summation order for every voxel) tiling is bitwise exact.
     func testTiledIsBitwiseWithReferenceKernels() throws {
         var rng = PETRandom(seed: 11)

@@ -182,26 +182,11 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     public static func correlateAdjoint(_ g: ConvGeometry, y: UnsafePointer<Float>, w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, options: ConvOptions) {
         let isa = self.isa, nb = isa.blockWidth
         let blocks = (g.ci + nb - 1) / nb, cip = blocks * nb, K = g.kernelVolume, co = g.co
-        let sizes = [(g.id, g.od, g.kd, g.sd, g.pd), (g.ih, g.oh, g.kh, g.sh, g.ph), (g.iw, g.ow, g.kw, g.sw, g.pw)]
-        // Front padding F = (most taps of a phase) − 1; extent covers every phase's positions.
-        var front = [Int](), ext = [Int]()
-        for (i, o, k, s, p) in sizes {
-            let f = ceilDiv(k, s) - 1
-            var e = o + f
-            for φ in 0..<s { let a = phaseAxis(i: i, k: k, s: s, p: p, phase: φ); if a.count > 0 { e = max(e, a.q0 + a.count + f) } }
-            front.append(f); ext.append(e)
-        }
+        let (front, ext, maxPositions) = adjointLayout(g)
         let (yd, yh, yw) = (ext[0], ext[1], ext[2])
         let ycl = ScratchBuffer(count: g.n * yd * yh * yw * co)
         packChannelsLast(y, n: g.n, c: co, d: g.od, h: g.oh, w: g.ow, into: ycl.pointer, cp: co, dp: yd, hp: yh, wp: yw,
                          fd: front[0], fh: front[1], fw: front[2])
-        var maxPositions = 0
-        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
-            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
-            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
-            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
-            maxPositions = max(maxPositions, a.count * b.count * e.count)
-        }}}
         let out = ScratchBuffer(count: g.n * maxPositions * cip)
         // Every phase's weights in one pass over w (a phase alone reads half of w's lines or more, so
         // phase by phase would read w several times): (block, phase, tap, co, nb over ci), zero past Ci.
@@ -235,6 +220,50 @@ public enum Conv3dImplicitGEMM: ConvKernel {
                                origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
                                stride: (g.sd, g.sh, g.sw))
         }}}
+    }
+
+    /// The adjoint's padded copy of y: front padding F = (most taps of a phase) − 1 per axis, the
+    /// extent covering every phase's positions, and the most output positions of one phase.
+    static func adjointLayout(_ g: ConvGeometry) -> (front: [Int], extent: [Int], maxPositions: Int) {
+        let sizes = [(g.id, g.od, g.kd, g.sd, g.pd), (g.ih, g.oh, g.kh, g.sh, g.ph), (g.iw, g.ow, g.kw, g.sw, g.pw)]
+        var front = [Int](), ext = [Int]()
+        for (i, o, k, s, p) in sizes {
+            let f = ceilDiv(k, s) - 1
+            var e = o + f
+            for φ in 0..<s { let a = phaseAxis(i: i, k: k, s: s, p: p, phase: φ); if a.count > 0 { e = max(e, a.q0 + a.count + f) } }
+            front.append(f); ext.append(e)
+        }
+        var maxPositions = 0
+        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
+            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
+            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
+            maxPositions = max(maxPositions, a.count * b.count * e.count)
+        }}}
+        return (front, ext, maxPositions)
+    }
+
+    /// Floats of scratch one call holds at once (channels-last copy, packed weights, padded output;
+    /// the weight gradient's padded x, channels-last gy and transposed result), for memory plans:
+    /// the tiled writer runs this kernel and its plan counts exactly these buffers.
+    public static func scratchFloats(_ g: ConvGeometry, role: ConvDispatch.Role, isa: ConvISA = Conv3dImplicitGEMM.isa) -> Int {
+        let nb = isa.blockWidth, K = g.kernelVolume
+        let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
+        let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
+        let wp = paddedExtent(input: g.iw, output: g.ow, k: g.kw, s: g.sw, p: g.pw)
+        switch role {
+        case .correlate:
+            let blocks = (g.co + nb - 1) / nb
+            return g.n * dp * hp * wp * g.ci + max(1, blocks * K * g.ci * nb) + g.n * g.outSpatial * blocks * nb
+        case .adjoint:
+            let blocks = (g.ci + nb - 1) / nb
+            let (_, ext, positions) = adjointLayout(g)
+            let taps = adjointPhaseTaps(g).reduce(0) { $0 + $1.count }
+            return g.n * ext.reduce(1, *) * g.co + g.n * positions * blocks * nb + max(1, blocks * taps * g.co * nb)
+        case .weight:
+            let blocks = (g.co + nb - 1) / nb
+            return g.n * g.ci * dp * hp * wp + g.n * g.outSpatial * blocks * nb + g.ci * K * blocks * nb
+        }
     }
 
     /// The adjoint's taps of every phase (φd, φh, φw in loop order; none for a phase without output

@@ -88,6 +88,12 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var sd, sh, sw: Int
     public var pd, ph, pw: Int
 
+    public init(n: Int, ci: Int, co: Int, id: Int, ih: Int, iw: Int, od: Int, oh: Int, ow: Int,
+                kd: Int, kh: Int, kw: Int, sd: Int, sh: Int, sw: Int, pd: Int, ph: Int, pw: Int) {
+        self.n = n; self.ci = ci; self.co = co; self.id = id; self.ih = ih; self.iw = iw; self.od = od; self.oh = oh; self.ow = ow
+        self.kd = kd; self.kh = kh; self.kw = kw; self.sd = sd; self.sh = sh; self.sw = sw; self.pd = pd; self.ph = ph; self.pw = pw
+    }
+
     public var inSpatial: Int { id * ih * iw }
     public var outSpatial: Int { od * oh * ow }
     public var kernelVolume: Int { kd * kh * kw }
