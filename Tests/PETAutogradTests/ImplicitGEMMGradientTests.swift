@@ -11,6 +11,10 @@ final class ImplicitGEMMGradientTests: XCTestCase {
         let saved = Conv3dImplicitGEMM.isa
         Conv3dImplicitGEMM.isa = isa
         defer { Conv3dImplicitGEMM.isa = saved }
+        // This tile on every call, thin ones too.
+        let narrow = Conv3dImplicitGEMM.narrowOutputsOnAVX2
+        Conv3dImplicitGEMM.narrowOutputsOnAVX2 = false
+        defer { Conv3dImplicitGEMM.narrowOutputsOnAVX2 = narrow }
         print("implicit-GEMM gradient tests: running the \(isa.rawValue) micro-kernel")
         try body()
     }

@@ -40,6 +40,10 @@ final class ImplicitGEMMTests: XCTestCase {
         let saved = Conv3dImplicitGEMM.isa
         Conv3dImplicitGEMM.isa = isa
         defer { Conv3dImplicitGEMM.isa = saved }
+        // This tile on every call, thin ones too.
+        let narrow = Conv3dImplicitGEMM.narrowOutputsOnAVX2
+        Conv3dImplicitGEMM.narrowOutputsOnAVX2 = false
+        defer { Conv3dImplicitGEMM.narrowOutputsOnAVX2 = narrow }
         print("implicit-GEMM tests: running the \(isa.rawValue) micro-kernel (\(isa.blockWidth) channels per tile)")
         try ConvolutionTests.compare(path: .implicitGEMM, cases: ConvolutionTests.randomCases(count: 40, seed: 51))
         try ConvolutionTests.compare(path: .implicitGEMM, cases: Self.wideCases(count: 12, seed: 52))
@@ -52,6 +56,39 @@ final class ImplicitGEMMTests: XCTestCase {
     func testAVX512KernelMatchesReference() throws { try run(.avx512) }
     func testAVX2KernelMatchesReference() throws { try run(.avx2) }
     func testPlainCKernelMatchesReference() throws { try run(.scalar) }
+
+    /// With the AVX-512 tile selected, calls with ≤ 16 output channels run the AVX2 tile (by
+    /// channel count only), others the AVX-512 one: the result of a thin call is bitwise the AVX2
+    /// tile's, of a wide call the AVX-512 tile's.
+    func testNarrowOutputsRunTheAVX2Tile() throws {
+        guard ConvISA.avx512.isSupported else { throw XCTSkip("this CPU has no avx512 (the rule only applies there)") }
+        let savedISA = Conv3dImplicitGEMM.isa, savedNarrow = Conv3dImplicitGEMM.narrowOutputsOnAVX2
+        defer { Conv3dImplicitGEMM.isa = savedISA; Conv3dImplicitGEMM.narrowOutputsOnAVX2 = savedNarrow }
+        Conv3dImplicitGEMM.isa = .avx512
+        Conv3dImplicitGEMM.narrowOutputsOnAVX2 = false
+        XCTAssertEqual(Conv3dImplicitGEMM.tileISA(outputChannels: 1), .avx512, "off: every call on the selected tile")
+        Conv3dImplicitGEMM.narrowOutputsOnAVX2 = true
+        XCTAssertEqual(Conv3dImplicitGEMM.tileISA(outputChannels: 1), .avx2)
+        XCTAssertEqual(Conv3dImplicitGEMM.tileISA(outputChannels: 16), .avx2)
+        XCTAssertEqual(Conv3dImplicitGEMM.tileISA(outputChannels: 17), .avx512)
+        var rng = PETRandom(seed: 5)
+        for co in [1, 16, 40] {
+            let x = Tensor.normal([2, 8, 7, 9, 6], rng: &rng), w = Tensor.normal([co, 8, 3, 3, 3], rng: &rng)
+            let g = try ConvGeometry.conv(x: x.shape, w: w.shape, params: ConvParams(k: 3, p: 1), op: "t")
+            func run(_ isa: ConvISA, narrow: Bool) -> Tensor {
+                Conv3dImplicitGEMM.isa = isa; Conv3dImplicitGEMM.narrowOutputsOnAVX2 = narrow
+                let y = Tensor(shape: g.yShape)
+                Conv3dImplicitGEMM.correlate(g, x: x.data, w: w.data, y: y.data, options: .automatic)
+                return y
+            }
+            let auto = run(.avx512, narrow: true)
+            let expected = run(co <= 16 ? .avx2 : .avx512, narrow: false)
+            XCTAssertTrue(auto.bitwiseEqual(expected), "\(co) output channels")
+            let ref = Tensor(shape: g.yShape)
+            Conv3dReference.correlate(g, x: x.data, w: w.data, y: ref.data, options: .automatic)
+            XCTAssertLessThanOrEqual(auto.maxAbsDifference(to: ref), 1e-4, "\(co) output channels against the reference")
+        }
+    }
 
     func testISAsAndBlockWidths() {
         XCTAssertTrue(ConvISA.scalar.isSupported)

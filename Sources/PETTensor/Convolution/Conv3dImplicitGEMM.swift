@@ -38,6 +38,18 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     /// best it has. Tests set it to run each kernel.
     nonisolated(unsafe) public static var isa: ConvISA = environmentISA ?? .best
 
+    /// Calls with at most 16 output channels (the AVX2 tile's block) run the AVX2 tile when `isa` is
+    /// AVX-512: its 64-channel block would compute mostly padding there (a network's 1-channel output
+    /// layer: 63 of 64 lanes). Chosen by channel counts alone, never by extent, so the tiled writer's
+    /// bits still do not depend on the tiling. Off when PETGAN_CONV_ISA forces a tile; tests of each
+    /// tile turn it off.
+    nonisolated(unsafe) public static var narrowOutputsOnAVX2 = environmentISA == nil
+
+    /// The tile a call with `outputChannels` output channels runs.
+    public static func tileISA(outputChannels c: Int) -> ConvISA {
+        narrowOutputsOnAVX2 && isa == .avx512 && c <= ConvISA.avx2.blockWidth && ConvISA.avx2.isSupported ? .avx2 : isa
+    }
+
     /// PETGAN_CONV_ISA, read once (an unknown or unsupported value is reported and ignored).
     public static let environmentISA: ConvISA? = {
         guard let s = ProcessInfo.processInfo.environment["PETGAN_CONV_ISA"], !s.isEmpty else { return nil }
@@ -143,7 +155,7 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     // MARK: kernels
 
     public static func correlate(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, options: ConvOptions) {
-        let isa = self.isa, nb = isa.blockWidth
+        let isa = tileISA(outputChannels: g.co), nb = isa.blockWidth
         let blocks = (g.co + nb - 1) / nb, cop = blocks * nb, K = g.kernelVolume, ci = g.ci
         let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
         let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
@@ -180,7 +192,7 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     }
 
     public static func correlateAdjoint(_ g: ConvGeometry, y: UnsafePointer<Float>, w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, options: ConvOptions) {
-        let isa = self.isa, nb = isa.blockWidth
+        let isa = tileISA(outputChannels: g.ci), nb = isa.blockWidth
         let blocks = (g.ci + nb - 1) / nb, cip = blocks * nb, K = g.kernelVolume, co = g.co
         let (front, ext, maxPositions) = adjointLayout(g)
         let (yd, yh, yw) = (ext[0], ext[1], ext[2])
@@ -246,8 +258,8 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     /// Floats of scratch one call holds at once (channels-last copy, packed weights, padded output;
     /// the weight gradient's padded x, channels-last gy and transposed result), for memory plans:
     /// the tiled writer runs this kernel and its plan counts exactly these buffers.
-    public static func scratchFloats(_ g: ConvGeometry, role: ConvDispatch.Role, isa: ConvISA = Conv3dImplicitGEMM.isa) -> Int {
-        let nb = isa.blockWidth, K = g.kernelVolume
+    public static func scratchFloats(_ g: ConvGeometry, role: ConvDispatch.Role) -> Int {
+        let nb = tileISA(outputChannels: role == .adjoint ? g.ci : g.co).blockWidth, K = g.kernelVolume
         let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
         let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
         let wp = paddedExtent(input: g.iw, output: g.ow, k: g.kw, s: g.sw, p: g.pw)
@@ -286,7 +298,7 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     }
 
     public static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafePointer<Float>, w: UnsafeMutablePointer<Float>, options: ConvOptions) {
-        let isa = self.isa, nb = isa.blockWidth
+        let isa = tileISA(outputChannels: g.co), nb = isa.blockWidth
         let blocks = (g.co + nb - 1) / nb, cop = blocks * nb, K = g.kernelVolume, ci = g.ci
         let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
         let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
