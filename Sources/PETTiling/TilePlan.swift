@@ -89,6 +89,11 @@ extension TiledStack {
     /// tile's input crop and the output slab.
     func tileBytes(_ pr: [AxisProfile], shapes: [[Int]], columnLimit: Int) -> Int {
         let n = shapes[0][0]
+        // A kernel geometry without padding: x (large) → y (small), as the tile ops run it.
+        func unpadded(_ p: ConvParams, ci: Int, co: Int, large: [Int], small: [Int]) -> ConvGeometry {
+            ConvGeometry(n: n, ci: ci, co: co, id: large[0], ih: large[1], iw: large[2], od: small[0], oh: small[1], ow: small[2],
+                         kd: p.kernel[0], kh: p.kernel[1], kw: p.kernel[2], sd: p.stride[0], sh: p.stride[1], sw: p.stride[2], pd: 0, ph: 0, pw: 0)
+        }
         var live: [Int] = [], columns: [Int] = []
         for (l, st) in stages.enumerated() {
             let ci = shapes[l][1], co = shapes[l + 1][1]
@@ -100,11 +105,8 @@ extension TiledStack {
                 live.append(n * (ci * vin + ci * vmid + co * vout) * 4)
                 if convPath == .implicitGEMM {
                     // The kernel on the worst tile's padded input (the layer's padding made explicit).
-                    let g = ConvGeometry(n: n, ci: ci, co: co, id: pr[0].maxMid[l], ih: pr[1].maxMid[l], iw: pr[2].maxMid[l],
-                                         od: pr[0].maxOut[l], oh: pr[1].maxOut[l], ow: pr[2].maxOut[l],
-                                         kd: p.kernel[0], kh: p.kernel[1], kw: p.kernel[2], sd: p.stride[0], sh: p.stride[1], sw: p.stride[2],
-                                         pd: 0, ph: 0, pw: 0)
-                    columns.append(Conv3dImplicitGEMM.scratchFloats(g, role: .correlate) * 4)
+                    columns.append(Conv3dImplicitGEMM.scratchFloats(unpadded(p, ci: ci, co: co, large: pr.map { $0.maxMid[l] },
+                                                                             small: pr.map { $0.maxOut[l] }), role: .correlate) * 4)
                 } else {
                     // im2col: rows Ci·k, one column per output voxel, cut in depth slabs at the limit.
                     let rows = ci * p.kernel.reduce(1, *)
@@ -114,11 +116,8 @@ extension TiledStack {
                 live.append(n * (ci * vin + co * vmid + co * vout) * 4)
                 if convPath == .implicitGEMM {
                     // The adjoint from the worst tile's input (small, y) to what it covers (large, x).
-                    let g = ConvGeometry(n: n, ci: co, co: ci, id: pr[0].maxMid[l], ih: pr[1].maxMid[l], iw: pr[2].maxMid[l],
-                                         od: pr[0].maxIn[l], oh: pr[1].maxIn[l], ow: pr[2].maxIn[l],
-                                         kd: p.kernel[0], kh: p.kernel[1], kw: p.kernel[2], sd: p.stride[0], sh: p.stride[1], sw: p.stride[2],
-                                         pd: 0, ph: 0, pw: 0)
-                    columns.append(Conv3dImplicitGEMM.scratchFloats(g, role: .adjoint) * 4)
+                    columns.append(Conv3dImplicitGEMM.scratchFloats(unpadded(p, ci: co, co: ci, large: pr.map { $0.maxMid[l] },
+                                                                             small: pr.map { $0.maxIn[l] }), role: .adjoint) * 4)
                 } else {
                     // The adjoint's columns: rows Co·k, one column per (small) input voxel.
                     let rows = co * p.kernel.reduce(1, *)
