@@ -89,10 +89,18 @@ extension TiledStack {
     /// tile's input crop and the output slab.
     func tileBytes(_ pr: [AxisProfile], shapes: [[Int]], columnLimit: Int) -> Int {
         let n = shapes[0][0]
-        // A kernel geometry without padding: x (large) → y (small), as the tile ops run it.
-        func unpadded(_ p: ConvParams, ci: Int, co: Int, large: [Int], small: [Int]) -> ConvGeometry {
-            ConvGeometry(n: n, ci: ci, co: co, id: large[0], ih: large[1], iw: large[2], od: small[0], oh: small[1], ow: small[2],
-                         kd: p.kernel[0], kh: p.kernel[1], kw: p.kernel[2], sd: p.stride[0], sh: p.stride[1], sw: p.stride[2], pd: 0, ph: 0, pw: 0)
+        // Scratch of one kernel call on geometry x (large, ci channels) → y (small, co channels), no
+        // padding, as the tile ops run it: implicit GEMM's buffers, or im2col's column buffer (rows
+        // ci·k, one column per small-side voxel, cut in depth slabs at the limit).
+        func kernelScratchBytes(_ p: ConvParams, ci: Int, co: Int, large: [Int], small: [Int], role: ConvDispatch.Role) -> Int {
+            if convPath == .implicitGEMM {
+                let g = ConvGeometry(n: n, ci: ci, co: co, id: large[0], ih: large[1], iw: large[2], od: small[0], oh: small[1], ow: small[2],
+                                     kd: p.kernel[0], kh: p.kernel[1], kw: p.kernel[2], sd: p.stride[0], sh: p.stride[1], sw: p.stride[2],
+                                     pd: 0, ph: 0, pw: 0)
+                return Conv3dImplicitGEMM.scratchFloats(g, role: role) * 4
+            }
+            let rows = ci * p.kernel.reduce(1, *)
+            return min(max(columnLimit, rows * small[1] * small[2] * 4), rows * small.reduce(1, *) * n * 4)
         }
         var live: [Int] = [], columns: [Int] = []
         for (l, st) in stages.enumerated() {
@@ -103,26 +111,12 @@ extension TiledStack {
             switch st {
             case .conv(_, _, let p):
                 live.append(n * (ci * vin + ci * vmid + co * vout) * 4)
-                if convPath == .implicitGEMM {
-                    // The kernel on the worst tile's padded input (the layer's padding made explicit).
-                    columns.append(Conv3dImplicitGEMM.scratchFloats(unpadded(p, ci: ci, co: co, large: pr.map { $0.maxMid[l] },
-                                                                             small: pr.map { $0.maxOut[l] }), role: .correlate) * 4)
-                } else {
-                    // im2col: rows Ci·k, one column per output voxel, cut in depth slabs at the limit.
-                    let rows = ci * p.kernel.reduce(1, *)
-                    columns.append(min(max(columnLimit, rows * pr[1].maxOut[l] * pr[2].maxOut[l] * 4), rows * vout * n * 4))
-                }
+                // The kernel on the worst tile's padded input (the layer's padding made explicit).
+                columns.append(kernelScratchBytes(p, ci: ci, co: co, large: pr.map { $0.maxMid[l] }, small: pr.map { $0.maxOut[l] }, role: .correlate))
             case .convTranspose(_, _, let p):
                 live.append(n * (ci * vin + co * vmid + co * vout) * 4)
-                if convPath == .implicitGEMM {
-                    // The adjoint from the worst tile's input (small, y) to what it covers (large, x).
-                    columns.append(Conv3dImplicitGEMM.scratchFloats(unpadded(p, ci: co, co: ci, large: pr.map { $0.maxMid[l] },
-                                                                             small: pr.map { $0.maxIn[l] }), role: .adjoint) * 4)
-                } else {
-                    // The adjoint's columns: rows Co·k, one column per (small) input voxel.
-                    let rows = co * p.kernel.reduce(1, *)
-                    columns.append(min(max(columnLimit, rows * pr[1].maxIn[l] * pr[2].maxIn[l] * 4), rows * vin * n * 4))
-                }
+                // The adjoint from the worst tile's input (small, y) to what it covers (large, x).
+                columns.append(kernelScratchBytes(p, ci: co, co: ci, large: pr.map { $0.maxMid[l] }, small: pr.map { $0.maxIn[l] }, role: .adjoint))
             case .pointwise:
                 // Batch norm in eval mode: scale/shift then the affine, one intermediate (+ slack).
                 live.append(n * (ci * vin + 3 * co * vout) * 4)
