@@ -64,9 +64,15 @@ public enum CriticScores {
                     let dst = x.data + z * plane
                     for k in 0..<slab.count { dst[k] = map.forward(slab[k]) }
                 }
-                let (s, plan) = try TiledCritic.scores(model, images: x, labels: [label], memoryBudget: memoryBudget)
-                plans.append(plan)
-                out.append((Double(s.array[0]), cls))   // a copy: .data would not keep the tensor alive
+                if model.isHierarchical {
+                    // Two critics on a low-resolution whole and a slab: scored slab by slab, untiled
+                    // (one slab's activations), HAGAN.swift's hierarchicalScores.
+                    out.append((Double(try model.hierarchicalScores(x, labels: [label])[0]), cls))
+                } else {
+                    let (s, plan) = try TiledCritic.scores(model, images: x, labels: [label], memoryBudget: memoryBudget)
+                    plans.append(plan)
+                    out.append((Double(s.array[0]), cls))   // a copy: .data would not keep the tensor alive
+                }
                 p.update(i + 1)
             }
             return out
@@ -85,7 +91,9 @@ public enum CriticScores {
                            "auc": Statistics.auc(scores: rc + sc, positive: rc.map { _ in true } + sc.map { _ in false })]
         }
         let finest = plans.max { $0.tileCount < $1.tileCount }
-        let tile = finest.map { $0.tileCount <= 1 ? "whole volume (1 tile)" : $0.description } ?? "-"
+        let tile = model.isHierarchical
+            ? "low-resolution whole + \(model.scoringSlabStarts.count) slabs (starts \(model.scoringSlabStarts.map(String.init).joined(separator: ", "))), score the mean of (low + slab) / 2"
+            : finest.map { $0.tileCount <= 1 ? "whole volume (1 tile)" : $0.description } ?? "-"
         let kind = "\(rec.config.model.rawValue): \(rec.config.loss.objective.scoreDescription)"
         return CriticScoresResult(checkpoint: file, model: kind, tile: tile, real: Summary(r.map(\.score)), synthetic: Summary(s.map(\.score)),
                                   auc: auc, gap: Statistics.mean(r.map(\.score)) - Statistics.mean(s.map(\.score)), perClass: perClass,

@@ -106,6 +106,12 @@ public struct AugmentPolicy: Equatable, Sendable, CustomStringConvertible {
             a.scales == b.scales && a.flips == b.flips && a.shifts == b.shifts
                 && a.boxes?.map { $0.map { [$0.0, $0.1] } } == b.boxes?.map { $0.map { [$0.0, $0.1] } }
         }
+
+        /// The draws of samples `r` only (a rank's share of a global batch's draw).
+        public func rows(_ r: Range<Int>) -> Draw {
+            Draw(scales: scales.map { Array($0[r]) }, flips: flips.map { Array($0[r]) },
+                 shifts: shifts.map { Array($0[r]) }, boxes: boxes.map { Array($0[r]) })
+        }
     }
 
     /// Parameters for a batch of `n` samples of spatial shape `spatial`.

@@ -95,7 +95,11 @@ public final class GANModel {
     /// of one uniform draw per global item (the gradient penalty's interpolation weights). A penalty
     /// that draws otherwise is refused rather than silently made N-dependent.
     func shardedPenalty(real x: Tensor, fake: Tensor, labels: [Int], rng: inout PETRandom) throws -> Variable? {
-        let critic: (Variable) throws -> Variable = { try self.discriminate($0, labels: labels) }
+        try shardedPenalty(critic: { try self.discriminate($0, labels: labels) }, real: x, fake: fake, rng: &rng)
+    }
+
+    /// `shardedPenalty` of any critic (hagan3d's low-resolution and slab critics).
+    func shardedPenalty(critic: (Variable) throws -> Variable, real x: Tensor, fake: Tensor, rng: inout PETRandom) throws -> Variable? {
         guard let dp = dataParallel else { return try objective.criticPenalty(critic: critic, real: x, fake: fake, config: config, rng: &rng) }
         let n = x.shape[0]
         func advanced(_ r: PETRandom, _ k: Int) -> PETRandom { var r = r; for _ in 0..<k { _ = r.next() }; return r }
@@ -108,6 +112,18 @@ public final class GANModel {
         }
         rng = advanced(rng, n * dp.size)
         return p
+    }
+
+    /// x (this rank's rows of a global batch) through the augmentation policy with the parameters the
+    /// global batch would get in one process: every rank draws them for all N·size items from the
+    /// same stream and keeps its own rows, as `batchNoise` does, so an augmented run does not depend
+    /// on the number of ranks.
+    func augmented(_ x: Variable, rng: inout PETRandom) throws -> Variable {
+        guard !augmentation.isEmpty else { return x }
+        let n = x.shape[0], spatial = Array(x.shape.dropFirst(2))
+        guard let dp = dataParallel, dp.size > 1 else { return try augmentation.apply(x, parameters: augmentation.draw(n: n, spatial: spatial, rng: &rng)) }
+        let all = augmentation.draw(n: n * dp.size, spatial: spatial, rng: &rng)
+        return try augmentation.apply(x, parameters: all.rows(dp.rank * n ..< (dp.rank + 1) * n))
     }
 
     /// The generator input: z joined with the one-hot class (conditional models).
@@ -220,8 +236,8 @@ public final class GANModel {
         let fake = reuse ? try generate(z, labels: labels) : try withNoGrad { try generate(z, labels: labels) }
         // The same augmentation policy on both inputs, drawn independently (DiffAugment); the
         // generator's gradient flows through it in the generator step.
-        let realIn = try augmentation.apply(realV, rng: &rng)
-        let fakeIn = try augmentation.apply(reuse ? fake.detached() : fake, rng: &rng)
+        let realIn = try augmented(realV, rng: &rng)
+        let fakeIn = try augmented(reuse ? fake.detached() : fake, rng: &rng)
         let (dr, extra) = try discriminator.forwardReal(discriminatorInput(realIn, labels: labels), rng: &rng)
         let df = try discriminate(fakeIn, labels: labels)
         var lossD = try objective.criticLoss(real: dr, fake: df)
@@ -259,7 +275,7 @@ public final class GANModel {
         for p in dParams { p.requiringGrad(false) }
         defer { for p in dParams { p.requiringGrad(true) } }
         let fake = try given ?? generate(batchNoise(n, rng: &rng), labels: labels)
-        let dg = try discriminate(augmentation.apply(fake, rng: &rng), labels: labels)
+        let dg = try discriminate(augmented(fake, rng: &rng), labels: labels)
         let lossG = try objective.generatorLoss(fake: dg)
         try lossG.backward()
         try dataParallel?.averageGradients(generator.parameters)

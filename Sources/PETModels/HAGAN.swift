@@ -98,9 +98,6 @@ public struct HAGANShape: Equatable, Sendable {
 /// Builds the generator and critics of `.hierarchical` (ModelFamilies.swift).
 func makeHierarchicalNetworks(config c: TrainConfig, geometry g: NetworkGeometry, rng: inout PETRandom) throws -> (Generator, Discriminator) {
     let shape = try HAGANShape(config: c, geometry: g)
-    guard c.augmentPolicy.isEmpty else {
-        throw ConfigError.badValue(source: "config", key: "augment", reason: "hagan3d does not augment: its critics see a slab and a low-resolution whole that one transform would have to move together; train without --augment")
-    }
     return (HAGANGenerator(geometry: g, zDim: c.zDim, channels: c.gChannels, shape: shape, rng: &rng),
             HAGANDiscriminator(geometry: g, channels: c.dChannels, generatorLayers: c.gChannels.count, norm: c.criticNorm, shape: shape, rng: &rng))
 }
@@ -292,6 +289,43 @@ extension GANModel {
         return (g, d)
     }
 
+    /// Whether this is a hierarchical model (hagan3d: two critics, `hierarchicalScores` for evaluation).
+    public var isHierarchical: Bool { hierarchicalNetworks != nil }
+
+    /// The slab starts that cover the first axis for scoring a whole volume: 0, depth, 2·depth, …
+    /// and, where those do not reach the last row, one more ending at it.
+    public var scoringSlabStarts: [Int] {
+        guard let (g, _) = hierarchicalNetworks else { return [] }
+        let d = g.shape.slabDepth, rows = g.shape.grid[0]
+        var starts = Array(stride(from: 0, through: rows - d, by: d))
+        if starts.last! + d < rows { starts.append(rows - d) }
+        return starts
+    }
+
+    /// Critic scores (N) of whole volumes `x` (N, C, D, H, W) in evaluation mode, for `evaluate
+    /// --critic`: the low-resolution critic on the f×f×f block means (as training's real whole) and
+    /// the slab critic on each slab of `scoringSlabStarts`, the score the mean over those slabs of
+    /// HA-GAN's (low + high) / 2. No graph; one slab's activations at a time.
+    public func hierarchicalScores(_ x: Tensor, labels: [Int]) throws -> [Float] {
+        guard let (g, d) = hierarchicalNetworks else { preconditionFailure("hierarchicalScores of a \(config.model.rawValue) model") }
+        let wasTraining = d.isTraining
+        d.eval()
+        defer { d.train(wasTraining) }
+        let n = x.shape[0], starts = scoringSlabStarts
+        var low = [Float](), high = [Float](repeating: 0, count: n)
+        try withNoGrad {
+            for (k, start) in starts.enumerated() {
+                let b = hierarchicalBatch(whole: x, labels: labels, shape: g.shape, slabStart: start)
+                if k == 0 { low = try d.low(discriminatorInput(Variable(b.lowResolution), labels: labels)).value.array }
+                let pos = Variable(d.position(n, slabStart: start))
+                let h = try d.high(discriminatorInput(concat([Variable(b.slab), pos], axis: 1), labels: labels)).value
+                for i in 0..<n { high[i] += h.data[i] }
+            }
+        }
+        // The mean over slabs of (low + high) / 2, the low-resolution logit computed once.
+        return (0..<n).map { (low[$0] + high[$0] / Float(starts.count)) * 0.5 }
+    }
+
     /// The slab of a step: its first row uniform in 0 ... D − slab_depth, from the run's noise stream.
     func drawSlabStart(_ shape: HAGANShape, rng: inout PETRandom) -> Int { rng.int(below: shape.slabStarts) }
 
@@ -335,7 +369,17 @@ extension GANModel {
         m.lossG = g.lossG
         m.gradNormG = g.gradNormG
         ema?.update()
+        if let dp = dataParallel { m = try averaged(m, over: dp) }
         return m
+    }
+
+    /// The augmentation policy on each critic's input (DiffAugment, independently drawn per critic and
+    /// per sample): no critic sees the low-resolution whole and the slab together, so each only needs
+    /// real and generated inputs under the same policy, and the two need not move together. The slab
+    /// is augmented before its position channel is joined, so the position stays exact.
+    func augmentedPair(low: Variable, slab: Variable, rng: inout PETRandom) throws -> (Variable, Variable) {
+        let l = try augmented(low, rng: &rng)
+        return (l, try augmented(slab, rng: &rng))
     }
 
     func hierarchicalCriticStep(_ b: HierarchicalBatch, rng: inout PETRandom) throws -> (StepMetrics, (Variable, Variable)?) {
@@ -356,6 +400,7 @@ extension GANModel {
             m.dReal = Double(mean(dr.value)); m.dFake = Double(mean(df.value))
         }
         try lossD.backward()
+        try dataParallel?.averageGradients(discriminator.parameters)
         m.lossD = Double(lossD.scalar)
         m.wasserstein = Double(mean(dr.value) - mean(df.value))
         m.accuracyD = accuracy(real: dr.value, fake: df.value, threshold: objective.accuracyThreshold)
@@ -371,14 +416,17 @@ extension GANModel {
     func hierarchicalCriticLoss(_ b: HierarchicalBatch, fakeLow: Variable, fakeSlab: Variable, rng: inout PETRandom) throws
         -> (loss: Variable, real: Variable, fake: Variable, penalty: Double) {
         let (_, d) = hierarchicalNetworks!
-        let dr = try hierarchicalScore(low: Variable(b.lowResolution), slab: Variable(b.slab), slabStart: b.slabStart, labels: b.labels)
-        let df = try hierarchicalScore(low: fakeLow, slab: fakeSlab, slabStart: b.slabStart, labels: b.labels)
+        let real = try augmentedPair(low: Variable(b.lowResolution), slab: Variable(b.slab), rng: &rng)
+        let fake = try augmentedPair(low: fakeLow, slab: fakeSlab, rng: &rng)
+        let dr = try hierarchicalScore(low: real.0, slab: real.1, slabStart: b.slabStart, labels: b.labels)
+        let df = try hierarchicalScore(low: fake.0, slab: fake.1, slabStart: b.slabStart, labels: b.labels)
         var loss = try objective.criticLoss(real: dr, fake: df)
         let pos = Variable(d.position(b.slab.shape[0], slabStart: b.slabStart))
         let lowCritic: (Variable) throws -> Variable = { try d.low(self.discriminatorInput($0, labels: b.labels)) }
         let highCritic: (Variable) throws -> Variable = { try d.high(self.discriminatorInput(concat([$0, pos], axis: 1), labels: b.labels)) }
-        let penalties = [try objective.criticPenalty(critic: lowCritic, real: b.lowResolution, fake: fakeLow.value, config: config, rng: &rng),
-                         try objective.criticPenalty(critic: highCritic, real: b.slab, fake: fakeSlab.value, config: config, rng: &rng)].compactMap { $0 }
+        // Each penalty interpolates between the inputs its critic saw (augmented when augmenting).
+        let penalties = [try shardedPenalty(critic: lowCritic, real: real.0.value, fake: fake.0.value, rng: &rng),
+                         try shardedPenalty(critic: highCritic, real: real.1.value, fake: fake.1.value, rng: &rng)].compactMap { $0 }
         var sum = 0.0
         for p in penalties {
             sum += Double(p.scalar)
@@ -395,8 +443,10 @@ extension GANModel {
         for p in dParams { p.requiringGrad(false) }
         defer { for p in dParams { p.requiringGrad(true) } }
         let fake = try given ?? g.hierarchical(generatorInput(batchNoise(b.slab.shape[0], rng: &rng), labels: b.labels), slabStart: b.slabStart)
-        let lossG = try objective.generatorLoss(fake: hierarchicalScore(low: fake.0, slab: fake.1, slabStart: b.slabStart, labels: b.labels))
+        let seen = try augmentedPair(low: fake.0, slab: fake.1, rng: &rng)
+        let lossG = try objective.generatorLoss(fake: hierarchicalScore(low: seen.0, slab: seen.1, slabStart: b.slabStart, labels: b.labels))
         try lossG.backward()
+        try dataParallel?.averageGradients(generator.parameters)
         m.lossG = Double(lossG.scalar)
         m.gradNormG = gradNorm(generator.parameters)
         try optG.step()

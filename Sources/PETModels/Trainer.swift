@@ -156,15 +156,9 @@ public final class Trainer {
         record = RunRecord(config: config, geometry: geometry, data: data.info)
         if let dp = dataParallel {
             if let why = dp.batchRefusal(config.batch) { throw DataParallelError.batch(why) }
-            // Augmentation and FastGAN's decoder crops draw per item on each rank's own stream, so the
-            // training would depend on the number of ranks: refused until those draws are sharded
-            // like the noise and the penalty's.
-            if dp.size > 1 && !model.augmentation.isEmpty {
-                throw DataParallelError.unsupported("--augment is not supported under mpirun yet (its random draws are not split over ranks); train without it or in one process")
-            }
-            if dp.size > 1 && model.hierarchicalNetworks != nil {
-                throw DataParallelError.unsupported("\(config.model.rawValue) is not supported under mpirun yet (its slab draw and two critics are not split over ranks); train it in one process")
-            }
+            // FastGAN's decoder crops draw per item on each rank's own stream, so the training would
+            // depend on the number of ranks: refused until those draws are sharded like the noise,
+            // the augmentation's and the penalty's (GANModel.batchNoise, augmented, shardedPenalty).
             if dp.size > 1 && model.discriminator is FastGANDiscriminator {
                 throw DataParallelError.unsupported("\(config.model.rawValue) is not supported under mpirun yet (its decoder's random crops are not split over ranks); train it in one process")
             }

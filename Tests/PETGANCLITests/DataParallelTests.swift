@@ -189,19 +189,37 @@ final class DataParallelTests: XCTestCase {
         XCTAssertTrue(m.stderr.contains("seed 12") && m.stderr.contains("seed 11"), m.stderr)
     }
 
-    /// Augmentation draws per item on each rank's own stream (training would depend on N): refused
-    /// under two ranks with one error line, accepted in one process.
-    func testAugmentationIsRefusedUnderSeveralRanks() throws {
+    /// Augmentation's per-item draws, and hagan3d's slab draw, two critics and two penalties, are split
+    /// over ranks like the noise (every rank draws the global batch's and keeps its rows): with the
+    /// augmentation on, two ranks' averaged gradients after one step match one process's, as in
+    /// `testTwoRanksAveragedGradientsEqualOneProcessGradients`. FastGAN (its decoder's random crops)
+    /// is still refused with one error line.
+    func testAugmentedAndHierarchicalRunsMatchOneProcess() throws {
         let data = try Fixtures.smallCohort()
-        let dir = try makeTempDir("dp-augment")
+        let augment = ["--augment", "translation,cutout,intensity"]
+        for (model, extra) in [("wgangp3d", augment), ("hagan3d", augment + ["--set", "loss=wgan-gp", "--set", "lowres_factor=2"]), ("hagan3d", ["--set", "lowres_factor=2"])] {
+            let dir = try makeTempDir("dp-aug-\(model)")
+            let (r1, run1) = try train(ranks: 1, trainArgs(model: model, data: data, out: dir + "/one", steps: 1, extra: extra + ["--sync-bn"]), out: dir + "/one")
+            XCTAssertEqual(r1.status, 0, r1.stderr)
+            let (r2, run2) = try train(ranks: 2, trainArgs(model: model, data: data, out: dir + "/two", steps: 1, extra: extra + ["--sync-bn"]), out: dir + "/two")
+            XCTAssertEqual(r2.status, 0, r2.stderr)
+            XCTAssertTrue(r2.stdout.contains("data parallel: 2 ranks"), r2.stdout)
+            let c1 = try checkpoint(XCTUnwrap(run1)), c2 = try checkpoint(XCTUnwrap(run2))
+            for opt in ["optG", "optD"] {
+                let m1 = try XCTUnwrap(c1.optimizers[opt]).tensors.filter { $0.key.hasSuffix(".exp_avg") }
+                let m2 = try XCTUnwrap(c2.optimizers[opt]).tensors.filter { m1[$0.key] != nil }
+                XCTAssertFalse(m1.isEmpty, "\(model) \(opt): no optimizer moments")
+                let d = relativeDifference(m1, m2)
+                print("data parallel: \(model) \(extra.joined(separator: " ")) \(opt) gradients, 2 ranks against 1: relative difference \(d)")
+                XCTAssertLessThan(d, gradientTolerance, "\(model) \(extra) \(opt)")
+            }
+        }
         let exe = try petganBinary()
-        let args = trainArgs(model: "dcgan3d", data: data, out: dir + "/a", steps: 1, extra: ["--augment", "translation"])
-        let r = try runProcess(try mpirun(), ["--oversubscribe", "-np", "2", exe] + args, environment: mpiEnvironment)
+        let r = try runProcess(try mpirun(), ["--oversubscribe", "-np", "2", exe] + trainArgs(model: "fastgan3d", data: data, out: try makeTempDir("dp-fastgan"), steps: 1),
+                               environment: mpiEnvironment)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertEqual(r.errorLines.count, 1, r.stderr)
-        XCTAssertTrue(r.stderr.contains("--augment is not supported under mpirun"), r.stderr)
-        let one = try runProcess(exe, trainArgs(model: "dcgan3d", data: data, out: dir + "/b", steps: 1, extra: ["--augment", "translation"]))
-        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertTrue(r.stderr.contains("fastgan3d is not supported under mpirun"), r.stderr)
     }
 
     /// A rank killed mid-run ends the whole job within seconds, naming the rank; the last checkpoint

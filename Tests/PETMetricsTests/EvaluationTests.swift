@@ -218,6 +218,42 @@ final class EvaluationTests: XCTestCase {
         }
     }
 
+    /// `evaluate --critic` on a hagan3d run (two critics, layer norm: not tiled): every volume scored
+    /// by `hierarchicalScores` on the volume mapped as in training, slabs covering every row.
+    func testCriticScoresOfAHierarchicalRun() throws {
+        let real = try Fixtures.smallCohort()   // 48×56×48
+        let dir = try makeTempDir("eval-critic-hagan")
+        let synDir = dir + "/generated"
+        _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
+        let cfg = try TrainConfig.resolve(model: .hagan3d, preset: nil, yamlFile: nil, overrides: [
+            "data": real, "out": dir + "/runs", "batch": 2, "max_steps": 2, "g_channels": "8,6,4", "d_channels": "4,6,8",
+            "z_dim": 8, "checkpoint_every": 1000, "sample_count": 2, "seed": 3, "conditional": true, "slab_depth": 16])
+        let run = try Trainer(config: cfg).run().runDirectory
+        let realSet = try VolumeSet.open(real), synSet = try VolumeSet.open(synDir)
+        synSet.alignClasses(to: realSet.classNames)
+        let (m, rec, _) = try Generation.loadModel(try Generation.checkpointFile(run))
+        XCTAssertTrue(m.isHierarchical)
+        // 48 rows in slabs of 16: 0, 16, 32 — every row once.
+        XCTAssertEqual(m.scoringSlabStarts, [0, 16, 32])
+        func direct(_ set: VolumeSet) throws -> [Double] {
+            try (0..<set.count).map { i in
+                let x = Tensor(shape: [1, 1] + set.shape, values: try set.values(i).map { rec.data.intensity.forward($0) })
+                let label = rec.data.classNames.firstIndex(of: set.classNames[set.labels[i]])!
+                return Double(try m.hierarchicalScores(x, labels: [label])[0])
+            }
+        }
+        let ur = try direct(realSet), us = try direct(synSet)
+        XCTAssertTrue((ur + us).allSatisfy(\.isFinite))
+        XCTAssertGreaterThan(Set(ur).count, 1, "every volume scored the same")
+        let c = try CriticScores.run(checkpoint: run, real: realSet, synthetic: synSet, memoryBudget: 6 << 20)
+        XCTAssertEqual(c.real.n, 12); XCTAssertEqual(c.synthetic.n, 12); XCTAssertEqual(c.skipped, 0)
+        XCTAssertEqual(c.real.mean, Summary(ur).mean, accuracy: 1e-6)
+        XCTAssertEqual(c.synthetic.mean, Summary(us).mean, accuracy: 1e-6)
+        XCTAssertEqual(c.auc, Statistics.auc(scores: ur + us, positive: ur.map { _ in true } + us.map { _ in false }), accuracy: 1e-9)
+        XCTAssertTrue(c.tile.contains("3 slabs (starts 0, 16, 32)"), c.tile)
+        XCTAssertTrue(c.model.hasPrefix("hagan3d"), c.model)
+    }
+
     func testClearErrorsForBadInputs() throws {
         let real = try Fixtures.smallCohort()
         let dir = try makeTempDir("errors")

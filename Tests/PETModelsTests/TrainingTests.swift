@@ -102,7 +102,8 @@ final class TrainingTests: XCTestCase {
             .dcgan3d: [[:], ["augment": "translation,cutout,intensity,flip-lr", "g_ema": 0.99]],
             .fastgan3d: [["conditional": true, "augment": "translation,cutout,intensity"]],
             // The slab drawn per step comes from the saved noise stream; the moving average covers both heads.
-            .hagan3d: [[:], ["conditional": true, "lowres_factor": 2, "slab_depth": 4, "g_ema": 0.99]],
+            .hagan3d: [[:], ["conditional": true, "lowres_factor": 2, "slab_depth": 4, "g_ema": 0.99],
+                       ["loss": "wgan-gp", "n_critic": 2, "lowres_factor": 2, "slab_depth": 4, "augment": "translation,cutout,intensity"]],
         ]
         let cases = ModelKind.allCases.flatMap { m in (extras[m] ?? [[:]]).map { (m, $0) } }
         for (model, extra) in cases {
