@@ -2,7 +2,7 @@
 // PETGAN: generative adversarial networks for brain PET volumes on a CPU.
 //
 // Layers (each module depends only on those below it):
-//   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG), CPeak (the peak probe's kernels) and
+//   C shims (CNIfTI, CHDF5, CFFTW, COpenBLAS, CPNG, CMalloc), CPeak (the peak probe's kernels) and
 //   CConvKernels (the implicit-GEMM convolution's micro-kernels)
 //   → PETTensor   (tensors, RNG, parallel loops, memory accounting, convolution kernels)
 //   → PETAutograd (reverse-mode autograd with double backward, layers, optimizers)
@@ -46,6 +46,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // glibc's allocator controls (mallopt's mmap threshold); only PETTensor's ResidentMemory calls them.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // Open MPI (data-parallel training); only PETDistributed/ProcessGroup.swift calls it.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
@@ -56,7 +58,7 @@ let package = Package(
         // time, as in CPeak) and its channels-last layout changes; -O2 in debug builds too.
         .target(name: "CConvKernels", path: "Sources/CConvKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
-        .target(name: "PETTensor", dependencies: ["COpenBLAS", "CFFTW", "CConvKernels"],
+        .target(name: "PETTensor", dependencies: ["COpenBLAS", "CFFTW", "CConvKernels", "CMalloc"],
                 swiftSettings: fast + [.swiftLanguageMode(.v5)]),
 
         .target(name: "PETAutograd", dependencies: ["PETTensor"],

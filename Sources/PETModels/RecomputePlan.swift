@@ -37,13 +37,18 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
     public var estimatedBytes: Int = 0
     public var estimatedBytesWithout: Int = 0
     public var budgetBytes: Int? = nil
+    /// Measured peak over estimate that `estimatedBytes` includes (1: the estimate as modelled;
+    /// above 1 after `recalibrated` saw a step peak higher than estimated).
+    public var calibration: Double = 1
 
     public init() {}
 
     public var description: String {
         func list(_ s: Set<Int>) -> String { s.isEmpty ? "none" : s.sorted().map(String.init).joined(separator: ",") }
         return "recompute G blocks \(list(generatorBlocks)), D blocks \(list(discriminatorBlocks)); estimated step peak "
-            + "\(formatBytes(estimatedBytes)) (\(formatBytes(estimatedBytesWithout)) without)" + (budgetBytes.map { ", budget \(formatBytes($0))" } ?? "")
+            + "\(formatBytes(estimatedBytes)) (\(formatBytes(estimatedBytesWithout)) without)"
+            + (calibration > 1 ? String(format: ", the estimate scaled ×%.2f as measured", calibration) : "")
+            + (budgetBytes.map { ", budget \(formatBytes($0))" } ?? "")
     }
 
     /// Sets the model's networks to this plan.
@@ -64,10 +69,12 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
 
     /// The fewest blocks (largest savings first) whose estimate fits `budgetBytes`. Throws
     /// `ConfigError` naming the budget that would work when even recomputing every block does not fit.
-    public static func choose(_ model: GANModel, batch: Int, budgetBytes: Int) throws -> RecomputePlan {
+    public static func choose(_ model: GANModel, batch: Int, budgetBytes: Int, calibration: Double = 1) throws -> RecomputePlan {
         var p = RecomputePlan()
         p.budgetBytes = budgetBytes
-        p.estimatedBytesWithout = estimate(model, batch: batch, plan: p)
+        p.calibration = max(1, calibration)
+        let estimate = { (p: RecomputePlan) in Int((Double(RecomputePlan.estimate(model, batch: batch, plan: p)) * p.calibration).rounded(.up)) }
+        p.estimatedBytesWithout = estimate(p)
         p.estimatedBytes = p.estimatedBytesWithout
         let sizes = blockSizes(model, batch: batch)
         var candidates: [(g: Bool, i: Int, saving: Int)] = []
@@ -76,7 +83,7 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         candidates.sort { $0.saving > $1.saving }
         for c in candidates where p.estimatedBytes > budgetBytes {
             if c.g { p.generatorBlocks.insert(c.i) } else { p.discriminatorBlocks.insert(c.i) }
-            p.estimatedBytes = estimate(model, batch: batch, plan: p)
+            p.estimatedBytes = estimate(p)
         }
         guard p.estimatedBytes <= budgetBytes else {
             let mb = Int((Double(p.estimatedBytes) / 1_048_576).rounded(.up))
@@ -86,6 +93,17 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
                     + "would work (--memory-budget \(mb)MB), or lower --batch")
         }
         return p
+    }
+
+    /// After a step measured at `measuredPeakBytes` (the process's peak resident memory) under this
+    /// plan: nil when that is within the budget; otherwise the plan chosen again with the estimate
+    /// scaled by measured / estimated (what the estimate missed at this size: kernel scratch, library
+    /// caches, the process), which recomputes more blocks. Throws `choose`'s error, with the measured
+    /// scale, when even every block recomputed would not fit.
+    public func recalibrated(_ model: GANModel, batch: Int, measuredPeakBytes: Int) throws -> RecomputePlan? {
+        guard let budget = budgetBytes, measuredPeakBytes > budget, estimatedBytes > 0 else { return nil }
+        let scale = calibration * Double(measuredPeakBytes) / Double(estimatedBytes)
+        return try RecomputePlan.choose(model, batch: batch, budgetBytes: budget, calibration: scale)
     }
 
     /// Output bytes of each G and D block at batch `n`, and how many tensors of its output size a

@@ -322,10 +322,16 @@ public final class Trainer {
 
     // MARK: outputs
 
-    /// The fixed-noise samples in data units, as volumes (3D) or (C, H, W) stacks (2D).
+    /// The fixed-noise samples in data units, as volumes (3D) or (C, H, W) stacks (2D), generated one
+    /// at a time (evaluation mode: each sample is its own), so the montage's generator activations are
+    /// those of one sample, not `sample_count` (at 1 mm, 6 at once peaked 270 MB above one at a time).
     public func fixedSamples() throws -> [Volume] {
-        let t = try model.sample(fixedNoise, labels: fixedLabels)
-        return Generation.volumes(from: t, record: record)
+        let zd = fixedNoise.shape[1]
+        return try (0..<fixedNoise.shape[0]).flatMap { i -> [Volume] in
+            let z = Tensor(shape: [1, zd])
+            z.data.update(from: fixedNoise.data + i * zd, count: zd)
+            return Generation.volumes(from: try model.sample(z, labels: [fixedLabels[i]]), record: record)
+        }
     }
 
     func writePlots(epochLabel: String?) throws {

@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 
 /// One place that knows how many bytes of large buffers are alive, the peak, and the user's budget.
@@ -85,3 +86,25 @@ public func statusKilobytes(_ status: String, field: String) -> Int? {
     defer { fclose(f) }
     return fputs("5", f) >= 0
 }
+
+/// The C allocator's handling of the large buffers tensors and kernels allocate and free every step.
+public enum ResidentMemory {
+    /// Buffers of at least this size are mapped and unmapped on their own (glibc M_MMAP_THRESHOLD).
+    public static let mmapThresholdBytes: Int32 = 1 << 20
+
+    /// Fixes glibc's mmap threshold at `mmapThresholdBytes`. By default glibc raises the threshold
+    /// to the size of each mapped buffer it frees (up to 32 MB), so from the second training step on
+    /// activations come from the heap, whose freed space fragments and stays resident: a 1 mm
+    /// hagan3d step's peak RSS grew 1208 → 1512 MB over 4 steps while the counted buffers stayed
+    /// the same; with the threshold fixed it was 1288 MB, and a 2 mm wgangp3d step 972 against
+    /// 1146 MB, at the same step time (Benchmarks: `bench hierarchical`, docs/training.md). Setting
+    /// the threshold turns glibc's adjustment off. Returns whether glibc accepted it.
+    @discardableResult
+    public static func useFixedMmapThreshold() -> Bool {
+        mallopt(M_MMAP_THRESHOLD, mmapThresholdBytes) == 1
+    }
+
+    /// Buffers glibc has mapped on their own right now (mallinfo2's hblks).
+    public static var mappedBufferCount: Int { Int(mallinfo2().hblks) }
+}
+

@@ -50,10 +50,14 @@ public enum TrainingRun {
             o.say("\(label): data parallel: \(dp.size) ranks × \(Parallel.threads) threads, \(trainer.config.batch / dp.size) of each batch of \(trainer.config.batch) per rank, "
                   + "batch norm \(dp.syncBatchNorm ? "synchronised over the ranks (--sync-bn)" : "per rank")")
         }
+        let rankBatch = trainer.config.batch / (parallel?.size ?? 1)
+        var memoryPlan: RecomputePlan? = nil
         if let b = o.memoryBudget {
-            let plan = try RecomputePlan.choose(trainer.model, batch: trainer.config.batch / (parallel?.size ?? 1), budgetBytes: b)
+            let plan = try RecomputePlan.choose(trainer.model, batch: rankBatch, budgetBytes: b)
             plan.apply(to: trainer.model)
             o.say("\(label): memory budget: \(plan)")
+            memoryPlan = plan
+            _ = resetPeakResident()
         }
         trainer.timeLimit = o.timeLimit
         let stepsPerEpoch = trainer.stepsPerEpoch, total = trainer.totalSteps
@@ -80,6 +84,30 @@ public enum TrainingRun {
             trainer.afterStep = { step in
                 if step % every == 0 || step == total { try evaluate(step) }
                 return false
+            }
+        }
+        if var plan = memoryPlan {
+            // The estimate models a step's tensors; the first step measures the process. Above the
+            // budget, choose again with the estimate scaled by what was measured (recomputation changes
+            // no result, so the plan may change mid-run).
+            let first = trainer.step + 1, inner = trainer.afterStep
+            trainer.afterStep = { step in
+                if step == first {
+                    let peak = peakResidentBytes()
+                    do {
+                        if let more = try plan.recalibrated(trainer.model, batch: rankBatch, measuredPeakBytes: peak) {
+                            more.apply(to: trainer.model)
+                            trainer.onMessage?("memory budget: step \(step) peaked at \(formatBytes(peak)) resident, over the budget; chose again: \(more)")
+                            plan = more
+                        } else {
+                            trainer.onMessage?("memory budget: step \(step) peaked at \(formatBytes(peak)) resident, within \(formatBytes(plan.budgetBytes ?? 0))")
+                        }
+                    } catch {
+                        bar.breakLine()
+                        FileHandle.standardError.write(Data("petgan: warning: step \(step) peaked at \(formatBytes(peak)) resident, over --memory-budget, and recomputing more cannot fit it: \(error)\n".utf8))
+                    }
+                }
+                return try inner?(step) ?? false
             }
         }
         let s = try trainer.run()

@@ -20,6 +20,7 @@ struct PETGAN: ParsableCommand {
     /// A bad option value is one `petgan: error: …` line (naming the option) and exit status 64, like
     /// every other error of the tool; --help and --version print as ArgumentParser prints them.
     static func main() {
+        ResidentMemory.useFixedMmapThreshold()
         let command: ParsableCommand
         do { command = try parseAsRoot() } catch { exitReportingParseError(error) }
         do {

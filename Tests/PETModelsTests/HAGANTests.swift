@@ -316,6 +316,36 @@ final class HAGANTests: XCTestCase {
         }
     }
 
+    /// `train --memory-budget` after its first step: a measured peak within the budget keeps the plan;
+    /// one over it chooses again with the estimate scaled by measured / estimated (more blocks
+    /// recomputed, the scaled estimate within the budget); one that recomputing everything cannot fit
+    /// is refused naming a budget that would work.
+    func testAStepMeasuredOverTheBudgetRecomputesMore() throws {
+        // A grid where activations, not the estimate's fixed terms, decide (estimates only: no step runs).
+        let m = try tinyModel(grid: [96, 112, 96], extra: ["g_channels": "64,32,16", "d_channels": "16,32,64", "slab_depth": 16])
+        let all = RecomputePlan.all(m, batch: 4)
+        let budget = all.estimatedBytesWithout + 1
+        let plan = try RecomputePlan.choose(m, batch: 4, budgetBytes: budget)
+        XCTAssertTrue(plan.generatorBlocks.isEmpty && plan.discriminatorBlocks.isEmpty, "\(plan)")
+        XCTAssertNil(try plan.recalibrated(m, batch: 4, measuredPeakBytes: budget))
+        // Measured over the estimate by half of what recomputing everything saves: the scaled
+        // estimate fits with some recomputation.
+        let saving = Double(all.estimatedBytesWithout) / Double(all.estimatedBytes)
+        XCTAssertGreaterThan(saving, 1.05, "recomputation should matter on this grid")
+        let factor = 1 + (saving - 1) / 2
+        let over = Int(Double(plan.estimatedBytes) * factor)
+        let more = try XCTUnwrap(plan.recalibrated(m, batch: 4, measuredPeakBytes: over))
+        XCTAssertFalse(more.generatorBlocks.isEmpty && more.discriminatorBlocks.isEmpty, "\(more)")
+        XCTAssertEqual(more.calibration, Double(over) / Double(plan.estimatedBytes), accuracy: 1e-12)
+        XCTAssertLessThanOrEqual(more.estimatedBytes, budget)
+        XCTAssertEqual(more.estimatedBytes, Int((Double(RecomputePlan.estimate(m, batch: 4, plan: more)) * more.calibration).rounded(.up)))
+        XCTAssertTrue(more.description.contains(String(format: "scaled ×%.2f as measured", more.calibration)), more.description)
+        // Measured at twice the saving: even every block recomputed does not fit; the error names what would.
+        XCTAssertThrowsError(try plan.recalibrated(m, batch: 4, measuredPeakBytes: Int(Double(plan.estimatedBytes) * saving * 2))) { e in
+            XCTAssertTrue("\(e)".contains("would work (--memory-budget"), "\(e)")
+        }
+    }
+
     /// A few steps on the test store: losses finite and moving, every part's weights change (trunk,
     /// both heads, both critics), the slab position drawn per step; outputs written.
     func testAFewStepsMoveTheLossesAndEveryPart() throws {

@@ -1,0 +1,2 @@
+// glibc's allocator controls (mallopt, mallinfo2): PETTensor's ResidentMemory is their one user.
+#include <malloc.h>
