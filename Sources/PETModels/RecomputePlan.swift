@@ -95,6 +95,26 @@ public struct RecomputePlan: CustomStringConvertible, Sendable {
         return p
     }
 
+    /// The slab depth for a new hagan3d run with `slab_depth: 0` (automatic) under `budgetBytes`: nil
+    /// when the default slab fits, recomputing blocks if need be (recomputation changes no result);
+    /// otherwise the deepest smaller slab (a multiple of 2^len(d_channels)) with which recomputing
+    /// every block fits, or nil when none does (then `choose` refuses the budget, naming one that
+    /// would work). A smaller slab is another model (the slab critic's input), so it is chosen only
+    /// when the budget leaves no other way, and written into the run's config.
+    public static func slabDepth(config: TrainConfig, geometry: NetworkGeometry, batch: Int, budgetBytes: Int) throws -> Int? {
+        guard config.model.family.layout == .hierarchical, config.slabDepthValue == 0 else { return nil }
+        func fits(_ depth: Int) throws -> Bool {
+            var c = config
+            c.slabDepth = depth
+            var rng = PETRandom(seed: 0)
+            return all(try GANModel(config: c, geometry: geometry, rng: &rng), batch: batch).estimatedBytes <= budgetBytes
+        }
+        let q = 1 << config.dChannels.count
+        let standard = try HAGANShape(config: config, geometry: geometry).slabDepth
+        if try fits(standard) { return nil }
+        return try stride(from: standard - q, through: q, by: -q).first { try fits($0) }
+    }
+
     /// After a step measured at `measuredPeakBytes` (the process's peak resident memory) under this
     /// plan: nil when that is within the budget; otherwise the plan chosen again with the estimate
     /// scaled by measured / estimated (what the estimate missed at this size: kernel scratch, library

@@ -118,6 +118,14 @@ public final class Trainer {
         }
     }
 
+    /// The networks' geometry for `config` on `data` (its item shape and class count).
+    public static func geometry(_ config: TrainConfig, data: TrainingData) throws -> NetworkGeometry {
+        let g = NetworkGeometry(dims: config.model.isThreeD ? 3 : 2, channels: data.itemShape[0], imageShape: Array(data.itemShape.dropFirst()),
+                                layers: config.gChannels.count, conditionalClasses: config.conditional ? data.info.classNames.count : 0)
+        try g.validate()
+        return g
+    }
+
     public init(config c: TrainConfig, resumeDirectory: String? = nil, allowAnyShape: Bool = false, dataParallel: DataParallel? = nil,
                 resumeChanges: ResumeChanges = ResumeChanges()) throws {
         self.dataParallel = dataParallel
@@ -147,10 +155,7 @@ public final class Trainer {
         self.config = config
         data = try TrainingData(path: config.data, model: config.model, classFilter: config.classFilter)
         if resumeDirectory == nil { try Trainer.checkPresetShape(config, data: data, allowAnyShape: allowAnyShape) }
-        let image = Array(data.itemShape.dropFirst())
-        let geometry = NetworkGeometry(dims: config.model.isThreeD ? 3 : 2, channels: data.itemShape[0], imageShape: image,
-                                       layers: config.gChannels.count, conditionalClasses: config.conditional ? data.info.classNames.count : 0)
-        try geometry.validate()
+        let geometry = try Trainer.geometry(config, data: data)
         var initRng = PETRandom(seed: config.seed)
         model = try GANModel(config: config, geometry: geometry, rng: &initRng)
         record = RunRecord(config: config, geometry: geometry, data: data.info)

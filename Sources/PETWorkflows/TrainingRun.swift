@@ -42,6 +42,16 @@ public enum TrainingRun {
         let parallel = try DataParallel.job(syncBatchNorm: o.syncBatchNorm)
         var o = o
         if let dp = parallel, dp.rank != 0 { o.say = { _ in } }
+        var cfg = cfg
+        var slabNote: String? = nil
+        if o.resume == nil, let b = o.memoryBudget, cfg.model.family.layout == .hierarchical, cfg.slabDepthValue == 0 {
+            // hagan3d's automatic slab: smaller only when recomputing every block does not fit.
+            let data = try TrainingData(path: cfg.data, model: cfg.model, classFilter: cfg.classFilter)
+            if let d = try RecomputePlan.slabDepth(config: cfg, geometry: Trainer.geometry(cfg, data: data), batch: cfg.batch / (parallel?.size ?? 1), budgetBytes: b) {
+                cfg.slabDepth = d
+                slabNote = "memory budget: slab_depth \(d) (the default slab does not fit \(formatBytes(b)) even with every block recomputed; set slab_depth to choose another)"
+            }
+        }
         let trainer = try Trainer(config: cfg, resumeDirectory: o.resume, allowAnyShape: o.allowAnyShape, dataParallel: parallel,
                                   resumeChanges: o.resumeChanges)
         // The run's own precision (a resumed bf16 run stays bf16 unless --precision is given again).
@@ -52,6 +62,7 @@ public enum TrainingRun {
         }
         let rankBatch = trainer.config.batch / (parallel?.size ?? 1)
         var memoryPlan: RecomputePlan? = nil
+        if let n = slabNote { o.say("\(label): \(n)") }
         if let b = o.memoryBudget {
             let plan = try RecomputePlan.choose(trainer.model, batch: rankBatch, budgetBytes: b)
             plan.apply(to: trainer.model)

@@ -346,6 +346,33 @@ final class HAGANTests: XCTestCase {
         }
     }
 
+    /// `train --memory-budget` with the automatic slab (`slab_depth: 0`): the default slab whenever
+    /// recomputation makes it fit; the deepest smaller multiple of 2^len(d_channels) only when even
+    /// recomputing every block does not; nil (the budget refused by `choose`) when nothing fits, and
+    /// for an explicit slab_depth.
+    func testAnAutomaticSlabShrinksOnlyWhenRecomputingEverythingDoesNotFit() throws {
+        let grid = [96, 112, 96]
+        let base: [String: Any] = ["data": "test", "g_channels": "64,32,16", "d_channels": "16,32,64", "z_dim": 5, "lowres_factor": 2, "conditional": true]
+        let cfg = try TrainConfig.resolve(model: .hagan3d, preset: nil, yamlFile: nil, overrides: base.merging(["slab_depth": 0]) { $1 })
+        let geo = NetworkGeometry(dims: 3, channels: 1, imageShape: grid, layers: 3, conditionalClasses: 2)
+        XCTAssertEqual(try HAGANShape(config: cfg, geometry: geo).slabDepth, 16)
+        func allRecomputed(_ depth: Int) throws -> Int {
+            RecomputePlan.all(try tinyModel(grid: grid, extra: base.merging(["slab_depth": depth]) { $1 }), batch: 4).estimatedBytes
+        }
+        let at16 = try allRecomputed(16), at8 = try allRecomputed(8)
+        XCTAssertLessThan(at8, at16)
+        let none = RecomputePlan.estimate(try tinyModel(grid: grid, extra: base.merging(["slab_depth": 16]) { $1 }), batch: 4, plan: RecomputePlan())
+        for budget in [none + 1, at16] {
+            XCTAssertNil(try RecomputePlan.slabDepth(config: cfg, geometry: geo, batch: 4, budgetBytes: budget), "budget \(budget)")
+        }
+        XCTAssertEqual(try RecomputePlan.slabDepth(config: cfg, geometry: geo, batch: 4, budgetBytes: at16 - 1), 8)
+        XCTAssertEqual(try RecomputePlan.slabDepth(config: cfg, geometry: geo, batch: 4, budgetBytes: at8), 8)
+        XCTAssertNil(try RecomputePlan.slabDepth(config: cfg, geometry: geo, batch: 4, budgetBytes: at8 - 1))
+        var explicit = cfg
+        explicit.slabDepth = 16
+        XCTAssertNil(try RecomputePlan.slabDepth(config: explicit, geometry: geo, batch: 4, budgetBytes: at8))
+    }
+
     /// A few steps on the test store: losses finite and moving, every part's weights change (trunk,
     /// both heads, both critics), the slab position drawn per step; outputs written.
     func testAFewStepsMoveTheLossesAndEveryPart() throws {
