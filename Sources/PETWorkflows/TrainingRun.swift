@@ -68,7 +68,6 @@ public enum TrainingRun {
             plan.apply(to: trainer.model)
             o.say("\(label): memory budget: \(plan)")
             memoryPlan = plan
-            _ = resetPeakResident()
         }
         trainer.timeLimit = o.timeLimit
         let stepsPerEpoch = trainer.stepsPerEpoch, total = trainer.totalSteps
@@ -98,6 +97,8 @@ public enum TrainingRun {
             }
         }
         if var plan = memoryPlan {
+            // Measured from here: the step-0 quality evaluation above is not part of a step.
+            _ = resetPeakResident()
             // The estimate models a step's tensors; the first step measures the process. Above the
             // budget, choose again with the estimate scaled by what was measured (recomputation changes
             // no result, so the plan may change mid-run).
