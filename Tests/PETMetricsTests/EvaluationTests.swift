@@ -164,17 +164,26 @@ final class EvaluationTests: XCTestCase {
 
     /// `evaluate --critic`: a tiny trained 3D model's critic scores both sets; tiled (a budget that
     /// forces several tiles) equals the untiled discriminator on the same mapped volumes.
-    func testCriticScoresTiledEqualUntiled() throws {
-        let real = try Fixtures.smallCohort()
-        let dir = try makeTempDir("eval-critic")
+    /// For the critic-score tests: a 2-step conditional run of `model` on the 12-subject fixture, and
+    /// the fixture beside a perturbed copy of it (the synthetic set), classes aligned.
+    func criticFixture(_ model: ModelKind, tag: String, settings: [String: Any]) throws
+        -> (real: String, dir: String, synDir: String, run: String, realSet: VolumeSet, synSet: VolumeSet) {
+        let real = try Fixtures.smallCohort()   // 48×56×48
+        let dir = try makeTempDir(tag)
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
-        let cfg = try TrainConfig.resolve(model: .dcgan3d, preset: nil, yamlFile: nil, overrides: [
-            "data": real, "out": dir + "/runs", "batch": 4, "max_steps": 2, "g_channels": "8,4,4", "d_channels": "4,8,8",
-            "z_dim": 8, "checkpoint_every": 1000, "sample_count": 2, "seed": 3, "conditional": true, "n_critic": 1])
+        let common: [String: Any] = ["data": real, "out": dir + "/runs", "max_steps": 2, "z_dim": 8, "checkpoint_every": 1000,
+                                     "sample_count": 2, "seed": 3, "conditional": true]
+        let cfg = try TrainConfig.resolve(model: model, preset: nil, yamlFile: nil, overrides: common.merging(settings) { $1 })
         let run = try Trainer(config: cfg).run().runDirectory
         let realSet = try VolumeSet.open(real), synSet = try VolumeSet.open(synDir)
         synSet.alignClasses(to: realSet.classNames)
+        return (real, dir, synDir, run, realSet, synSet)
+    }
+
+    func testCriticScoresTiledEqualUntiled() throws {
+        let (real, dir, synDir, run, realSet, synSet) = try criticFixture(.dcgan3d, tag: "eval-critic", settings: [
+            "batch": 4, "g_channels": "8,4,4", "d_channels": "4,8,8", "n_critic": 1])
 
         // Untiled reference: the discriminator in eval mode on the whole mapped volume.
         let (m, rec, _) = try Generation.loadModel(try Generation.checkpointFile(run))
@@ -221,16 +230,8 @@ final class EvaluationTests: XCTestCase {
     /// `evaluate --critic` on a hagan3d run (two critics, layer norm: not tiled): every volume scored
     /// by `hierarchicalScores` on the volume mapped as in training, slabs covering every row.
     func testCriticScoresOfAHierarchicalRun() throws {
-        let real = try Fixtures.smallCohort()   // 48×56×48
-        let dir = try makeTempDir("eval-critic-hagan")
-        let synDir = dir + "/generated"
-        _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
-        let cfg = try TrainConfig.resolve(model: .hagan3d, preset: nil, yamlFile: nil, overrides: [
-            "data": real, "out": dir + "/runs", "batch": 2, "max_steps": 2, "g_channels": "8,6,4", "d_channels": "4,6,8",
-            "z_dim": 8, "checkpoint_every": 1000, "sample_count": 2, "seed": 3, "conditional": true, "slab_depth": 16])
-        let run = try Trainer(config: cfg).run().runDirectory
-        let realSet = try VolumeSet.open(real), synSet = try VolumeSet.open(synDir)
-        synSet.alignClasses(to: realSet.classNames)
+        let (_, _, _, run, realSet, synSet) = try criticFixture(.hagan3d, tag: "eval-critic-hagan", settings: [
+            "batch": 2, "g_channels": "8,6,4", "d_channels": "4,6,8", "slab_depth": 16])
         let (m, rec, _) = try Generation.loadModel(try Generation.checkpointFile(run))
         XCTAssertTrue(m.isHierarchical)
         // 48 rows in slabs of 16: 0, 16, 32 — every row once.
