@@ -28,8 +28,25 @@ static void tile_scalar(const float *const *v, long nt, const long *voff, const 
         for (int i = 0; i < 16; i++) out[j * ldo + i] = acc[j][i];
 }
 
+
+// Thin outputs (one output channel per call): a row's reduction is a dot product of contiguous runs
+// (channels-last input, the channel's weights in the same order), so the vectors run along the
+// reduction, not across output channels; a wide tile would compute 15 of 16 lanes as padding.
+static void thin_scalar(const float *const *v, long rows, long nt, const long *voff, const long *woff,
+                        long nc, const float *w, float *out, long ldo) {
+    for (long j = 0; j < rows; j++) {
+        float acc = 0.0f;
+        for (long t = 0; t < nt; t++) {
+            const float *p = v[j] + voff[t], *wp = w + woff[t];
+            for (long c = 0; c < nc; c++) acc += wp[c] * p[c];
+        }
+        out[j * ldo] = acc;
+    }
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include <math.h>
 
 #define ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
@@ -101,6 +118,59 @@ static void tile_avx2(const float *const *v, long nt, const long *voff, const lo
 #undef STORE
 }
 
+
+// 4 rows share each weight load; 2 ymm accumulators per row (8 in flight cover the FMA latency of
+// both pipes). Every row runs the same operations whatever its neighbours (a short last group
+// repeats its last row and stores only the real ones), so a voxel's sum depends on nt and nc only,
+// never on how many rows a call has: the tiled writer's bits do not depend on the tiling.
+#define ROWS4(X) X(0) X(1) X(2) X(3)
+__attribute__((target("avx2,fma")))
+static void thin_avx2(const float *const *v, long rows, long nt, const long *voff, const long *woff,
+                      long nc, const float *w, float *out, long ldo) {
+    for (long j0 = 0; j0 < rows; j0 += 4) {
+        const float *r[4];
+        for (int k = 0; k < 4; k++) r[k] = v[j0 + k < rows ? j0 + k : rows - 1];
+#define DECL(j) __m256 a##j##0 = _mm256_setzero_ps(), a##j##1 = _mm256_setzero_ps(); float s##j = 0.0f; const float *p##j;
+        ROWS4(DECL)
+#undef DECL
+        for (long t = 0; t < nt; t++) {
+            const float *wp = w + woff[t];
+#define BASE(j) p##j = r[j] + voff[t];
+            ROWS4(BASE)
+#undef BASE
+            long c = 0;
+            for (; c + 16 <= nc; c += 16) {
+                const __m256 w0 = _mm256_loadu_ps(wp + c), w1 = _mm256_loadu_ps(wp + c + 8);
+#define STEP(j) a##j##0 = _mm256_fmadd_ps(_mm256_loadu_ps(p##j + c), w0, a##j##0); \
+                a##j##1 = _mm256_fmadd_ps(_mm256_loadu_ps(p##j + c + 8), w1, a##j##1);
+                ROWS4(STEP)
+#undef STEP
+            }
+            if (c + 8 <= nc) {
+                const __m256 w0 = _mm256_loadu_ps(wp + c);
+#define STEP(j) a##j##0 = _mm256_fmadd_ps(_mm256_loadu_ps(p##j + c), w0, a##j##0);
+                ROWS4(STEP)
+#undef STEP
+                c += 8;
+            }
+            for (; c < nc; c++) {
+#define STEP(j) s##j = fmaf(wp[c], p##j[c], s##j);
+                ROWS4(STEP)
+#undef STEP
+            }
+        }
+#define STORE(j) if (j0 + j < rows) { \
+            const __m256 a = _mm256_add_ps(a##j##0, a##j##1); \
+            __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)); \
+            q = _mm_add_ps(q, _mm_movehl_ps(q, q)); \
+            q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1)); \
+            out[(j0 + j) * ldo] = _mm_cvtss_f32(q) + s##j; }
+        ROWS4(STORE)
+#undef STORE
+    }
+}
+#undef ROWS4
+
 int cck_supported(cck_isa isa) {
     __builtin_cpu_init();
     switch (isa) {
@@ -121,6 +191,12 @@ void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, con
     tile_scalar(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate);
 }
 
+void cck_thin_rows(cck_isa isa, const float *const *v, long rows, long nt, const long *voff, const long *woff,
+                   long nc, const float *w, float *out, long ldo) {
+    if (isa != CCK_SCALAR && cck_supported(CCK_AVX2)) { thin_avx2(v, rows, nt, voff, woff, nc, w, out, ldo); return; }
+    thin_scalar(v, rows, nt, voff, woff, nc, w, out, ldo);
+}
+
 #else  // not x86: the plain C tile only.
 
 int cck_supported(cck_isa isa) { return isa == CCK_SCALAR ? 1 : 0; }
@@ -129,6 +205,12 @@ void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, con
               long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate) {
     (void)isa;
     tile_scalar(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate);
+}
+
+void cck_thin_rows(cck_isa isa, const float *const *v, long rows, long nt, const long *voff, const long *woff,
+                   long nc, const float *w, float *out, long ldo) {
+    (void)isa;
+    thin_scalar(v, rows, nt, voff, woff, nc, w, out, ldo);
 }
 
 #endif

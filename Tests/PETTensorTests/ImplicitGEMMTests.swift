@@ -45,7 +45,14 @@ final class ImplicitGEMMTests: XCTestCase {
         Conv3dImplicitGEMM.narrowOutputsOnAVX2 = false
         defer { Conv3dImplicitGEMM.narrowOutputsOnAVX2 = narrow }
         print("implicit-GEMM tests: running the \(isa.rawValue) micro-kernel (\(isa.blockWidth) channels per tile)")
+        // ConvolutionTests' cases have 1–4 channels: with the thin kernel (the default) and without
+        // it, so the tiles run on thin calls too.
         try ConvolutionTests.compare(path: .implicitGEMM, cases: ConvolutionTests.randomCases(count: 40, seed: 51))
+        let thin = Conv3dImplicitGEMM.thinOutputLimit
+        Conv3dImplicitGEMM.thinOutputLimit = 0
+        defer { Conv3dImplicitGEMM.thinOutputLimit = thin }
+        try ConvolutionTests.compare(path: .implicitGEMM, cases: ConvolutionTests.randomCases(count: 40, seed: 51))
+        Conv3dImplicitGEMM.thinOutputLimit = thin
         try ConvolutionTests.compare(path: .implicitGEMM, cases: Self.wideCases(count: 12, seed: 52))
         try ConvolutionTests.compare(path: .implicitGEMM, cases: Self.dcganLikeCases)
         // 2D (depth 1) convolutions too.
@@ -91,6 +98,48 @@ final class ImplicitGEMMTests: XCTestCase {
             let ref = Tensor(shape: g.yShape)
             Conv3dReference.correlate(g, x: x.data, w: w.data, y: ref.data, options: .automatic)
             XCTAssertLessThanOrEqual(auto.maxAbsDifference(to: ref), 1e-4, "\(co) output channels against the reference")
+        }
+    }
+
+    /// The thin kernel (≤ 4 output channels, or input channels for the adjoint) against the
+    /// reference on calls with many rows: several 256-row batches, a short last group of rows, row
+    /// ranges split over threads, reductions of every length class (≥ 16, 8–15, < 8 channels:
+    /// both vector loops and the scalar tail), strides and padding, all gradients. And a row's sum
+    /// does not depend on the call's extent: a volume's first depth slices computed alone are bitwise
+    /// the same slices of the whole volume's result.
+    func testThinOutputKernelMatchesReference() throws {
+        let cases: [ConvolutionTests.Case] = [
+            .init(n: 2, ci: 37, co: 1, size: [13, 11, 9], params: ConvParams(k: 3, p: 1)),
+            .init(n: 1, ci: 9, co: 3, size: [15, 9, 12], params: ConvParams(kernel: [3, 2, 4], stride: [1, 2, 2], padding: [1, 0, 2])),
+            .init(n: 3, ci: 5, co: 4, size: [8, 10, 7], params: ConvParams(k: 4, s: 2, p: 1)),
+            .init(n: 1, ci: 1, co: 2, size: [21, 17, 19], params: ConvParams(k: 3, p: 1)),
+            .init(n: 2, ci: 4, co: 64, size: [9, 9, 9], params: ConvParams(k: 4, s: 2, p: 1)),
+            .init(n: 1, ci: 2, co: 19, size: [10, 12, 11], params: ConvParams(k: 3, p: 0)),
+        ]
+        for isa in ConvISA.allCases where isa.isSupported {
+            let saved = Conv3dImplicitGEMM.isa
+            Conv3dImplicitGEMM.isa = isa
+            defer { Conv3dImplicitGEMM.isa = saved }
+            XCTAssertTrue(Conv3dImplicitGEMM.runsThin(outputChannels: 4))
+            XCTAssertFalse(Conv3dImplicitGEMM.runsThin(outputChannels: 5))
+            try ConvolutionTests.compare(path: .implicitGEMM, cases: cases)
+
+            var rng = PETRandom(seed: 17)
+            let x = Tensor.normal([1, 23, 14, 9, 10], rng: &rng), w = Tensor.normal([1, 23, 3, 3, 3], rng: &rng)
+            let whole = try ConvGeometry.conv(x: x.shape, w: w.shape, params: ConvParams(k: 3), op: "t")
+            let y = Tensor(shape: whole.yShape)
+            Conv3dImplicitGEMM.correlate(whole, x: x.data, w: w.data, y: y.data, options: .automatic)
+            // The first 5 output slices need input slices 0..<7.
+            let part = try ConvGeometry.conv(x: [1, 23, 7, 9, 10], w: w.shape, params: ConvParams(k: 3), op: "t")
+            let xs = Tensor(shape: [1, 23, 7, 9, 10])
+            for c in 0..<23 { (xs.data + c * 7 * 90).update(from: x.data + c * 14 * 90, count: 7 * 90) }
+            let ys = Tensor(shape: part.yShape)
+            Conv3dImplicitGEMM.correlate(part, x: xs.data, w: w.data, y: ys.data, options: .automatic)
+            let n = ys.count
+            XCTAssertEqual(n, 5 * 7 * 8)
+            var same = true
+            for i in 0..<n where ys.data[i].bitPattern != y.data[i].bitPattern || ys.data[i].isNaN { same = false }
+            XCTAssertTrue(same, "\(isa.rawValue): the first slices alone differ from the whole volume's")
         }
     }
 

@@ -25,6 +25,13 @@ int cck_block_width(cck_isa isa);
 void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, const long *woff,
               long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate);
 
+/// Thin outputs, one output channel: for each of `rows` rows (base pointers v[j]),
+///   out[j·ldo] = Σ_t Σ_c w[woff[t] + c] · v[j][voff[t] + c]
+/// vectorised along the contiguous reduction c (AVX2 + FMA for the avx2 and avx512 ISAs, plain C for
+/// scalar). A row's sum depends only on nt and nc (and the ISA), not on `rows` or its neighbours.
+void cck_thin_rows(cck_isa isa, const float *const *v, long rows, long nt, const long *voff, const long *woff,
+                   long nc, const float *w, float *out, long ldo);
+
 /// Channels-last copy of the (n, d) planes [p0, p1) (plane = n·D + d) of src (N, C, D, H, W) into
 /// dst (N, Dp, Hp, Wp, cp) at offset (fd, fh, fw); dst's other elements are left as they are (the
 /// caller zeroes them).

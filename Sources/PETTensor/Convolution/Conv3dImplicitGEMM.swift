@@ -50,6 +50,16 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         narrowOutputsOnAVX2 && isa == .avx512 && c <= ConvISA.avx2.blockWidth && ConvISA.avx2.isSupported ? .avx2 : isa
     }
 
+    /// Calls with at most this many output channels (input channels for the adjoint) run the thin
+    /// kernel (cck_thin_rows: one output channel at a time, vectors along the contiguous reduction)
+    /// instead of a tile, which would spend 15 of 16 lanes on padding for a network's 1-channel
+    /// output layer. Chosen by channel counts alone, like `narrowOutputsOnAVX2`. 0 turns it off
+    /// (tests of the tiles, benchmarks of the change).
+    nonisolated(unsafe) public static var thinOutputLimit = 4
+
+    /// Whether a call with `c` output channels (correlate, adjoint) runs the thin kernel.
+    public static func runsThin(outputChannels c: Int) -> Bool { c <= thinOutputLimit }
+
     /// PETGAN_CONV_ISA, read once (an unknown or unsupported value is reported and ignored).
     public static let environmentISA: ConvISA? = {
         guard let s = ProcessInfo.processInfo.environment["PETGAN_CONV_ISA"], !s.isEmpty else { return nil }
@@ -110,6 +120,34 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         }}
     }
 
+    /// The thin kernel over all rows: output row r (0..<rowCount) reads from `v + rowOffset(r)`;
+    /// output channel o takes its weights from `w + o·wChannelStride` and writes column o of `out`
+    /// (rowCount, ldo). Rows are split in contiguous ranges; each range goes through its rows in
+    /// batches, every output channel per batch, so the batch's inputs stay in cache.
+    static func runThin(_ isa: ConvISA, rowCount: Int, rowOffset: (Int) -> Int, v: UnsafePointer<Float>,
+                        voff: [Int], woff: [Int], nc: Int, w: UnsafePointer<Float>, wChannelStride: Int, channels: Int,
+                        out: UnsafeMutablePointer<Float>, ldo: Int) {
+        guard rowCount > 0, channels > 0 else { return }
+        let batch = 256
+        let vo = voff + [0], wo = woff + [0]
+        vo.withUnsafeBufferPointer { vop in wo.withUnsafeBufferPointer { wop in
+            Parallel.forRanges(rowCount, minChunk: 4 * batch) { range in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: batch) { pp in
+                    var r0 = range.lowerBound
+                    while r0 < range.upperBound {
+                        let rows = min(batch, range.upperBound - r0)
+                        for j in 0..<rows { pp[j] = v + rowOffset(r0 + j) }
+                        for o in 0..<channels {
+                            cck_thin_rows(isa.c, UnsafePointer(pp.baseAddress!), rows, voff.count, vop.baseAddress!, wop.baseAddress!,
+                                          nc, w + o * wChannelStride, out + r0 * ldo + o, ldo)
+                        }
+                        r0 += rows
+                    }
+                }
+            }
+        }}
+    }
+
     /// Channels-last, zero-padded copy of `src` (N, C, D, H, W) into dst (N, Dp, Hp, Wp, cp) at (fd, fh, fw).
     static func packChannelsLast(_ src: UnsafePointer<Float>, n: Int, c: Int, d: Int, h: Int, w: Int,
                                  into dst: UnsafeMutablePointer<Float>, cp: Int, dp: Int, hp: Int, wp: Int, fd: Int, fh: Int, fw: Int) {
@@ -155,7 +193,9 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     // MARK: kernels
 
     public static func correlate(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, options: ConvOptions) {
-        let isa = tileISA(outputChannels: g.co), nb = isa.blockWidth
+        // Thin: "blocks" of one channel, so the panels below are each channel's (tap, ci) weights.
+        let thin = runsThin(outputChannels: g.co)
+        let isa = tileISA(outputChannels: g.co), nb = thin ? 1 : isa.blockWidth
         let blocks = (g.co + nb - 1) / nb, cop = blocks * nb, K = g.kernelVolume, ci = g.ci
         let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
         let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
@@ -171,12 +211,18 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         }}}
         let out = ScratchBuffer(count: g.n * g.outSpatial * cop)
         let (od, oh, ow) = (g.od, g.oh, g.ow), (sd, sh, sw) = (g.sd, g.sh, g.sw)
+        let rowOffset = { (r: Int) -> Int in
+            let x = r % ow, t = r / ow, yy = t % oh, t2 = t / oh, z = t2 % od, n = t2 / od
+            return (((n * dp + z * sd) * hp + yy * sh) * wp + x * sw) * ci
+        }
         KernelProfile.measure("igemm-tiles") {
-            runTiles(isa, rowCount: g.n * g.outSpatial, rowOffset: { r in
-                let x = r % ow, t = r / ow, yy = t % oh, t2 = t / oh, z = t2 % od, n = t2 / od
-                return (((n * dp + z * sd) * hp + yy * sh) * wp + x * sw) * ci
-            }, v: xcl.pointer, voff: voff, woff: woff, nc: ci, vcs: 1, wcs: nb, w: wpk.pointer, wBlockStride: K * ci * nb,
-                     blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkFloats / (ci * nb)))
+            if thin {
+                runThin(isa, rowCount: g.n * g.outSpatial, rowOffset: rowOffset, v: xcl.pointer, voff: voff, woff: woff, nc: ci,
+                        w: wpk.pointer, wChannelStride: K * ci, channels: g.co, out: out.pointer, ldo: cop)
+            } else {
+                runTiles(isa, rowCount: g.n * g.outSpatial, rowOffset: rowOffset, v: xcl.pointer, voff: voff, woff: woff, nc: ci, vcs: 1, wcs: nb,
+                         w: wpk.pointer, wBlockStride: K * ci * nb, blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkFloats / (ci * nb)))
+            }
         }
         unpackChannelsLast(out.pointer, cp: cop, n: g.n, nd: od, nh: oh, nw: ow, into: y, c: g.co, d: od, h: oh, w: ow,
                            origin: (0, 0, 0), stride: (1, 1, 1))
@@ -192,7 +238,8 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     }
 
     public static func correlateAdjoint(_ g: ConvGeometry, y: UnsafePointer<Float>, w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, options: ConvOptions) {
-        let isa = tileISA(outputChannels: g.ci), nb = isa.blockWidth
+        let thin = runsThin(outputChannels: g.ci)
+        let isa = tileISA(outputChannels: g.ci), nb = thin ? 1 : isa.blockWidth
         let blocks = (g.ci + nb - 1) / nb, cip = blocks * nb, K = g.kernelVolume, co = g.co
         let (front, ext, maxPositions) = adjointLayout(g)
         let (yd, yh, yw) = (ext[0], ext[1], ext[2])
@@ -221,12 +268,18 @@ public enum Conv3dImplicitGEMM: ConvKernel {
             }}}
             let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
             let wPhase = UnsafePointer(wpk.pointer + tapStart * co * nb)
+            let rowOffset = { (r: Int) -> Int in
+                let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
+                return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * co
+            }
             KernelProfile.measure("igemm-tiles") {
-                runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: { r in
-                    let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
-                    return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * co
-                }, v: ycl.pointer, voff: voff, woff: woff, nc: co, vcs: 1, wcs: nb, w: wPhase, wBlockStride: allTaps.count * co * nb,
-                         blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkFloats / (co * nb)))
+                if thin {
+                    runThin(isa, rowCount: g.n * cd * ch * cw, rowOffset: rowOffset, v: ycl.pointer, voff: voff, woff: woff, nc: co,
+                            w: wPhase, wChannelStride: allTaps.count * co, channels: g.ci, out: out.pointer, ldo: cip)
+                } else {
+                    runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: rowOffset, v: ycl.pointer, voff: voff, woff: woff, nc: co, vcs: 1, wcs: nb,
+                             w: wPhase, wBlockStride: allTaps.count * co * nb, blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkFloats / (co * nb)))
+                }
             }
             unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
                                origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
@@ -259,7 +312,8 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     /// the weight gradient's padded x, channels-last gy and transposed result), for memory plans:
     /// the tiled writer runs this kernel and its plan counts exactly these buffers.
     public static func scratchFloats(_ g: ConvGeometry, role: ConvDispatch.Role) -> Int {
-        let nb = tileISA(outputChannels: role == .adjoint ? g.ci : g.co).blockWidth, K = g.kernelVolume
+        let channels = role == .adjoint ? g.ci : g.co
+        let nb = role != .weight && runsThin(outputChannels: channels) ? 1 : tileISA(outputChannels: channels).blockWidth, K = g.kernelVolume
         let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
         let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
         let wp = paddedExtent(input: g.iw, output: g.ow, k: g.kw, s: g.sw, p: g.pw)
