@@ -32,15 +32,15 @@ static void tile_scalar(const float *const *v, long nt, const long *voff, const 
 // Thin outputs (one output channel per call): a row's reduction is a dot product of contiguous runs
 // (channels-last input, the channel's weights in the same order), so the vectors run along the
 // reduction, not across output channels; a wide tile would compute 15 of 16 lanes as padding.
-static void thin_scalar(const float *const *v, long rows, long nt, const long *voff, const long *woff,
-                        long nc, const float *w, float *out, long ldo) {
+static void thin_scalar(const float *v, long vstride, long rows, long nt, const long *voff, const long *woff,
+                        long nc, const float *w, float *out, long ostride) {
     for (long j = 0; j < rows; j++) {
         float acc = 0.0f;
         for (long t = 0; t < nt; t++) {
-            const float *p = v[j] + voff[t], *wp = w + woff[t];
+            const float *p = v + j * vstride + voff[t], *wp = w + woff[t];
             for (long c = 0; c < nc; c++) acc += wp[c] * p[c];
         }
-        out[j * ldo] = acc;
+        out[j * ostride] = acc;
     }
 }
 
@@ -125,11 +125,11 @@ static void tile_avx2(const float *const *v, long nt, const long *voff, const lo
 // never on how many rows a call has: the tiled writer's bits do not depend on the tiling.
 #define ROWS4(X) X(0) X(1) X(2) X(3)
 __attribute__((target("avx2,fma")))
-static void thin_avx2(const float *const *v, long rows, long nt, const long *voff, const long *woff,
-                      long nc, const float *w, float *out, long ldo) {
+static void thin_avx2(const float *v, long vstride, long rows, long nt, const long *voff, const long *woff,
+                      long nc, const float *w, float *out, long ostride) {
     for (long j0 = 0; j0 < rows; j0 += 4) {
         const float *r[4];
-        for (int k = 0; k < 4; k++) r[k] = v[j0 + k < rows ? j0 + k : rows - 1];
+        for (int k = 0; k < 4; k++) r[k] = v + (j0 + k < rows ? j0 + k : rows - 1) * vstride;
 #define DECL(j) __m256 a##j##0 = _mm256_setzero_ps(), a##j##1 = _mm256_setzero_ps(); float s##j = 0.0f; const float *p##j;
         ROWS4(DECL)
 #undef DECL
@@ -164,7 +164,7 @@ static void thin_avx2(const float *const *v, long rows, long nt, const long *vof
             __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)); \
             q = _mm_add_ps(q, _mm_movehl_ps(q, q)); \
             q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1)); \
-            out[(j0 + j) * ldo] = _mm_cvtss_f32(q) + s##j; }
+            out[(j0 + j) * ostride] = _mm_cvtss_f32(q) + s##j; }
         ROWS4(STORE)
 #undef STORE
     }
@@ -191,10 +191,10 @@ void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, con
     tile_scalar(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate);
 }
 
-void cck_thin_rows(cck_isa isa, const float *const *v, long rows, long nt, const long *voff, const long *woff,
-                   long nc, const float *w, float *out, long ldo) {
-    if (isa != CCK_SCALAR && cck_supported(CCK_AVX2)) { thin_avx2(v, rows, nt, voff, woff, nc, w, out, ldo); return; }
-    thin_scalar(v, rows, nt, voff, woff, nc, w, out, ldo);
+void cck_thin_rows(cck_isa isa, const float *v, long vstride, long rows, long nt, const long *voff, const long *woff,
+                   long nc, const float *w, float *out, long ostride) {
+    if (isa != CCK_SCALAR && cck_supported(CCK_AVX2)) { thin_avx2(v, vstride, rows, nt, voff, woff, nc, w, out, ostride); return; }
+    thin_scalar(v, vstride, rows, nt, voff, woff, nc, w, out, ostride);
 }
 
 #else  // not x86: the plain C tile only.
@@ -207,10 +207,10 @@ void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, con
     tile_scalar(v, nt, voff, woff, nc, vcs, wcs, w, out, ldo, rows, accumulate);
 }
 
-void cck_thin_rows(cck_isa isa, const float *const *v, long rows, long nt, const long *voff, const long *woff,
-                   long nc, const float *w, float *out, long ldo) {
+void cck_thin_rows(cck_isa isa, const float *v, long vstride, long rows, long nt, const long *voff, const long *woff,
+                   long nc, const float *w, float *out, long ostride) {
     (void)isa;
-    thin_scalar(v, rows, nt, voff, woff, nc, w, out, ldo);
+    thin_scalar(v, vstride, rows, nt, voff, woff, nc, w, out, ostride);
 }
 
 #endif

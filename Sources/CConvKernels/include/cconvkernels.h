@@ -25,12 +25,14 @@ int cck_block_width(cck_isa isa);
 void cck_tile(cck_isa isa, const float *const *v, long nt, const long *voff, const long *woff,
               long nc, long vcs, long wcs, const float *w, float *out, long ldo, int rows, int accumulate);
 
-/// Thin outputs, one output channel: for each of `rows` rows (base pointers v[j]),
-///   out[j·ldo] = Σ_t Σ_c w[woff[t] + c] · v[j][voff[t] + c]
-/// vectorised along the contiguous reduction c (AVX2 + FMA for the avx2 and avx512 ISAs, plain C for
-/// scalar). A row's sum depends only on nt and nc (and the ISA), not on `rows` or its neighbours.
-void cck_thin_rows(cck_isa isa, const float *const *v, long rows, long nt, const long *voff, const long *woff,
-                   long nc, const float *w, float *out, long ldo);
+/// Thin outputs, one output channel, one line of `rows` rows: row j reads from v + j·vstride and
+/// writes out[j·ostride] (straight into the NCDHW result: a line runs along W):
+///   out[j·ostride] = Σ_t Σ_c w[woff[t] + c] · v[j·vstride + voff[t] + c]
+/// vectorised along the contiguous reduction c (AVX2 + FMA for the avx2 and avx512 ISAs, which
+/// imply it; plain C for scalar). A row's sum depends only on nt and nc (and the ISA), not on
+/// `rows` or its neighbours.
+void cck_thin_rows(cck_isa isa, const float *v, long vstride, long rows, long nt, const long *voff, const long *woff,
+                   long nc, const float *w, float *out, long ostride);
 
 /// Channels-last copy of the (n, d) planes [p0, p1) (plane = n·D + d) of src (N, C, D, H, W) into
 /// dst (N, Dp, Hp, Wp, cp) at offset (fd, fh, fw); dst's other elements are left as they are (the

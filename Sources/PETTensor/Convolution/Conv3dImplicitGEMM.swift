@@ -120,32 +120,22 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         }}
     }
 
-    /// The thin kernel over all rows: output row r (0..<rowCount) reads from `v + rowOffset(r)`;
-    /// output channel o takes its weights from `w + o·wChannelStride` and writes column o of `out`
-    /// (rowCount, ldo). Rows are split in contiguous ranges; each range goes through its rows in
-    /// batches, every output channel per batch, so the batch's inputs stay in cache.
-    static func runThin(_ isa: ConvISA, rowCount: Int, rowOffset: (Int) -> Int, v: UnsafePointer<Float>,
-                        voff: [Int], woff: [Int], nc: Int, w: UnsafePointer<Float>, wChannelStride: Int, channels: Int,
-                        out: UnsafeMutablePointer<Float>, ldo: Int) {
-        guard rowCount > 0, channels > 0 else { return }
-        let batch = 256
-        let vo = voff + [0], wo = woff + [0]
-        vo.withUnsafeBufferPointer { vop in wo.withUnsafeBufferPointer { wop in
-            Parallel.forRanges(rowCount, minChunk: 4 * batch) { range in
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: batch) { pp in
-                    var r0 = range.lowerBound
-                    while r0 < range.upperBound {
-                        let rows = min(batch, range.upperBound - r0)
-                        for j in 0..<rows { pp[j] = v + rowOffset(r0 + j) }
-                        for o in 0..<channels {
-                            cck_thin_rows(isa.c, UnsafePointer(pp.baseAddress!), rows, voff.count, vop.baseAddress!, wop.baseAddress!,
-                                          nc, w + o * wChannelStride, out + r0 * ldo + o, ldo)
-                        }
-                        r0 += rows
-                    }
-                }
-            }
-        }}
+    /// One line of the thin kernel: `rows` output voxels along W, the input of voxel j at
+    /// `v + j·vstride`, output channel o's weights at `w + o·wChannelStride` and its results at
+    /// `out + o·oChannelStride + j·ostride` (written straight into the NCDHW result).
+    struct ThinLine {
+        var v: UnsafePointer<Float>, vstride: Int, rows: Int
+        var out: UnsafeMutablePointer<Float>, ostride: Int, oChannelStride: Int
+        var w: UnsafePointer<Float>, wChannelStride: Int, channels: Int
+        var voff: UnsafePointer<Int>, woff: UnsafePointer<Int>, nt: Int, nc: Int
+    }
+
+    @inline(__always)
+    static func runThin(_ isa: ConvISA, _ l: ThinLine) {
+        for o in 0..<l.channels {
+            cck_thin_rows(isa.c, l.v, l.vstride, l.rows, l.nt, l.voff, l.woff, l.nc, l.w + o * l.wChannelStride,
+                          l.out + o * l.oChannelStride, l.ostride)
+        }
     }
 
     /// Channels-last, zero-padded copy of `src` (N, C, D, H, W) into dst (N, Dp, Hp, Wp, cp) at (fd, fh, fw).
@@ -209,20 +199,32 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         for a in 0..<g.kd { for b in 0..<g.kh { for e in 0..<g.kw {
             woff.append(voff.count * ci * nb); voff.append(((a * hp + b) * wp + e) * ci)
         }}}
-        let out = ScratchBuffer(count: g.n * g.outSpatial * cop)
         let (od, oh, ow) = (g.od, g.oh, g.ow), (sd, sh, sw) = (g.sd, g.sh, g.sw)
-        let rowOffset = { (r: Int) -> Int in
-            let x = r % ow, t = r / ow, yy = t % oh, t2 = t / oh, z = t2 % od, n = t2 / od
-            return (((n * dp + z * sd) * hp + yy * sh) * wp + x * sw) * ci
-        }
-        KernelProfile.measure("igemm-tiles") {
-            if thin {
-                runThin(isa, rowCount: g.n * g.outSpatial, rowOffset: rowOffset, v: xcl.pointer, voff: voff, woff: woff, nc: ci,
-                        w: wpk.pointer, wChannelStride: K * ci, channels: g.co, out: out.pointer, ldo: cop)
-            } else {
-                runTiles(isa, rowCount: g.n * g.outSpatial, rowOffset: rowOffset, v: xcl.pointer, voff: voff, woff: woff, nc: ci, vcs: 1, wcs: nb,
-                         w: wpk.pointer, wBlockStride: K * ci * nb, blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkFloats / (ci * nb)))
+        if thin {
+            // Line (n, z, yy): ow voxels, stride sw in x, written straight into y.
+            let co = g.co, xp = UnsafePointer(xcl.pointer), wk = UnsafePointer(wpk.pointer)
+            KernelProfile.measure("igemm-thin") {
+                voff.withUnsafeBufferPointer { vo in woff.withUnsafeBufferPointer { wo in
+                    Parallel.forRanges(g.n * od * oh, minChunk: max(1, 4096 / max(1, ow))) { lines in
+                        for line in lines {
+                            let yy = line % oh, t = line / oh, z = t % od, n = t / od
+                            runThin(isa, ThinLine(v: xp + (((n * dp + z * sd) * hp + yy * sh) * wp) * ci, vstride: sw * ci, rows: ow,
+                                                  out: y + ((n * co * od + z) * oh + yy) * ow, ostride: 1, oChannelStride: g.outSpatial,
+                                                  w: wk, wChannelStride: K * ci, channels: co,
+                                                  voff: vo.baseAddress!, woff: wo.baseAddress!, nt: voff.count, nc: ci))
+                        }
+                    }
+                }}
             }
+            return
+        }
+        let out = ScratchBuffer(count: g.n * g.outSpatial * cop)
+        KernelProfile.measure("igemm-tiles") {
+            runTiles(isa, rowCount: g.n * g.outSpatial, rowOffset: { r in
+                let x = r % ow, t = r / ow, yy = t % oh, t2 = t / oh, z = t2 % od, n = t2 / od
+                return (((n * dp + z * sd) * hp + yy * sh) * wp + x * sw) * ci
+            }, v: xcl.pointer, voff: voff, woff: woff, nc: ci, vcs: 1, wcs: nb, w: wpk.pointer, wBlockStride: K * ci * nb,
+                     blocks: blocks, out: out.pointer, ldo: cop, chunk: max(1, chunkFloats / (ci * nb)))
         }
         unpackChannelsLast(out.pointer, cp: cop, n: g.n, nd: od, nh: oh, nw: ow, into: y, c: g.co, d: od, h: oh, w: ow,
                            origin: (0, 0, 0), stride: (1, 1, 1))
@@ -246,13 +248,17 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         let ycl = ScratchBuffer(count: g.n * yd * yh * yw * co)
         packChannelsLast(y, n: g.n, c: co, d: g.od, h: g.oh, w: g.ow, into: ycl.pointer, cp: co, dp: yd, hp: yh, wp: yw,
                          fd: front[0], fh: front[1], fw: front[2])
-        let out = ScratchBuffer(count: g.n * maxPositions * cip)
         // Every phase's weights in one pass over w (a phase alone reads half of w's lines or more, so
         // phase by phase would read w several times): (block, phase, tap, co, nb over ci), zero past Ci.
         let phaseTaps = adjointPhaseTaps(g)
         let allTaps = phaseTaps.flatMap { $0 }
         let wpk = ScratchBuffer(count: max(1, blocks * allTaps.count * co * nb))
         if !allTaps.isEmpty { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: allTaps, nb: nb, blocks: blocks, into: wpk.pointer) }
+        if thin {
+            thinAdjoint(g, ycl: UnsafePointer(ycl.pointer), extent: ext, front: front, phaseTaps: phaseTaps, w: UnsafePointer(wpk.pointer), x: x, isa: isa)
+            return
+        }
+        let out = ScratchBuffer(count: g.n * maxPositions * cip)
         var phase = 0, tapStart = 0
         for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
             defer { tapStart += phaseTaps[phase].count; phase += 1 }
@@ -268,23 +274,64 @@ public enum Conv3dImplicitGEMM: ConvKernel {
             }}}
             let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
             let wPhase = UnsafePointer(wpk.pointer + tapStart * co * nb)
-            let rowOffset = { (r: Int) -> Int in
-                let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
-                return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * co
-            }
             KernelProfile.measure("igemm-tiles") {
-                if thin {
-                    runThin(isa, rowCount: g.n * cd * ch * cw, rowOffset: rowOffset, v: ycl.pointer, voff: voff, woff: woff, nc: co,
-                            w: wPhase, wChannelStride: allTaps.count * co, channels: g.ci, out: out.pointer, ldo: cip)
-                } else {
-                    runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: rowOffset, v: ycl.pointer, voff: voff, woff: woff, nc: co, vcs: 1, wcs: nb,
-                             w: wPhase, wBlockStride: allTaps.count * co * nb, blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkFloats / (co * nb)))
-                }
+                runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: { r in
+                    let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
+                    return (((n * yd + q0d + qd) * yh + q0h + qh) * yw + q0w + qw) * co
+                }, v: ycl.pointer, voff: voff, woff: woff, nc: co, vcs: 1, wcs: nb, w: wPhase, wBlockStride: allTaps.count * co * nb,
+                         blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkFloats / (co * nb)))
             }
             unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
                                origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
                                stride: (g.sd, g.sh, g.sw))
         }}}
+    }
+
+    /// The thin adjoint: every phase in one pass over y. Line (n, qd, qh) of each phase (cw voxels,
+    /// stride sw along W in x) is written straight into x; a worker runs all phases of a line before
+    /// the next, so the y neighbourhood the phases share is read from cache, not once per phase
+    /// (phase by phase, G5's 8 passes over a 37 MB y were memory-bound).
+    static func thinAdjoint(_ g: ConvGeometry, ycl: UnsafePointer<Float>, extent ext: [Int], front: [Int], phaseTaps: [[Int]],
+                            w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, isa: ConvISA) {
+        let (yd, yh, yw) = (ext[0], ext[1], ext[2]), co = g.co, totalTaps = phaseTaps.reduce(0) { $0 + $1.count }
+        struct Phase { var a, b, e: PhaseAxis; var xOrigin: (Int, Int, Int); var tapStart: Int; var taps: Int { a.taps * b.taps * e.taps } }
+        var phases = [Phase](), voff = [Int](), woff = [Int]()
+        var phase = 0, tapStart = 0
+        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            defer { tapStart += phaseTaps[phase].count; phase += 1 }
+            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
+            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
+            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
+            if a.count * b.count * e.count == 0 { continue }
+            // Taps in adjointPhaseTaps' order; woff relative to the phase's weights.
+            var t = 0
+            for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
+                woff.append(t * co); t += 1
+                voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * co)
+            }}}
+            phases.append(Phase(a: a, b: b, e: e, xOrigin: (a.q0 * g.sd + φd - g.pd, b.q0 * g.sh + φh - g.ph, e.q0 * g.sw + φw - g.pw),
+                                tapStart: voff.count - t))
+        }}}
+        let maxCD = phases.map(\.a.count).max() ?? 0, maxCH = phases.map(\.b.count).max() ?? 0
+        let (ih, iw, plane) = (g.ih, g.iw, g.id * g.ih * g.iw), ci = g.ci, sw = g.sw
+        voff.append(0); woff.append(0)   // so the pointers exist when no phase has taps
+        KernelProfile.measure("igemm-thin") {
+            voff.withUnsafeBufferPointer { vo in woff.withUnsafeBufferPointer { wo in
+                Parallel.forRanges(g.n * maxCD * maxCH, minChunk: max(1, 4096 / max(1, iw))) { lines in
+                    for line in lines {
+                        let qh = line % maxCH, t = line / maxCH, qd = t % maxCD, n = t / maxCD
+                        for p in phases where qd < p.a.count && qh < p.b.count {
+                            let xd = p.xOrigin.0 + qd * g.sd, xh = p.xOrigin.1 + qh * g.sh
+                            runThin(isa, ThinLine(v: ycl + (((n * yd + p.a.q0 + qd) * yh + p.b.q0 + qh) * yw + p.e.q0) * co, vstride: co,
+                                                  rows: p.e.count, out: x + ((n * ci * g.id + xd) * ih + xh) * iw + p.xOrigin.2,
+                                                  ostride: sw, oChannelStride: plane, w: w + p.tapStart * co, wChannelStride: totalTaps * co,
+                                                  channels: ci, voff: vo.baseAddress! + p.tapStart, woff: wo.baseAddress! + p.tapStart,
+                                                  nt: p.taps, nc: co))
+                        }
+                    }
+                }
+            }}
+        }
     }
 
     /// The adjoint's padded copy of y: front padding F = (most taps of a phase) − 1 per axis, the
@@ -308,24 +355,29 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         return (front, ext, maxPositions)
     }
 
-    /// Floats of scratch one call holds at once (channels-last copy, packed weights, padded output;
+    /// Floats of scratch one call holds at once (channels-last copy, packed weights, padded output
+    /// (none for the thin kernel);
     /// the weight gradient's padded x, channels-last gy and transposed result), for memory plans:
     /// the tiled writer runs this kernel and its plan counts exactly these buffers.
     public static func scratchFloats(_ g: ConvGeometry, role: ConvDispatch.Role) -> Int {
         let channels = role == .adjoint ? g.ci : g.co
-        let nb = role != .weight && runsThin(outputChannels: channels) ? 1 : tileISA(outputChannels: channels).blockWidth, K = g.kernelVolume
+        let thin = role != .weight && runsThin(outputChannels: channels)
+        let nb = thin ? 1 : tileISA(outputChannels: channels).blockWidth, K = g.kernelVolume
         let dp = paddedExtent(input: g.id, output: g.od, k: g.kd, s: g.sd, p: g.pd)
         let hp = paddedExtent(input: g.ih, output: g.oh, k: g.kh, s: g.sh, p: g.ph)
         let wp = paddedExtent(input: g.iw, output: g.ow, k: g.kw, s: g.sw, p: g.pw)
         switch role {
         case .correlate:
             let blocks = (g.co + nb - 1) / nb
-            return g.n * dp * hp * wp * g.ci + max(1, blocks * K * g.ci * nb) + g.n * g.outSpatial * blocks * nb
+            // The thin kernel writes into y directly: no padded output.
+            let out = thin ? 0 : g.n * g.outSpatial * blocks * nb
+            return g.n * dp * hp * wp * g.ci + max(1, blocks * K * g.ci * nb) + out
         case .adjoint:
             let blocks = (g.ci + nb - 1) / nb
             let (_, ext, positions) = adjointLayout(g)
             let taps = adjointPhaseTaps(g).reduce(0) { $0 + $1.count }
-            return g.n * ext.reduce(1, *) * g.co + g.n * positions * blocks * nb + max(1, blocks * taps * g.co * nb)
+            let out = thin ? 0 : g.n * positions * blocks * nb
+            return g.n * ext.reduce(1, *) * g.co + out + max(1, blocks * taps * g.co * nb)
         case .weight:
             let blocks = (g.co + nb - 1) / nb
             return g.n * g.ci * dp * hp * wp + g.n * g.outSpatial * blocks * nb + g.ci * K * blocks * nb
