@@ -90,7 +90,10 @@ public enum TrainingRun {
                 let r = try recorder.record(model: trainer.model, step: step)
                 o.say("\(label): quality at step \(step): " + QualityRecorder.summary(r))
             }
-            if trainer.step == 0 && recorder.rows.isEmpty { try evaluate(0) }
+            if trainer.step == 0 && recorder.rows.isEmpty {
+                try evaluate(0)
+                bar.restartClock(at: 0)
+            }
             trainer.afterStep = { step in
                 if step % every == 0 || step == total { try evaluate(step) }
                 return false
