@@ -143,6 +143,28 @@ final class ImplicitGEMMTests: XCTestCase {
         }
     }
 
+    /// The channels-last copy (8×8 register transposes where 8 channels and 8 positions are whole,
+    /// plain copies for the rest) puts every element where the layout says and zeros the padding:
+    /// 19 channels (8 + 8 + 3) and a width of 21 (16 + 5), two samples, front padding on every axis.
+    func testChannelsLastCopyIsExact() {
+        var rng = PETRandom(seed: 23)
+        let (n, c, d, h, w) = (2, 19, 3, 4, 21), (dp, hp, wp) = (5, 6, 24), (fd, fh, fw) = (1, 2, 3)
+        let x = Tensor.normal([n, c, d, h, w], rng: &rng)
+        let dst = UnsafeMutablePointer<Float>.allocate(capacity: n * dp * hp * wp * c)
+        defer { dst.deallocate() }
+        dst.update(repeating: .nan, count: n * dp * hp * wp * c)
+        Conv3dImplicitGEMM.packChannelsLast(x.data, n: n, c: c, d: d, h: h, w: w, into: dst, cp: c, dp: dp, hp: hp, wp: wp, fd: fd, fh: fh, fw: fw)
+        var wrong = 0
+        for s in 0..<n { for z in 0..<dp { for y in 0..<hp { for xx in 0..<wp { for ch in 0..<c {
+            let got = dst[(((s * dp + z) * hp + y) * wp + xx) * c + ch]
+            let (sz, sy, sx) = (z - fd, y - fh, xx - fw)
+            let inside = sz >= 0 && sz < d && sy >= 0 && sy < h && sx >= 0 && sx < w
+            let want: Float = inside ? x.data[(((s * c + ch) * d + sz) * h + sy) * w + sx] : 0
+            if got.bitPattern != want.bitPattern { wrong += 1 }
+        }}}}}
+        XCTAssertEqual(wrong, 0, "elements out of place")
+    }
+
     func testISAsAndBlockWidths() {
         XCTAssertTrue(ConvISA.scalar.isSupported)
         XCTAssertEqual(ConvISA.avx512.blockWidth, 64)
