@@ -107,6 +107,12 @@ public enum MemoryBenchmark {
         row.countedPeakMB = Double(MemoryAccountant.shared.peakBytes) / 1_048_576
         row.checksum = sink.sum
         row.absChecksum = sink.absSum
+        if KernelProfile.enabled {
+            // PETGAN_PROFILE=1: where the time of all repetitions went, by kernel phase.
+            let calls = KernelProfile.callCounts()
+            log("phases (ms and calls, all runs): " + KernelProfile.snapshot().sorted { $0.key < $1.key }
+                .map { "\($0.key) \(String(format: "%.1f", $0.value)) ×\(calls[$0.key] ?? 0)" }.joined(separator: ", "))
+        }
         return row
     }
 }
