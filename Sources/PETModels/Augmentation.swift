@@ -23,6 +23,9 @@ import PETTensor
 //                   temporoparietal hypometabolism), and a flipped scan is a different subject's.
 // The ops run in this fixed order (intensity, flip, translation, cutout), whatever order they are
 // written in, so a policy string has one meaning.
+//   adaptive=t      ADA (Karras et al., NeurIPS 2020): each op is applied to each sample with a
+//                   probability p that the run adjusts from the discriminator's overfitting signal
+//                   (target t for r = E[sign(D(real))], 0.6 as in ADA; AdaptiveAugmentation.swift).
 
 /// One augmentation op of `--augment`.
 public enum AugmentOp: String, SettingChoice {
@@ -55,6 +58,10 @@ public enum AugmentOp: String, SettingChoice {
 /// A parsed `--augment` policy: each op at most once with its strength, in application order.
 public struct AugmentPolicy: Equatable, Sendable, CustomStringConvertible {
     public private(set) var strengths: [AugmentOp: Double] = [:]
+    /// `adaptive=t`: the target of the overfitting signal r (nil: every op on every sample, always).
+    public private(set) var adaptiveTarget: Double?
+    /// ADA's target for r = E[sign(D(real))] (Karras et al. 2020, section 3).
+    public static let defaultAdaptiveTarget = 0.6
     /// The value background voxels have in a normalised store (and what translation and cutout fill).
     public static let background: Float = -1
 
@@ -66,7 +73,10 @@ public struct AugmentPolicy: Equatable, Sendable, CustomStringConvertible {
     public var ops: [(AugmentOp, Double)] { AugmentOp.allCases.compactMap { op in strengths[op].map { (op, $0) } } }
 
     /// "translation=0.125,cutout=0.5": the canonical spelling (empty: no augmentation).
-    public var description: String { ops.map { "\($0.0.rawValue)=\(formatStrength($0.1))" }.joined(separator: ",") }
+    public var description: String {
+        (ops.map { "\($0.0.rawValue)=\(formatStrength($0.1))" } + (adaptiveTarget.map { ["adaptive=\(formatStrength($0))"] } ?? []))
+            .joined(separator: ",")
+    }
 
     /// Parses "translation,cutout=0.4,intensity" ("" or "none": no augmentation); the error names
     /// the setting and the reason.
@@ -76,8 +86,20 @@ public struct AugmentPolicy: Equatable, Sendable, CustomStringConvertible {
         if t.isEmpty || t == "none" { return p }
         for item in t.split(separator: ",", omittingEmptySubsequences: false) {
             let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.first == "adaptive" {
+                guard p.adaptiveTarget == nil else { throw ConfigError.badValue(source: source, key: "augment", reason: "'adaptive' is given more than once") }
+                var t = defaultAdaptiveTarget
+                if parts.count == 2 {
+                    guard let v = Double(parts[1]), v.isFinite, v > 0, v < 1 else {
+                        throw ConfigError.badValue(source: source, key: "augment", reason: "the target of adaptive (for E[sign(D(real))]) must be a number between 0 and 1, exclusive, got '\(parts[1])'")
+                    }
+                    t = v
+                }
+                p.adaptiveTarget = t
+                continue
+            }
             guard let name = parts.first, let op = AugmentOp(rawValue: name) else {
-                throw ConfigError.badValue(source: source, key: "augment", reason: "unknown augmentation '\(item)' (known: \(AugmentOp.choiceList), each optionally =strength)")
+                throw ConfigError.badValue(source: source, key: "augment", reason: "unknown augmentation '\(item)' (known: \(AugmentOp.choiceList), each optionally =strength, and adaptive[=target])")
             }
             guard p.strengths[op] == nil else { throw ConfigError.badValue(source: source, key: "augment", reason: "'\(op.rawValue)' is given more than once") }
             var s = op.defaultStrength
@@ -88,6 +110,9 @@ public struct AugmentPolicy: Equatable, Sendable, CustomStringConvertible {
                 s = v
             }
             p.strengths[op] = s
+        }
+        if p.adaptiveTarget != nil && p.strengths.isEmpty {
+            throw ConfigError.badValue(source: source, key: "augment", reason: "'adaptive' adjusts how often the listed ops apply, but none is listed (e.g. translation,cutout,intensity,adaptive)")
         }
         return p
     }
@@ -114,8 +139,11 @@ public struct AugmentPolicy: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Parameters for a batch of `n` samples of spatial shape `spatial`.
-    public func draw(n: Int, spatial: [Int], rng: inout PETRandom) -> Draw {
+    /// Parameters for a batch of `n` samples of spatial shape `spatial`. With a `probability` p
+    /// (adaptive policies), each op's parameters are drawn as always and then, per sample, kept with
+    /// probability p and otherwise replaced by the op's identity (scale 1, no flip, no shift, an empty
+    /// box); one uniform number per op and sample, drawn after the op's parameters.
+    public func draw(n: Int, spatial: [Int], probability: Double? = nil, rng: inout PETRandom) -> Draw {
         var d = Draw()
         for (op, s) in ops {
             switch op {
@@ -135,6 +163,15 @@ public struct AugmentPolicy: Equatable, Sendable, CustomStringConvertible {
                         let lo = centre - size / 2
                         return (max(0, lo), min(side, lo + size))
                     }
+                }
+            }
+            guard let p = probability else { continue }
+            for i in 0..<n where !(rng.uniformDouble() < p) {
+                switch op {
+                case .intensity: d.scales![i] = 1
+                case .flipLR: d.flips![i] = false
+                case .translation: d.shifts![i] = spatial.map { _ in 0 }
+                case .cutout: d.boxes![i] = spatial.map { _ in (0, 0) }
                 }
             }
         }

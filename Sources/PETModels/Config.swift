@@ -110,6 +110,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     // existed still decode (a missing key reads as nil = the value below, which changes nothing).
     /// Differentiable augmentation policy, e.g. "translation,cutout=0.4,intensity" (Augmentation.swift).
     public var augment: String? = ""
+    /// Adaptive augmentation (`adaptive` in augment): real images over which its probability can go
+    /// from 0 to 1 (AdaptiveAugmentation.swift).
+    public var augmentSpeed: Double? = 5000
     /// Decay of the generator's exponential moving average (0: none), with ramp-up (GeneratorEMA.swift).
     public var gEMA: Double? = 0
     /// FastGAN: skip-layer excitations in the generator.
@@ -132,6 +135,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     public var augmentPolicy: AugmentPolicy { (try? AugmentPolicy.parse(augment ?? "")) ?? AugmentPolicy() }
     public var generatorEMADecay: Double { gEMA ?? 0 }
+    public var augmentSpeedImages: Double { augmentSpeed ?? 5000 }
     public var skipExcitations: Int { sle ?? 1 }
     public var reconstructionWeightValue: Double { reconstructionWeight ?? 1 }
     public var convPrecision: ConvPrecision { precision.flatMap(ConvPrecision.init(rawValue:)) ?? .fp32 }
@@ -154,7 +158,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case nCritic = "n_critic", gpLambda = "gp_lambda", clip
         case initStd = "init_std"
         case checkpointEvery = "checkpoint_every", sampleCount = "sample_count", plotEvery = "plot_every"
-        case augment, gEMA = "g_ema", sle, reconstructionWeight = "reconstruction_weight"
+        case augment, augmentSpeed = "augment_speed", gEMA = "g_ema", sle, reconstructionWeight = "reconstruction_weight"
         case precision, syncBN = "sync_bn"
         case lowresFactor = "lowres_factor", slabDepth = "slab_depth"
         case lossSetting = "loss"
@@ -344,7 +348,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         "optimizer": .string, "lr_g": .double, "lr_d": .double, "beta1": .double, "beta2": .double, "rms_alpha": .double,
         "n_critic": .int, "gp_lambda": .double, "clip": .double, "init_std": .double, "checkpoint_every": .int,
         "sample_count": .int, "plot_every": .int,
-        "augment": .string, "g_ema": .double, "sle": .int, "reconstruction_weight": .double,
+        "augment": .string, "augment_speed": .double, "g_ema": .double, "sle": .int, "reconstruction_weight": .double,
         "precision": .string, "sync_bn": .bool, "lowres_factor": .int, "slab_depth": .int,
         "loss": .string,
     ]
@@ -450,6 +454,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         guard sampleCount >= 1, sampleCount <= 64 else { throw bad("sample_count", "must be 1…64, got \(sampleCount)") }
         guard plotEvery >= 0 else { throw bad("plot_every", "must not be negative, got \(plotEvery)") }
         _ = try AugmentPolicy.parse(augment ?? "", source: sources["augment"] ?? "config")
+        guard augmentSpeedImages.isFinite, augmentSpeedImages >= 1 else { throw bad("augment_speed", "must be a number of real images ≥ 1 (how many it takes the adaptive augmentation probability to go from 0 to 1), got \(augmentSpeedImages)") }
         guard generatorEMADecay.isFinite, (0..<1).contains(generatorEMADecay) else { throw bad("g_ema", "must be in [0, 1) (0: no moving average; FastGAN, StyleGAN: 0.999), got \(generatorEMADecay)") }
         guard (0...TrainConfig.maxLayers).contains(skipExcitations) else { throw bad("sle", "must be 0…\(gChannels.count) (one per up-sampling block at most), got \(skipExcitations)") }
         if let p = precision, ConvPrecision(rawValue: p) == nil {

@@ -22,6 +22,11 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     public var accuracyD: Double = 0
     /// FastGAN: the discriminator's weighted reconstruction loss on real batches (part of lossD).
     public var reconstruction: Double = 0
+    /// ADA's overfitting signal r = E[sign(D(real) − threshold)] over the step's real samples
+    /// (threshold as for accuracyD), whether or not the run adapts its augmentation.
+    public var realSign: Double = 0
+    /// Adaptive augmentation (`adaptive` in --augment): the probability the next step applies each op with.
+    public var augmentProbability: Double? = nil
 
     public var isFinite: Bool { [lossD, lossG, dReal, dFake, wasserstein, gradientPenalty, gradNormD, gradNormG].allSatisfy(\.isFinite) }
 }
@@ -40,6 +45,8 @@ public final class GANModel {
     public let augmentation: AugmentPolicy
     /// The generator's moving average (nil when g_ema is 0).
     public private(set) var ema: GeneratorEMA?
+    /// The augmentation's adaptive probability (nil unless the policy is `adaptive`).
+    public private(set) var adaptiveAugmentation: AdaptiveAugmentation?
     /// Data-parallel training over MPI ranks (nil: this process alone, exactly as before). Each
     /// step's `real` batches are then this rank's share of the global batch (DataParallel.swift).
     public var dataParallel: DataParallel? {
@@ -66,6 +73,7 @@ public final class GANModel {
         initializeWeights(generator, std: Float(config.initStd), rng: &rng)
         initializeWeights(discriminator, std: Float(config.initStd), rng: &rng)
         augmentation = config.augmentPolicy
+        adaptiveAugmentation = augmentation.adaptiveTarget.map { AdaptiveAugmentation(target: $0, speedImages: config.augmentSpeedImages) }
         ema = config.generatorEMADecay > 0 ? GeneratorEMA(generator, decay: config.generatorEMADecay) : nil
         optG = config.optimizer.make(generator.namedParameters(prefix: "G"), learningRate: config.lrG, config: config)
         optD = config.optimizer.make(discriminator.namedParameters(prefix: "D"), learningRate: config.lrD, config: config)
@@ -121,8 +129,9 @@ public final class GANModel {
     func augmented(_ x: Variable, rng: inout PETRandom) throws -> Variable {
         guard !augmentation.isEmpty else { return x }
         let n = x.shape[0], spatial = Array(x.shape.dropFirst(2))
-        guard let dp = dataParallel, dp.size > 1 else { return try augmentation.apply(x, parameters: augmentation.draw(n: n, spatial: spatial, rng: &rng)) }
-        let all = augmentation.draw(n: n * dp.size, spatial: spatial, rng: &rng)
+        let p = adaptiveAugmentation.map { Double($0.probability) }
+        guard let dp = dataParallel, dp.size > 1 else { return try augmentation.apply(x, parameters: augmentation.draw(n: n, spatial: spatial, probability: p, rng: &rng)) }
+        let all = augmentation.draw(n: n * dp.size, spatial: spatial, probability: p, rng: &rng)
         return try augmentation.apply(x, parameters: all.rows(dp.rank * n ..< (dp.rank + 1) * n))
     }
 
@@ -195,18 +204,27 @@ public final class GANModel {
             lastFake = fake
             m.lossD += dm.lossD; m.dReal += dm.dReal; m.dFake += dm.dFake; m.wasserstein += dm.wasserstein
             m.gradientPenalty += dm.gradientPenalty; m.accuracyD += dm.accuracyD; m.gradNormD = dm.gradNormD
-            m.reconstruction += dm.reconstruction
+            m.reconstruction += dm.reconstruction; m.realSign += dm.realSign
         }
         let k = Double(real.count)
         m.lossD /= k; m.dReal /= k; m.dFake /= k; m.wasserstein /= k; m.gradientPenalty /= k; m.accuracyD /= k
-        m.reconstruction /= k
+        m.reconstruction /= k; m.realSign /= k
         let (x, labels) = real[real.count - 1]
         let g = try generatorStep(fake: objective.generatorReusesCriticBatch ? lastFake : nil, batch: x.shape[0], labels: labels, rng: &rng)
         m.lossG = g.lossG
         m.gradNormG = g.gradNormG
         ema?.update()
         if let dp = dataParallel { m = try averaged(m, over: dp) }
+        adaptAugmentation(&m, batches: real.count, samplesPerBatch: x.shape[0])
         return m
+    }
+
+    /// Feeds the step's (rank-averaged) r to the adaptive augmentation and notes its probability for
+    /// the next step. Every rank holds the same averaged r, so every rank moves p the same way.
+    func adaptAugmentation(_ m: inout StepMetrics, batches: Int, samplesPerBatch n: Int) {
+        guard adaptiveAugmentation != nil else { return }
+        adaptiveAugmentation!.record(meanSign: m.realSign, batches: batches, samples: batches * n * (dataParallel?.size ?? 1))
+        m.augmentProbability = Double(adaptiveAugmentation!.probability)
     }
 
     /// Loss and score metrics as means over the ranks (gradient norms are already of the averaged
@@ -217,9 +235,10 @@ public final class GANModel {
         let bad = dp.localNonFinite || ![m.lossD, m.lossG, m.dReal, m.dFake, m.wasserstein, m.gradientPenalty].allSatisfy(\.isFinite)
         dp.localNonFinite = false
         nonFiniteRank = try dp.group.firstRank(where: bad)
-        let v = try dp.mean([m.lossD, m.lossG, m.dReal, m.dFake, m.wasserstein, m.gradientPenalty, m.accuracyD])
+        let v = try dp.mean([m.lossD, m.lossG, m.dReal, m.dFake, m.wasserstein, m.gradientPenalty, m.accuracyD, m.realSign])
         var a = m
         (a.lossD, a.lossG, a.dReal, a.dFake, a.wasserstein, a.gradientPenalty, a.accuracyD) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6])
+        a.realSign = v[7]
         return a
     }
 
@@ -260,6 +279,7 @@ public final class GANModel {
         m.lossD = Double(lossD.scalar)
         m.wasserstein = Double(mean(dr.value) - mean(df.value))
         m.accuracyD = accuracy(real: dr.value, fake: df.value, threshold: objective.accuracyThreshold)
+        m.realSign = meanSign(real: dr.value, fake: df.value, threshold: objective.accuracyThreshold)
         m.gradNormD = gradNorm(discriminator.parameters)
         try optD.step()
         objective.afterCriticUpdate(discriminator, config: config)
@@ -291,12 +311,14 @@ public final class GANModel {
     public func tensors() -> [String: Tensor] {
         generator.stateDict(prefix: "G").merging(discriminator.stateDict(prefix: "D")) { a, _ in a }
             .merging(ema?.stateDict() ?? [:]) { a, _ in a }
+            .merging(adaptiveAugmentation?.stateDict() ?? [:]) { a, _ in a }
     }
 
     public func load(tensors: [String: Tensor]) throws {
         try generator.loadStateDict(tensors, prefix: "G")
         try discriminator.loadStateDict(tensors, prefix: "D")
         try ema?.load(tensors)
+        try adaptiveAugmentation?.load(tensors)
     }
 
     /// The names and shapes a checkpoint of this model must hold (optimizer state included when
@@ -306,6 +328,7 @@ public final class GANModel {
         // Shapes only: copying every tensor here cost a third of a large model's load peak.
         m.tensors = generator.stateShapes(prefix: "G").merging(discriminator.stateShapes(prefix: "D")) { a, _ in a }
             .merging(ema?.stateShapes() ?? [:]) { a, _ in a }
+            .merging(adaptiveAugmentation == nil ? [:] : AdaptiveAugmentation.stateShapes) { a, _ in a }
         m.rngs = rngs
         _ = optimizers
         return m

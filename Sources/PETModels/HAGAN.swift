@@ -362,14 +362,17 @@ extension GANModel {
             lastFake = fake
             m.lossD += dm.lossD; m.dReal += dm.dReal; m.dFake += dm.dFake; m.wasserstein += dm.wasserstein
             m.gradientPenalty += dm.gradientPenalty; m.accuracyD += dm.accuracyD; m.gradNormD = dm.gradNormD
+            m.realSign += dm.realSign
         }
         let k = Double(real.count)
         m.lossD /= k; m.dReal /= k; m.dFake /= k; m.wasserstein /= k; m.gradientPenalty /= k; m.accuracyD /= k
+        m.realSign /= k
         let g = try hierarchicalGeneratorStep(fake: objective.generatorReusesCriticBatch ? lastFake : nil, real[real.count - 1], rng: &rng)
         m.lossG = g.lossG
         m.gradNormG = g.gradNormG
         ema?.update()
         if let dp = dataParallel { m = try averaged(m, over: dp) }
+        adaptAugmentation(&m, batches: real.count, samplesPerBatch: real[0].slab.shape[0])
         return m
     }
 
@@ -404,6 +407,7 @@ extension GANModel {
         m.lossD = Double(lossD.scalar)
         m.wasserstein = Double(mean(dr.value) - mean(df.value))
         m.accuracyD = accuracy(real: dr.value, fake: df.value, threshold: objective.accuracyThreshold)
+        m.realSign = meanSign(real: dr.value, fake: df.value, threshold: objective.accuracyThreshold)
         m.gradNormD = gradNorm(discriminator.parameters)
         try optD.step()
         objective.afterCriticUpdate(discriminator, config: config)

@@ -307,6 +307,8 @@ public final class Trainer {
                                   "grad_norm_d": m.gradNormD, "grad_norm_g": m.gradNormG, "acc_d": m.accuracyD,
                                   "it_s": itPerSecond, "seconds": seconds]
         if model.discriminator is FastGANDiscriminator { row["recon"] = m.reconstruction }
+        row["r_t"] = m.realSign
+        if let p = m.augmentProbability { row["augment_p"] = p }
         let clean = row.mapValues { v -> Any in if let d = v as? Double, !d.isFinite { return String(d) }; return v }
         guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) else { return }
         let file = path("metrics.jsonl")
@@ -360,6 +362,7 @@ public final class Trainer {
                 + "\(data.count) items \(data.itemShape), \(stepsPerEpoch) steps per epoch, \(totalSteps) steps, "
                 + "G \(model.generator.parameterCount) + D \(model.discriminator.parameterCount) parameters, seed \(config.seed)"
                 + (model.augmentation.isEmpty ? "" : ", augment \(model.augmentation)")
+                + (model.adaptiveAugmentation.map { String(format: " (probability %.3f, speed %g images)", $0.probability, $0.speedImages) } ?? "")
                 + (model.ema.map { String(format: ", generator EMA %g", $0.decay) } ?? "")
                 + (firstStep > 0 ? ", resumed at step \(firstStep)" : ""))
         var lastGood: String? = firstStep > 0 ? Trainer.latestCheckpoint(in: runDirectory) : nil

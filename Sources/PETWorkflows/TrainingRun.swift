@@ -75,6 +75,7 @@ public enum TrainingRun {
         if trainer.writesOutputs { trainer.onStep = { step, _, m, _ in
             let epoch = (step - 1) / stepsPerEpoch + 1, epochs = (total + stepsPerEpoch - 1) / stepsPerEpoch
             let losses = String(format: "D %.3f G %.3f", m.lossD, m.lossG) + (m.gradientPenalty != 0 ? String(format: " W %.3f", m.wasserstein) : "")
+                + (m.augmentProbability.map { String(format: " aug p %.3f", $0) } ?? "")
             bar.update(step, detail: "epoch \(epoch)/\(epochs) \(losses)")
         } }
         trainer.onMessage = { msg in

@@ -56,7 +56,7 @@ struct TrainCommand: ParsableCommand {
     var evalData: String?
     @Option(help: "Folder with the templates for the learning curve's regional statistics (default: $PETGAN_TEMPLATES or Volumes/templates).")
     var templates: String?
-    @Option(help: "Differentiable augmentation of the discriminator's real and generated inputs (DiffAugment-style, every model): a comma list of translation[=0.125] (fraction of a side), cutout[=0.5] (box side fraction), intensity[=0.2] (uptake scale ±), flip-lr[=0.5] (probability; off unless asked: hemispheric asymmetry matters in AD); translation and cutout fill with the background −1. 'none' turns it off.")
+    @Option(help: "Differentiable augmentation of the discriminator's real and generated inputs (DiffAugment-style, every model): a comma list of translation[=0.125] (fraction of a side), cutout[=0.5] (box side fraction), intensity[=0.2] (uptake scale ±), flip-lr[=0.5] (probability; off unless asked: hemispheric asymmetry matters in AD); translation and cutout fill with the background −1. Add adaptive[=0.6] to apply each op per sample with a probability adjusted from the discriminator's overfitting signal r_t = E[sign(D(real))] towards that target (ADA; --set augment_speed=IMAGES, default 5000: real images for the probability to go from 0 to 1; r_t and augment_p in metrics.jsonl). 'none' turns it off.")
     var augment: String?
     @Option(name: .customLong("g-ema"), help: "Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; ramp-up min(decay, (1+t)/(10+t)); 0: none; fastgan models default to 0.999). generate and the quality figures sample it; generate --raw samples the raw weights.")
     var gEMA: Double?

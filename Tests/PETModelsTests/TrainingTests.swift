@@ -96,8 +96,11 @@ final class TrainingTests: XCTestCase {
         Parallel.setThreads(1)
         defer { Parallel.setThreads(saved) }
         let extras: [ModelKind: [[String: Any]]] = [
-            .wgangp3d: [["conditional": true, "n_critic": 2]], .wgan3d: [["n_critic": 2]],
-            .hinge3d: [[:], ["conditional": true, "n_critic": 2]],
+            // Adaptive augmentation: stopped at step 2, its interval of 4 critic batches is half done
+            // (hinge3d) or just complete (wgangp3d, n_critic 2).
+            .wgangp3d: [["conditional": true, "n_critic": 2], ["n_critic": 2, "augment": "translation,cutout,adaptive=0.1", "augment_speed": 20]],
+            .wgan3d: [["n_critic": 2]],
+            .hinge3d: [[:], ["conditional": true, "n_critic": 2], ["augment": "cutout,intensity,adaptive=0.2", "augment_speed": 20]],
             // Augmentation and the generator's moving average are part of the resumed state too.
             .dcgan3d: [[:], ["augment": "translation,cutout,intensity,flip-lr", "g_ema": 0.99]],
             .fastgan3d: [["conditional": true, "augment": "translation,cutout,intensity"]],
