@@ -38,10 +38,11 @@ public struct AdaptiveAugmentation: Equatable, Sendable {
         self.speedImages = speedImages
     }
 
-    /// Records `batches` critic batches of `samples` real samples in all whose mean sign was
-    /// `meanSign`, and adjusts p once `interval` batches have been recorded.
-    public mutating func record(meanSign: Double, batches k: Int, samples n: Int) {
-        signSum += Float(meanSign) * Float(n)
+    /// Records `batches` critic batches of `samples` real samples in all whose signs summed to
+    /// `signs`, and adjusts p once `interval` batches have been recorded. Integer counts (exact in
+    /// the Float state up to 2^24) keep p independent of how the samples were split over ranks.
+    public mutating func record(signs: Int, batches k: Int, samples n: Int) {
+        signSum += Float(signs)
         samples += Float(n)
         batches += Float(k)
         guard batches >= Float(AdaptiveAugmentation.interval), samples > 0 else { return }

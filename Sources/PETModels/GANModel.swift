@@ -220,10 +220,13 @@ public final class GANModel {
     }
 
     /// Feeds the step's (rank-averaged) r to the adaptive augmentation and notes its probability for
-    /// the next step. Every rank holds the same averaged r, so every rank moves p the same way.
+    /// the next step. Every rank holds the same averaged r, so every rank moves p the same way; r
+    /// times the step's real samples is an integer (a sum of signs), recovered exactly by rounding
+    /// whichever way the mean was formed, so the number of ranks does not change p.
     func adaptAugmentation(_ m: inout StepMetrics, batches: Int, samplesPerBatch n: Int) {
         guard adaptiveAugmentation != nil else { return }
-        adaptiveAugmentation!.record(meanSign: m.realSign, batches: batches, samples: batches * n * (dataParallel?.size ?? 1))
+        let samples = batches * n * (dataParallel?.size ?? 1)
+        adaptiveAugmentation!.record(signs: Int((m.realSign * Double(samples)).rounded()), batches: batches, samples: samples)
         m.augmentProbability = Double(adaptiveAugmentation!.probability)
     }
 

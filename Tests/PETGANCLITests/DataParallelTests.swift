@@ -214,6 +214,21 @@ final class DataParallelTests: XCTestCase {
                 XCTAssertLessThan(d, gradientTolerance, "\(model) \(extra) \(opt)")
             }
         }
+        // Adaptive augmentation: both ranks move p by the rank-averaged r, and by the same amount as
+        // one process (6 steps of one critic batch: p moves after step 4, steps 5 and 6 apply it).
+        let dir = try makeTempDir("dp-ada")
+        let ada = ["--augment", "translation,cutout,adaptive=0.1", "--set", "augment_speed=40", "--sync-bn"]
+        let (a1, adaRun1) = try train(ranks: 1, trainArgs(model: "dcgan3d", data: data, out: dir + "/one", steps: 6, extra: ada), out: dir + "/one")
+        XCTAssertEqual(a1.status, 0, a1.stderr)
+        let (a2, adaRun2) = try train(ranks: 2, trainArgs(model: "dcgan3d", data: data, out: dir + "/two", steps: 6, extra: ada), out: dir + "/two")
+        XCTAssertEqual(a2.status, 0, a2.stderr)
+        let s1 = try XCTUnwrap(checkpoint(XCTUnwrap(adaRun1)).tensors[AdaptiveAugmentation.stateName]).array
+        let s2 = try XCTUnwrap(checkpoint(XCTUnwrap(adaRun2)).tensors[AdaptiveAugmentation.stateName]).array
+        XCTAssertEqual(s1, s2, "adaptive augmentation state, 1 rank against 2")
+        let p1 = MetricsFile.read(try XCTUnwrap(adaRun1) + "/metrics.jsonl").map { $0["augment_p"] }
+        XCTAssertEqual(p1, MetricsFile.read(try XCTUnwrap(adaRun2) + "/metrics.jsonl").map { $0["augment_p"] })
+        XCTAssertEqual(p1.count, 6)
+        XCTAssertGreaterThan(try XCTUnwrap(p1.last ?? nil), 0, "the probability moved, so the last steps augmented under both rank counts")
         let exe = try petganBinary()
         let r = try runProcess(try mpirun(), ["--oversubscribe", "-np", "2", exe] + trainArgs(model: "fastgan3d", data: data, out: try makeTempDir("dp-fastgan"), steps: 1),
                                environment: mpiEnvironment)

@@ -71,30 +71,30 @@ final class AdaptiveAugmentationTests: XCTestCase {
     }
 
     /// ADA's rule: nothing moves before 4 critic batches; then p += sign(r̄ − target) · images / speed,
-    /// clamped to [0, 1], with r̄ the sample-weighted mean; the state round-trips through a tensor.
+    /// clamped to [0, 1], with r̄ = Σ signs / Σ samples; the state round-trips through a tensor.
     func testUpdateRule() throws {
         var a = AdaptiveAugmentation(target: 0.6, speedImages: 100)
-        a.record(meanSign: 1, batches: 1, samples: 8)
-        a.record(meanSign: 0.5, batches: 2, samples: 16)
+        a.record(signs: 8, batches: 1, samples: 8)
+        a.record(signs: 8, batches: 2, samples: 16)
         XCTAssertEqual(a.probability, 0, "3 batches: no adjustment yet")
         XCTAssertNil(a.lastSignal)
-        a.record(meanSign: 0.75, batches: 1, samples: 8)
+        a.record(signs: 6, batches: 1, samples: 8)
         // r̄ = (8·1 + 16·0.5 + 8·0.75) / 32 = 0.6875 > 0.6: up by 32/100.
         XCTAssertEqual(a.lastSignal!, 0.6875, accuracy: 1e-7)
         XCTAssertEqual(a.probability, 0.32, accuracy: 1e-6)
         var saved = a
-        a.record(meanSign: 0.9, batches: 4, samples: 80)
+        a.record(signs: 72, batches: 4, samples: 80)
         XCTAssertEqual(a.probability, 1, "clamped at 1 (0.32 + 0.8)")
-        a.record(meanSign: -0.2, batches: 4, samples: 30)
+        a.record(signs: -6, batches: 4, samples: 30)
         XCTAssertEqual(a.probability, 0.7, accuracy: 1e-6)
-        a.record(meanSign: 0.1, batches: 5, samples: 100)
+        a.record(signs: 10, batches: 5, samples: 100)
         XCTAssertEqual(a.probability, 0, "clamped at 0")
         // Mid-interval state survives a checkpoint.
-        saved.record(meanSign: 1, batches: 2, samples: 8)
+        saved.record(signs: 8, batches: 2, samples: 8)
         var loaded = AdaptiveAugmentation(target: 0.6, speedImages: 100)
         try loaded.load(saved.stateDict())
-        loaded.record(meanSign: 1, batches: 2, samples: 8)
-        saved.record(meanSign: 1, batches: 2, samples: 8)
+        loaded.record(signs: 8, batches: 2, samples: 8)
+        saved.record(signs: 8, batches: 2, samples: 8)
         XCTAssertEqual(loaded.probability, saved.probability)
         XCTAssertEqual(loaded.probability, 0.32 + 0.16, accuracy: 1e-6)
         let broken = Tensor(shape: [4], values: [1.5, 0, 0, 0])
