@@ -75,6 +75,18 @@ struct TrainCommand: ParsableCommand {
         if evalData != nil && evalEvery == nil { throw ValidationError("--eval-data is only used with --eval-every N") }
         if let e = evalData, !FileManager.default.fileExists(atPath: e) { throw ValidationError("--eval-data: \(e) does not exist") }
         for s in settings where !s.contains("=") { throw ValidationError("--set expects key=value (got '\(s)')") }
+        if resume != nil {
+            // A resumed run keeps its own settings (its config.yaml); these would be ignored silently.
+            let fixed: [(String, Bool)] = [("--data", data != nil), ("--model", model != nil), ("--preset", preset != nil), ("--conditional", conditional),
+                                           ("--class", classFilter != nil), ("--batch", batch != nil), ("--out", out != nil), ("--config", config != nil),
+                                           ("--seed", seed != nil), ("--augment", augment != nil), ("--g-ema", gEMA != nil), ("--set", !settings.isEmpty),
+                                           ("--allow-any-shape", allowAnyShape), ("--dry-run", dryRun)]
+            let given = fixed.filter(\.1).map(\.0)
+            if !given.isEmpty {
+                throw ValidationError("--resume continues a run with its own settings (RUN_DIR/config.yaml), so \(given.joined(separator: ", ")) cannot be given with it; "
+                                      + "a resumed run takes --epochs, --max-steps, --threads, --memory-budget, --precision, --sync-bn and the learning-curve options. Start a new run to change the others.")
+            }
+        }
     }
 
     func overrides() -> [String: Any] {

@@ -45,6 +45,23 @@ final class ResumeSettingsTests: XCTestCase {
         XCTAssertFalse(TrainConfig().synchronisedBatchNorm)
     }
 
+    /// Regression: settings a resumed run cannot change (it keeps its config.yaml) were accepted and
+    /// silently ignored (`--resume RUN --augment translation,adaptive` trained without augmentation).
+    func testSettingsAResumeCannotChangeAreOneError() throws {
+        let data = try Fixtures.smallCohort()
+        let dir = try makeTempDir("resume-settings-fixed")
+        let exe = try petganBinary()
+        XCTAssertEqual(try runProcess(exe, trainArgs(data: data, out: dir, steps: 1)).status, 0)
+        let run = dir + "/" + (try FileManager.default.contentsOfDirectory(atPath: dir).sorted()[0])
+        for extra in [["--augment", "translation,adaptive"], ["--set", "lr_g=1e-3"], ["--batch", "2", "--g-ema", "0.9"], ["--data", data]] {
+            let r = try runProcess(exe, ["train", "--resume", run, "--max-steps", "2", "--threads", "1"] + extra)
+            XCTAssertNotEqual(r.status, 0, "\(extra)")
+            XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("cannot be given with it") && r.stderr.contains(extra[0]), r.stderr)
+        }
+        XCTAssertEqual(try Checkpoint.load(from: run + "/checkpoints/latest.h5").step, 1, "nothing ran")
+    }
+
     func testUnknownPrecisionSettingIsOneError() throws {
         let data = try Fixtures.smallCohort()
         let dir = try makeTempDir("resume-settings-bad")
