@@ -14,10 +14,7 @@ final class AdaptiveAugmentationTests: XCTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        let dir = NSTemporaryDirectory() + "petgan-ada-stores-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        AdaptiveAugmentationTests.store3D = dir + "/vol.h5"
-        if !FileManager.default.fileExists(atPath: AdaptiveAugmentationTests.store3D) { try makeStore(AdaptiveAugmentationTests.store3D, shape: [8, 12, 8]) }
+        AdaptiveAugmentationTests.store3D = try testStore3D("ada")
     }
 
     func testParsing() throws {
@@ -109,10 +106,11 @@ final class AdaptiveAugmentationTests: XCTestCase {
         let saved = Parallel.threads
         Parallel.setThreads(1)
         defer { Parallel.setThreads(saved) }
-        for (model, target, extra) in [(ModelKind.hinge3d, 0.2, [String: Any]()), (.wgangp3d, 0.1, ["n_critic": 2, "conditional": true])] {
+        for (model, target, nCritic, conditional) in [(ModelKind.hinge3d, 0.2, 1, false), (.wgangp3d, 0.1, 2, true)] {
             let speed = 40.0, batch = 4
             let cfg = try tinyConfig(model, data: AdaptiveAugmentationTests.store3D, out: try makeTempDir(),
-                                     extra: extra.merging(["max_steps": 12, "augment": "translation,cutout,intensity,adaptive=\(target)", "augment_speed": speed]) { a, _ in a })
+                                     extra: ["max_steps": 12, "n_critic": nCritic, "conditional": conditional,
+                                             "augment": "translation,cutout,intensity,adaptive=\(target)", "augment_speed": speed])
             let t = try Trainer(config: cfg)
             let s = try t.run()
             let rows = MetricsFile.read(s.runDirectory + "/metrics.jsonl")

@@ -13,10 +13,7 @@ final class HingeGANTests: XCTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        let dir = NSTemporaryDirectory() + "petgan-hinge-store-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        HingeGANTests.store = dir + "/vol.h5"
-        if !FileManager.default.fileExists(atPath: HingeGANTests.store) { try makeStore(HingeGANTests.store, shape: [8, 12, 8]) }
+        HingeGANTests.store = try testStore3D("hinge")
     }
 
     /// D: mean(relu(1 − D(x))) + mean(relu(1 + D(G(z)))), G: −mean(D(G(z))), computed here in Double.

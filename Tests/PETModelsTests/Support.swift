@@ -29,6 +29,16 @@ func makeStore(_ path: String, shape: [Int], count: Int = 12, seed: UInt64 = 7) 
     try w.commit()
 }
 
+/// The tiny 3D store (8×12×8, 12 items) of a test class, made once per process in its own folder
+/// `petgan-<name>-store-<pid>`.
+func testStore3D(_ name: String) throws -> String {
+    let dir = NSTemporaryDirectory() + "petgan-\(name)-store-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let path = dir + "/vol.h5"
+    if !FileManager.default.fileExists(atPath: path) { try makeStore(path, shape: [8, 12, 8]) }
+    return path
+}
+
 /// A small, fast configuration for `model` on the test stores.
 func tinyConfig(_ model: ModelKind, data: String, out: String, extra: [String: Any] = [:]) throws -> TrainConfig {
     var o: [String: Any] = ["data": data, "out": out, "batch": 4, "epochs": 50, "g_channels": "8,4", "d_channels": "4,8",
