@@ -18,7 +18,7 @@ public enum QualityBenchmark {
         public var conditional = true
         /// YAML settings file and key=value settings over the benchmark's defaults.
         public var configFile: String? = nil
-        public var settings: [String: Any] = [:]
+        public var settings: [String: SettingValue] = [:]
         /// The cohort: NIfTI order x×y×z and voxel size of the built-in one, or a given store.
         public var niftiShape = QualityBenchmark.defaultShape
         public var voxelSize = QualityBenchmark.defaultVoxelSize
@@ -53,7 +53,7 @@ public enum QualityBenchmark {
     public static let defaultShape = [24, 28, 24]
     public static let defaultVoxelSize = 8.0
     public static let defaultBudgetMinutes = 30.0
-    public static let defaultSettings: [String: Any] = ["g_channels": "64,32", "d_channels": "32,64", "batch": 8]
+    public static let defaultSettings: [String: SettingValue] = ["g_channels": "64,32", "d_channels": "32,64", "batch": 8]
     /// 1 in `heldOutEvery` subjects of each class is held out.
     public static let heldOutEvery = 4
 
@@ -121,12 +121,12 @@ public enum QualityBenchmark {
         let data = try cohort(r)
         var overrides = defaultSettings
         for (k, v) in r.settings { overrides[k] = v }
-        overrides["data"] = data.train
-        overrides["out"] = r.runsDirectory
-        overrides["conditional"] = r.conditional
-        overrides["seed"] = r.seed
+        overrides["data"] = .string(data.train)
+        overrides["out"] = .string(r.runsDirectory)
+        overrides["conditional"] = .bool(r.conditional)
+        overrides["seed"] = .uint(r.seed)
         overrides["epochs"] = 1_000_000
-        if let s = r.budgetSteps { overrides["max_steps"] = s }
+        if let s = r.budgetSteps { overrides["max_steps"] = .int(s) }
         let cfg = try TrainConfig.resolve(model: r.model, preset: nil, yamlFile: r.configFile, overrides: overrides)
         let trainer = try Trainer(config: cfg)
         if let b = r.memoryBudgetBytes {

@@ -178,7 +178,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     /// Settings of a named preset (applied over the model defaults).
-    public static func preset(_ name: String) throws -> [String: Any] {
+    public static func preset(_ name: String) throws -> [String: SettingValue] {
         switch name {
         case "", "none": return [:]
         case "paper2d":
@@ -193,10 +193,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             // default), N(0, 0.02) initial weights, one D update per G update, BCE on logits (the
             // same loss, numerically stable). The trainer checks the data shape (presetItemShape;
             // --allow-any-shape overrides).
-            return ["model": ModelKind.dcgan2d.rawValue, "epochs": 500, "batch": 64, "conditional": false,
-                    "z_dim": 100, "z_distribution": ZDistribution.uniform.rawValue,
+            return ["model": .string(ModelKind.dcgan2d.rawValue), "epochs": 500, "batch": 64, "conditional": false,
+                    "z_dim": 100, "z_distribution": .string(ZDistribution.uniform.rawValue),
                     "g_channels": [1024, 512, 256, 128, 64], "d_channels": [64, 128, 256, 512, 1024],
-                    "critic_norm": CriticNorm.batch.rawValue, "optimizer": OptimizerKind.adam.rawValue, "lr_g": 1e-4, "lr_d": 1e-4,
+                    "critic_norm": .string(CriticNorm.batch.rawValue), "optimizer": .string(OptimizerKind.adam.rawValue), "lr_g": 1e-4, "lr_d": 1e-4,
                     "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "init_std": 0.02]
         default:
             throw ConfigError.badValue(source: "--preset", key: "preset", reason: "unknown preset '\(name)' (known: paper2d)")
@@ -211,15 +211,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// Resolves defaults → preset → YAML file → overrides (e.g. from the command line).
     /// `overrides` uses the YAML key names; values may be strings (converted to the key's type).
-    public static func resolve(model: ModelKind?, preset: String?, yamlFile: String?, overrides: [String: Any]) throws -> TrainConfig {
+    public static func resolve(model: ModelKind?, preset: String?, yamlFile: String?, overrides: [String: SettingValue]) throws -> TrainConfig {
         let yaml = try yamlFile.map(loadSettings) ?? [:]
         let yamlSource = yamlFile ?? "config"
         // model and preset decide the defaults, so they are checked (as strings) before anything else.
-        func name(_ key: String, _ v: Any?, _ source: String) throws -> String? {
-            try v.map { try coerce($0, to: .string, key: key, source: source) as! String }
+        func name(_ key: String, _ v: SettingValue?, _ source: String) throws -> String? {
+            try v.map { try coerce($0, to: .string, key: key, source: source).string ?? "" }
         }
         let presetName = try name("preset", overrides["preset"], "command line") ?? preset ?? name("preset", yaml["preset"], yamlSource) ?? ""
-        let presetValues: [String: Any]
+        let presetValues: [String: SettingValue]
         do { presetValues = try TrainConfig.preset(presetName) } catch ConfigError.badValue(_, let key, let reason) {
             // Name where the preset was asked for (the settings file, or the command line).
             let from = preset != nil || overrides["preset"] != nil ? "command line" : yamlSource
@@ -228,29 +228,29 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         var modelSource = "command line"
         var modelName = try name("model", overrides["model"], "command line") ?? model?.rawValue
         if modelName == nil, let m = try name("model", yaml["model"], yamlSource) { modelName = m; modelSource = yamlSource }
-        if modelName == nil, let m = presetValues["model"] as? String { modelName = m; modelSource = "preset \(presetName)" }
+        if modelName == nil, let m = presetValues["model"]?.string { modelName = m; modelSource = "preset \(presetName)" }
         let chosen = modelName ?? ModelKind.wgangp3d.rawValue
         guard let kind = ModelKind(rawValue: chosen) else {
             throw ConfigError.badValue(source: modelSource, key: "model", reason: "unknown model '\(chosen)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        if let pm = presetValues["model"] as? String, pm != kind.rawValue {
+        if let pm = presetValues["model"]?.string, pm != kind.rawValue {
             throw ConfigError.badValue(source: modelSource, key: "model", reason: "preset '\(presetName)' is a \(pm) model, but model \(kind.rawValue) was asked for")
         }
-        var dict = try defaults(for: kind).dictionary()
+        var dict = try defaults(for: kind).settings()
         var sources: [String: String] = ["model": modelSource]
         let presetSource = preset != nil || overrides["preset"] != nil ? "command line" : yamlSource
         if !presetName.isEmpty { sources["preset"] = presetSource }
         try merge(&dict, presetValues, source: "preset \(presetName) (chosen in \(presetSource))", sources: &sources)
         try merge(&dict, yaml, source: yamlSource, sources: &sources)
         var over = overrides
-        if let m = model { over["model"] = m.rawValue }
-        if let p = preset { over["preset"] = p }
+        if let m = model { over["model"] = .string(m.rawValue) }
+        if let p = preset { over["preset"] = .string(p) }
         try merge(&dict, over, source: "command line", sources: &sources)
-        dict["model"] = kind.rawValue
-        dict["preset"] = presetName
+        dict["model"] = .string(kind.rawValue)
+        dict["preset"] = .string(presetName)
         // Named choices are checked before decoding, so the error names the setting and its source.
         func choice<C: SettingChoice>(_: C.Type, _ key: String) throws {
-            guard let v = dict[key] as? String, C(rawValue: v) == nil else { return }
+            guard let v = dict[key]?.string, C(rawValue: v) == nil else { return }
             throw ConfigError.badValue(source: sources[key] ?? "config", key: key, reason: "must be \(C.choiceList), got '\(v)'")
         }
         try choice(ZDistribution.self, "z_distribution")
@@ -259,8 +259,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try choice(LossKind.self, "loss")
         let c: TrainConfig
         do {
-            let data = try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys])
-            c = try JSONDecoder().decode(TrainConfig.self, from: data)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            c = try JSONDecoder().decode(TrainConfig.self, from: encoder.encode(dict))
         } catch {
             throw ConfigError.invalid("the settings could not be assembled (\(error))")
         }
@@ -271,19 +272,27 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Largest configuration file read (a settings file is a few hundred bytes).
     static let maxSettingsFileBytes = 1 << 20
 
-    /// A scalar's value as Yams constructs it (Int, Double, Bool, NSNull or String), except text with
+    /// A scalar's value as Yams constructs it (Int, Double, Bool, null or text), except text with
     /// a ':' in it: Yams 5 reads it as a YAML 1.1 base-60 integer when it looks like one ("1:30") or
     /// is tagged `!!int`, with trapping arithmetic, so a long one ("504467440737095516:15", or
     /// `!!int` on any text; both found by fuzzing) killed the process. Such text stays a string
-    /// here (a path or class name keeps its meaning; a number setting refuses it by name).
-    static func plainValue(_ node: Node) -> Any {
-        if case .scalar(let s) = node, s.string.contains(":") { return s.string }
-        return node.any
+    /// here (a path or class name keeps its meaning; a number setting refuses it by name). Anything
+    /// else Yams would construct (a YAML 1.1 timestamp, binary) is the text as written.
+    static func plainValue(_ node: Node) -> SettingValue {
+        guard case .scalar(let s) = node else { return .string("") }
+        if s.string.contains(":") { return .string(s.string) }
+        switch node.any {
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(i)
+        case let d as Double: return .double(d)
+        case is NSNull: return .null
+        default: return .string(s.string)
+        }
     }
 
     /// Reads a YAML settings file: one mapping of setting names to plain values or flat lists of
     /// plain values (anything deeper, duplicate or unknown names are refused, naming the file).
-    static func loadSettings(_ f: String) throws -> [String: Any] {
+    static func loadSettings(_ f: String) throws -> [String: SettingValue] {
         let bytes: Data
         do { bytes = try Data(contentsOf: URL(fileURLWithPath: f)) } catch {
             throw ConfigError.unreadable(file: f, reason: (error as NSError).localizedDescription)
@@ -299,7 +308,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         guard case .mapping(let map) = root else {
             throw ConfigError.unreadable(file: f, reason: "the top level must be a mapping of settings (key: value lines)")
         }
-        var out: [String: Any] = [:]
+        var out: [String: SettingValue] = [:]
         for (k, v) in map {
             guard case .scalar(let ks) = k else { throw ConfigError.unreadable(file: f, reason: "a setting name must be a plain word, not a list or mapping") }
             let key = ks.string
@@ -308,10 +317,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             switch v {
             case .scalar: out[key] = plainValue(v)
             case .sequence(let seq):
-                out[key] = try seq.map { e -> Any in
+                out[key] = .list(try seq.map { e -> SettingValue in
                     guard case .scalar = e else { throw ConfigError.badValue(source: f, key: key, reason: "expected a flat list of values, found a nested list or mapping") }
                     return plainValue(e)
-                }
+                })
             default:
                 throw ConfigError.badValue(source: f, key: key, reason: "expected a value or a list, found a mapping")
             }
@@ -319,19 +328,18 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return out
     }
 
-    /// Key → JSON-compatible value.
-    public func dictionary() throws -> [String: Any] {
-        let data = try JSONEncoder().encode(self)
-        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    /// Every setting by its YAML name, as written into checkpoints.
+    public func settings() throws -> [String: SettingValue] {
+        try JSONDecoder().decode([String: SettingValue].self, from: JSONEncoder().encode(self))
     }
 
-    static func merge(_ dict: inout [String: Any], _ over: [String: Any], source: String) throws {
+    static func merge(_ dict: inout [String: SettingValue], _ over: [String: SettingValue], source: String) throws {
         var sources: [String: String] = [:]
         try merge(&dict, over, source: source, sources: &sources)
     }
 
     /// Merges `over` into `dict`, recording in `sources` where each setting came from.
-    static func merge(_ dict: inout [String: Any], _ over: [String: Any], source: String, sources: inout [String: String]) throws {
+    static func merge(_ dict: inout [String: SettingValue], _ over: [String: SettingValue], source: String, sources: inout [String: String]) throws {
         // Sorted: the first bad setting reported is the same on every run.
         for (k, v) in over.sorted(by: { $0.key < $1.key }) {
             guard dict[k] != nil, let kind = valueKinds[k] else { throw ConfigError.unknownKey(source: source, key: k, known: keys) }
@@ -355,57 +363,74 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// Converts a YAML / command-line value to the setting's type (YAML 1.1 reads 1e-4 as a string).
     /// Numbers must be finite; integers must fit (no silent rounding or wrapping).
-    static func coerce(_ v: Any, to kind: ValueKind, key: String, source: String) throws -> Any {
+    static func coerce(_ v: SettingValue, to kind: ValueKind, key: String, source: String) throws -> SettingValue {
         func bad(_ why: String) -> ConfigError { .badValue(source: source, key: key, reason: why) }
-        func shown(_ x: Any) -> String { let s = "\(x)"; return s.count > 60 ? String(s.prefix(60)) + "…" : s }
-        let text = (v as? String)?.trimmingCharacters(in: .whitespaces)
-        if v is [Any] && kind != .intList { throw bad("expected a single value, got a list \(shown(v))") }
-        if v is [String: Any] || v is [AnyHashable: Any] { throw bad("expected a value, got a mapping") }
+        func shown(_ x: SettingValue) -> String { let s = x.description; return s.count > 60 ? String(s.prefix(60)) + "…" : s }
+        let text = v.string?.trimmingCharacters(in: .whitespaces)
+        if case .list = v, kind != .intList { throw bad("expected a single value, got a list \(shown(v))") }
         switch kind {
         case .string:
-            if v is NSNull { return "" }
-            return text ?? "\(v)"
+            if v == .null { return .string("") }
+            return .string(text ?? v.description)
         case .bool:
-            if let b = v as? Bool { return b }
-            switch text?.lowercased() { case "true", "yes", "on": return true; case "false", "no", "off": return false; default: throw bad("expected true or false, got '\(shown(v))'") }
+            if case .bool = v { return v }
+            switch text?.lowercased() { case "true", "yes", "on": return .bool(true); case "false", "no", "off": return .bool(false); default: throw bad("expected true or false, got '\(shown(v))'") }
         case .int:
-            if v is Bool { throw bad("expected an integer, got \(v)") }
-            if let i = v as? Int { return i }
-            if let d = v as? Double ?? text.flatMap(Double.init), !(v is Int) {
+            switch v {
+            case .int: return v
+            case .bool: throw bad("expected an integer, got \(v)")
+            case .uint(let u):
+                if let i = Int(exactly: u) { return .int(i) }
+                throw bad("\(u) is out of range")
+            default: break
+            }
+            if let t = text, let i = Int(t) { return .int(i) }
+            let real: Double?
+            if case .double(let d) = v { real = d } else { real = text.flatMap(Double.init) }
+            if let d = real {
                 guard d.isFinite else { throw bad("expected an integer, got \(d)") }
-                if let i = Int(exactly: d) { return i }
+                if let i = Int(exactly: d) { return .int(i) }
                 throw bad(d == d.rounded() ? "\(d) is out of range" : "expected an integer, got \(d)")
             }
-            if let t = text, let i = Int(t) { return i }
             throw bad("expected an integer, got '\(shown(v))'")
         case .uint:
-            if v is Bool { throw bad("expected a non-negative integer, got \(v)") }
-            if let i = v as? Int { if i >= 0 { return i }; throw bad("expected a non-negative integer, got \(i)") }
-            if let u = v as? UInt64 { return u }
-            if let t = text, let u = UInt64(t) { return u }
+            switch v {
+            case .uint: return v
+            case .int(let i): if i >= 0 { return .uint(UInt64(i)) }; throw bad("expected a non-negative integer, got \(i)")
+            case .bool: throw bad("expected a non-negative integer, got \(v)")
+            default: break
+            }
+            if let t = text, let u = UInt64(t) { return .uint(u) }
             throw bad("expected a non-negative integer up to \(UInt64.max), got '\(shown(v))'")
         case .double:
-            if v is Bool { throw bad("expected a number, got \(v)") }
             let d: Double
-            if let i = v as? Int { d = Double(i) } else if let x = v as? Double { d = x } else if let t = text, let x = Double(t) { d = x } else {
-                throw bad("expected a number, got '\(shown(v))'")
+            switch v {
+            case .int(let i): d = Double(i)
+            case .uint(let u): d = Double(u)
+            case .double(let x): d = x
+            case .bool: throw bad("expected a number, got \(v)")
+            default:
+                guard let t = text, let x = Double(t) else { throw bad("expected a number, got '\(shown(v))'") }
+                d = x
             }
             guard d.isFinite else { throw bad("expected a finite number, got \(d)") }
-            return d
+            return .double(d)
         case .intList:
-            if let a = v as? [Any] {
-                return try a.map { x -> Int in
-                    if let i = x as? Int, !(x is Bool) { return i }
-                    if let s = x as? String, let i = Int(s.trimmingCharacters(in: .whitespaces)) { return i }
-                    throw bad("expected a list of integers, got \(shown(a))")
-                }
+            switch v {
+            case .list(let a):
+                return .list(try a.map { x -> SettingValue in
+                    if case .int = x { return x }
+                    if let s = x.string, let i = Int(s.trimmingCharacters(in: .whitespaces)) { return .int(i) }
+                    throw bad("expected a list of integers, got \(shown(v))")
+                })
+            case .int: return .list([v])
+            default: break
             }
             if let t = text {
                 let parts = t.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" }).map { Int($0) }
-                guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw bad("expected comma-separated integers, got '\(shown(t))'") }
-                return parts.map { $0! }
+                guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw bad("expected comma-separated integers, got '\(shown(.string(t)))'") }
+                return .list(parts.map { .int($0!) })
             }
-            if let i = v as? Int, !(v is Bool) { return [i] }
             throw bad("expected a list of integers, got '\(shown(v))'")
         }
     }
@@ -469,20 +494,23 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// The configuration as YAML (keys in declaration order; strings quoted, lists in flow style).
     public func yaml() throws -> String {
-        let d = try dictionary()
+        let d = try settings()
         var out = "# PETGAN \(PETGANVersion.string) resolved training configuration\n"
         for k in TrainConfig.keys {
             guard let v = d[k], let kind = TrainConfig.valueKinds[k] else { continue }
             let text: String
-            switch kind {
-            case .string: text = TrainConfig.yamlQuoted("\(v)")
-            case .bool: text = (v as? Bool ?? ((v as? NSNumber)?.boolValue ?? false)) ? "true" : "false"
-            case .uint: text = k == "seed" ? "\(seed)" : "\((v as? NSNumber)?.uint64Value ?? 0)"
-            case .int: text = "\((v as? NSNumber)?.int64Value ?? 0)"
-            case .double:
-                let x = (v as? NSNumber)?.doubleValue ?? 0
+            switch (kind, v) {
+            case (.string, _): text = TrainConfig.yamlQuoted(v.string ?? v.description)
+            case (.bool, _): text = v == .bool(true) ? "true" : "false"
+            case (.uint, _): text = k == "seed" ? "\(seed)" : v.description
+            case (.int, _): text = v.description
+            case (.double, _):
+                // JSON writes an integral Double without its ".0", so it may read back as an Int.
+                let x: Double
+                switch v { case .int(let i): x = Double(i); case .uint(let u): x = Double(u); case .double(let y): x = y; default: x = 0 }
                 text = x == x.rounded() && Swift.abs(x) < 1e6 ? String(format: "%.1f", x) : "\(x)"
-            case .intList: text = "[" + ((v as? [Any]) ?? []).map { "\(($0 as? NSNumber)?.intValue ?? 0)" }.joined(separator: ", ") + "]"
+            case (.intList, .list(let a)): text = "[" + a.map(\.description).joined(separator: ", ") + "]"
+            case (.intList, _): text = "[" + v.description + "]"
             }
             out += "\(k): \(text)\n"
         }

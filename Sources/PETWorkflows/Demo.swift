@@ -88,8 +88,8 @@ public struct DemoRun {
         say("demo: [2/4] training a class-conditional 3D WGAN-GP for \(steps3d) generator steps" + (seconds3d > 0 ? " or \(Int(seconds3d)) s" : ""))
         let runs = p("runs")
         let cfg3 = try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: nil, overrides: [
-            "data": cohort, "conditional": true, "out": runs, "batch": batch, "epochs": 100_000, "max_steps": steps3d,
-            "g_channels": gChannels, "d_channels": dChannels, "seed": Int(seed), "checkpoint_every": 50,
+            "data": .string(cohort), "conditional": true, "out": .string(runs), "batch": .int(batch), "epochs": 100_000, "max_steps": .int(steps3d),
+            "g_channels": .string(gChannels), "d_channels": .string(dChannels), "seed": .uint(seed), "checkpoint_every": 50,
             "plot_every": 20, "sample_count": 6, "critic_norm": "layer",
             "n_critic": 3, "lr_g": 2e-4, "lr_d": 2e-4])
         let run3 = try TrainingRun.run(cfg3, options: trainOptions("wgangp3d", seconds3d))
@@ -100,9 +100,9 @@ public struct DemoRun {
         if steps2d > 0 {
             say("demo: [3/4] training the 2D paper baseline (reduced: \(sliceSize)×\(sliceSize)×3, widths /8) on AD slices for \(steps2d) steps" + (seconds2d > 0 ? " or \(Int(seconds2d)) s" : ""))
             let cfg2 = try TrainConfig.resolve(model: .dcgan2d, preset: nil, yamlFile: nil, overrides: [
-                "data": slices, "class": "AD", "out": runs, "batch": 32, "epochs": 100_000, "max_steps": steps2d,
+                "data": .string(slices), "class": "AD", "out": .string(runs), "batch": 32, "epochs": 100_000, "max_steps": .int(steps2d),
                 "g_channels": "128,64,32", "d_channels": "32,64,128", "z_distribution": "uniform",
-                "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "seed": Int(seed), "checkpoint_every": 50,
+                "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "seed": .uint(seed), "checkpoint_every": 50,
                 "plot_every": 50, "sample_count": 16])
             run2 = try TrainingRun.run(cfg2, options: trainOptions("dcgan2d", seconds2d))
             if run2!.interrupted { return DemoSummary(interrupted: true) }

@@ -98,9 +98,9 @@ struct BenchQuality: ParsableCommand {
             r.configFile = config
             for s in settings {
                 let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
-                r.settings[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? parts[1] : ""
+                r.settings[parts[0].trimmingCharacters(in: .whitespaces)] = .string(parts.count > 1 ? parts[1] : "")
             }
-            if let t = runtime.threads { r.settings["threads"] = t }
+            if let t = runtime.threads { r.settings["threads"] = .int(t) }
             if let g = grid { r.niftiShape = g.sides }
             r.voxelSize = voxelSize
             r.subjects = subjects

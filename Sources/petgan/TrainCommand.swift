@@ -89,24 +89,24 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    func overrides() -> [String: Any] {
-        var o: [String: Any] = [:]
-        if let d = data { o["data"] = d }
+    func overrides() -> [String: SettingValue] {
+        var o: [String: SettingValue] = [:]
+        if let d = data { o["data"] = .string(d) }
         if conditional { o["conditional"] = true }
-        if let c = classFilter { o["class"] = c }
-        if let e = epochs { o["epochs"] = e }
-        if let b = batch { o["batch"] = b }
-        if let m = maxSteps { o["max_steps"] = m }
-        if let p = out { o["out"] = p }
-        if let s = seed { o["seed"] = s }   // UInt64: Int(s) trapped above Int.max
-        if let t = runtime.threads { o["threads"] = t }
-        if let a = augment { o["augment"] = a }
-        if let e = gEMA { o["g_ema"] = e }
-        if let p = precision.precision { o["precision"] = p.rawValue }
+        if let c = classFilter { o["class"] = .string(c) }
+        if let e = epochs { o["epochs"] = .int(e) }
+        if let b = batch { o["batch"] = .int(b) }
+        if let m = maxSteps { o["max_steps"] = .int(m) }
+        if let p = out { o["out"] = .string(p) }
+        if let s = seed { o["seed"] = .uint(s) }
+        if let t = runtime.threads { o["threads"] = .int(t) }
+        if let a = augment { o["augment"] = .string(a) }
+        if let e = gEMA { o["g_ema"] = .double(e) }
+        if let p = precision.precision { o["precision"] = .string(p.rawValue) }
         if syncBN { o["sync_bn"] = true }
         for s in settings {
             let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
-            o[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? parts[1] : ""
+            o[parts[0].trimmingCharacters(in: .whitespaces)] = .string(parts.count > 1 ? parts[1] : "")
         }
         return o
     }

@@ -97,6 +97,39 @@ final class ConfigValidationTests: XCTestCase {
         XCTAssertEqual(c.classFilter, "AD:early")
     }
 
+    /// Values YAML 1.1 would construct as something other than a number, a Bool or text (a
+    /// timestamp) keep the text as written: `class: 2024-01-15` was "2024-01-15 00:00:00 +0000".
+    func testTimestampLikeTextKeepsItsText() throws {
+        let dir = try makeTempDir()
+        try "data: 2024-01-15\nclass: 2024-01-15T10:30:00Z\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let c = try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: dir + "/c.yaml", overrides: [:])
+        XCTAssertEqual(c.data, "2024-01-15")
+        XCTAssertEqual(c.classFilter, "2024-01-15T10:30:00Z")
+        // A number setting given such text is refused by name.
+        try "epochs: 2024-01-15\n".write(toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: dir + "/e.yaml", overrides: [:])) { e in
+            XCTAssertEqual("\(e)", "\(dir)/e.yaml: setting 'epochs': expected an integer, got '2024-01-15'")
+        }
+    }
+
+    /// A configuration's settings read back with their types (JSON `true` only as a Bool, `3` only as
+    /// a number), and assemble to the same configuration for every model.
+    func testSettingsKeepTheirTypes() throws {
+        for kind in ModelKind.allCases {
+            let c = TrainConfig.defaults(for: kind)
+            let s = try c.settings()
+            XCTAssertEqual(Set(s.keys), Set(TrainConfig.keys), kind.rawValue)
+            XCTAssertEqual(s["conditional"], .bool(false), kind.rawValue)
+            XCTAssertEqual(s["epochs"], .int(c.epochs), kind.rawValue)
+            XCTAssertEqual(s["g_channels"], .list(c.gChannels.map { .int($0) }), kind.rawValue)
+            XCTAssertEqual(s["model"], .string(kind.rawValue), kind.rawValue)
+            XCTAssertEqual(try TrainConfig.resolve(model: kind, preset: nil, yamlFile: nil, overrides: s), c, kind.rawValue)
+        }
+        XCTAssertEqual(try JSONDecoder().decode([SettingValue].self, from: Data("[true, 3, 0.5, 18446744073709551615, null, \"x\", [1]]".utf8)),
+                       [.bool(true), .int(3), .double(0.5), .uint(.max), .null, .string("x"), .list([.int(1)])])
+        XCTAssertThrowsError(try JSONDecoder().decode(SettingValue.self, from: Data("{\"a\": 1}".utf8)))
+    }
+
     func testInvalidBytesAndOversizedFiles() throws {
         let dir = try makeTempDir()
         try Data([0x6D, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]).write(to: URL(fileURLWithPath: dir + "/latin.yaml"))
@@ -113,7 +146,7 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testCommandLineValuesAreCheckedToo() throws {
-        for (over, key, reason) in [(["lr_g": "nan"], "lr_g", "finite"), (["epochs": "inf"], "epochs", "integer"),
+        for (over, key, reason) in [(["lr_g": "nan"] as [String: SettingValue], "lr_g", "finite"), (["epochs": "inf"], "epochs", "integer"),
                                     (["lr-g": "1"], "lr-g", "did you mean 'lr_g'?"), (["seed": "-4"], "seed", "non-negative")] {
             XCTAssertThrowsError(try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: nil, overrides: over)) { e in
                 XCTAssertTrue("\(e)".hasPrefix("command line: ") && "\(e)".contains("'\(key)'") && "\(e)".contains(reason), "\(e)")
@@ -124,7 +157,7 @@ final class ConfigValidationTests: XCTestCase {
     func testResolvedYAMLReadsBackExactlyWithOddStringsAndTheLargestSeed() throws {
         let dir = try makeTempDir()
         var c = try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: nil,
-                                        overrides: ["data": "a \"b\"\\c\nd\te\u{7}f.h5", "seed": UInt64.max, "lr_g": "1e-05"])
+                                        overrides: ["data": "a \"b\"\\c\nd\te\u{7}f.h5", "seed": .uint(UInt64.max), "lr_g": "1e-05"])
         XCTAssertEqual(c.seed, UInt64.max)
         try c.yaml().write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let back = try TrainConfig.resolve(model: nil, preset: nil, yamlFile: dir + "/c.yaml", overrides: [:])

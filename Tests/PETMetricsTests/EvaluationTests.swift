@@ -166,13 +166,13 @@ final class EvaluationTests: XCTestCase {
     /// forces several tiles) equals the untiled discriminator on the same mapped volumes.
     /// For the critic-score tests: a 2-step conditional run of `model` on the 12-subject fixture, and
     /// the fixture beside a perturbed copy of it (the synthetic set), classes aligned.
-    func criticFixture(_ model: ModelKind, tag: String, settings: [String: Any]) throws
+    func criticFixture(_ model: ModelKind, tag: String, settings: [String: SettingValue]) throws
         -> (real: String, dir: String, synDir: String, run: String, realSet: VolumeSet, synSet: VolumeSet) {
         let real = try Fixtures.smallCohort()   // 48×56×48
         let dir = try makeTempDir(tag)
         let synDir = dir + "/generated"
         _ = try Fixtures.writePerturbedNIfTI(from: real, to: synDir, offset: Self.offset)
-        let common: [String: Any] = ["data": real, "out": dir + "/runs", "max_steps": 2, "z_dim": 8, "checkpoint_every": 1000,
+        let common: [String: SettingValue] = ["data": .string(real), "out": .string(dir + "/runs"), "max_steps": 2, "z_dim": 8, "checkpoint_every": 1000,
                                      "sample_count": 2, "seed": 3, "conditional": true]
         let cfg = try TrainConfig.resolve(model: model, preset: nil, yamlFile: nil, overrides: common.merging(settings) { $1 })
         let run = try Trainer(config: cfg).run().runDirectory

@@ -109,8 +109,8 @@ final class AdaptiveAugmentationTests: XCTestCase {
         for (model, target, nCritic, conditional) in [(ModelKind.hinge3d, 0.2, 1, false), (.wgangp3d, 0.1, 2, true)] {
             let speed = 40.0, batch = 4
             let cfg = try tinyConfig(model, data: AdaptiveAugmentationTests.store3D, out: try makeTempDir(),
-                                     extra: ["max_steps": 12, "n_critic": nCritic, "conditional": conditional,
-                                             "augment": "translation,cutout,intensity,adaptive=\(target)", "augment_speed": speed])
+                                     extra: ["max_steps": 12, "n_critic": .int(nCritic), "conditional": .bool(conditional),
+                                             "augment": .string("translation,cutout,intensity,adaptive=\(target)"), "augment_speed": .double(speed)])
             let t = try Trainer(config: cfg)
             let s = try t.run()
             let rows = MetricsFile.read(s.runDirectory + "/metrics.jsonl")

@@ -22,8 +22,8 @@ final class FastGANTests: XCTestCase {
         if !FileManager.default.fileExists(atPath: FastGANTests.store2D) { try makeStore(FastGANTests.store2D, shape: [3, 16, 16], count: 16) }
     }
 
-    func model(_ kind: ModelKind, image: [Int], channels: Int, extra: [String: Any]) throws -> GANModel {
-        var o: [String: Any] = ["data": "x.h5", "g_channels": "16,8,8", "d_channels": "8,16,16", "z_dim": 10]
+    func model(_ kind: ModelKind, image: [Int], channels: Int, extra: [String: SettingValue]) throws -> GANModel {
+        var o: [String: SettingValue] = ["data": "x.h5", "g_channels": "16,8,8", "d_channels": "8,16,16", "z_dim": 10]
         for (k, v) in extra { o[k] = v }
         let c = try TrainConfig.resolve(model: kind, preset: nil, yamlFile: nil, overrides: o)
         var rng = PETRandom(seed: 4)
@@ -316,9 +316,9 @@ final class FastGANTests: XCTestCase {
 
     /// Run records written before these settings existed decode with them off.
     func testRecordsWithoutTheNewSettingsDecode() throws {
-        var d = try TrainConfig.defaults(for: .wgangp3d).dictionary()
+        var d = try TrainConfig.defaults(for: .wgangp3d).settings()
         for k in ["augment", "g_ema", "sle", "reconstruction_weight"] { XCTAssertNotNil(d.removeValue(forKey: k), k) }
-        let c = try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: d))
+        let c = try JSONDecoder().decode(TrainConfig.self, from: JSONEncoder().encode(d))
         XCTAssertTrue(c.augmentPolicy.isEmpty)
         XCTAssertEqual(c.generatorEMADecay, 0)
         XCTAssertEqual(c.skipExcitations, 1)

@@ -13,8 +13,8 @@ final class HAGANTests: XCTestCase {
     override func tearDown() { MemoryAccountant.shared.budgetBytes = nil }
 
     /// A tiny conditional model on an odd, non-cubic grid: base 3×5×3, L = 2, f = 2, 3 slabs of 4 rows.
-    func tinyModel(grid: [Int] = [12, 20, 12], extra: [String: Any] = [:], seed: UInt64 = 5) throws -> GANModel {
-        var o: [String: Any] = ["data": "test", "g_channels": "6,4", "d_channels": "4,6", "z_dim": 5, "lowres_factor": 2, "slab_depth": 4, "conditional": true]
+    func tinyModel(grid: [Int] = [12, 20, 12], extra: [String: SettingValue] = [:], seed: UInt64 = 5) throws -> GANModel {
+        var o: [String: SettingValue] = ["data": "test", "g_channels": "6,4", "d_channels": "4,6", "z_dim": 5, "lowres_factor": 2, "slab_depth": 4, "conditional": true]
         for (k, v) in extra { o[k] = v }
         let cfg = try TrainConfig.resolve(model: .hagan3d, preset: nil, yamlFile: nil, overrides: o)
         let geo = NetworkGeometry(dims: 3, channels: 1, imageShape: grid, layers: cfg.gChannels.count, conditionalClasses: 2)
@@ -150,7 +150,7 @@ final class HAGANTests: XCTestCase {
     /// both. Taps that only ever meet zero padding get 0 from both.
     func testHierarchicalCriticLossWithPenaltyMatchesFiniteDifferences() throws {
         for lambda in [0.0, 10.0] {
-            let m = try tinyModel(extra: ["loss": "wgan-gp", "gp_lambda": lambda])
+            let m = try tinyModel(extra: ["loss": "wgan-gp", "gp_lambda": .double(lambda)])
             var rng = PETRandom(seed: 31)
             let shape = try XCTUnwrap((m.generator as? HAGANGenerator)?.shape)
             let b = HierarchicalBatch(lowResolution: Tensor.uniform([2, 1] + shape.lowGrid, low: -1, high: 1, rng: &rng),
@@ -242,7 +242,7 @@ final class HAGANTests: XCTestCase {
     /// slab ends at the last row.
     func testWholeVolumeScoresAreTheMeanOverCoveringSlabs() throws {
         for (grid, depth, starts) in [([12, 20, 12], 4, [0, 4, 8]), ([20, 20, 12], 8, [0, 8, 12])] {
-            let m = try tinyModel(grid: grid, extra: ["slab_depth": depth])
+            let m = try tinyModel(grid: grid, extra: ["slab_depth": .int(depth)])
             XCTAssertEqual(m.scoringSlabStarts, starts)
             var rng = PETRandom(seed: 12)
             perturbRunningStatistics(m.discriminator, rng: &rng)
@@ -352,12 +352,12 @@ final class HAGANTests: XCTestCase {
     /// for an explicit slab_depth.
     func testAnAutomaticSlabShrinksOnlyWhenRecomputingEverythingDoesNotFit() throws {
         let grid = [96, 112, 96]
-        let base: [String: Any] = ["data": "test", "g_channels": "64,32,16", "d_channels": "16,32,64", "z_dim": 5, "lowres_factor": 2, "conditional": true]
+        let base: [String: SettingValue] = ["data": "test", "g_channels": "64,32,16", "d_channels": "16,32,64", "z_dim": 5, "lowres_factor": 2, "conditional": true]
         let cfg = try TrainConfig.resolve(model: .hagan3d, preset: nil, yamlFile: nil, overrides: base.merging(["slab_depth": 0]) { $1 })
         let geo = NetworkGeometry(dims: 3, channels: 1, imageShape: grid, layers: 3, conditionalClasses: 2)
         XCTAssertEqual(try HAGANShape(config: cfg, geometry: geo).slabDepth, 16)
         func allRecomputed(_ depth: Int) throws -> Int {
-            RecomputePlan.all(try tinyModel(grid: grid, extra: base.merging(["slab_depth": depth]) { $1 }), batch: 4).estimatedBytes
+            RecomputePlan.all(try tinyModel(grid: grid, extra: base.merging(["slab_depth": .int(depth)]) { $1 }), batch: 4).estimatedBytes
         }
         let at16 = try allRecomputed(16), at8 = try allRecomputed(8)
         XCTAssertLessThan(at8, at16)
@@ -442,7 +442,7 @@ final class HAGANTests: XCTestCase {
 
     /// Settings that do not fit the grid: one ConfigError naming the setting and the reason.
     func testBadSettingsAreRefusedByName() throws {
-        let cases: [([Int], [String: Any], String, String)] = [
+        let cases: [([Int], [String: SettingValue], String, String)] = [
             ([12, 20, 12], ["slab_depth": 16], "slab_depth", "larger than"),
             ([12, 20, 12], ["slab_depth": 6], "slab_depth", "not a multiple"),
             ([12, 20, 12], ["lowres_factor": 8], "lowres_factor", "not divisible"),

@@ -37,7 +37,7 @@ final class PaperPresetTests: XCTestCase {
     }
 
     func paperConfig(data: String, out: String) throws -> TrainConfig {
-        try TrainConfig.resolve(model: nil, preset: "paper2d", yamlFile: nil, overrides: ["data": data, "out": out, "class": "HI"])
+        try TrainConfig.resolve(model: nil, preset: "paper2d", yamlFile: nil, overrides: ["data": .string(data), "out": .string(out), "class": "HI"])
     }
 
     func testPaper2DPresetRefusesOtherSlicesUnlessAllowed() throws {

@@ -40,8 +40,8 @@ func testStore3D(_ name: String) throws -> String {
 }
 
 /// A small, fast configuration for `model` on the test stores.
-func tinyConfig(_ model: ModelKind, data: String, out: String, extra: [String: Any] = [:]) throws -> TrainConfig {
-    var o: [String: Any] = ["data": data, "out": out, "batch": 4, "epochs": 50, "g_channels": "8,4", "d_channels": "4,8",
+func tinyConfig(_ model: ModelKind, data: String, out: String, extra: [String: SettingValue] = [:]) throws -> TrainConfig {
+    var o: [String: SettingValue] = ["data": .string(data), "out": .string(out), "batch": 4, "epochs": 50, "g_channels": "8,4", "d_channels": "4,8",
                             "z_dim": 8, "checkpoint_every": 1000, "sample_count": 4, "seed": 3]
     for (k, v) in extra { o[k] = v }
     return try TrainConfig.resolve(model: model, preset: nil, yamlFile: nil, overrides: o)

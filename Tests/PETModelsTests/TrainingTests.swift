@@ -24,7 +24,7 @@ final class TrainingTests: XCTestCase {
     /// A few steps of every model family (and the conditional variants): losses finite, both
     /// networks' parameters change, outputs written.
     func testEveryModelTrainsAFewSteps() throws {
-        let cases: [(ModelKind, [String: Any])] = [
+        let cases: [(ModelKind, [String: SettingValue])] = [
             (.dcgan2d, [:]), (.dcgan2d, ["conditional": true]), (.dcgan2d, ["class": "HI"]),
             (.dcgan3d, [:]), (.wgan3d, ["n_critic": 2]), (.wgangp3d, ["n_critic": 2]), (.wgangp3d, ["n_critic": 2, "conditional": true, "critic_norm": "instance"]),
         ]
@@ -95,7 +95,7 @@ final class TrainingTests: XCTestCase {
         let saved = Parallel.threads
         Parallel.setThreads(1)
         defer { Parallel.setThreads(saved) }
-        let extras: [ModelKind: [[String: Any]]] = [
+        let extras: [ModelKind: [[String: SettingValue]]] = [
             // Adaptive augmentation: stopped at step 2, its interval of 4 critic batches is half done
             // (hinge3d) or just complete (wgangp3d, n_critic 2).
             .wgangp3d: [["conditional": true, "n_critic": 2], ["n_critic": 2, "augment": "translation,cutout,adaptive=0.1", "augment_speed": 20]],
