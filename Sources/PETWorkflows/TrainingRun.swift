@@ -83,6 +83,19 @@ public enum TrainingRun {
             o.say("\(label): \(msg)")
         }
         o.say("\(label): run directory \(trainer.runDirectory)")
+        if trainer.writesOutputs {
+            let file = (trainer.runDirectory as NSString).appendingPathComponent(LearningCurveSettings.fileName)
+            if o.resume != nil, o.qualityHeldOut == nil, let saved = try LearningCurveSettings.load(file) {
+                // A resumed run keeps its learning curve without the options given again.
+                o.qualityHeldOut = saved.heldOut
+                o.qualityEvery = saved.every
+                if o.templatesDirectory == nil { o.templatesDirectory = saved.templates }
+                o.say("\(label): learning curve continues every \(saved.every) steps against \(saved.heldOut) (\(file); --eval-every / --eval-data replace it)")
+            }
+            if let held = o.qualityHeldOut {
+                try LearningCurveSettings(heldOut: absolutePath(held), every: max(1, o.qualityEvery), templates: o.templatesDirectory.map(absolutePath)).save(file)
+            }
+        }
         if let held = o.qualityHeldOut, trainer.writesOutputs {
             let recorder = try qualityRecorder(trainer, heldOut: held, options: o)
             let every = max(1, o.qualityEvery), total = trainer.totalSteps
@@ -136,6 +149,10 @@ public enum TrainingRun {
         return s
     }
 
+    static func absolutePath(_ p: String) -> String {
+        p.hasPrefix("/") ? p : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(p)
+    }
+
     /// The run's learning-curve recorder. A resumed run keeps the rows up to its checkpoint's step
     /// (later ones are recomputed, as metrics.jsonl's are) and continues their clock: training time
     /// between the last kept row and the interruption is not counted.
@@ -156,5 +173,38 @@ public enum TrainingRun {
         }
         return QualityRecorder(probe: probe, jsonl: file, curve: (trainer.runDirectory as NSString).appendingPathComponent("quality_curve.png"),
                                previous: previous)
+    }
+}
+
+/// A run's learning-curve options (`--eval-every`, `--eval-data`, `--templates`), kept in the run
+/// directory so that `--resume` continues the curve without them (paths absolute: a resume may run
+/// from another directory).
+public struct LearningCurveSettings: Codable, Equatable {
+    public static let fileName = "learning_curve.json"
+    public var heldOut: String
+    public var every: Int
+    public var templates: String?
+
+    enum CodingKeys: String, CodingKey { case heldOut = "held_out", every, templates }
+
+    /// The saved settings, nil when the run has none; a file that cannot be used is an error naming it.
+    public static func load(_ file: String) throws -> LearningCurveSettings? {
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        let s: LearningCurveSettings
+        do { s = try JSONDecoder().decode(LearningCurveSettings.self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
+            throw TrainError.runDirectory(path: file, reason: "not the run's learning-curve settings (\(error)); give --eval-every N --eval-data HELD_OUT.h5 again, or delete the file to resume without a curve")
+        }
+        guard s.every >= 1 else { throw TrainError.runDirectory(path: file, reason: "every must be at least 1, got \(s.every)") }
+        guard FileManager.default.fileExists(atPath: s.heldOut) else {
+            throw TrainError.runDirectory(path: file, reason: "the learning curve's held-out store \(s.heldOut) no longer exists; give --eval-data with --eval-every to continue the curve, or delete the file to resume without one")
+        }
+        return s
+    }
+
+    /// Written to a temporary name and renamed.
+    public func save(_ file: String) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(self).write(to: URL(fileURLWithPath: file), options: .atomic)
     }
 }

@@ -50,7 +50,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var precision: PrecisionOptions
     @Option(name: .customLong("set"), help: "Override any setting, key=value (repeatable), e.g. --set lr_g=2e-4 --set g_channels=64,32,16.")
     var settings: [String] = []
-    @Option(name: .customLong("eval-every"), help: "Learning curve: every N generator steps (and at step 0 and the last step) generate samples from fixed seeds and evaluate them against --eval-data; rows in <run>/quality.jsonl, curve in <run>/quality_curve.png (evaluation time is reported in each row and not counted as training time).")
+    @Option(name: .customLong("eval-every"), help: "Learning curve: every N generator steps (and at step 0 and the last step) generate samples from fixed seeds and evaluate them against --eval-data; rows in <run>/quality.jsonl, curve in <run>/quality_curve.png (evaluation time is reported in each row and not counted as training time). Kept in <run>/learning_curve.json: --resume continues the curve without it.")
     var evalEvery: Int?
     @Option(name: .customLong("eval-data"), help: "Held-out real volume store for --eval-every (same grid as the training data, not used for training).")
     var evalData: String?

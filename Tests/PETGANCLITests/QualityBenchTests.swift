@@ -134,6 +134,20 @@ final class QualityBenchTests: XCTestCase {
         try checkRows(all)
         XCTAssertEqual(all.map { $0["step"] as? Double }, [0, 1, 2, 3], "a resumed run appends")
         XCTAssertEqual(all.prefix(3).map { $0["c2st_acc"] as? Double }, first.map { $0["c2st_acc"] as? Double }, "earlier rows kept as they were")
+
+        // Resumed without the options, the run continues its own curve (run/learning_curve.json).
+        let again = try runProcess(exe, ["train", "--resume", run, "--max-steps", "4", "--threads", "2"])
+        XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
+        XCTAssertTrue(again.stdout.contains("learning curve continues every 1 steps against \(dir)/held.h5"), again.stdout)
+        XCTAssertEqual(try jsonlRows(run + "/quality.jsonl").map { $0["step"] as? Double }, [0, 1, 2, 3, 4], "the curve goes on")
+        // Its held-out store gone: one error naming the file and what to do, nothing trained.
+        try FileManager.default.moveItem(atPath: dir + "/held.h5", toPath: dir + "/held-moved.h5")
+        let gone = try runProcess(exe, ["train", "--resume", run, "--max-steps", "5", "--threads", "2"])
+        XCTAssertNotEqual(gone.status, 0)
+        let err = gone.stderr.split(separator: "\n").filter { $0.hasPrefix("petgan: ") }
+        XCTAssertEqual(err.count, 1, gone.stderr)
+        XCTAssertTrue(err.first?.hasPrefix("petgan: error: \(run)/learning_curve.json: the learning curve's held-out store \(dir)/held.h5 no longer exists") == true, gone.stderr)
+        XCTAssertEqual(try jsonlRows(run + "/quality.jsonl").count, 5)
     }
 
     func testBadLearningCurveOptionsAreOneErrorLine() throws {
