@@ -315,6 +315,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             guard valueKinds[key] != nil else { throw ConfigError.unknownKey(source: f, key: key, known: keys) }
             guard out[key] == nil else { throw ConfigError.badValue(source: f, key: key, reason: "given more than once") }
             switch v {
+            case .scalar(let text) where valueKinds[key] == .string:
+                // A text setting keeps the text as written: `class: 007` is "007", not 7.
+                out[key] = plainValue(v) == .null ? .null : .string(text.string)
             case .scalar: out[key] = plainValue(v)
             case .sequence(let seq):
                 out[key] = .list(try seq.map { e -> SettingValue in

@@ -105,6 +105,13 @@ final class ConfigValidationTests: XCTestCase {
         let c = try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: dir + "/c.yaml", overrides: [:])
         XCTAssertEqual(c.data, "2024-01-15")
         XCTAssertEqual(c.classFilter, "2024-01-15T10:30:00Z")
+        // Text settings keep the text even where YAML reads a number (`007` was "7", `1e3` "1000.0").
+        try "data: 1e3\nclass: 007\n".write(toFile: dir + "/n.yaml", atomically: true, encoding: .utf8)
+        let n = try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: dir + "/n.yaml", overrides: [:])
+        XCTAssertEqual(n.data, "1e3")
+        XCTAssertEqual(n.classFilter, "007")
+        try "class: ~\n".write(toFile: dir + "/z.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: dir + "/z.yaml", overrides: [:]).classFilter, "")
         // A number setting given such text is refused by name.
         try "epochs: 2024-01-15\n".write(toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try TrainConfig.resolve(model: .wgangp3d, preset: nil, yamlFile: dir + "/e.yaml", overrides: [:])) { e in
