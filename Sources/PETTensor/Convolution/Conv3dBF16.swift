@@ -169,50 +169,22 @@ public enum Conv3dBF16 {
         let nb = width
         let blocks = (g.ci + nb - 1) / nb, cip = blocks * nb, K = g.kernelVolume, co = g.co
         let cp = co + co % 2, npairs = cp / 2
-        let sizes = [(g.id, g.od, g.kd, g.sd, g.pd), (g.ih, g.oh, g.kh, g.sh, g.ph), (g.iw, g.ow, g.kw, g.sw, g.pw)]
-        var front = [Int](), ext = [Int]()
-        for (i, o, k, s, p) in sizes {
-            let f = ceilDiv(k, s) - 1
-            var e = o + f
-            for φ in 0..<s {
-                let a = Conv3dImplicitGEMM.phaseAxis(i: i, k: k, s: s, p: p, phase: φ)
-                if a.count > 0 { e = max(e, a.q0 + a.count + f) }
-            }
-            front.append(f); ext.append(e)
-        }
+        let (front, ext, maxPositions) = Conv3dImplicitGEMM.adjointLayout(g)
         let (yd, yh, yw) = (ext[0], ext[1], ext[2])
         let ycl = Buffer(count: g.n * yd * yh * yw * cp, zeroed: true)
         packChannelsLast(y, n: g.n, c: co, d: g.od, h: g.oh, w: g.ow, into: ycl.pointer, cp: cp, dp: yd, hp: yh, wp: yw,
                          fd: front[0], fh: front[1], fw: front[2])
-        func axes(_ φd: Int, _ φh: Int, _ φw: Int) -> (Conv3dImplicitGEMM.PhaseAxis, Conv3dImplicitGEMM.PhaseAxis, Conv3dImplicitGEMM.PhaseAxis) {
-            (Conv3dImplicitGEMM.phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd),
-             Conv3dImplicitGEMM.phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh),
-             Conv3dImplicitGEMM.phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw))
-        }
-        var maxPositions = 0
-        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
-            let (a, b, e) = axes(φd, φh, φw)
-            maxPositions = max(maxPositions, a.count * b.count * e.count)
-        }}}
         let out = ScratchBuffer(count: g.n * maxPositions * cip)
         let pairStride = npairs * nb * 2
         // Every phase's weights in one pass over w, as the fp32 adjoint does.
-        let phaseTaps = Conv3dImplicitGEMM.adjointPhaseTaps(g)
-        let allTaps = phaseTaps.flatMap { $0 }
+        let allTaps = Conv3dImplicitGEMM.adjointPhaseTaps(g).flatMap { $0 }
         let wpk = Buffer(count: max(1, blocks * allTaps.count * pairStride), zeroed: false)
         if !allTaps.isEmpty { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: allTaps, blocks: blocks, into: wpk.pointer) }
-        var phase = 0, tapStart = 0
-        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
-            defer { tapStart += phaseTaps[phase].count; phase += 1 }
-            let (a, b, e) = axes(φd, φh, φw)
-            if a.count * b.count * e.count == 0 { continue }
-            var voff = [Int](), woff = [Int]()
-            for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                woff.append(voff.count * pairStride)
-                voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * cp)
-            }}}
-            let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
-            let wPhase = UnsafePointer(wpk.pointer + tapStart * pairStride)
+        for phase in Conv3dImplicitGEMM.adjointPhases(g) where phase.positions > 0 {
+            let taps = phase.tapOffsets(g, front: front, yh: yh, yw: yw)
+            let voff = taps.map { $0.voxel * cp }, woff = taps.indices.map { $0 * pairStride }
+            let (cd, ch, cw) = (phase.a.count, phase.b.count, phase.e.count), (q0d, q0h, q0w) = (phase.a.q0, phase.b.q0, phase.e.q0)
+            let wPhase = UnsafePointer(wpk.pointer + phase.tapStart * pairStride)
             KernelProfile.measure("bf16-tiles") {
                 runTiles(tile, rowCount: g.n * cd * ch * cw, rowOffset: { r in
                     let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
@@ -221,9 +193,8 @@ public enum Conv3dBF16 {
                          wBlockStride: allTaps.count * pairStride, blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkElements / pairStride))
             }
             Conv3dImplicitGEMM.unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
-                                                  origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
-                                                  stride: (g.sd, g.sh, g.sw))
-        }}}
+                                                  origin: phase.xOrigin(g), stride: (g.sd, g.sh, g.sw))
+        }
     }
 
     public static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafePointer<Float>, w: UnsafeMutablePointer<Float>, tile: BF16Tile) {

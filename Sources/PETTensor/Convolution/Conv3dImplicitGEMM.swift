@@ -239,6 +239,48 @@ public enum Conv3dImplicitGEMM: ConvKernel {
         return PhaseAxis(q0: q0, count: max(0, q1 - q0 + 1), taps: max(0, ceilDiv(k - φ, s)))
     }
 
+    /// One phase (φd, φh, φw) of the adjoint's split: its three axes and where its taps start in
+    /// the flattened list of every phase's taps (the packed weights' tap order).
+    struct AdjointPhase {
+        var φd, φh, φw: Int
+        var a, b, e: PhaseAxis
+        var tapStart: Int
+        /// Output positions (x voxels) of the phase; a phase without any has no taps either.
+        var positions: Int { a.count * b.count * e.count }
+        var taps: Int { positions > 0 ? a.taps * b.taps * e.taps : 0 }
+
+        /// x's index of the phase's first position per axis.
+        func xOrigin(_ g: ConvGeometry) -> (Int, Int, Int) {
+            (a.q0 * g.sd + φd - g.pd, b.q0 * g.sh + φh - g.ph, e.q0 * g.sw + φw - g.pw)
+        }
+        /// The phase's taps (ma, mb, me) in loop order, as a (voxel offset in a padded y with front
+        /// padding `front` and rows yh × yw, index into w's kernel volume) pair each.
+        func tapOffsets(_ g: ConvGeometry, front: [Int], yh: Int, yw: Int) -> [(voxel: Int, tap: Int)] {
+            guard positions > 0 else { return [] }
+            var out = [(voxel: Int, tap: Int)]()
+            for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
+                out.append(((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me),
+                            ((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw))
+            }}}
+            return out
+        }
+    }
+
+    /// Every phase of the adjoint in loop order (φd, φh, φw): the one enumeration the fp32 and bf16
+    /// adjoints, their layouts and the packed weights share.
+    static func adjointPhases(_ g: ConvGeometry) -> [AdjointPhase] {
+        var phases = [AdjointPhase](), tapStart = 0
+        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
+            let phase = AdjointPhase(φd: φd, φh: φh, φw: φw,
+                                     a: phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd),
+                                     b: phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh),
+                                     e: phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw), tapStart: tapStart)
+            phases.append(phase)
+            tapStart += phase.taps
+        }}}
+        return phases
+    }
+
     public static func correlateAdjoint(_ g: ConvGeometry, y: UnsafePointer<Float>, w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, options: ConvOptions) {
         let thin = runsThin(outputChannels: g.ci)
         let isa = tileISA(outputChannels: g.ci), nb = thin ? 1 : isa.blockWidth
@@ -250,30 +292,19 @@ public enum Conv3dImplicitGEMM: ConvKernel {
                          fd: front[0], fh: front[1], fw: front[2])
         // Every phase's weights in one pass over w (a phase alone reads half of w's lines or more, so
         // phase by phase would read w several times): (block, phase, tap, co, nb over ci), zero past Ci.
-        let phaseTaps = adjointPhaseTaps(g)
-        let allTaps = phaseTaps.flatMap { $0 }
+        let allTaps = adjointPhaseTaps(g).flatMap { $0 }
         let wpk = ScratchBuffer(count: max(1, blocks * allTaps.count * co * nb))
         if !allTaps.isEmpty { packWeights(w, so: K, si: g.ci * K, nout: g.ci, nin: co, taps: allTaps, nb: nb, blocks: blocks, into: wpk.pointer) }
         if thin {
-            thinAdjoint(g, ycl: UnsafePointer(ycl.pointer), extent: ext, front: front, phaseTaps: phaseTaps, w: UnsafePointer(wpk.pointer), x: x, isa: isa)
+            thinAdjoint(g, ycl: UnsafePointer(ycl.pointer), extent: ext, front: front, totalTaps: allTaps.count, w: UnsafePointer(wpk.pointer), x: x, isa: isa)
             return
         }
         let out = ScratchBuffer(count: g.n * maxPositions * cip)
-        var phase = 0, tapStart = 0
-        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
-            defer { tapStart += phaseTaps[phase].count; phase += 1 }
-            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
-            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
-            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
-            if a.count * b.count * e.count == 0 { continue }
-            // This phase's taps (ma, mb, me), in the order adjointPhaseTaps lists them.
-            var voff = [Int](), woff = [Int]()
-            for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                woff.append(voff.count * co * nb)
-                voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * co)
-            }}}
-            let (cd, ch, cw) = (a.count, b.count, e.count), (q0d, q0h, q0w) = (a.q0, b.q0, e.q0)
-            let wPhase = UnsafePointer(wpk.pointer + tapStart * co * nb)
+        for phase in adjointPhases(g) where phase.positions > 0 {
+            let taps = phase.tapOffsets(g, front: front, yh: yh, yw: yw)
+            let voff = taps.map { $0.voxel * co }, woff = taps.indices.map { $0 * co * nb }
+            let (cd, ch, cw) = (phase.a.count, phase.b.count, phase.e.count), (q0d, q0h, q0w) = (phase.a.q0, phase.b.q0, phase.e.q0)
+            let wPhase = UnsafePointer(wpk.pointer + phase.tapStart * co * nb)
             KernelProfile.measure("igemm-tiles") {
                 runTiles(isa, rowCount: g.n * cd * ch * cw, rowOffset: { r in
                     let qw = r % cw, t = r / cw, qh = t % ch, t2 = t / ch, qd = t2 % cd, n = t2 / cd
@@ -282,36 +313,26 @@ public enum Conv3dImplicitGEMM: ConvKernel {
                          blocks: blocks, out: out.pointer, ldo: cip, chunk: max(1, chunkFloats / (co * nb)))
             }
             unpackChannelsLast(out.pointer, cp: cip, n: g.n, nd: cd, nh: ch, nw: cw, into: x, c: g.ci, d: g.id, h: g.ih, w: g.iw,
-                               origin: (q0d * g.sd + φd - g.pd, q0h * g.sh + φh - g.ph, q0w * g.sw + φw - g.pw),
-                               stride: (g.sd, g.sh, g.sw))
-        }}}
+                               origin: phase.xOrigin(g), stride: (g.sd, g.sh, g.sw))
+        }
     }
 
     /// The thin adjoint: every phase in one pass over y. Line (n, qd, qh) of each phase (cw voxels,
     /// stride sw along W in x) is written straight into x; a worker runs all phases of a line before
     /// the next, so the y neighbourhood the phases share is read from cache, not once per phase
     /// (phase by phase, G5's 8 passes over a 37 MB y were memory-bound).
-    static func thinAdjoint(_ g: ConvGeometry, ycl: UnsafePointer<Float>, extent ext: [Int], front: [Int], phaseTaps: [[Int]],
+    static func thinAdjoint(_ g: ConvGeometry, ycl: UnsafePointer<Float>, extent ext: [Int], front: [Int], totalTaps: Int,
                             w: UnsafePointer<Float>, x: UnsafeMutablePointer<Float>, isa: ConvISA) {
-        let (yd, yh, yw) = (ext[0], ext[1], ext[2]), co = g.co, totalTaps = phaseTaps.reduce(0) { $0 + $1.count }
-        struct Phase { var a, b, e: PhaseAxis; var xOrigin: (Int, Int, Int); var tapStart: Int; var taps: Int { a.taps * b.taps * e.taps } }
+        let (yd, yh, yw) = (ext[0], ext[1], ext[2]), co = g.co
+        struct Phase { var a, b, e: PhaseAxis; var xOrigin: (Int, Int, Int); var tapStart: Int; var taps: Int }
         var phases = [Phase](), voff = [Int](), woff = [Int]()
-        var phase = 0, tapStart = 0
-        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
-            defer { tapStart += phaseTaps[phase].count; phase += 1 }
-            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
-            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
-            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
-            if a.count * b.count * e.count == 0 { continue }
-            // Taps in adjointPhaseTaps' order; woff relative to the phase's weights.
-            var t = 0
-            for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                woff.append(t * co); t += 1
-                voff.append((((front[0] - ma) * yh + front[1] - mb) * yw + front[2] - me) * co)
-            }}}
-            phases.append(Phase(a: a, b: b, e: e, xOrigin: (a.q0 * g.sd + φd - g.pd, b.q0 * g.sh + φh - g.ph, e.q0 * g.sw + φw - g.pw),
-                                tapStart: voff.count - t))
-        }}}
+        for phase in adjointPhases(g) where phase.positions > 0 {
+            // woff relative to the phase's weights.
+            let taps = phase.tapOffsets(g, front: front, yh: yh, yw: yw)
+            phases.append(Phase(a: phase.a, b: phase.b, e: phase.e, xOrigin: phase.xOrigin(g), tapStart: voff.count, taps: taps.count))
+            voff += taps.map { $0.voxel * co }
+            woff += taps.indices.map { $0 * co }
+        }
         let maxCD = phases.map(\.a.count).max() ?? 0, maxCH = phases.map(\.b.count).max() ?? 0
         let (ih, iw, plane) = (g.ih, g.iw, g.id * g.ih * g.iw), ci = g.ci, sw = g.sw
         voff.append(0); woff.append(0)   // so the pointers exist when no phase has taps
@@ -345,14 +366,7 @@ public enum Conv3dImplicitGEMM: ConvKernel {
             for φ in 0..<s { let a = phaseAxis(i: i, k: k, s: s, p: p, phase: φ); if a.count > 0 { e = max(e, a.q0 + a.count + f) } }
             front.append(f); ext.append(e)
         }
-        var maxPositions = 0
-        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
-            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
-            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
-            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
-            maxPositions = max(maxPositions, a.count * b.count * e.count)
-        }}}
-        return (front, ext, maxPositions)
+        return (front, ext, adjointPhases(g).map(\.positions).max() ?? 0)
     }
 
     /// Floats of scratch one call holds at once (channels-last copy, packed weights, padded output
@@ -387,20 +401,7 @@ public enum Conv3dImplicitGEMM: ConvKernel {
     /// The adjoint's taps of every phase (φd, φh, φw in loop order; none for a phase without output
     /// positions): tap k = m·s + φ per axis, m in 0..<⌈(k − φ)/s⌉.
     static func adjointPhaseTaps(_ g: ConvGeometry) -> [[Int]] {
-        var all = [[Int]]()
-        for φd in 0..<g.sd { for φh in 0..<g.sh { for φw in 0..<g.sw {
-            let a = phaseAxis(i: g.id, k: g.kd, s: g.sd, p: g.pd, phase: φd)
-            let b = phaseAxis(i: g.ih, k: g.kh, s: g.sh, p: g.ph, phase: φh)
-            let e = phaseAxis(i: g.iw, k: g.kw, s: g.sw, p: g.pw, phase: φw)
-            var taps = [Int]()
-            if a.count * b.count * e.count > 0 {
-                for ma in 0..<a.taps { for mb in 0..<b.taps { for me in 0..<e.taps {
-                    taps.append(((ma * g.sd + φd) * g.kh + mb * g.sh + φh) * g.kw + me * g.sw + φw)
-                }}}
-            }
-            all.append(taps)
-        }}}
-        return all
+        adjointPhases(g).map { $0.tapOffsets(g, front: [0, 0, 0], yh: 0, yw: 0).map(\.tap) }
     }
 
     public static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafePointer<Float>, w: UnsafeMutablePointer<Float>, options: ConvOptions) {
