@@ -126,4 +126,6 @@ run "$PETGAN" bench conv --threads "$THREADS" --precision bf16 --paths auto "${L
 run "$PETGAN" bench train --threads "$THREADS" --precision bf16 "${TRAIN[@]}" "${PETGAN_REPS[@]}" --json "$OUT/train_bf16.json" "${peers_bf16[@]}" \
   | tee "$OUT/train_bf16_vs_torch.txt"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
-echo "run-with-torch: results in $OUT/ (machine.txt, peak.txt, conv_vs_torch.txt, train_vs_torch.txt, conv_bf16_vs_torch.txt, train_bf16_vs_torch.txt, *.json)"
+# 6. The one table of the sitting (issue 16's form: both precisions, % of peak, the layer set, the targets).
+"$PETGAN" bench summary --dir "$OUT" --out "$OUT/summary.md"
+echo "run-with-torch: results in $OUT/ (summary.md, machine.txt, peak.txt, conv_vs_torch.txt, train_vs_torch.txt, conv_bf16_vs_torch.txt, train_bf16_vs_torch.txt, *.json)"

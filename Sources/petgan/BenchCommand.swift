@@ -8,7 +8,7 @@ import PETTensor
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (median of repeated runs after a warm-up, with peak RSS).",
-        subcommands: [BenchPeak.self, BenchConv.self, BenchAutograd.self, BenchPhantom.self, BenchVolumes.self, BenchTrain.self, BenchMemory.self, BenchEvaluate.self, BenchQuality.self, BenchScaling.self, BenchHierarchical.self, BenchAllreduceProbe.self])
+        subcommands: [BenchPeak.self, BenchConv.self, BenchAutograd.self, BenchPhantom.self, BenchVolumes.self, BenchTrain.self, BenchMemory.self, BenchEvaluate.self, BenchQuality.self, BenchScaling.self, BenchHierarchical.self, BenchSummary.self, BenchAllreduceProbe.self])
 }
 
 /// --reps and --warmup of the timed benchmarks.
