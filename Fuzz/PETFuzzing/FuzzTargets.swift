@@ -100,8 +100,8 @@ public enum FuzzTargets {
         var messages: [String] = []
         if let m = expectNamed(path, "inspect", {
             let r = try FileInspector.inspect(path)
-            _ = FileInspector.text(r)
-            do { _ = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys]) } catch {
+            _ = r.text
+            do { _ = try r.json() } catch {
                 fail("inspect --json: the report of \(path) is not JSON-serializable: \(error)")
             }
         }) { messages.append(m) }
@@ -126,8 +126,8 @@ public enum FuzzTargets {
         // petgan inspect (and --json)
         if let m = expectNamed(path, "inspect", {
             let r = try FileInspector.inspect(path)
-            _ = FileInspector.text(r)
-            do { _ = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys]) } catch {
+            _ = r.text
+            do { _ = try r.json() } catch {
                 fail("inspect --json: the report of \(path) is not JSON-serializable: \(error)")
             }
         }) { messages.append(m) }

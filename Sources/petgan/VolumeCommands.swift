@@ -140,12 +140,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let r = try FileInspector.inspect(file, frames: frames)
-            if json {
-                let d = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: d, as: UTF8.self))
-            } else {
-                print(FileInspector.text(r))
-            }
+            print(json ? try r.json() : r.text)
         }
     }
 }

@@ -267,7 +267,7 @@ final class FormatsInteropTests: XCTestCase {
         let w = try VolumeStoreWriter.create(dir + "/s.nii", volumeShape: [4, 4, 4], classNames: ["A"], voxelSize: (1, 1, 1), normalization: "none")
         try w.append(Volume(shape: [4, 4, 4]), label: 0); try w.commit()
         XCTAssertEqual(try NIfTIFile.format(of: dir + "/s.nii"), .hdf5)
-        XCTAssertEqual(try FileInspector.inspect(dir + "/s.nii")["format"] as? String, "HDF5")
+        XCTAssertEqual(try FileInspector.inspect(dir + "/s.nii").format, "HDF5")
         XCTAssertThrowsError(try NIfTIFile.read(dir + "/s.nii")) { XCTAssertTrue("\($0)".contains("HDF5 file"), "\($0)") }
 
         let gz = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/a.nii.gz")))

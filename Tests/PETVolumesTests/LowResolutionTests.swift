@@ -88,9 +88,9 @@ final class LowResolutionTests: XCTestCase {
         XCTAssertLessThan((j["maxdiff"] as? Double) ?? .infinity, 1e-6)
         // inspect lists it.
         let r = try FileInspector.inspect(path)
-        let low = try XCTUnwrap(r["low_resolution"] as? [String: Any])
-        XCTAssertEqual(low["factor"] as? Int, 3); XCTAssertEqual(low["shape_xyz"] as? [Int], [5, 4, 3])
-        XCTAssertTrue(FileInspector.text(r).contains("low resolution         factor 3: 5 x 4 x 3"), FileInspector.text(r))
+        let low = try XCTUnwrap(r.lowResolution)
+        XCTAssertEqual(low.factor, 3); XCTAssertEqual(low.shapeXYZ, [5, 4, 3])
+        XCTAssertTrue(r.text.contains("low resolution         factor 3: 5 x 4 x 3"), r.text)
     }
 
     func testBadFactorIndivisibleGridAndMissingCopyAreClearErrors() throws {

@@ -60,12 +60,17 @@ final class PrepareTests: XCTestCase {
         more.labelsCSV = dir + "/more.csv"; more.shape = GridShape(nx: 10, ny: 10, nz: 10)
         XCTAssertThrowsError(try DatasetPreparer.run(more)) { e in XCTAssertTrue(e is VolumeStoreError, "\(e)") }
         let report = try FileInspector.inspect(dir + "/d.h5")
-        XCTAssertEqual(report["count"] as? Int, 6); XCTAssertEqual(report["shape_xyz"] as? [Int], [12, 14, 12])
-        XCTAssertEqual(report["label_counts"] as? [String: Int], ["AD": 3, "CN": 3])
-        XCTAssertTrue(FileInspector.text(report).contains("PETGAN volume store"))
+        XCTAssertEqual(report.count, 6); XCTAssertEqual(report.shapeXYZ, [12, 14, 12])
+        XCTAssertEqual(report.labelCounts, ["AD": 3, "CN": 3])
+        XCTAssertTrue(report.text.contains("PETGAN volume store"))
         let n = try FileInspector.inspect(dir + "/nii/s1.nii.gz")
-        XCTAssertEqual(n["orientation"] as? String, "LAS"); XCTAssertEqual(n["shape_xyz"] as? [Int], [10, 12, 10])
-        XCTAssertNotNil(try JSONSerialization.data(withJSONObject: report))
+        XCTAssertEqual(n.orientation, "LAS"); XCTAssertEqual(n.shapeXYZ, [10, 12, 10])
+        // The JSON keeps the keys scripts read, and reads back as the same report.
+        let json = try report.json()
+        let keys = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]).keys
+        XCTAssertTrue(Set(["file", "format", "kind", "count", "shape_xyz", "label_counts", "array_shape_ndhw", "datasets", "attributes"]).isSubset(of: Set(keys)), "\(keys)")
+        XCTAssertEqual(try JSONDecoder().decode(InspectReport.self, from: Data(json.utf8)), report)
+        XCTAssertEqual(try JSONDecoder().decode(InspectReport.self, from: Data(try n.json().utf8)), n)
     }
 
     func testBadLabelsAndInputsLeaveNothingBehind() throws {
