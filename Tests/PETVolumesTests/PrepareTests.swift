@@ -67,7 +67,7 @@ final class PrepareTests: XCTestCase {
         XCTAssertEqual(n.orientation, "LAS"); XCTAssertEqual(n.shapeXYZ, [10, 12, 10])
         // The JSON keeps the keys scripts read, and reads back as the same report.
         let json = try report.json()
-        let keys = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]).keys
+        let keys = try JSONDecoder().decode([String: JSONValue].self, from: Data(json.utf8)).keys
         XCTAssertTrue(Set(["file", "format", "kind", "count", "shape_xyz", "label_counts", "array_shape_ndhw", "datasets", "attributes"]).isSubset(of: Set(keys)), "\(keys)")
         XCTAssertEqual(try JSONDecoder().decode(InspectReport.self, from: Data(json.utf8)), report)
         XCTAssertEqual(try JSONDecoder().decode(InspectReport.self, from: Data(try n.json().utf8)), n)
