@@ -330,9 +330,22 @@ extension ConvDispatch {
         guard Conv3dBF16.hasFastTile else { return nil }
         if let p = forcedPath { return p == .implicitGEMM ? .avx512bf16 : nil }
         let fp32 = choose(g, role: role, options: options)
-        guard g.macs >= Conv3dImplicitGEMM.minimumAutomaticMACs,
+        guard tilesCompete(with: fp32), g.macs >= Conv3dImplicitGEMM.minimumAutomaticMACs,
               Conv3dBF16.estimatedSeconds(g, role: role) < estimatedSeconds(fp32, g, role: role) else { return nil }
         return .avx512bf16
+    }
+
+    /// Whether the bf16 tiles are weighed against the fp32 path the dispatch chose. Not against
+    /// Winograd or FFT: those do 3.4× (F(2,3)³) or more fewer multiplies than a direct GEMM, more
+    /// than the tile's 2× rate over fp32 gives back, and their estimates are not in the tile model's
+    /// seconds. Measured on Zen 4 (AMD EPYC family 25 model 17, 2 threads): K3 f+b 269.4 ms on the
+    /// tiles against 195.4 emulated Winograd (K5 964.4 against 788.1 emulated FFT, but there fp32
+    /// itself takes implicit GEMM: the cost model's K5 mispick, docs/training.md).
+    static func tilesCompete(with fp32: ConvPath) -> Bool {
+        switch fp32 {
+        case .im2col, .implicitGEMM: return true
+        case .winograd, .fft, .reference: return false
+        }
     }
 
     /// The cost model's estimate for one path (nil-free: reference is never chosen automatically).
