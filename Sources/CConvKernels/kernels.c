@@ -225,25 +225,68 @@ int cck_block_width(cck_isa isa) { return isa == CCK_AVX512 ? 64 : 16; }
 // 8 channels x 8 positions through registers: 8 row loads, an 8x8 transpose, 8 stores of 8
 // channels each (a whole 32-byte run of a voxel's channels instead of 8 scattered floats). Copies
 // only: the result is the plain loop's, bit for bit.
+// r[k] (lane j) -> r[j] (lane k): an 8x8 transpose of 32-bit elements in registers.
+__attribute__((target("avx2")))
+static inline void transpose8_avx2(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]), t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]), t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 8 channels x 8 positions through registers: 8 row loads, an 8x8 transpose, 8 stores of 8
+// channels each (a whole 32-byte run of a voxel's channels instead of 8 scattered floats). Copies
+// only: the result is the plain loop's, bit for bit.
 __attribute__((target("avx2")))
 static long pack_block8_avx2(const float *const *srow, long W, float *drow, long cp) {
     long x0 = 0;
     for (; x0 + 8 <= W; x0 += 8) {
-        __m256 r0 = _mm256_loadu_ps(srow[0] + x0), r1 = _mm256_loadu_ps(srow[1] + x0), r2 = _mm256_loadu_ps(srow[2] + x0), r3 = _mm256_loadu_ps(srow[3] + x0);
-        __m256 r4 = _mm256_loadu_ps(srow[4] + x0), r5 = _mm256_loadu_ps(srow[5] + x0), r6 = _mm256_loadu_ps(srow[6] + x0), r7 = _mm256_loadu_ps(srow[7] + x0);
-        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-        float *d = drow + x0 * cp;
-        _mm256_storeu_ps(d + 0 * cp, _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_storeu_ps(d + 1 * cp, _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_storeu_ps(d + 2 * cp, _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_storeu_ps(d + 3 * cp, _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_storeu_ps(d + 4 * cp, _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_storeu_ps(d + 5 * cp, _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_storeu_ps(d + 6 * cp, _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_storeu_ps(d + 7 * cp, _mm256_permute2f128_ps(u3, u7, 0x31));
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(srow[k] + x0);
+        transpose8_avx2(r);
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(drow + (x0 + k) * cp, r[k]);
+    }
+    return x0;
+}
+
+// The way back: 8 positions' runs of 8 channels (one load each), transposed, written as 8
+// channel rows; a strided destination (the adjoint's phases) through a small buffer.
+__attribute__((target("avx2")))
+static long unpack_block8_avx2(const float *src, long cp, long nw, float *const *drow, long sw, long room) {
+    long x0 = 0;
+    // Stride 2 (the k4 s2 layers' phases): each channel's 8 values spread to the even lanes of 16
+    // and blended into what the row holds (the odd lanes are another phase's, written back as
+    // read; phases run one after another and threads own whole rows, so nothing races), while the
+    // 16 lanes lie inside the row (room: elements from drow[j] to the row's end).
+    const __m256i lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+    for (; sw == 2 && x0 + 8 <= nw && 2 * x0 + 16 <= room; x0 += 8) {
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (x0 + k) * cp);
+        transpose8_avx2(r);
+        for (int j = 0; j < 8; j++) {
+            float *d = drow[j] + 2 * x0;
+            _mm256_storeu_ps(d, _mm256_blend_ps(_mm256_loadu_ps(d), _mm256_permutevar8x32_ps(r[j], lo), 0x55));
+            _mm256_storeu_ps(d + 8, _mm256_blend_ps(_mm256_loadu_ps(d + 8), _mm256_permutevar8x32_ps(r[j], hi), 0x55));
+        }
+    }
+    for (; x0 + 8 <= nw; x0 += 8) {
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (x0 + k) * cp);
+        transpose8_avx2(r);
+        if (sw == 1) {
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(drow[j] + x0, r[j]);
+        } else {
+            float tmp[8];
+            for (int j = 0; j < 8; j++) {
+                _mm256_storeu_ps(tmp, r[j]);
+                float *d = drow[j] + x0 * sw;
+                for (int i = 0; i < 8; i++) d[i * sw] = tmp[i];
+            }
+        }
     }
     return x0;
 }
@@ -281,23 +324,47 @@ void cck_pack_channels_last(const float *src, long C, long D, long H, long W, lo
     (void)avx2;
 }
 
-void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long nw, long p0, long p1,
-                              float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
-                              long sd, long sh, long sw) {
+static void unpack_channels_last(int vector, const float *src, long cp, long nd, long nh, long nw, long p0, long p1,
+                                 float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
+                                 long sd, long sh, long sw) {
+#if defined(__x86_64__) || defined(__i386__)
+    const int avx2 = vector && cck_supported(CCK_AVX2);
+#else
+    (void)vector;
+#endif
     for (long pl = p0; pl < p1; pl++) {
         const long n = pl / nd, d = pl % nd;
         for (long h = 0; h < nh; h++) {
             const float *srow = src + ((n * nd + d) * nh + h) * nw * cp;
             for (long c0 = 0; c0 < C; c0 += CCK_CHANNEL_BLOCK) {
                 const long c1 = c0 + CCK_CHANNEL_BLOCK < C ? c0 + CCK_CHANNEL_BLOCK : C;
+                long done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+                if (avx2 && c1 - c0 == 8) {
+                    float *rows[8];
+                    for (int k = 0; k < 8; k++) rows[k] = dst + (((n * C + c0 + k) * D + d0 + d * sd) * H + h0 + h * sh) * W + w0;
+                    done = unpack_block8_avx2(srow + c0, cp, nw, rows, sw, W - w0);
+                }
+#endif
                 for (long c = c0; c < c1; c++) {
                     float *drow = dst + (((n * C + c) * D + d0 + d * sd) * H + h0 + h * sh) * W + w0;
                     const float *sc = srow + c;
-                    for (long x = 0; x < nw; x++) drow[x * sw] = sc[x * cp];
+                    for (long x = done; x < nw; x++) drow[x * sw] = sc[x * cp];
                 }
             }
         }
     }
+}
+
+void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long nw, long p0, long p1,
+                              float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
+                              long sd, long sh, long sw) {
+    unpack_channels_last(1, src, cp, nd, nh, nw, p0, p1, dst, C, D, H, W, d0, h0, w0, sd, sh, sw);
+}
+void cck_unpack_channels_last_plain(const float *src, long cp, long nd, long nh, long nw, long p0, long p1,
+                                    float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
+                                    long sd, long sh, long sw) {
+    unpack_channels_last(0, src, cp, nd, nh, nw, p0, p1, dst, C, D, H, W, d0, h0, w0, sd, sh, sw);
 }
 
 // Weight panels through an L1 block: the source rows of one input channel (64 output channels x up to
@@ -358,8 +425,8 @@ static inline unsigned short bf16_of(float f) {
 }
 static inline float float_of(unsigned short b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
 
-void cck_to_bf16(const float *src, unsigned short *dst, long n) { for (long i = 0; i < n; i++) dst[i] = bf16_of(src[i]); }
-void cck_round_bf16(float *x, long n) { for (long i = 0; i < n; i++) x[i] = float_of(bf16_of(x[i])); }
+void cck_to_bf16_plain(const float *src, unsigned short *dst, long n) { for (long i = 0; i < n; i++) dst[i] = bf16_of(src[i]); }
+void cck_round_bf16_plain(float *x, long n) { for (long i = 0; i < n; i++) x[i] = float_of(bf16_of(x[i])); }
 
 // The emulated tile: the vdpbf16ps tile's sums with fp32 multiply-adds (products of bf16 are exact).
 static void tile_bf16_c(const unsigned short *const *v, long nt, const long *voff, const long *woff,
@@ -461,7 +528,7 @@ void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long
 }
 #endif
 
-void cck_pack_channels_last_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+void cck_pack_channels_last_bf16_plain(const float *src, long C, long D, long H, long W, long p0, long p1,
                                  unsigned short *dst, long cp, long Dp, long Hp, long Wp, long fd, long fh, long fw) {
     for (long pl = p0; pl < p1; pl++) {
         const long n = pl / D, d = pl % D;
@@ -512,7 +579,7 @@ void cck_pack_weights_bf16(const float *w, long so, long si, long nout, long nin
             }
 }
 
-void cck_pack_phases_bf16(const float *src, long D, long H, long W, long p0, long p1,
+void cck_pack_phases_bf16_plain(const float *src, long D, long H, long W, long p0, long p1,
                           unsigned short *dst, long Dp, long Hp, long sw, long wq, long fd, long fh, long fw) {
     for (long pl = p0; pl < p1; pl++) {
         const long nc = pl / D, d = pl % D;
@@ -529,7 +596,7 @@ void cck_pack_phases_bf16(const float *src, long D, long H, long W, long p0, lon
     }
 }
 
-void cck_pack_position_pairs_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+void cck_pack_position_pairs_bf16_plain(const float *src, long C, long D, long H, long W, long p0, long p1,
                                   unsigned short *dst, long cp, long wpairs) {
     for (long pl = p0; pl < p1; pl++) {
         const long n = pl / D, d = pl % D;
@@ -541,4 +608,197 @@ void cck_pack_position_pairs_bf16(const float *src, long C, long D, long H, long
             }
         }
     }
+}
+
+// MARK: vectorized bf16 conversion and packers (AVX2; the _plain functions are their reference,
+// and each result equals its plain one bit for bit: tests compare them on odd shapes with NaN,
+// infinities and subnormals). The rounding is bf16_of's integer trick on 8 lanes, not
+// vcvtneps2bf16, which flushes subnormal inputs to zero and would differ from PyTorch's conversion.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2")))
+static inline __m256i bf16_round8(__m256 f) {
+    const __m256i u = _mm256_castps_si256(f);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
+    return _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7fc0), nan);
+}
+// 16 floats -> 16 bf16 in order (packus keeps 0..0xffff as is; the permute undoes its lane split).
+__attribute__((target("avx2")))
+static inline __m256i bf16_round16(const float *p) {
+    return _mm256_permute4x64_epi64(_mm256_packus_epi32(bf16_round8(_mm256_loadu_ps(p)), bf16_round8(_mm256_loadu_ps(p + 8))), 0xD8);
+}
+
+__attribute__((target("avx2")))
+static long to_bf16_avx2(const float *src, unsigned short *dst, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(dst + i), bf16_round16(src + i));
+    return i;
+}
+__attribute__((target("avx2")))
+static long round_bf16_avx2(float *x, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_castsi256_ps(_mm256_slli_epi32(bf16_round8(_mm256_loadu_ps(x + i)), 16)));
+    return i;
+}
+
+// Channels-last: 8 channel rows x 8 positions; channel pairs joined into 32-bit words (the even
+// channel in the low half, as the bf16 array stores it), then a 4x8 transpose of words gives each
+// position's 8 channels as one 16-byte store.
+__attribute__((target("avx2")))
+static long pack_block8_bf16_avx2(const float *const *srow, long W, unsigned short *drow, long cp) {
+    long x0 = 0;
+    for (; x0 + 8 <= W; x0 += 8) {
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_or_si256(bf16_round8(_mm256_loadu_ps(srow[2 * k] + x0)), _mm256_slli_epi32(bf16_round8(_mm256_loadu_ps(srow[2 * k + 1] + x0)), 16));
+        const __m256i t0 = _mm256_unpacklo_epi32(q[0], q[1]), t1 = _mm256_unpackhi_epi32(q[0], q[1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(q[2], q[3]), t3 = _mm256_unpackhi_epi32(q[2], q[3]);
+        const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+        for (int k = 0; k < 4; k++) {   // u[k]: position x0 + k (low half) and x0 + 4 + k (high half)
+            _mm_storeu_si128((__m128i *)(drow + (x0 + k) * cp), _mm256_castsi256_si128(u[k]));
+            _mm_storeu_si128((__m128i *)(drow + (x0 + 4 + k) * cp), _mm256_extracti128_si256(u[k], 1));
+        }
+    }
+    return x0;
+}
+
+// Position pairs: per channel, 16 positions -> 8 words (x even low, x odd high); 8 channels' words
+// transposed so each pair's 8 channels are one 32-byte store.
+__attribute__((target("avx2")))
+static long pack_pairs8_bf16_avx2(const float *const *srow, long W, unsigned short *drow, long cp) {
+    long x0 = 0;
+    for (; x0 + 16 <= W; x0 += 16) {
+        __m256 r[8];
+        for (int c = 0; c < 8; c++) r[c] = _mm256_castsi256_ps(bf16_round16(srow[c] + x0));
+        transpose8_avx2(r);
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps((float *)(drow + (x0 / 2 + k) * cp * 2), r[k]);
+    }
+    return x0;
+}
+
+// Phases of one row: sw = 1 a straight conversion; sw = 2 16 positions split into their even and
+// odd elements (8 each, to the two phases' rows).
+__attribute__((target("avx2")))
+static long pack_phases_row_avx2(const float *srow, long W, unsigned short *drow, long sw, long wq, long fw) {
+    long x0 = 0;
+    if (sw == 1) {
+        for (; x0 + 16 <= W; x0 += 16) _mm256_storeu_si256((__m256i *)(drow + x0 + fw), bf16_round16(srow + x0));
+    } else if (sw == 2) {
+        unsigned short *pe = drow + (fw & 1) * wq + (fw >> 1), *po = drow + ((fw + 1) & 1) * wq + ((fw + 1) >> 1);
+        for (; x0 + 16 <= W; x0 += 16) {
+            const __m256 a = _mm256_castsi256_ps(bf16_round8(_mm256_loadu_ps(srow + x0)));
+            const __m256 b = _mm256_castsi256_ps(bf16_round8(_mm256_loadu_ps(srow + x0 + 8)));
+            const __m256i ev = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88)), 0xD8);
+            const __m256i od = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8);
+            const __m256i both = _mm256_permute4x64_epi64(_mm256_packus_epi32(ev, od), 0xD8);
+            _mm_storeu_si128((__m128i *)(pe + x0 / 2), _mm256_castsi256_si128(both));
+            _mm_storeu_si128((__m128i *)(po + x0 / 2), _mm256_extracti128_si256(both, 1));
+        }
+    }
+    return x0;
+}
+static int packers_avx2(void) { return cck_supported(CCK_AVX2); }
+#endif
+
+void cck_to_bf16(const float *src, unsigned short *dst, long n) {
+    long done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    if (packers_avx2()) done = to_bf16_avx2(src, dst, n);
+#endif
+    cck_to_bf16_plain(src + done, dst + done, n - done);
+}
+
+void cck_round_bf16(float *x, long n) {
+    long done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    if (packers_avx2()) done = round_bf16_avx2(x, n);
+#endif
+    cck_round_bf16_plain(x + done, n - done);
+}
+
+void cck_pack_channels_last_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                 unsigned short *dst, long cp, long Dp, long Hp, long Wp, long fd, long fh, long fw) {
+#if defined(__x86_64__) || defined(__i386__)
+    const int avx2 = packers_avx2();
+#else
+    const int avx2 = 0;
+#endif
+    for (long pl = p0; pl < p1; pl++) {
+        const long n = pl / D, d = pl % D;
+        for (long h = 0; h < H; h++) {
+            unsigned short *drow = dst + (((n * Dp + d + fd) * Hp + h + fh) * Wp + fw) * cp;
+            for (long c0 = 0; c0 < C; c0 += CCK_CHANNEL_BLOCK) {
+                const long c1 = c0 + CCK_CHANNEL_BLOCK < C ? c0 + CCK_CHANNEL_BLOCK : C;
+                long done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+                if (avx2 && c1 - c0 == 8) {
+                    const float *rows[8];
+                    for (int k = 0; k < 8; k++) rows[k] = src + (((n * C + c0 + k) * D + d) * H + h) * W;
+                    done = pack_block8_bf16_avx2(rows, W, drow + c0, cp);
+                }
+#endif
+                for (long c = c0; c < c1; c++) {
+                    const float *srow = src + (((n * C + c) * D + d) * H + h) * W;
+                    unsigned short *dc = drow + c;
+                    for (long x = done; x < W; x++) dc[x * cp] = bf16_of(srow[x]);
+                }
+            }
+        }
+    }
+    (void)avx2;
+}
+
+void cck_pack_phases_bf16(const float *src, long D, long H, long W, long p0, long p1,
+                          unsigned short *dst, long Dp, long Hp, long sw, long wq, long fd, long fh, long fw) {
+#if defined(__x86_64__) || defined(__i386__)
+    const int avx2 = packers_avx2();
+#else
+    const int avx2 = 0;
+#endif
+    for (long pl = p0; pl < p1; pl++) {
+        const long nc = pl / D, d = pl % D;
+        for (long h = 0; h < H; h++) {
+            const float *srow = src + (pl * H + h) * W;
+            unsigned short *drow = dst + ((nc * Dp + d + fd) * Hp + h + fh) * sw * wq;
+            long done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+            if (avx2) done = pack_phases_row_avx2(srow, W, drow, sw, wq, fw);
+#endif
+            // The rest one element at a time: position x goes to phase (x + fw) mod sw, element (x + fw) / sw.
+            for (long x = done; x < W; x++) drow[((x + fw) % sw) * wq + (x + fw) / sw] = bf16_of(srow[x]);
+        }
+    }
+    (void)avx2;
+}
+
+void cck_pack_position_pairs_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                  unsigned short *dst, long cp, long wpairs) {
+#if defined(__x86_64__) || defined(__i386__)
+    const int avx2 = packers_avx2();
+#else
+    const int avx2 = 0;
+#endif
+    for (long pl = p0; pl < p1; pl++) {
+        const long n = pl / D, d = pl % D;
+        for (long h = 0; h < H; h++) {
+            unsigned short *drow = dst + (pl * H + h) * wpairs * cp * 2;
+            for (long c0 = 0; c0 < C; c0 += CCK_CHANNEL_BLOCK) {
+                const long c1 = c0 + CCK_CHANNEL_BLOCK < C ? c0 + CCK_CHANNEL_BLOCK : C;
+                long done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+                if (avx2 && c1 - c0 == 8) {
+                    const float *rows[8];
+                    for (int k = 0; k < 8; k++) rows[k] = src + (((n * C + c0 + k) * D + d) * H + h) * W;
+                    done = pack_pairs8_bf16_avx2(rows, W, drow + c0 * 2, cp);
+                }
+#endif
+                for (long c = c0; c < c1; c++) {
+                    const float *srow = src + (((n * C + c) * D + d) * H + h) * W;
+                    for (long x = done; x < W; x++) drow[((x >> 1) * cp + c) * 2 + (x & 1)] = bf16_of(srow[x]);
+                }
+            }
+        }
+    }
+    (void)avx2;
 }

@@ -46,6 +46,10 @@ void cck_pack_channels_last(const float *src, long C, long D, long H, long W, lo
 void cck_unpack_channels_last(const float *src, long cp, long nd, long nh, long nw, long p0, long p1,
                               float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
                               long sd, long sh, long sw);
+/// The same one element at a time (the reference of the AVX2 8x8-transpose blocks above).
+void cck_unpack_channels_last_plain(const float *src, long cp, long nd, long nh, long nw, long p0, long p1,
+                                    float *dst, long C, long D, long H, long W, long d0, long h0, long w0,
+                                    long sd, long sh, long sw);
 
 /// A weight panel: element (oc, ic, tap) = w[oc·so + ic·si + tap]; for ic in [ic0, ic1) and every
 /// block cb < blocks:  dst[((cb·nt + t)·nin + ic)·nb + i] = element(cb·nb + i, ic, taps[t]), or 0
@@ -81,6 +85,18 @@ void cck_tile_bf16(int fast, const unsigned short *const *v, long nt, const long
 void cck_to_bf16(const float *src, unsigned short *dst, long n);
 /// x rounded to the nearest bf16 in place (kept as fp32): the emulated path's input conversion.
 void cck_round_bf16(float *x, long n);
+
+// The conversions and packers below run 8 or 16 elements at a time with AVX2 where the CPU has it;
+// each *_plain function is the same contract one element at a time, the reference tests compare
+// the vectorized ones against bit for bit.
+void cck_to_bf16_plain(const float *src, unsigned short *dst, long n);
+void cck_round_bf16_plain(float *x, long n);
+void cck_pack_channels_last_bf16_plain(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                       unsigned short *dst, long cp, long Dp, long Hp, long Wp, long fd, long fh, long fw);
+void cck_pack_phases_bf16_plain(const float *src, long D, long H, long W, long p0, long p1,
+                                unsigned short *dst, long Dp, long Hp, long sw, long wq, long fd, long fh, long fw);
+void cck_pack_position_pairs_bf16_plain(const float *src, long C, long D, long H, long W, long p0, long p1,
+                                        unsigned short *dst, long cp, long wpairs);
 
 /// cck_pack_channels_last into bf16 (dst's other elements are left as they are).
 void cck_pack_channels_last_bf16(const float *src, long C, long D, long H, long W, long p0, long p1,
