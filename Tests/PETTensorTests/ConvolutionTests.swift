@@ -360,4 +360,28 @@ final class PoolTests: XCTestCase {
         XCTAssertTrue((0..<n).allSatisfy { b[$0] == 0 })
         XCTAssertGreaterThanOrEqual(MemoryAccountant.shared.bytesInUse, n * 4)
     }
+
+    /// A training step's working set (here 6 × 64 MB live at once, above the old 320 MB limit) is
+    /// found again by the next step with the default limit: no fresh buffer, no page zeroing; and
+    /// the idle buffers never take resident memory past the live peak + slack.
+    func testDefaultCacheKeepsAStepsWorkingSet() {
+        ScratchPool.shared.trim()
+        let savedLimit = ScratchPool.shared.cacheLimitBytes
+        ScratchPool.shared.cacheLimitBytes = ScratchPool.defaultCacheLimitBytes
+        defer { ScratchPool.shared.cacheLimitBytes = savedLimit; ScratchPool.shared.trim() }
+        let sizes = (0..<6).map { 16 << 20 + $0 * 4096 }   // floats: 64 MB each, all different
+        func step() -> Int {
+            let before = MemoryAccountant.shared.bytesInUse
+            let live = sizes.map { Tensor(shape: [$0], zeroed: false) }
+            XCTAssertEqual(live.count, 6)
+            return MemoryAccountant.shared.bytesInUse - before
+        }
+        _ = step()
+        let fresh = ScratchPool.shared.freshAllocations
+        let held = MemoryAccountant.shared.bytesInUse
+        _ = step()
+        XCTAssertEqual(ScratchPool.shared.freshAllocations, fresh, "the second step reuses every buffer of the first")
+        XCTAssertEqual(MemoryAccountant.shared.bytesInUse, held, "and holds no more memory afterwards")
+        XCTAssertGreaterThanOrEqual(ScratchPool.shared.idleBytes, sizes.reduce(0, +) * 4)
+    }
 }
